@@ -1,0 +1,1 @@
+"""Engagement Audiences: loaders, demo data and the Segment sync behind the `audiences` CLI."""

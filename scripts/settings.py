@@ -1,0 +1,131 @@
+"""Find the warehouse the same way dbt does: through `profiles.yml`.
+
+The CLI renders the committed `profiles.yml` with the same `env_var()` semantics as dbt, so
+`audiences … --target postgres` and `dbt build --target postgres` can never disagree about
+where the data lives. Only the keys the loaders and the sync need are kept.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+PROFILE_NAME = "engagement_audiences"
+DEFAULT_TARGET_ENV = "AUDIENCES_TARGET"
+
+
+class SettingsError(Exception):
+    """A profile or target cannot be resolved; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One rendered output of profiles.yml."""
+
+    name: str
+    type: str
+    schema: str
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def duckdb_path(self) -> str:
+        return str(self.options["path"])
+
+    def describe(self) -> str:
+        """A human description that never includes a password."""
+        if self.type == "duckdb":
+            return f"duckdb file {self.duckdb_path}"
+        if self.type == "postgres":
+            o = self.options
+            return (
+                f"postgres {o.get('user')}@{o.get('host')}:{o.get('port')}/"
+                f"{o.get('dbname')}"
+            )
+        return self.type
+
+
+def project_dir() -> Path:
+    """The dbt project root: $DBT_PROJECT_DIR, else the nearest parent with dbt_project.yml."""
+    explicit = os.environ.get("DBT_PROJECT_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    # Installed editable into the repo's .venv: the package sits beside dbt_project.yml.
+    return Path(__file__).resolve().parent.parent
+
+
+def profiles_dir() -> Path:
+    explicit = os.environ.get("DBT_PROFILES_DIR")
+    return Path(explicit).resolve() if explicit else project_dir()
+
+
+_MISSING = object()
+
+
+def _env_var(name: str, default: Any = _MISSING) -> str:
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is _MISSING:
+        raise SettingsError(
+            f"profiles.yml needs the environment variable {name}, which is not set"
+        )
+    return str(default)
+
+
+def _render(value: Any, env: jinja2.Environment) -> Any:
+    if isinstance(value, str) and "{{" in value:
+        return env.from_string(value).render()
+    if isinstance(value, dict):
+        return {key: _render(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render(item, env) for item in value]
+    return value
+
+
+def _coerce_number(value: Any) -> Any:
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def load_target(name: str | None = None) -> Target:
+    """Render the named output of the project's profile (default: the profile's target)."""
+    path = profiles_dir() / "profiles.yml"
+    if not path.is_file():
+        raise SettingsError(f"no profiles.yml at {path}; run from the project root")
+    profiles = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    profile = profiles.get(PROFILE_NAME)
+    if not profile:
+        raise SettingsError(f"{path} has no profile named {PROFILE_NAME!r}")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 (YAML, not HTML)
+    env.globals["env_var"] = _env_var
+    env.filters["as_number"] = _coerce_number
+    env.filters["as_text"] = str
+    chosen = name or os.environ.get(DEFAULT_TARGET_ENV) or _render(profile["target"], env)
+    outputs = profile.get("outputs", {})
+    if chosen not in outputs:
+        known = ", ".join(sorted(outputs))
+        raise SettingsError(f"unknown target {chosen!r}; profiles.yml defines: {known}")
+    rendered = _render(outputs[chosen], env)
+    options = {key: _coerce_number(item) for key, item in rendered.items()}
+    if options.get("type") == "duckdb":
+        db_path = Path(str(options.get("path", "warehouse.duckdb")))
+        if not db_path.is_absolute():
+            # dbt resolves relative paths against the working directory; so do we.
+            db_path = Path.cwd() / db_path
+        options["path"] = str(db_path)
+    return Target(
+        name=chosen,
+        type=str(options.get("type")),
+        schema=str(options.get("schema", "main")),
+        options=options,
+    )

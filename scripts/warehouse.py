@@ -1,0 +1,162 @@
+"""One small connection interface over DuckDB and PostgreSQL.
+
+Loaders and the sync speak through this class only, so the same code lands data on the
+embedded DuckDB file and on a PostgreSQL server. SQL is written with `%s` placeholders
+(psycopg2's style); for DuckDB they become `?`. Bulk paths differ per engine and live in the
+loaders (DuckDB reads files natively; PostgreSQL takes COPY).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from scripts.settings import Target, load_target
+
+
+class WarehouseError(Exception):
+    """The warehouse could not be reached or refused a statement."""
+
+
+class Warehouse:
+    """A connection to the target's database, in autocommit mode unless in transaction()."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.dialect = target.type
+        self._in_transaction = False
+        if self.dialect == "duckdb":
+            import duckdb
+
+            try:
+                self._conn = duckdb.connect(target.duckdb_path)
+            except duckdb.Error as exc:
+                raise WarehouseError(
+                    f"cannot open {target.describe()}: {exc}. Another process (dbt, a "
+                    "loader or the sync) may hold it; DuckDB allows one writer at a time."
+                ) from None
+        elif self.dialect == "postgres":
+            import psycopg2
+
+            opts = target.options
+            try:
+                self._conn = psycopg2.connect(
+                    host=opts.get("host"),
+                    port=opts.get("port"),
+                    user=opts.get("user"),
+                    password=opts.get("password") or None,
+                    dbname=opts.get("dbname"),
+                    connect_timeout=10,
+                    application_name="engagement-audiences",
+                )
+            except psycopg2.Error as exc:
+                # psycopg2's message names host and user, never the password.
+                raise WarehouseError(
+                    f"cannot connect to {target.describe()}: {str(exc).strip()}"
+                ) from None
+            self._conn.autocommit = True
+        else:
+            raise WarehouseError(
+                f"target {target.name!r} is a {target.type} warehouse; the loaders and "
+                "the sync support duckdb and postgres"
+            )
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def raw_connection(self) -> Any:
+        return self._conn
+
+    def _sql(self, sql: str) -> str:
+        if self.dialect == "duckdb":
+            return sql.replace("%s", "?").replace("%%", "%")
+        return sql
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._sql(sql), params or ())
+        finally:
+            cur.close()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        cur = self._conn.cursor()
+        try:
+            if self.dialect == "postgres":
+                from psycopg2.extras import execute_batch
+
+                execute_batch(cur, sql, rows, page_size=1000)
+            else:
+                cur.executemany(self._sql(sql), rows)
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._sql(sql), params or ())
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """All or nothing: a crash or exception inside leaves the warehouse untouched."""
+        if self._in_transaction:
+            yield self
+            return
+        self.execute("begin")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self._in_transaction = False
+            with contextlib.suppress(Exception):
+                self.execute("rollback")
+            raise
+        self._in_transaction = False
+        self.execute("commit")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------- introspection
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(
+            self.scalar(
+                "select count(*) from information_schema.tables "
+                "where table_schema = %s and table_name = %s",
+                (schema, table),
+            )
+        )
+
+    def ensure_schema(self, schema: str) -> None:
+        self.execute(f"create schema if not exists {schema}")
+
+    # ----------------------------------------------------------- type names
+    @property
+    def json_type(self) -> str:
+        return "jsonb" if self.dialect == "postgres" else "json"
+
+    @property
+    def timestamp_type(self) -> str:
+        """Timestamps are stored as UTC wall time without zone on every engine."""
+        return "timestamp"
+
+
+def connect(target_name: str | None = None) -> Warehouse:
+    """Open the warehouse of a profiles.yml target (default: the profile's own target)."""
+    return Warehouse(load_target(target_name))
