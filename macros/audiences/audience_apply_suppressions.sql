@@ -1,0 +1,85 @@
+{#
+    The shared suppressions, applied to any CTE or relation that returns
+    (person_id, signal_at, count_signals). Free-SQL audiences call this directly; the
+    `audience` macro calls it for macro-built ones. One owner of suppression logic.
+
+    candidates                 name of the CTE/relation holding the candidates
+    no_purchase_since_signal   drop people with a non-cancelled order at or after their
+                               signal (same second counts as bought: never retarget a buyer)
+    purchased_within_days      drop anyone who bought in the last N days (none = off)
+    unsubscribed_channels      'any' = customer-level unsubscribe only; a list such as
+                               ['email'] also drops channel-level unsubscribes; none = off
+    suppress_spam_complaints   drop anyone who ever marked a message as spam
+    suppress_hard_bounces      drop people whose email currently hard-bounces
+    suppress_global_list       drop people on seeds/global_suppression_list.csv
+    exclude_audiences          names of other audience models whose current members are
+                               dropped (e.g. recent cart clickers out of generic retargeting)
+#}
+{% macro audience_apply_suppressions(
+    candidates,
+    no_purchase_since_signal=false,
+    purchased_within_days=none,
+    unsubscribed_channels='any',
+    suppress_spam_complaints=true,
+    suppress_hard_bounces=false,
+    suppress_global_list=true,
+    exclude_audiences=[]
+) -%}
+    select
+        {{ candidates }}.person_id,
+        {{ candidates }}.signal_at,
+        {{ candidates }}.count_signals
+
+    from {{ candidates }}
+
+    inner join {{ ref('dim_people') }} as people
+        on {{ candidates }}.person_id = people.person_id
+
+    {%- if suppress_global_list %}
+
+    left join {{ ref('int_people_globally_suppressed') }} as globally_suppressed
+        on {{ candidates }}.person_id = globally_suppressed.person_id
+    {%- endif %}
+
+    {%- for audience_name in exclude_audiences %}
+
+    left join {{ ref(audience_name) }} as excluded_{{ loop.index }}
+        on {{ candidates }}.person_id = excluded_{{ loop.index }}.person_id
+    {%- endfor %}
+
+    where
+        true
+        {%- if no_purchase_since_signal %}
+        and (
+            people.last_purchase_at is null
+            or people.last_purchase_at < {{ candidates }}.signal_at
+        )
+        {%- endif %}
+        {%- if purchased_within_days is not none %}
+        and (
+            people.last_purchase_at is null
+            or people.last_purchase_at
+            < {{ dbt.dateadd('day', -1 * purchased_within_days, as_of_timestamp()) }}
+        )
+        {%- endif %}
+        {%- if unsubscribed_channels is not none %}
+        and not people.is_unsubscribed
+        {%- if unsubscribed_channels != 'any' %}
+        {%- for channel in unsubscribed_channels %}
+        and not people.is_{{ channel }}_unsubscribed
+        {%- endfor %}
+        {%- endif %}
+        {%- endif %}
+        {%- if suppress_spam_complaints %}
+        and not people.has_spam_complaint
+        {%- endif %}
+        {%- if suppress_hard_bounces %}
+        and not people.has_hard_bounce
+        {%- endif %}
+        {%- if suppress_global_list %}
+        and globally_suppressed.person_id is null
+        {%- endif %}
+        {%- for audience_name in exclude_audiences %}
+        and excluded_{{ loop.index }}.person_id is null
+        {%- endfor %}
+{%- endmacro %}

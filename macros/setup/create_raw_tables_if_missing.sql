@@ -1,0 +1,33 @@
+{#
+    on-run-start: create the empty raw landing tables the loaders own (docs/warehouse-
+    contracts.md) when a warehouse has not received that source yet, so a team that only
+    uses webhooks, or CI on a fresh file, can still `dbt build`. Loaders create the same
+    tables with the same columns; whichever runs first wins and the other is a no-op.
+#}
+{% macro create_raw_tables_if_missing() %}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set json_type = {'postgres': 'jsonb', 'spark': 'string'}.get(target.type, 'json') -%}
+    {%- set text = dbt.type_string() -%}
+    {%- set ts = dbt.type_timestamp() -%}
+    {%- set big = dbt.type_bigint() -%}
+    {%- set stamps = '_source_file ' ~ text ~ ', _source_line ' ~ big ~ ', _loaded_at ' ~ ts -%}
+    {%- set tables = {
+        'raw_customerio.webhook_events':
+            'event_id ' ~ text ~ ', object_type ' ~ text ~ ', metric ' ~ text
+            ~ ', occurred_at ' ~ ts ~ ', payload ' ~ json_type,
+        'raw_customerio.api_messages':
+            'delivery_id ' ~ text ~ ', message_type ' ~ text ~ ', created_at ' ~ ts
+            ~ ', payload ' ~ json_type,
+        'raw_customerio_segment.tracks':
+            'message_id ' ~ text ~ ', event ' ~ text ~ ', user_id ' ~ text
+            ~ ', anonymous_id ' ~ text ~ ', occurred_at ' ~ ts ~ ', payload ' ~ json_type,
+        'raw_shop.orders':
+            'order_id ' ~ text ~ ', customer_id ' ~ text ~ ', email ' ~ text
+            ~ ', status ' ~ text ~ ', total_cents ' ~ big ~ ', currency ' ~ text
+            ~ ', ordered_at ' ~ ts ~ ', updated_at ' ~ ts ~ ', payload ' ~ json_type,
+    } -%}
+    {%- for relation, columns in tables.items() %}
+        create schema if not exists {{ relation.split('.')[0] }};
+        create table if not exists {{ relation }} ({{ columns }}, {{ stamps }});
+    {%- endfor %}
+{% endmacro %}

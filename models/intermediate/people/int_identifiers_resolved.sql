@@ -1,0 +1,142 @@
+{#
+    One row per identifier value (of type cio_id, customer_id or email) with the person it
+    belongs to. cio_id is Customer.io's immutable person id, so it anchors people whose
+    customer_id changed; an id or email seen beside a cio_id resolves to the cio_id it was
+    seen with most recently; email-only records join a person through the lower-cased email.
+#}
+
+with
+
+observed as (
+
+    select * from {{ ref('int_identifiers_observed') }}
+
+),
+
+id_latest_cio as (
+
+    select
+        customer_id,
+        cio_id,
+        row_number() over (
+            partition by customer_id order by observed_at desc, cio_id desc
+        ) as recency_rank
+
+    from observed
+
+    where customer_id is not null and cio_id is not null
+
+),
+
+email_latest_cio as (
+
+    select
+        email,
+        cio_id,
+        row_number() over (
+            partition by email order by observed_at desc, cio_id desc
+        ) as recency_rank
+
+    from observed
+
+    where email is not null and cio_id is not null
+
+),
+
+email_latest_id as (
+
+    select
+        email,
+        customer_id,
+        row_number() over (
+            partition by email order by observed_at desc, customer_id desc
+        ) as recency_rank
+
+    from observed
+
+    where email is not null and customer_id is not null
+
+),
+
+cio_ids as (
+
+    select distinct
+        'cio_id' as identifier_type,
+        cio_id as identifier_value,
+        {{ dbt.concat(["'cio:'", "cio_id"]) }} as person_id
+
+    from observed
+
+    where cio_id is not null
+
+),
+
+customer_ids as (
+
+    select distinct
+        'customer_id' as identifier_type,
+        observed.customer_id as identifier_value,
+        coalesce(
+            {{ dbt.concat(["'cio:'", "id_latest_cio.cio_id"]) }},
+            {{ dbt.concat(["'id:'", "observed.customer_id"]) }}
+        ) as person_id
+
+    from observed
+
+    left join id_latest_cio
+        on
+            observed.customer_id = id_latest_cio.customer_id
+            and id_latest_cio.recency_rank = 1
+
+    where observed.customer_id is not null
+
+),
+
+emails as (
+
+    select distinct
+        'email' as identifier_type,
+        observed.email as identifier_value,
+        coalesce(
+            {{ dbt.concat(["'cio:'", "email_latest_cio.cio_id"]) }},
+            {{ dbt.concat(["'cio:'", "id_latest_cio.cio_id"]) }},
+            {{ dbt.concat(["'id:'", "email_latest_id.customer_id"]) }},
+            {{ dbt.concat(["'email:'", "observed.email"]) }}
+        ) as person_id
+
+    from observed
+
+    left join email_latest_cio
+        on
+            observed.email = email_latest_cio.email
+            and email_latest_cio.recency_rank = 1
+
+    left join email_latest_id
+        on
+            observed.email = email_latest_id.email
+            and email_latest_id.recency_rank = 1
+
+    left join id_latest_cio
+        on
+            email_latest_id.customer_id = id_latest_cio.customer_id
+            and id_latest_cio.recency_rank = 1
+
+    where observed.email is not null
+
+),
+
+unioned as (
+
+    select * from cio_ids
+
+    union all
+
+    select * from customer_ids
+
+    union all
+
+    select * from emails
+
+)
+
+select * from unioned

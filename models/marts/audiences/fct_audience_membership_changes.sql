@@ -1,0 +1,243 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='membership_change_id',
+        incremental_strategy=('append' if target.type == 'spark' else 'delete+insert'),
+        on_schema_change='append_new_columns',
+    )
+}}
+{#
+    The membership ledger: one row per entry or exit, appended run after run, so "who was in
+    audience X at time T and why did they leave" has an answer. Each run compares the
+    current members (as of as_of) with the stints this ledger still has open; changed_at is
+    the run's as_of. Both arms are recorded: lift is measured on the holdout.
+    Exit reasons, first match wins: purchased, unsubscribed, suppressed, identity_changed,
+    version_changed, window_expired.
+#}
+
+with
+
+current_members as (
+
+    select * from {{ ref('int_audience_members_unioned') }}
+
+),
+
+audiences as (
+
+    select
+        audience_key,
+        audience_version
+
+    from {{ ref('dim_audiences') }}
+
+    where is_latest
+
+),
+
+people as (
+
+    select * from {{ ref('dim_people') }}
+
+),
+
+globally_suppressed as (
+
+    select * from {{ ref('int_people_globally_suppressed') }}
+
+),
+
+latest_members as (
+
+    select
+        current_members.audience_key,
+        current_members.audience_version,
+        current_members.person_id,
+        current_members.signal_at,
+        current_members.arm,
+        people.user_id
+
+    from current_members
+
+    inner join audiences
+        on
+            current_members.audience_key = audiences.audience_key
+            and current_members.audience_version = audiences.audience_version
+
+    left join people
+        on current_members.person_id = people.person_id
+
+),
+
+{% if is_incremental() %}
+ledger_ranked as (
+
+    select
+        audience_key,
+        audience_version,
+        person_id,
+        user_id,
+        arm,
+        change_type,
+        signal_at,
+        row_number() over (
+            partition by audience_key, person_id
+            order by changed_at desc, change_sequence desc
+        ) as recency_rank
+
+    from {{ this }}
+
+),
+
+open_stints as (
+
+    select
+        audience_key,
+        audience_version,
+        person_id,
+        user_id,
+        arm,
+        signal_at
+
+    from ledger_ranked
+
+    where recency_rank = 1 and change_type = 'entered'
+
+),
+{% else %}
+open_stints as (
+
+    select
+        audience_key,
+        audience_version,
+        person_id,
+        user_id,
+        arm,
+        signal_at
+
+    from latest_members
+
+    where false
+
+),
+{% endif %}
+
+entries as (
+
+    select
+        latest_members.audience_key,
+        latest_members.audience_version,
+        latest_members.person_id,
+        latest_members.user_id,
+        latest_members.arm,
+        latest_members.signal_at,
+        'entered' as change_type,
+        cast(null as {{ dbt.type_string() }}) as exit_reason,
+        1 as change_sequence
+
+    from latest_members
+
+    left join open_stints
+        on
+            latest_members.audience_key = open_stints.audience_key
+            and latest_members.person_id = open_stints.person_id
+
+    where open_stints.person_id is null
+
+),
+
+exits as (
+
+    select
+        open_stints.audience_key,
+        open_stints.audience_version,
+        open_stints.person_id,
+        open_stints.user_id,
+        open_stints.arm,
+        open_stints.signal_at,
+        'exited' as change_type,
+        case
+            when people.last_purchase_at >= open_stints.signal_at then 'purchased'
+            when
+                people.is_unsubscribed
+                or people.is_email_unsubscribed
+                or people.is_sms_unsubscribed
+                then 'unsubscribed'
+            when
+                people.has_spam_complaint
+                or people.has_hard_bounce
+                or globally_suppressed.person_id is not null
+                then 'suppressed'
+            when
+                people.person_id is null
+                or people.user_id is null
+                or people.user_id != open_stints.user_id
+                then 'identity_changed'
+            when
+                audiences.audience_version is null
+                or audiences.audience_version != open_stints.audience_version
+                then 'version_changed'
+            else 'window_expired'
+        end as exit_reason,
+        0 as change_sequence
+
+    from open_stints
+
+    left join latest_members
+        on
+            open_stints.audience_key = latest_members.audience_key
+            and open_stints.person_id = latest_members.person_id
+
+    left join people
+        on open_stints.person_id = people.person_id
+
+    left join globally_suppressed
+        on open_stints.person_id = globally_suppressed.person_id
+
+    left join audiences
+        on open_stints.audience_key = audiences.audience_key
+
+    where latest_members.person_id is null
+
+),
+
+changes as (
+
+    select * from entries
+
+    union all
+
+    select * from exits
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        {{ generate_surrogate_key([
+            'audience_key', 'person_id', 'change_type', as_of_timestamp()
+        ]) }} as membership_change_id,
+        audience_key,
+        person_id,
+        user_id,
+
+        ---------- strings
+        arm,
+        change_type,
+        exit_reason,
+
+        ---------- numerics
+        audience_version,
+        {# Within one run an exit sorts before an entry. #}
+        change_sequence,
+
+        ---------- timestamps
+        signal_at,
+        {{ as_of_timestamp() }} as changed_at
+
+    from changes
+
+)
+
+select * from final
