@@ -29,11 +29,17 @@ def main() -> None:
 def _register() -> None:
     from scripts.demo_data.command import demo_data
     from scripts.loaders.command import load
+    from scripts.receiver.command import serve_webhooks
+    from scripts.report.command import report
     from scripts.segment_sync.command import sync
+    from scripts.versions.command import versions
 
     main.add_command(demo_data)
     main.add_command(load)
+    main.add_command(serve_webhooks)
+    main.add_command(report)
     main.add_command(sync)
+    main.add_command(versions)
 
 
 _register()

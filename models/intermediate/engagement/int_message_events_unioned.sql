@@ -87,46 +87,46 @@ segment_tracks_shaped as (
         segment_tracks.loaded_at,
         2 as source_priority
 
+    {# Track calls that are not message metrics (orders, page views) are not ours. #}
     from segment_tracks
 
-    {# Track calls that are not message metrics (orders, page views) are not ours. #}
     inner join segment_event_names
         on segment_tracks.event_name = segment_event_names.event_name
 
 ),
 
 {% for metric in var('api_message_metrics') %}
-api_{{ metric }}_events as (
+    api_{{ metric }}_events as (
 
-    select
-        'app_api' as source_system,
-        {{ dbt.concat(["delivery_id", "':" ~ metric ~ "'"]) }} as source_event_id,
-        customer_id,
-        cio_id,
-        email,
-        channel,
-        '{{ metric }}' as metric,
-        delivery_id,
-        campaign_id,
-        broadcast_id,
-        newsletter_id,
-        action_id,
-        cast(null as {{ dbt.type_string() }}) as journey_id,
-        cast(null as {{ dbt.type_string() }}) as transactional_message_id,
-        cast(null as {{ dbt.type_string() }}) as link_url,
-        cast(null as {{ dbt.type_string() }}) as failure_message,
-        cast(null as {{ dbt.type_boolean() }}) as is_prefetched,
-        cast(null as {{ dbt.type_boolean() }}) as is_proxied,
-        cast(null as {{ dbt.type_boolean() }}) as is_machine_click,
-        {{ epoch_to_timestamp(metric ~ '_epoch') }} as occurred_at,
-        loaded_at,
-        3 as source_priority
+        select
+            'app_api' as source_system,
+            {{ dbt.concat(["delivery_id", "':" ~ metric ~ "'"]) }} as source_event_id,
+            customer_id,
+            cio_id,
+            email,
+            channel,
+            '{{ metric }}' as metric,
+            delivery_id,
+            campaign_id,
+            broadcast_id,
+            newsletter_id,
+            action_id,
+            cast(null as {{ dbt.type_string() }}) as journey_id,
+            cast(null as {{ dbt.type_string() }}) as transactional_message_id,
+            cast(null as {{ dbt.type_string() }}) as link_url,
+            cast(null as {{ dbt.type_string() }}) as failure_message,
+            cast(null as {{ dbt.type_boolean() }}) as is_prefetched,
+            cast(null as {{ dbt.type_boolean() }}) as is_proxied,
+            cast(null as {{ dbt.type_boolean() }}) as is_machine_click,
+            {{ epoch_to_timestamp(metric ~ '_epoch') }} as occurred_at,
+            loaded_at,
+            3 as source_priority
 
-    from api_messages
+        from api_messages
 
-    where {{ metric }}_epoch is not null
+        where {{ metric }}_epoch is not null
 
-),
+    ),
 
 {% endfor %}
 unioned as (
@@ -138,9 +138,9 @@ unioned as (
     select * from segment_tracks_shaped
 
     {% for metric in var('api_message_metrics') %}
-    union all
+        union all
 
-    select * from api_{{ metric }}_events
+        select * from api_{{ metric }}_events
     {% endfor %}
 
 )

@@ -6,11 +6,11 @@ suppression_list as (
 
     select
         identifier_type,
+        reason,
         case
             when identifier_type = 'email' then lower(trim(identifier_value))
             else identifier_value
-        end as identifier_value,
-        reason
+        end as identifier_value
 
     from {{ ref('global_suppression_list') }}
 

@@ -70,40 +70,40 @@ latest_members as (
 ),
 
 {% if is_incremental() %}
-ledger_ranked as (
+    ledger_ranked as (
 
-    select
-        audience_key,
-        audience_version,
-        person_id,
-        user_id,
-        arm,
-        change_type,
-        signal_at,
-        row_number() over (
-            partition by audience_key, person_id
-            order by changed_at desc, change_sequence desc
-        ) as recency_rank
+        select
+            audience_key,
+            audience_version,
+            person_id,
+            user_id,
+            arm,
+            change_type,
+            signal_at,
+            row_number() over (
+                partition by audience_key, person_id
+                order by changed_at desc, change_sequence desc
+            ) as recency_rank
 
-    from {{ this }}
+        from {{ this }}
 
-),
+    ),
 
-open_stints as (
+    open_stints as (
 
-    select
-        audience_key,
-        audience_version,
-        person_id,
-        user_id,
-        arm,
-        signal_at
+        select
+            audience_key,
+            audience_version,
+            person_id,
+            user_id,
+            arm,
+            signal_at
 
-    from ledger_ranked
+        from ledger_ranked
 
-    where recency_rank = 1 and change_type = 'entered'
+        where recency_rank = 1 and change_type = 'entered'
 
-),
+    ),
 {% else %}
 open_stints as (
 

@@ -41,7 +41,6 @@ orders_joined_to_people as (
     select
         ---------- ids
         orders.order_id,
-        coalesce(by_customer_id.person_id, by_email.person_id) as person_id,
         orders.customer_id,
 
         ---------- strings
@@ -58,7 +57,10 @@ orders_joined_to_people as (
 
         ---------- timestamps
         orders.ordered_at,
-        orders.updated_at
+        orders.updated_at,
+
+        ---------- computed ids
+        coalesce(by_customer_id.person_id, by_email.person_id) as person_id
 
     from orders
 

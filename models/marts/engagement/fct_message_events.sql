@@ -47,15 +47,15 @@ keyed as (
 ),
 
 {% if is_incremental() %}
-already_landed as (
+    already_landed as (
 
-    select
-        message_event_id,
-        source_priority
+        select
+            message_event_id,
+            source_priority
 
-    from {{ this }}
+        from {{ this }}
 
-),
+    ),
 
 {% endif %}
 ranked as (

@@ -125,7 +125,8 @@ latest_identifiers as (
                     then identifier_value
             end
         ) as email,
-        count(case when identifier_type = 'customer_id' then 1 end) as count_customer_ids
+        count(case when identifier_type = 'customer_id' then 1 end)
+            as count_customer_ids
 
     from identifier_recency
 
@@ -138,10 +139,14 @@ subscription_events as (
     select
         person_id,
         max(
-            case when channel = 'customer' and metric = 'subscribed' then occurred_at end
+            case
+                when channel = 'customer' and metric = 'subscribed' then occurred_at
+            end
         ) as last_subscribed_at,
         max(
-            case when channel = 'customer' and metric = 'unsubscribed' then occurred_at end
+            case
+                when channel = 'customer' and metric = 'unsubscribed' then occurred_at
+            end
         ) as last_customer_unsubscribed_at,
         max(
             case when channel = 'email' and metric = 'unsubscribed' then occurred_at end
@@ -159,15 +164,15 @@ subscription_events as (
             case when channel = 'email' and metric = 'delivered' then occurred_at end
         ) as last_email_delivered_at,
         {% for channel in var('engagement_channels') %}
-        max(
-            case
-                when
-                    channel = '{{ channel }}'
-                    and metric in ('opened', 'clicked')
-                    and coalesce(is_machine, false) = false
-                    then occurred_at
-            end
-        ) as last_human_{{ channel }}_engagement_at,
+            max(
+                case
+                    when
+                        channel = '{{ channel }}'
+                        and metric in ('opened', 'clicked')
+                        and coalesce(is_machine, false) = false
+                        then occurred_at
+                end
+            ) as last_human_{{ channel }}_engagement_at,
         {% endfor %}
         min(occurred_at) as first_message_event_at
 
@@ -256,7 +261,7 @@ people_joined as (
 
         ---------- timestamps
         {% for channel in var('engagement_channels') %}
-        subscription_events.last_human_{{ channel }}_engagement_at,
+            subscription_events.last_human_{{ channel }}_engagement_at,
         {% endfor %}
         subscription_events.first_message_event_at,
         order_summary.last_order_at,

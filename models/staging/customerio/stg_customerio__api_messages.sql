@@ -24,12 +24,13 @@ renamed as (
             when 'twilio' then 'sms'
             else message_type
         end as channel,
-        lower(trim({{ json_text('payload', ['customer_identifiers', 'email']) }})) as email,
+        lower(trim({{ json_text('payload', ['customer_identifiers', 'email']) }}))
+            as email,
 
         ---------- numerics: the first time each metric was reached (Unix seconds)
         {% for metric in var('api_message_metrics') -%}
-        cast({{ json_text('payload', ['metrics', metric]) }} as {{ dbt.type_bigint() }})
-            as {{ metric }}_epoch,
+            {%- set reached = json_text('payload', ['metrics', metric]) -%}
+            cast({{ reached }} as {{ dbt.type_bigint() }}) as {{ metric }}_epoch,
         {% endfor %}
 
         ---------- timestamps

@@ -27,7 +27,8 @@ renamed as (
             {{ json_text('payload', ['properties', 'href']) }},
             {{ json_text('payload', ['properties', 'link_url']) }}
         ) as link_url,
-        {{ json_text('payload', ['properties', 'failure_message']) }} as failure_message,
+        {{ json_text('payload', ['properties', 'failure_message']) }}
+            as failure_message,
         {# Customer.io sends email-only people with their email as anonymousId. #}
         lower(
             trim(

@@ -13,22 +13,22 @@ renamed as (
         order_id,
         customer_id,
 
+        ---------- numerics
+        total_cents,
+
+        ---------- timestamps
+        ordered_at,
+        updated_at,
+        _loaded_at as loaded_at,
+
         ---------- strings
         lower(trim(email)) as email,
         lower(status) as order_status,
         upper(currency) as currency,
 
-        ---------- numerics
-        total_cents,
-
         ---------- booleans
         lower(status) = 'cancelled' as is_cancelled,
-        lower(status) = 'refunded' as is_refunded,
-
-        ---------- timestamps
-        ordered_at,
-        updated_at,
-        _loaded_at as loaded_at
+        lower(status) = 'refunded' as is_refunded
 
     from source
 

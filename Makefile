@@ -1,0 +1,89 @@
+# Engagement Audiences: every job in one place. `make help` lists them.
+# The two README commands: `make demo` (fresh machine -> audiences) and `make test`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+DEMO_DIR ?= build/demo-data
+DEMO_PEOPLE ?= 3000
+DEMO_DAYS ?= 60
+DEMO_SEED ?= 7
+export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
+
+.PHONY: help setup demo demo-data load build versions sync report test lint fix \
+        test-python bench bench-load bench-sync clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(BIN)/audiences: $(UV) pyproject.toml uv.lock
+	@echo "==> installing the pinned toolchain into $(VENV)/ (uv sync --frozen)"
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet
+	@touch $@
+
+setup: $(BIN)/audiences ## Create .venv with the locked toolchain (uv, offline-safe pins)
+
+demo-data: setup ## Write the demo data set to $(DEMO_DIR)
+	rm -rf $(DEMO_DIR)
+	$(BIN)/audiences demo-data --out $(DEMO_DIR) --people $(DEMO_PEOPLE) --days $(DEMO_DAYS) --seed $(DEMO_SEED)
+
+load: setup ## Load $(DEMO_DIR) into the warehouse
+	$(BIN)/audiences load webhooks $(DEMO_DIR)/webhooks
+	$(BIN)/audiences load segment-events $(DEMO_DIR)/segment
+	$(BIN)/audiences load orders $(DEMO_DIR)/orders
+
+build: setup ## dbt build (seeds, models, data and unit tests)
+	$(BIN)/dbt build --quiet --no-use-colors
+
+versions: setup ## Check audience versions against their recorded fingerprints
+	$(BIN)/audiences versions check
+
+sync: setup ## Plan the Segment sync (dry run; set SEGMENT_WRITE_KEY and drop --dry-run to send)
+	$(BIN)/audiences sync segment --dry-run
+
+report: setup ## Print audience sizes
+	$(BIN)/audiences report
+
+demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> audience sizes
+	rm -f $(AUDIENCES_DUCKDB_PATH)
+	$(MAKE) --no-print-directory demo-data load build sync report
+
+lint: setup ## ruff check, ruff format --check, sqlfluff lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint models --processes 2
+
+fix: setup ## Apply ruff and sqlfluff fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/sqlfluff fix models --processes 2
+
+test-python: setup ## pytest only
+	$(BIN)/pytest
+
+test: setup lint versions test-python ## Everything CI runs: lint, version check, pytest (incl. dbt build)
+
+bench: bench-load bench-sync ## All benchmarks; figures go to benchmarks/results.md
+
+bench-load: setup ## Loader vs DuckDB read_json on 5 M webhook events
+	$(BIN)/python -m scripts.bench.load
+
+bench-sync: setup ## Sync vs raw requests on 1 M members (2 M messages)
+	$(BIN)/python -m scripts.bench.sync
+
+clean: ## Remove build output, the demo warehouse and caches
+	rm -rf build target logs .pytest_cache .ruff_cache $(AUDIENCES_DUCKDB_PATH)

@@ -1,0 +1,1 @@
+"""`audiences report`: what the audiences look like now."""

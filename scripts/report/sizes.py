@@ -1,0 +1,100 @@
+"""Audience sizes from the dbt outputs: members per arm and the latest run's movements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scripts.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class AudienceSize:
+    audience_key: str
+    audience_version: int
+    is_synced: bool
+    treatment: int
+    holdout: int
+    entered: int
+    exited: int
+
+
+def audience_sizes(warehouse: Warehouse) -> list[AudienceSize]:
+    schema = warehouse.target.schema
+    if not warehouse.table_exists(schema, "dim_audiences"):
+        raise LookupError(
+            f"{schema}.dim_audiences does not exist yet: run `dbt build` first"
+        )
+    rows = warehouse.query(
+        f"""
+        with
+
+        latest_run as (
+            select max(changed_at) as changed_at
+            from {schema}.fct_audience_membership_changes
+        ),
+
+        movements as (
+            select
+                changes.audience_key,
+                sum(case when changes.change_type = 'entered' then 1 else 0 end)
+                    as entered,
+                sum(case when changes.change_type = 'exited' then 1 else 0 end)
+                    as exited
+            from {schema}.fct_audience_membership_changes as changes
+            inner join latest_run on changes.changed_at = latest_run.changed_at
+            group by 1
+        ),
+
+        members as (
+            select
+                audience_key,
+                sum(case when arm = 'treatment' then 1 else 0 end) as treatment,
+                sum(case when arm = 'holdout' then 1 else 0 end) as holdout
+            from {schema}.fct_audience_memberships
+            group by 1
+        )
+
+        select
+            audiences.audience_key,
+            audiences.audience_version,
+            audiences.is_synced,
+            coalesce(members.treatment, 0),
+            coalesce(members.holdout, 0),
+            coalesce(movements.entered, 0),
+            coalesce(movements.exited, 0)
+        from {schema}.dim_audiences as audiences
+        left join members on audiences.audience_key = members.audience_key
+        left join movements on audiences.audience_key = movements.audience_key
+        where audiences.is_latest
+        order by 1
+        """
+    )
+    return [
+        AudienceSize(str(r[0]), int(r[1]), bool(r[2]), *(int(v) for v in r[3:]))
+        for r in rows
+    ]
+
+
+def format_table(sizes: list[AudienceSize]) -> str:
+    header = ("audience", "version", "syncs", "treatment", "holdout", "entered", "exited")
+    body = [
+        (
+            s.audience_key,
+            f"v{s.audience_version}",
+            "yes" if s.is_synced else "no",
+            str(s.treatment),
+            str(s.holdout),
+            str(s.entered),
+            str(s.exited),
+        )
+        for s in sizes
+    ]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join(cells)
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(header), rule, *(line(row) for row in body)])

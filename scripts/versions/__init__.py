@@ -1,0 +1,1 @@
+"""Audience version enforcement: fingerprints of audience definitions."""

@@ -1,0 +1,93 @@
+"""`audiences versions`: check or record the fingerprints of audience versions."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from scripts.settings import project_dir
+from scripts.versions import fingerprints
+
+
+@click.group("versions")
+def versions() -> None:
+    """Keep audience versions honest: a logic change must come with a version bump.
+
+    \b
+    Examples:
+      audiences versions check     # what `make test` runs; exit 1 on a problem
+      audiences versions record    # after adding a new version and its changelog line
+      audiences versions list      # every audience version and its fingerprint
+    """
+
+
+def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
+    root = project_dir()
+    os.chdir(root)
+    manifest = fingerprints.load_manifest(root)
+    members_sql = (root / fingerprints.MEMBERS_MODEL).read_text(encoding="utf-8")
+    return (
+        fingerprints.audience_versions(manifest),
+        fingerprints.read_recorded(root / fingerprints.FINGERPRINTS_SEED),
+        members_sql,
+    )
+
+
+@versions.command("check")
+def check_command() -> None:
+    """Fail when an audience's logic changed but its version did not.
+
+    \b
+    Example:
+      audiences versions check
+    """
+    found, recorded, members_sql = _load()
+    problems = fingerprints.check(found, recorded, members_sql)
+    for problem in problems:
+        click.secho(f"- {problem.message}", fg="red", err=True)
+    if problems:
+        click.echo(
+            f"{len(problems)} audience version problem(s); see README "
+            '"Add or change an audience".',
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo(f"audience versions: {len(found)} checked, all fingerprints match")
+
+
+@versions.command("record")
+def record_command() -> None:
+    """Record fingerprints of new audience versions (never overwrites a released one).
+
+    \b
+    Example:
+      audiences versions record && git add seeds/audience_fingerprints.csv
+    """
+    found, recorded, _ = _load()
+    added = 0
+    for audience in found:
+        if (audience.key, audience.version) not in recorded:
+            recorded[(audience.key, audience.version)] = audience.fingerprint
+            click.echo(f"recorded {audience.key} v{audience.version}")
+            added += 1
+    fingerprints.write_recorded(recorded, project_dir() / fingerprints.FINGERPRINTS_SEED)
+    click.echo(f"{added} new fingerprint(s) recorded")
+
+
+@versions.command("list")
+def list_command() -> None:
+    """Show every audience version with its current and recorded fingerprint.
+
+    \b
+    Example:
+      audiences versions list
+    """
+    found, recorded, _ = _load()
+    for audience in found:
+        stored = recorded.get((audience.key, audience.version), "-")
+        state = "ok" if stored == audience.fingerprint else "CHANGED/NEW"
+        click.echo(
+            f"{audience.key:40} v{audience.version:<3} "
+            f"{audience.fingerprint[:12]} {state}"
+        )

@@ -1,0 +1,185 @@
+"""Audience versions are enforced, not hoped for.
+
+Every audience version's definition gets a fingerprint: sha256 over its SQL and the source of
+every project macro it calls (transitively), with comments and whitespace normalised away so
+cosmetic edits do not count. `seeds/audience_fingerprints.csv` records the fingerprint of
+each released version. `check` fails when an audience's logic changed but its version did
+not, and tells the analyst how to bump it; `record` adds fingerprints for new versions only,
+so recording can never quietly bless a changed old version.
+
+The fingerprint is taken over the definition (SQL + macros) rather than the warehouse-
+specific compiled SQL, so it is the same on DuckDB, PostgreSQL and Spark.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+FINGERPRINTS_SEED = Path("seeds/audience_fingerprints.csv")
+MEMBERS_MODEL = Path("models/intermediate/audiences/int_audience_members_unioned.sql")
+
+_JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
+_SQL_LINE_COMMENT = re.compile(r"--[^\n]*")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class AudienceVersion:
+    key: str
+    version: int
+    fingerprint: str
+    changelog_versions: frozenset[int]
+    path: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    version: int
+    message: str
+
+
+def normalise(code: str) -> str:
+    """Drop comments and collapse whitespace: only logic moves a fingerprint."""
+    code = _JINJA_COMMENT.sub(" ", code)
+    code = _SQL_LINE_COMMENT.sub(" ", code)
+    return _WHITESPACE.sub(" ", code).strip()
+
+
+def _macro_closure(manifest: dict, start: list[str], project: str) -> list[str]:
+    """Every project macro reachable from `start`, in a stable order."""
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        unique_id = stack.pop()
+        if unique_id in seen or not unique_id.startswith(f"macro.{project}."):
+            continue
+        seen.add(unique_id)
+        macro = manifest["macros"].get(unique_id, {})
+        stack.extend(macro.get("depends_on", {}).get("macros", []))
+    return sorted(seen)
+
+
+def audience_versions(manifest: dict) -> list[AudienceVersion]:
+    project = manifest["metadata"].get("project_name") or "engagement_audiences"
+    found = []
+    for node in manifest["nodes"].values():
+        meta = (node.get("config") or {}).get("meta") or {}
+        if node.get("resource_type") != "model" or "audience" not in meta:
+            continue
+        digest = hashlib.sha256(normalise(node["raw_code"]).encode())
+        for macro_id in _macro_closure(
+            manifest, node.get("depends_on", {}).get("macros", []), project
+        ):
+            digest.update(b"\0" + macro_id.encode() + b"\0")
+            digest.update(normalise(manifest["macros"][macro_id]["macro_sql"]).encode())
+        changelog = meta["audience"].get("changelog") or []
+        found.append(
+            AudienceVersion(
+                key=node["name"],
+                version=int(node.get("version") or 1),
+                fingerprint=digest.hexdigest(),
+                changelog_versions=frozenset(
+                    int(entry["version"]) for entry in changelog if "version" in entry
+                ),
+                path=node["original_file_path"],
+            )
+        )
+    return sorted(found, key=lambda a: (a.key, a.version))
+
+
+def read_recorded(path: Path = FINGERPRINTS_SEED) -> dict[tuple[str, int], str]:
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {
+            (row["audience_key"], int(row["audience_version"])): row["fingerprint"]
+            for row in csv.DictReader(handle)
+        }
+
+
+def write_recorded(
+    recorded: dict[tuple[str, int], str], path: Path = FINGERPRINTS_SEED
+) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["audience_key", "audience_version", "fingerprint"])
+        for (key, version), fingerprint in sorted(recorded.items()):
+            writer.writerow([key, version, fingerprint])
+
+
+def check(
+    versions: list[AudienceVersion],
+    recorded: dict[tuple[str, int], str],
+    members_model_sql: str,
+) -> list[Problem]:
+    problems = []
+    latest: dict[str, int] = {}
+    for audience in versions:
+        latest[audience.key] = max(latest.get(audience.key, 0), audience.version)
+    for audience in versions:
+        key, version = audience.key, audience.version
+        if version not in audience.changelog_versions:
+            problems.append(
+                Problem(
+                    key,
+                    version,
+                    f"{key} v{version} has no changelog line: add "
+                    f'{{version: {version}, date: "YYYY-MM-DD", change: "..."}} to its '
+                    "changelog in models/audiences/_audiences.yml",
+                )
+            )
+        before = recorded.get((key, version))
+        if before is None:
+            problems.append(
+                Problem(
+                    key,
+                    version,
+                    f"{key} v{version} has no recorded fingerprint: once its changelog "
+                    "line is in, run `audiences versions record`",
+                )
+            )
+        elif before != audience.fingerprint:
+            problems.append(
+                Problem(
+                    key,
+                    version,
+                    f"{key} v{version} changed its logic but kept its version "
+                    f"({audience.path}). Keep v{version} as it was; put the new logic "
+                    f"in {key}_v{latest[key] + 1}.sql, add `- v: {latest[key] + 1}` "
+                    f"under versions, set latest_version: {latest[key] + 1}, add a "
+                    "changelog line saying what changed and why, then run "
+                    "`audiences versions record`.",
+                )
+            )
+        pattern = re.compile(
+            r"ref\(\s*'" + re.escape(key) + r"'\s*,\s*v\s*=\s*" + str(version) + r"\s*\)"
+        )
+        if not pattern.search(members_model_sql):
+            problems.append(
+                Problem(
+                    key,
+                    version,
+                    f"{key} v{version} is missing from {MEMBERS_MODEL}: add the line "
+                    f"-- depends_on: {{{{ ref('{key}', v={version}) }}}}",
+                )
+            )
+    return problems
+
+
+def load_manifest(project_dir: Path) -> dict:
+    """Parse the project with dbt (in-process) and return target/manifest.json."""
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(
+        ["parse", "--quiet", "--project-dir", str(project_dir),
+         "--profiles-dir", str(project_dir)]
+    )
+    if not result.success:
+        raise RuntimeError(f"dbt parse failed: {result.exception}")
+    return json.loads((project_dir / "target" / "manifest.json").read_text())
