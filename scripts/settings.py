@@ -110,7 +110,9 @@ def load_target(name: str | None = None) -> Target:
     env.globals["env_var"] = _env_var
     env.filters["as_number"] = _coerce_number
     env.filters["as_text"] = str
-    chosen = name or os.environ.get(DEFAULT_TARGET_ENV) or _render(profile["target"], env)
+    chosen = (
+        name or os.environ.get(DEFAULT_TARGET_ENV) or _render(profile["target"], env)
+    )
     outputs = profile.get("outputs", {})
     if chosen not in outputs:
         known = ", ".join(sorted(outputs))

@@ -73,6 +73,11 @@ class Warehouse:
         return sql
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        if self.dialect == "duckdb":
+            # A DuckDB cursor is a separate connection with its own transaction, so
+            # statements inside transaction() must run on the connection itself.
+            self._conn.execute(self._sql(sql), params or ())
+            return
         cur = self._conn.cursor()
         try:
             cur.execute(self._sql(sql), params or ())
@@ -82,18 +87,20 @@ class Warehouse:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
+        if self.dialect == "duckdb":
+            self._conn.executemany(self._sql(sql), rows)
+            return
+        from psycopg2.extras import execute_batch
+
         cur = self._conn.cursor()
         try:
-            if self.dialect == "postgres":
-                from psycopg2.extras import execute_batch
-
-                execute_batch(cur, sql, rows, page_size=1000)
-            else:
-                cur.executemany(self._sql(sql), rows)
+            execute_batch(cur, sql, rows, page_size=1000)
         finally:
             cur.close()
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        if self.dialect == "duckdb":
+            return list(self._conn.execute(self._sql(sql), params or ()).fetchall())
         cur = self._conn.cursor()
         try:
             cur.execute(self._sql(sql), params or ())

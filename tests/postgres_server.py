@@ -53,27 +53,63 @@ def running_server() -> Iterator[dict[str, str]]:
     port = _free_port()
     subprocess.run(
         _as_postgres(
-            [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-             "--no-sync", "-E", "UTF8"]
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
         ),
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
     subprocess.run(
         _as_postgres(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
-             "-o", opts, "-w", "start"]
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(base / "server.log"),
+                "-o",
+                opts,
+                "-w",
+                "start",
+            ]
         ),
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     try:
-        yield {"PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "postgres",
-               "PGPASSWORD": "", "PGDATABASE": "postgres"}
+        yield {
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(port),
+            "PGUSER": "postgres",
+            "PGPASSWORD": "",
+            "PGDATABASE": "postgres",
+        }
     finally:
         subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                          "-w", "stop"]),
-            check=False, capture_output=True,
+            _as_postgres(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ]
+            ),
+            check=False,
+            capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
 
@@ -82,8 +118,9 @@ def create_database(env: dict[str, str], name: str) -> dict[str, str]:
     """A fresh database on the server; returns the env that points at it."""
     import psycopg2
 
-    conn = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"],
-                            dbname="postgres")
+    conn = psycopg2.connect(
+        host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], dbname="postgres"
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'drop database if exists "{name}"')

@@ -76,7 +76,15 @@ def audience_sizes(warehouse: Warehouse) -> list[AudienceSize]:
 
 
 def format_table(sizes: list[AudienceSize]) -> str:
-    header = ("audience", "version", "syncs", "treatment", "holdout", "entered", "exited")
+    header = (
+        "audience",
+        "version",
+        "syncs",
+        "treatment",
+        "holdout",
+        "entered",
+        "exited",
+    )
     body = [
         (
             s.audience_key,
@@ -93,7 +101,9 @@ def format_table(sizes: list[AudienceSize]) -> str:
 
     def line(row: tuple[str, ...]) -> str:
         cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        cells += [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
         return "  ".join(cells)
 
     rule = "  ".join("-" * width for width in widths)

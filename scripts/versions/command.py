@@ -71,7 +71,9 @@ def record_command() -> None:
             recorded[(audience.key, audience.version)] = audience.fingerprint
             click.echo(f"recorded {audience.key} v{audience.version}")
             added += 1
-    fingerprints.write_recorded(recorded, project_dir() / fingerprints.FINGERPRINTS_SEED)
+    fingerprints.write_recorded(
+        recorded, project_dir() / fingerprints.FINGERPRINTS_SEED
+    )
     click.echo(f"{added} new fingerprint(s) recorded")
 
 

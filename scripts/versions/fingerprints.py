@@ -158,7 +158,11 @@ def check(
                 )
             )
         pattern = re.compile(
-            r"ref\(\s*'" + re.escape(key) + r"'\s*,\s*v\s*=\s*" + str(version) + r"\s*\)"
+            r"ref\(\s*'"
+            + re.escape(key)
+            + r"'\s*,\s*v\s*=\s*"
+            + str(version)
+            + r"\s*\)"
         )
         if not pattern.search(members_model_sql):
             problems.append(
@@ -177,8 +181,14 @@ def load_manifest(project_dir: Path) -> dict:
     from dbt.cli.main import dbtRunner
 
     result = dbtRunner().invoke(
-        ["parse", "--quiet", "--project-dir", str(project_dir),
-         "--profiles-dir", str(project_dir)]
+        [
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+        ]
     )
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")

@@ -1,0 +1,54 @@
+"""The connection layer: profiles.yml targets and real transactions on both engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.settings import SettingsError, load_target
+from scripts.warehouse import Warehouse, WarehouseError, connect
+
+
+def _atomicity(warehouse: Warehouse) -> None:
+    warehouse.execute("create table if not exists t_atomic (n integer)")
+
+    def crash_mid_transaction() -> None:
+        with warehouse.transaction():
+            warehouse.execute("insert into t_atomic values (%s)", (1,))
+            raise RuntimeError("crash mid-transaction")
+
+    with pytest.raises(RuntimeError):
+        crash_mid_transaction()
+    assert warehouse.scalar("select count(*) from t_atomic") == 0
+    with warehouse.transaction():
+        warehouse.executemany("insert into t_atomic values (%s)", [(2,), (3,)])
+    assert warehouse.scalar("select sum(n) from t_atomic") == 5
+
+
+def test_duckdb_transaction_rolls_back_everything(duckdb_path) -> None:
+    with connect() as warehouse:
+        assert warehouse.dialect == "duckdb"
+        assert warehouse.target.duckdb_path == str(duckdb_path)
+        _atomicity(warehouse)
+
+
+@pytest.mark.postgres
+def test_postgres_transaction_rolls_back_everything(postgres_env) -> None:
+    with connect("postgres") as warehouse:
+        assert warehouse.dialect == "postgres"
+        _atomicity(warehouse)
+
+
+def test_unknown_target_names_the_known_ones() -> None:
+    with pytest.raises(SettingsError, match="dev, postgres, spark"):
+        load_target("nope")
+
+
+def test_postgres_error_never_shows_the_password(monkeypatch) -> None:
+    secret = "s3cret-Passw0rd-not-for-logs"
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", "1")  # nothing listens on port 1
+    monkeypatch.setenv("PGPASSWORD", secret)
+    with pytest.raises(WarehouseError) as caught:
+        connect("postgres")
+    assert secret not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
