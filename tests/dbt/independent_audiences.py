@@ -291,8 +291,15 @@ def compute(
     identity, people = people_as_of(events, orders, as_of)
     listed = _suppressed_by_list(identity, suppression_seed)
 
-    def clean(pid: str, p: Person, channels: tuple[str, ...] = (), spam: bool = True,
-              bounce: bool = False, unsub: bool = True, global_list: bool = True) -> bool:  # fmt: skip
+    def clean(
+        pid: str,
+        p: Person,
+        channels: tuple[str, ...] = (),
+        spam: bool = True,
+        bounce: bool = False,
+        unsub: bool = True,
+        global_list: bool = True,
+    ) -> bool:
         if unsub and _later(p.customer_unsub_at, p.subscribed_at):
             return False
         if "email" in channels and _later(p.email_unsub_at, p.subscribed_at):
@@ -365,9 +372,11 @@ def compute(
             and clean(pid, p, bounce=True)
         ):
             result["unengaged_45_days_v1"][pid] = max(recent_deliveries)
-        if p.last_purchase_at and p.last_purchase_at >= as_of - timedelta(days=30):
-            if clean(pid, p, spam=False, unsub=False):
-                result["recent_purchasers_v1"][pid] = p.last_purchase_at
+        recently_bought = (
+            p.last_purchase_at and p.last_purchase_at >= as_of - timedelta(days=30)
+        )
+        if recently_bought and clean(pid, p, spam=False, unsub=False):
+            result["recent_purchasers_v1"][pid] = p.last_purchase_at
         sends = [
             e.at
             for e in p.events

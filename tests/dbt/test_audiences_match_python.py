@@ -52,9 +52,8 @@ def test_audience_equals_independent_python(relation, built, expected) -> None:
     got, want = built[relation], expected.get(relation, {})
     missing = sorted(set(want) - set(got))[:5]
     extra = sorted(set(got) - set(want))[:5]
-    assert not missing and not extra, (
-        f"{relation}: missing {missing}, unexpected {extra}"
-    )
+    assert not missing, f"{relation}: missing {missing}"
+    assert not extra, f"{relation}: unexpected {extra}"
     assert got == want
 
 
