@@ -20,10 +20,15 @@ class AudienceSize:
 
 def audience_sizes(warehouse: Warehouse) -> list[AudienceSize]:
     schema = warehouse.target.schema
-    if not warehouse.table_exists(schema, "dim_audiences"):
-        raise LookupError(
-            f"{schema}.dim_audiences does not exist yet: run `dbt build` first"
-        )
+    for table in (
+        "dim_audiences",
+        "fct_audience_memberships",
+        "fct_audience_membership_changes",
+    ):
+        if not warehouse.table_exists(schema, table):
+            raise LookupError(
+                f"{schema}.{table} does not exist yet: run `dbt build` first"
+            )
     rows = warehouse.query(
         f"""
         with
