@@ -1,0 +1,309 @@
+"""Moving one staged file into the warehouse in bulk: dedupe, insert, rejects.
+
+Runs inside the file's transaction. DuckDB targets insert straight from the staging temp
+tables (`insert … select … where not exists`, an anti join, no row-by-row work).
+PostgreSQL targets receive the staged rows through `COPY … FROM STDIN` into a temp table,
+then `insert … on conflict`. The raw tables keep the key unique:
+
+- event tables (`version is None`): the first body seen for a key wins; later copies are
+  duplicates, and a copy with a different body is also noted as a conflict;
+- versioned tables (orders): the row with the latest `version` column wins; an older or
+  equal version does not overwrite, and columns the newer record leaves null keep their
+  known values (a refund event without `ordered_at` must not erase it).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from scripts.loaders.ledger import CONFLICT_REASON, Counts
+from scripts.loaders.stage import CLASSIFIED, PY_REJECTS, Column, sql_literal
+from scripts.warehouse import Warehouse
+
+MAX_RAW_SQL = 65536
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    loader: str
+    schema: str
+    table: str
+    key: str
+    columns: tuple[Column, ...]  # typed columns, key included, payload and stamps not
+    version: str | None = None
+    keep_known: tuple[
+        str, ...
+    ] = ()  # versioned tables: columns a null never overwrites
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+def ensure_table(wh: Warehouse, spec: TableSpec) -> None:
+    wh.ensure_schema(spec.schema)
+    columns = ",\n    ".join(f"{c.name} {c.type}" for c in spec.columns)
+    # DuckDB's anti join beats maintaining an ART index on millions of event keys; the
+    # upsert of versioned tables needs the constraint, and PostgreSQL's ON CONFLICT too.
+    key = (
+        f",\n    primary key ({spec.key})"
+        if wh.dialect == "postgres" or spec.version
+        else ""
+    )
+    wh.execute(
+        f"create table if not exists {spec.qualified} (\n    {columns},\n"
+        f"    payload {wh.json_type},\n    _source_file varchar,\n"
+        f"    _source_line bigint,\n    _loaded_at timestamp{key}\n)"
+    )
+
+
+@dataclass
+class FileContext:
+    source_file: str
+    sha256: str
+    loaded_at: datetime
+    workdir: Path
+
+
+def count_staged(duck) -> tuple[Counts, int]:
+    """Counts known before touching the warehouse, and how many records are valid."""
+    read, rejected, valid = duck.execute(
+        f"select count(*), count(reason), count(*) - count(reason) from {CLASSIFIED}"
+    ).fetchone()
+    python_rejected = duck.execute(f"select count(*) from {PY_REJECTS}").fetchone()[0]
+    counts = Counts(read=read + python_rejected, rejected=rejected + python_rejected)
+    return counts, valid
+
+
+def _pick_kept(duck, spec: TableSpec) -> str:
+    """Choose one record per key inside the file; returns the relation to load from.
+
+    Conflicting in-file copies go to `_ld_conflicts`.
+    """
+    valid = f"(select * from {CLASSIFIED} where reason is null)"
+    if spec.version is None:
+        distinct, total = duck.execute(
+            f"select count(distinct {spec.key}), count(*) from {CLASSIFIED} "
+            "where reason is null"
+        ).fetchone()
+        if distinct == total:
+            return valid
+        order = "line_no"
+        same_version = "true"
+    else:
+        order = f"{spec.version} desc nulls last, line_no desc"
+        same_version = f"v.{spec.version} = k.{spec.version}"
+    duck.execute(
+        f"create or replace temp table _ld_keep as select * from {valid} "
+        f"qualify row_number() over (partition by {spec.key} order by {order}) = 1"
+    )
+    duck.execute(
+        "insert into _ld_conflicts select v.line_no, "
+        f"'{spec.key} ' || v.{spec.key} || ' also on line ' || k.line_no || "
+        "' of this file with a different body; the kept copy wins', v.payload "
+        f"from {valid} as v inner join _ld_keep as k on v.{spec.key} = k.{spec.key} "
+        f"where v.line_no <> k.line_no and {same_version} "
+        "and json(v.payload)::varchar <> json(k.payload)::varchar"
+    )
+    return "_ld_keep"
+
+
+def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
+    """Load the staged file; returns its full counts. Call inside wh.transaction()."""
+    counts, valid = count_staged(duck)
+    duck.execute(
+        "create or replace temp table _ld_conflicts "
+        "(line_no bigint, detail varchar, raw varchar)"
+    )
+    kept = _pick_kept(duck, spec) if valid else None
+    existing_conflicts = 0
+    loaded = 0
+    if kept is not None:
+        if wh.dialect == "duckdb":
+            existing_conflicts, loaded = _apply_duckdb(duck, spec, ctx, kept)
+        else:
+            existing_conflicts, loaded = _apply_postgres(wh, duck, spec, ctx, kept)
+    counts.loaded = loaded
+    counts.duplicate = valid - loaded
+    in_file_conflicts = duck.execute("select count(*) from _ld_conflicts").fetchone()[0]
+    counts.conflicting = existing_conflicts + in_file_conflicts
+    _write_rejects(wh, duck, spec, ctx)
+    return counts
+
+
+def _select_columns(spec: TableSpec, alias: str) -> str:
+    return ", ".join(f"{alias}.{name}" for name in spec.names)
+
+
+def _conflict_condition(spec: TableSpec, new: str, old: str, dialect: str) -> str:
+    if dialect == "postgres":
+        differs = f"{old}.payload <> {new}.payload"
+    else:
+        differs = f"json({old}.payload)::varchar <> json({new}.payload)::varchar"
+    if spec.version:
+        return f"{new}.{spec.version} = {old}.{spec.version} and {differs}"
+    return differs
+
+
+def _conflict_detail(spec: TableSpec, old: str) -> str:
+    return (
+        f"'{spec.key} ' || {old}.{spec.key} || ' already loaded from ' || "
+        f"{old}._source_file || ' line ' || {old}._source_line || "
+        "' with a different body; the loaded copy wins'"
+    )
+
+
+def _upsert_clause(spec: TableSpec, table_alias: str) -> str:
+    if spec.version is None:
+        return f"on conflict ({spec.key}) do nothing"
+    sets = []
+    for name in [*spec.names, "payload", "_source_file", "_source_line", "_loaded_at"]:
+        if name == spec.key:
+            continue
+        if name in spec.keep_known:
+            sets.append(f"{name} = coalesce(excluded.{name}, {table_alias}.{name})")
+        else:
+            sets.append(f"{name} = excluded.{name}")
+    return (
+        f"on conflict ({spec.key}) do update set {', '.join(sets)} "
+        f"where excluded.{spec.version} > {table_alias}.{spec.version}"
+    )
+
+
+def _apply_duckdb(
+    duck, spec: TableSpec, ctx: FileContext, kept: str
+) -> tuple[int, int]:
+    # One scan of the (growing) raw table finds every key already there; both the
+    # conflict notes and the insert's anti join then use this small table.
+    duck.execute(
+        f"create or replace temp table _ld_existing as select v.line_no, "
+        f"{_conflict_detail(spec, 't')} as detail, v.payload, "
+        f"{_conflict_condition(spec, 'v', 't', 'duckdb')} as differs "
+        f"from {kept} as v inner join {spec.qualified} as t "
+        f"on t.{spec.key} = v.{spec.key}"
+    )
+    duck.execute(
+        "insert into _ld_conflicts select line_no, detail, payload "
+        "from _ld_existing where differs"
+    )
+    existing = 0  # counted with the in-file ones from _ld_conflicts
+    columns = ", ".join(spec.names)
+    target = (
+        f"{spec.qualified} ({columns}, payload, _source_file, _source_line, _loaded_at)"
+    )
+    select = (
+        f"select {_select_columns(spec, 'v')}, v.payload::json, "
+        f"{sql_literal(ctx.source_file)}, v.line_no, "
+        f"{sql_literal(ctx.loaded_at.isoformat(sep=' '))}::timestamp from {kept} as v"
+    )
+    if spec.version is None:
+        statement = (
+            f"insert into {target} {select} where v.line_no not in "
+            "(select line_no from _ld_existing)"
+        )
+    else:
+        statement = f"insert into {target} {select} {_upsert_clause(spec, spec.table)}"
+    loaded = duck.execute(statement).fetchone()[0]
+    duck.execute("drop table _ld_existing")
+    return existing, int(loaded)
+
+
+def _apply_postgres(
+    wh: Warehouse, duck, spec: TableSpec, ctx: FileContext, kept: str
+) -> tuple[int, int]:
+    column_defs = ", ".join(f"{c.name} {c.type}" for c in spec.columns)
+    columns = ", ".join(spec.names)
+    conn = wh.raw_connection
+    with conn.cursor() as cur:
+        cur.execute(
+            f"create temp table _ld_stage (line_no bigint, {column_defs}, payload jsonb) "
+            "on commit drop"
+        )
+        # json() re-serialises DuckDB's lenient JSON (e.g. trailing commas) strictly.
+        _copy_from_duck(
+            duck,
+            cur,
+            f"select line_no, {columns}, json(payload) from {kept}",
+            f"_ld_stage (line_no, {columns}, payload)",
+            ctx.workdir,
+        )
+        cur.execute(
+            "insert into raw_loader.rejects (loader, source_file, source_line, reason, "
+            "raw_text, rejected_at, detail, file_sha256) "
+            f"select %s, %s, s.line_no, %s, left(s.payload::text, {MAX_RAW_SQL}), %s, "
+            f"{_conflict_detail(spec, 't')}, %s from _ld_stage as s inner join "
+            f"{spec.qualified} as t on t.{spec.key} = s.{spec.key} "
+            f"where {_conflict_condition(spec, 's', 't', 'postgres')}",
+            (
+                spec.loader,
+                ctx.source_file,
+                CONFLICT_REASON,
+                ctx.loaded_at,
+                ctx.sha256,
+            ),
+        )
+        existing = cur.rowcount
+        cur.execute(
+            f"insert into {spec.qualified} as t ({columns}, payload, _source_file, "
+            f"_source_line, _loaded_at) select {_select_columns(spec, 's')}, s.payload, "
+            f"%s, s.line_no, %s from _ld_stage as s {_upsert_clause(spec, 't')}",
+            (ctx.source_file, ctx.loaded_at),
+        )
+        loaded = cur.rowcount
+    return existing, loaded
+
+
+def _rejects_select(spec: TableSpec, ctx: FileContext) -> str:
+    conflicts = (
+        f" union all select line_no, '{CONFLICT_REASON}' as reason, detail, raw "
+        "from _ld_conflicts"
+    )
+    return (
+        f"select {sql_literal(spec.loader)}, {sql_literal(ctx.source_file)}, line_no, "
+        f"reason, replace(left(raw, {MAX_RAW_SQL}), chr(0), '\\0'), "
+        f"{sql_literal(ctx.loaded_at.isoformat(sep=' '))}::timestamp, detail, "
+        f"{sql_literal(ctx.sha256)} from ("
+        f"select line_no, reason, detail, payload as raw from {CLASSIFIED} "
+        "where reason is not null "
+        f"union all select line_no, reason, detail, raw from {PY_REJECTS}{conflicts})"
+    )
+
+
+REJECT_COLUMNS = (
+    "loader, source_file, source_line, reason, raw_text, rejected_at, detail, "
+    "file_sha256"
+)
+
+
+def _write_rejects(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> None:
+    select = _rejects_select(spec, ctx)
+    if wh.dialect == "duckdb":
+        duck.execute(f"insert into raw_loader.rejects ({REJECT_COLUMNS}) {select}")
+        return
+    with wh.raw_connection.cursor() as cur:
+        _copy_from_duck(
+            duck, cur, select, f"raw_loader.rejects ({REJECT_COLUMNS})", ctx.workdir
+        )
+
+
+def _copy_from_duck(duck, cur, select: str, target: str, workdir: Path) -> None:
+    """DuckDB writes the rows as CSV, PostgreSQL reads them with COPY FROM STDIN."""
+    with tempfile.NamedTemporaryFile(
+        dir=workdir, suffix=".csv", delete=False
+    ) as handle:
+        path = Path(handle.name)
+    try:
+        duck.execute(
+            f"copy ({select}) to {sql_literal(str(path))} (format csv, header false)"
+        )
+        with path.open("rb") as data:
+            cur.copy_expert(f"copy {target} from stdin with (format csv)", data)
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,316 @@
+"""Finding input files, fingerprinting them, and turning odd shapes into plain NDJSON.
+
+The loaders' fast path hands a file straight to DuckDB, which reads it line by line far
+faster than Python can. That is only safe for plain NDJSON in valid UTF-8, so one cheap
+pass here (the same pass that computes the sha256 the ledger keys on) decides whether a
+file qualifies. Everything else (a BOM, invalid UTF-8, a JSON array, one pretty-printed
+object, an oversized line) is rewritten by Python into a "staged" NDJSON file in which
+line N still holds record N; lines Python had to reject are left blank there and reported
+separately, so line numbers in the warehouse always point into the original file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+CHUNK = 8 << 20
+HEAD_BYTES = 64 << 10
+BOM = b"\xef\xbb\xbf"
+MAX_RAW_TEXT = 64 * 1024
+# DuckDB reads lines as a one-column CSV with this (4-byte maximum) delimiter. JSON text
+# can never hold it raw (control characters must be escaped), so a line containing it is
+# invalid JSON anyway; such files take the staged path, where the line is rejected.
+LINE_DELIMITER = "\x1f\x1e\x1d\x1c"
+# Whole-document JSON (arrays, single objects) is parsed in memory; past this size a file
+# is treated as NDJSON instead (big exports should be NDJSON anyway).
+MAX_DOCUMENT_BYTES = 512 << 20
+# Names a writer uses while a file is still open; a folder scan never picks them up.
+IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".open", ".inprogress", ".writing")
+
+
+class InputError(Exception):
+    """A PATH argument cannot be used (missing, unreadable); a usage error."""
+
+
+def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> list[Path]:
+    """Files named directly, plus files under folders (recursively) with a known extension.
+
+    A file named on the command line is taken whatever its name; inside folders only
+    `extensions` (optionally followed by `.gz`) count, hidden and in-progress files do not.
+    """
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found[path.resolve()] = None
+        elif path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and _wanted(child, extensions):
+                    found[child.resolve()] = None
+        else:
+            raise InputError(f"no such file or folder: {raw}")
+    return list(found)
+
+
+def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
+    name = path.name.lower()
+    if name.startswith(".") or name.endswith(IN_PROGRESS_SUFFIXES):
+        return False
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return name.endswith(extensions)
+
+
+@dataclass
+class SourceFile:
+    """What one pass over a file learned: identity, encoding health and first bytes."""
+
+    path: Path
+    size: int
+    sha256: str
+    gzipped: bool
+    gzip_error: str | None = None
+    utf8_error: str | None = None
+    head: bytes = b""
+    is_empty: bool = True
+    # DuckDB's CSV reader treats a lone CR as a line break, which would shift line
+    # numbers, and the delimiter byte would split a line: both force the staged path.
+    has_cr: bool = False
+    has_delimiter: bool = False
+
+    @property
+    def display(self) -> str:
+        return str(self.path)
+
+    @property
+    def has_bom(self) -> bool:
+        return self.head.startswith(BOM)
+
+    @property
+    def fast_path_ok(self) -> bool:
+        """Plain NDJSON in clean UTF-8 that DuckDB may read directly."""
+        return not (
+            self.gzip_error
+            or self.utf8_error
+            or self.has_bom
+            or self.has_cr
+            or self.has_delimiter
+        )
+
+    @property
+    def first_char(self) -> bytes:
+        stripped = self.head.removeprefix(BOM).lstrip()
+        return stripped[:1]
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def inspect(path: Path) -> SourceFile:
+    """Hash the stored bytes; for the content, check gzip and UTF-8 and keep the head."""
+    gzipped = _is_gzip(path)
+    digest = hashlib.sha256()
+    size = 0
+    info = SourceFile(path=path, size=0, sha256="", gzipped=gzipped)
+    checker = _ContentChecker(info)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if not gzipped:
+                checker.feed(chunk, check_utf8=False)
+    info.size = size
+    info.sha256 = digest.hexdigest()
+    if gzipped:
+        try:
+            with gzip.open(path, "rb") as stream:
+                while chunk := stream.read(CHUNK):
+                    checker.feed(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            info.gzip_error = f"not a readable gzip file: {exc}"
+            return info
+    checker.finish()
+    return info
+
+
+class _ContentChecker:
+    """Streams decompressed content: UTF-8 validity, emptiness, the first bytes."""
+
+    def __init__(self, info: SourceFile):
+        self.info = info
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.offset = 0
+
+    def feed(self, chunk: bytes, check_utf8: bool = True) -> None:
+        """`check_utf8=False` leaves plain files to DuckDB, which refuses invalid UTF-8
+        (the loader then falls back to the staged path, which rejects the bad lines)."""
+        info = self.info
+        if len(info.head) < HEAD_BYTES:
+            info.head += chunk[: HEAD_BYTES - len(info.head)]
+        if info.is_empty and chunk.strip():
+            info.is_empty = False
+        if not info.has_cr and b"\r" in chunk:
+            info.has_cr = True
+        if not info.has_delimiter and b"\x1f" in chunk:
+            info.has_delimiter = True
+        if check_utf8 and info.utf8_error is None:
+            try:
+                self.decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                info.utf8_error = f"invalid UTF-8 at byte {self.offset + exc.start}"
+        self.offset += len(chunk)
+
+    def finish(self) -> None:
+        if self.info.utf8_error is None and self.offset and self.info.gzipped:
+            try:
+                self.decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self.info.utf8_error = "file ends inside a UTF-8 sequence"
+
+
+def open_content(source: SourceFile) -> BinaryIO:
+    """The decompressed bytes of a file."""
+    if source.gzipped:
+        return gzip.open(source.path, "rb")  # type: ignore[return-value]
+    return source.path.open("rb")
+
+
+def raw_text(data: bytes) -> str:
+    """Text for the rejects table: never fails, marks undecodable bytes, at most 64 KB."""
+    return data[:MAX_RAW_TEXT].decode("utf-8", errors="backslashreplace")
+
+
+# ------------------------------------------------------------------ shapes
+def detect_shape(source: SourceFile) -> str:
+    """`ndjson`, `array` or `object` (one JSON document that is not line-delimited).
+
+    A file whose first line parses on its own is NDJSON, even if that line is an array
+    (it is then rejected as `not_an_object`). Only when the first line does not parse is
+    the whole file tried as one JSON document.
+    """
+    first = source.first_char
+    if first not in (b"[", b"{"):
+        return "ndjson"
+    head = source.head.removeprefix(BOM).lstrip()
+    newline = head.find(b"\n")
+    if newline != -1:
+        try:
+            orjson.loads(head[:newline])
+            return "ndjson"
+        except orjson.JSONDecodeError:
+            pass
+    document = _load_document(source)
+    if isinstance(document, list):
+        return "array"
+    if isinstance(document, dict):
+        return "object"
+    return "ndjson"
+
+
+def _load_document(source: SourceFile) -> object:
+    if source.size > MAX_DOCUMENT_BYTES:
+        return None
+    with open_content(source) as stream:
+        data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return None
+    try:
+        return orjson.loads(data.removeprefix(BOM))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def iter_records(source: SourceFile, shape: str) -> Iterator[tuple[int, bytes]]:
+    """(line or 1-based record index, record bytes) for every non-blank record.
+
+    NDJSON lines lose their line ending (CRLF too) and a leading BOM; array elements and
+    a lone object are re-serialised compactly.
+    """
+    if shape in ("array", "object"):
+        document = _load_document(source)
+        items = document if isinstance(document, list) else [document]
+        for index, item in enumerate(items, start=1):
+            yield index, orjson.dumps(item)
+        return
+    with open_content(source) as stream:
+        for number, line in enumerate(stream, start=1):
+            if number == 1:
+                line = line.removeprefix(BOM)
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield number, line
+
+
+# ------------------------------------------------------------------ staging
+@dataclass
+class Reject:
+    line: int | None
+    reason: str
+    detail: str
+    raw: str
+
+
+@dataclass
+class StagedLines:
+    """An NDJSON file DuckDB can read line by line, with Python's own rejects."""
+
+    path: Path
+    gzipped: bool
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def stage_lines(
+    source: SourceFile, workdir: Path, max_record_bytes: int
+) -> StagedLines:
+    """Rewrite a file so line N of the result is record N of the source (or blank).
+
+    Records that are not UTF-8 or too large are rejected here, because DuckDB would
+    refuse the whole file for one of them.
+    """
+    shape = detect_shape(source)
+    target = workdir / f"staged-{os.getpid()}-{source.sha256[:16]}.ndjson"
+    staged = StagedLines(path=target, gzipped=False)
+    written = 0
+    with target.open("wb") as out:
+        for number, record in iter_records(source, shape):
+            if number > written + 1:
+                out.write(b"\n" * (number - written - 1))
+            written = number
+            problem = _record_problem(record, max_record_bytes)
+            if problem:
+                staged.rejects.append(Reject(number, *problem, raw_text(record)))
+                out.write(b"\n")
+            else:
+                # A CR inside a record is JSON whitespace (raw CRs inside strings are
+                # invalid JSON anyway), so a space keeps its meaning and the line intact.
+                out.write(record.replace(b"\r", b" ") + b"\n")
+    return staged
+
+
+def _record_problem(record: bytes, max_record_bytes: int) -> tuple[str, str] | None:
+    if len(record) > max_record_bytes:
+        return (
+            "record_too_large",
+            f"record is {len(record)} bytes; the limit is {max_record_bytes}",
+        )
+    try:
+        record.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ("invalid_utf8", f"invalid UTF-8 at byte {exc.start} of the record")
+    if b"\x1f" in record:
+        return (
+            "invalid_json",
+            "raw control character 0x1f outside a JSON string escape",
+        )
+    return None

@@ -1,0 +1,145 @@
+"""The loaders' bookkeeping in `raw_loader`: which files are loaded, what was rejected.
+
+`loaded_files` has one row per (loader, content sha256) fully loaded, written in the same
+transaction as the file's rows, so "is this file loaded?" is answered by the warehouse
+itself and a crash can never leave a file half-recorded. Its counts reconcile:
+`records_read = records_loaded + records_duplicate + records_rejected`.
+
+`rejects` has one row per rejected record with a machine `reason` code, a human `detail`
+and the raw text (first 64 KB). One reason is not a rejection: a record whose key is
+already known but whose body differs is counted as a duplicate (the first body wins and
+stays) and also noted here as `duplicate_key_different_body`, so a conflicting re-send is
+visible instead of silently dropped. Those rows are excluded from `records_rejected`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scripts.warehouse import Warehouse
+
+CONFLICT_REASON = "duplicate_key_different_body"
+
+LOADED_FILES_DDL = """
+create table if not exists raw_loader.loaded_files (
+    loader varchar not null,
+    file_sha256 varchar not null,
+    source_file varchar,
+    file_bytes bigint,
+    records_read bigint,
+    records_loaded bigint,
+    records_duplicate bigint,
+    records_rejected bigint,
+    records_conflicting bigint,
+    loaded_at timestamp,
+    primary key (loader, file_sha256)
+)"""
+
+# The column list `load api` writes too (scripts/loaders/api.py); extra columns are added
+# below with `add column if not exists` so either loader may create the table first.
+REJECTS_DDL = """
+create table if not exists raw_loader.rejects (
+    loader varchar,
+    source_file varchar,
+    source_line bigint,
+    reason varchar,
+    raw_text varchar,
+    rejected_at timestamp
+)"""
+REJECTS_EXTRA_COLUMNS = ("detail varchar", "file_sha256 varchar")
+
+
+def ensure_ledger(wh: Warehouse) -> None:
+    wh.ensure_schema("raw_loader")
+    wh.execute(LOADED_FILES_DDL)
+    wh.execute(REJECTS_DDL)
+    for column in REJECTS_EXTRA_COLUMNS:
+        wh.execute(f"alter table raw_loader.rejects add column if not exists {column}")
+
+
+def is_loaded(wh: Warehouse, loader: str, sha256: str) -> bool:
+    return bool(
+        wh.scalar(
+            "select count(*) from raw_loader.loaded_files "
+            "where loader = %s and file_sha256 = %s",
+            (loader, sha256),
+        )
+    )
+
+
+@dataclass
+class Counts:
+    """Records of one file or one run; `read` always equals the sum of the other three."""
+
+    read: int = 0
+    loaded: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    conflicting: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.read += other.read
+        self.loaded += other.loaded
+        self.duplicate += other.duplicate
+        self.rejected += other.rejected
+        self.conflicting += other.conflicting
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.loaded + self.duplicate + self.rejected
+
+    @property
+    def reject_pct(self) -> float:
+        return 100.0 * self.rejected / self.read if self.read else 0.0
+
+
+def record_file(
+    wh: Warehouse,
+    loader: str,
+    sha256: str,
+    path: str,
+    size: int,
+    counts: Counts,
+    loaded_at: datetime,
+) -> None:
+    wh.execute(
+        "insert into raw_loader.loaded_files (loader, file_sha256, source_file, "
+        "file_bytes, records_read, records_loaded, records_duplicate, records_rejected, "
+        "records_conflicting, loaded_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            loader,
+            sha256,
+            path,
+            size,
+            counts.read,
+            counts.loaded,
+            counts.duplicate,
+            counts.rejected,
+            counts.conflicting,
+            loaded_at,
+        ),
+    )
+
+
+@dataclass
+class RunSummary:
+    loader: str
+    counts: Counts = field(default_factory=Counts)
+    files_loaded: int = 0
+    files_skipped: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        c = self.counts
+        text = (
+            f"{self.loader}: read {c.read} = loaded {c.loaded} + duplicate "
+            f"{c.duplicate} + rejected {c.rejected} (files: {self.files_loaded} loaded, "
+            f"{self.files_skipped} skipped unchanged) in {self.seconds:.1f}s"
+        )
+        if c.conflicting:
+            text += (
+                f"; {c.conflicting} duplicates had a different body "
+                f"(raw_loader.rejects reason {CONFLICT_REASON})"
+            )
+        return text

@@ -1,0 +1,354 @@
+"""`audiences load orders`: orders into `raw_shop.orders`, one row per `order_id`.
+
+Inputs: CSV with the header `order_id,customer_id,email,status,total_cents,currency,
+ordered_at,updated_at` (extra columns kept in the payload), NDJSON / JSON arrays or
+Parquet with those fields, and Segment `Order Completed` / `Order Refunded` /
+`Order Cancelled` track events (e-commerce spec: `properties.order_id`, `total` or
+`revenue` in currency units, `currency`). Orders are few next to engagement events, so
+records are validated in Python and then bulk-loaded like every other loader.
+
+Decisions:
+- the version is `updated_at` (a Segment event's own timestamp); the latest wins and an
+  older version re-loaded later does not overwrite (counted duplicate); a record without
+  `updated_at` uses `ordered_at`;
+- `status` is one of completed / refunded / cancelled (`canceled` is accepted as
+  `cancelled`); anything else is rejected so dbt never sees an unknown state;
+- money: `total_cents` must be a whole number; Segment `total`/`revenue` are currency
+  units and are rounded to cents;
+- a later event that lacks a column (a refund without `ordered_at` or `email`) keeps the
+  value already known for it instead of erasing it;
+- timestamps without a zone are UTC; more than a day ahead of the load is rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from scripts.loaders.bulk import TableSpec
+from scripts.loaders.files import (
+    Reject,
+    SourceFile,
+    detect_shape,
+    iter_records,
+    open_content,
+    raw_text,
+)
+from scripts.loaders.stage import CLASSIFIED, Column, sql_literal, store_python_rejects
+
+EXTENSIONS = (".csv", ".ndjson", ".jsonl", ".json", ".parquet")
+STATUSES = {"completed": "completed", "refunded": "refunded", "cancelled": "cancelled"}
+STATUSES["canceled"] = "cancelled"
+SEGMENT_EVENTS = {
+    "Order Completed": "completed",
+    "Order Refunded": "refunded",
+    "Order Cancelled": "cancelled",
+    "Order Canceled": "cancelled",
+}
+
+SPEC = TableSpec(
+    loader="orders",
+    schema="raw_shop",
+    table="orders",
+    key="order_id",
+    columns=(
+        Column("order_id", "varchar"),
+        Column("customer_id", "varchar"),
+        Column("email", "varchar"),
+        Column("status", "varchar"),
+        Column("total_cents", "bigint"),
+        Column("currency", "varchar"),
+        Column("ordered_at", "timestamp"),
+        Column("updated_at", "timestamp"),
+    ),
+    version="updated_at",
+    keep_known=("customer_id", "email", "total_cents", "currency", "ordered_at"),
+)
+
+
+class InvalidRecordError(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# ------------------------------------------------------------------ reading
+def _records(source: SourceFile) -> Iterator[tuple[int, bytes, Any]]:
+    """(line, raw bytes, parsed record or an InvalidRecordError) for each record of a file."""
+    name = source.path.name.lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        yield from _csv_records(source)
+    elif name.endswith(".parquet"):
+        yield from _parquet_records(source.path)
+    else:
+        for line, raw in iter_records(source, detect_shape(source)):
+            try:
+                yield line, raw, orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                reason = (
+                    "invalid_utf8" if "utf-8" in str(exc).lower() else "invalid_json"
+                )
+                yield line, raw, InvalidRecordError(reason, f"not valid JSON: {exc}")
+
+
+def _csv_records(source: SourceFile) -> Iterator[tuple[int, bytes, Any]]:
+    with open_content(source) as binary:
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape")
+        reader = csv.DictReader(text)
+        for row in reader:
+            line = reader.line_num
+            raw = ",".join(str(v) for v in row.values() if v is not None)
+            raw_bytes = raw.encode("utf-8", errors="surrogateescape")
+            if None in row:
+                yield (
+                    line,
+                    raw_bytes,
+                    InvalidRecordError(
+                        "malformed_csv_row", "more fields than the header"
+                    ),
+                )
+            elif any("\udc80" <= ch <= "\udcff" for ch in raw):
+                yield (
+                    line,
+                    raw_bytes,
+                    InvalidRecordError("invalid_utf8", "row is not valid UTF-8"),
+                )
+            elif not any((value or "").strip() for value in row.values()):
+                continue
+            else:
+                yield line, raw_bytes, row
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[int, bytes, Any]]:
+    import duckdb
+
+    with duckdb.connect() as duck:
+        duck.execute("set TimeZone = 'UTC'")
+        cursor = duck.execute(f"select * from read_parquet({sql_literal(str(path))})")
+        names = [column[0] for column in cursor.description]
+        for index, values in enumerate(cursor.fetchall(), start=1):
+            record = {
+                name: _plain(value) for name, value in zip(names, values, strict=True)
+            }
+            yield index, orjson.dumps(record), record
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+# ------------------------------------------------------------------ normalising
+def normalise(record: Any, future_limit: datetime) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise InvalidRecordError(
+            "not_an_object", f"a record must be an object, got {type(record).__name__}"
+        )
+    if record.get("type") is not None or "event" in record:
+        row = _from_segment(record)
+    else:
+        row = _from_flat(record)
+    for name in ("ordered_at", "updated_at"):
+        if row[name] is not None and row[name] > future_limit:
+            raise InvalidRecordError(
+                "timestamp_in_future", f"{name} {row[name]} is after the load"
+            )
+    return row
+
+
+def _from_flat(record: dict[str, Any]) -> dict[str, Any]:
+    ordered_at = _timestamp(record.get("ordered_at"), "ordered_at")
+    updated_at = _timestamp(record.get("updated_at"), "updated_at") or ordered_at
+    if updated_at is None:
+        raise InvalidRecordError(
+            "missing_timestamp", "neither updated_at nor ordered_at is set"
+        )
+    return {
+        "order_id": _order_id(record.get("order_id")),
+        "customer_id": _text(record.get("customer_id")),
+        "email": _text(record.get("email")),
+        "status": _status(record.get("status")),
+        "total_cents": _cents(record.get("total_cents")),
+        "currency": _currency(record.get("currency")),
+        "ordered_at": ordered_at,
+        "updated_at": updated_at,
+    }
+
+
+def _from_segment(record: dict[str, Any]) -> dict[str, Any]:
+    if record.get("type") != "track":
+        raise InvalidRecordError(
+            "not_a_track", f"only track messages are orders, got {record.get('type')!r}"
+        )
+    event = record.get("event")
+    if event not in SEGMENT_EVENTS:
+        raise InvalidRecordError(
+            "not_an_order_event", f"event {event!r} is not an order event"
+        )
+    props = record.get("properties")
+    if not isinstance(props, dict):
+        props = {}
+    raw_ts = next(
+        (
+            record.get(k)
+            for k in ("timestamp", "originalTimestamp", "sentAt")
+            if record.get(k)
+        ),
+        None,
+    )
+    occurred = _timestamp(raw_ts, "timestamp")
+    if occurred is None:
+        raise InvalidRecordError(
+            "missing_timestamp", "none of timestamp, originalTimestamp, sentAt"
+        )
+    status = SEGMENT_EVENTS[event]
+    amount = props.get("total", props.get("revenue"))
+    context = record.get("context") if isinstance(record.get("context"), dict) else {}
+    traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+    ordered_at = _timestamp(props.get("ordered_at"), "properties.ordered_at")
+    return {
+        "order_id": _order_id(props.get("order_id")),
+        "customer_id": _text(record.get("userId")),
+        "email": _text(props.get("email") or traits.get("email")),
+        "status": status,
+        "total_cents": _units_to_cents(amount),
+        "currency": _currency(props.get("currency")),
+        "ordered_at": ordered_at or (occurred if status == "completed" else None),
+        "updated_at": occurred,
+    }
+
+
+def _order_id(value: Any) -> str:
+    text = _text(value)
+    if text is None:
+        raise InvalidRecordError("missing_order_id", "order_id is missing or empty")
+    return text
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _status(value: Any) -> str:
+    text = _text(value)
+    if text is None:
+        raise InvalidRecordError("missing_status", "status is missing")
+    status = STATUSES.get(text.lower())
+    if status is None:
+        raise InvalidRecordError(
+            "invalid_status", f"status {text!r} is not completed/refunded/cancelled"
+        )
+    return status
+
+
+def _cents(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidRecordError(
+            "invalid_total", "total_cents must be a whole number, got a boolean"
+        )
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise InvalidRecordError(
+        "invalid_total", f"total_cents must be a whole number, got {value!r}"
+    )
+
+
+def _units_to_cents(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        return int((Decimal(str(value)) * 100).quantize(Decimal(1)))
+    except (InvalidOperation, ValueError):
+        raise InvalidRecordError(
+            "invalid_total", f"total/revenue must be a number, got {value!r}"
+        ) from None
+
+
+def _currency(value: Any) -> str | None:
+    text = _text(value)
+    return text.upper() if text else None
+
+
+def _timestamp(value: Any, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidRecordError(
+            "invalid_timestamp", f"{name} must be an ISO-8601 string, got {value!r}"
+        )
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidRecordError(
+            "invalid_timestamp", f"{name} is not ISO-8601: {value[:100]!r}"
+        ) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+# ------------------------------------------------------------------ staging
+def stage(duck, source: SourceFile, workdir: Path, opts, clock) -> None:
+    """Fill `_ld_class` and `_ld_pyrejects` for one orders file."""
+    rejects: list[Reject] = []
+    rows_path = workdir / "orders-rows.ndjson"
+    with rows_path.open("wb") as out:
+        if source.gzip_error:
+            rejects.append(Reject(None, "invalid_gzip", source.gzip_error, ""))
+        elif not source.is_empty:
+            for line, raw, record in _records(source):
+                try:
+                    if isinstance(record, InvalidRecordError):
+                        raise record
+                    if len(raw) > opts.max_record_bytes:
+                        raise InvalidRecordError(
+                            "record_too_large", f"record is {len(raw)} bytes"
+                        )
+                    row = normalise(record, clock.future_limit)
+                except InvalidRecordError as exc:
+                    rejects.append(Reject(line, exc.reason, exc.detail, raw_text(raw)))
+                    continue
+                row["line_no"] = line
+                row["payload"] = orjson.dumps(record).decode()
+                out.write(orjson.dumps(row) + b"\n")
+    store_python_rejects(duck, rejects, workdir)
+    column_types = ", ".join(f"'{c.name}': '{c.type.upper()}'" for c in SPEC.columns)
+    names = ", ".join(c.name for c in SPEC.columns)
+    duck.execute(
+        f"create or replace temp table {CLASSIFIED} (line_no bigint, reason varchar, "
+        f"detail varchar, {', '.join(f'{c.name} {c.type}' for c in SPEC.columns)}, "
+        "payload varchar)"
+    )
+    if rows_path.stat().st_size:
+        duck.execute(
+            f"insert into {CLASSIFIED} select line_no, null, null, {names}, payload "
+            f"from read_json({sql_literal(str(rows_path))}, format = 'newline_delimited', "
+            f"columns = {{'line_no': 'BIGINT', {column_types}, 'payload': 'VARCHAR'}})"
+        )
+    rows_path.unlink()

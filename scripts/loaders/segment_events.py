@@ -1,0 +1,134 @@
+"""`audiences load segment-events`: Segment-format `track` events into
+`raw_customerio_segment.tracks`, one row per `messageId` (segment.md §1.5-1.6).
+
+Input is what Customer.io's Segment (Message Metrics) integration sends (customerio.md
+§4.1) and what Segment's S3 / warehouse exports hold: one Segment message per line or
+array element. Decisions:
+
+- only `type: track` is loaded; identify/page/… are rejected `not_a_track` (they belong
+  to other tables, and silently skipping them would hide a wrong input folder);
+- `messageId` (or the exports' `message_id`) must be a non-empty string;
+- `event` must be a non-empty string; names are not checked, so new metrics land;
+- identity is `userId` or `anonymousId` (Customer.io sends the email as `anonymousId`
+  for people without an id); a record with neither is `missing_identity`;
+- `occurred_at` is `timestamp` (Segment's corrected time, recommended for analysis),
+  falling back to `originalTimestamp`, then `sentAt`, when absent; an ISO-8601 string
+  without a zone is taken as UTC; unparsable is `invalid_timestamp`, more than a day
+  ahead of the load is `timestamp_in_future`.
+"""
+
+from __future__ import annotations
+
+from scripts.loaders.bulk import TableSpec
+from scripts.loaders.stage import Check, Column
+
+SPEC = TableSpec(
+    loader="segment-events",
+    schema="raw_customerio_segment",
+    table="tracks",
+    key="message_id",
+    columns=(
+        Column("message_id", "varchar"),
+        Column("event", "varchar"),
+        Column("user_id", "varchar"),
+        Column("anonymous_id", "varchar"),
+        Column("occurred_at", "timestamp"),
+    ),
+)
+
+PATHS = {
+    "type": "$.type",
+    "message_id": "$.messageId",
+    "message_id_snake": "$.message_id",
+    "event": "$.event",
+    "user_id": "$.userId",
+    "user_id_snake": "$.user_id",
+    "anonymous_id": "$.anonymousId",
+    "anonymous_id_snake": "$.anonymous_id",
+    "timestamp": "$.timestamp",
+    "original_timestamp": "$.originalTimestamp",
+    "original_timestamp_snake": "$.original_timestamp",
+    "sent_at": "$.sentAt",
+    "sent_at_snake": "$.sent_at",
+}
+
+
+def _identity(camel: str, snake: str) -> str:
+    # Numbers are accepted as ids (some libraries send them); blank strings are not ids.
+    return (
+        f"coalesce(case when t_{camel} in ('VARCHAR', 'UBIGINT', 'BIGINT') "
+        f"and trim(v_{camel}) <> '' then v_{camel} end, "
+        f"case when t_{snake} in ('VARCHAR', 'UBIGINT', 'BIGINT') "
+        f"and trim(v_{snake}) <> '' then v_{snake} end)"
+    )
+
+
+DERIVED = {
+    "message_type": "coalesce(t_message_id, t_message_id_snake)",
+    "message_value": "coalesce(v_message_id, v_message_id_snake)",
+    "uid": _identity("user_id", "user_id_snake"),
+    "aid": _identity("anonymous_id", "anonymous_id_snake"),
+    "ts_text": "coalesce(v_timestamp, v_original_timestamp, "
+    "v_original_timestamp_snake, v_sent_at, v_sent_at_snake)",
+    "ts_value": "try_cast(coalesce(v_timestamp, v_original_timestamp, "
+    "v_original_timestamp_snake, v_sent_at, v_sent_at_snake) as timestamptz)",
+}
+
+
+def checks(future_limit: str) -> list[Check]:
+    return [
+        Check(
+            "v_type is null or v_type <> 'track'",
+            "not_a_track",
+            "'only track messages are loaded, got type ' || coalesce(v_type, 'none')",
+        ),
+        Check(
+            "message_type is null or message_type = 'NULL'",
+            "missing_message_id",
+            "'messageId is missing or null'",
+        ),
+        Check(
+            "message_type <> 'VARCHAR' or trim(message_value) = ''",
+            "invalid_message_id",
+            "'messageId must be a non-empty string, got ' || lower(message_type)",
+        ),
+        Check(
+            "t_event is null or t_event = 'NULL'",
+            "missing_event",
+            "'event is missing or null'",
+        ),
+        Check(
+            "t_event <> 'VARCHAR' or trim(v_event) = ''",
+            "invalid_event",
+            "'event must be a non-empty string, got ' || lower(t_event)",
+        ),
+        Check(
+            "uid is null and aid is null",
+            "missing_identity",
+            "'neither userId nor anonymousId is set'",
+        ),
+        Check(
+            "ts_text is null",
+            "missing_timestamp",
+            "'none of timestamp, originalTimestamp, sentAt is set'",
+        ),
+        Check(
+            "ts_value is null",
+            "invalid_timestamp",
+            "'timestamp is not ISO-8601: ' || left(ts_text, 100)",
+        ),
+        Check(
+            f"ts_value > {future_limit}::timestamptz",
+            "timestamp_in_future",
+            "'timestamp ' || ts_text || ' is more than a day after the load'",
+        ),
+    ]
+
+
+COLUMNS = {
+    "message_id": "message_value",
+    "event": "v_event",
+    "user_id": "uid",
+    "anonymous_id": "aid",
+    "occurred_at": "cast(ts_value as timestamp)",
+}

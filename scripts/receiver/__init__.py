@@ -1,0 +1,1 @@
+"""Customer.io reporting-webhook receiver: verify, land durably, rotate files."""

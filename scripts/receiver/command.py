@@ -1,0 +1,190 @@
+"""`audiences serve-webhooks`: run the signed Customer.io reporting-webhook receiver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from scripts.cli_options import fail
+from scripts.receiver.landing import LandingWriter
+from scripts.receiver.server import HEALTH_PATH, ReceiverConfig, ReceiverServer
+
+KEY_ENV = "CIO_WEBHOOK_SIGNING_KEY"
+
+
+def _log(message: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(f"{stamp} serve-webhooks: {message}", file=sys.stderr, flush=True)
+
+
+@click.command(
+    "serve-webhooks",
+    epilog=f"""\b
+Examples:
+  export {KEY_ENV}=...   # the key on Customer.io's reporting-webhook page
+  audiences serve-webhooks --landing-dir landing/webhooks --port 8088
+  audiences load webhooks landing/webhooks      # later, or on a schedule
+\b
+Local demo without a key (never in production):
+  audiences serve-webhooks --landing-dir /tmp/landing --insecure-no-signature
+  curl -s localhost:8088/healthz
+\b
+Behaviour: a POST to --path answers 200 only after the body is fsync'd to
+DIR/.incoming/*.ndjson.part; files move into DIR when they reach --rotate-bytes
+or --rotate-seconds, so loaders never see a half-written file. 401 = bad or
+missing X-CIO-Signature, 400 = not one JSON object, 413 = too large, 503 = disk
+error (Customer.io retries). Replays are accepted: the loader dedupes on
+event_id. SIGTERM/SIGINT: stop accepting, finish in-flight requests, rotate, exit 0.
+""",
+)
+@click.option(
+    "--landing-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory that receives finished NDJSON files (the loader's input).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    default=8088,
+    show_default=True,
+    type=int,
+    help="Port (0 = any free port).",
+)
+@click.option(
+    "--path",
+    "webhook_path",
+    default="/webhooks/customerio",
+    show_default=True,
+    help="URL path Customer.io posts to.",
+)
+@click.option(
+    "--max-body-bytes",
+    default=8 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Larger bodies get 413 (generous: a 413 makes Customer.io retry for 7 days).",
+)
+@click.option(
+    "--rotate-bytes",
+    default=64 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Finish a landing file once it reaches this size.",
+)
+@click.option(
+    "--rotate-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="Finish a non-empty landing file once it is this old.",
+)
+@click.option(
+    "--max-skew",
+    default=None,
+    type=click.FloatRange(min=1),
+    help="Reject X-CIO-Timestamp further than this many seconds from now (default off: "
+    "Customer.io retries for 7 days and may resend an old timestamp).",
+)
+@click.option(
+    "--insecure-no-signature",
+    is_flag=True,
+    help=f"Accept unsigned requests when {KEY_ENV} is unset (local demos only).",
+)
+def serve_webhooks(
+    landing_dir: Path,
+    host: str,
+    port: int,
+    webhook_path: str,
+    max_body_bytes: int,
+    rotate_bytes: int,
+    rotate_seconds: float,
+    max_skew: float | None,
+    insecure_no_signature: bool,
+) -> None:
+    """Receive Customer.io reporting webhooks and land them durably as NDJSON."""
+    key = os.environ.get(KEY_ENV, "")
+    if not key and not insecure_no_signature:
+        fail(
+            f"{KEY_ENV} is not set: the receiver verifies every request's "
+            "X-CIO-Signature with it. Copy the signing key from Customer.io's "
+            "reporting-webhook page, or "
+            "pass --insecure-no-signature for a local demo."
+        )
+    if not webhook_path.startswith("/") or webhook_path == HEALTH_PATH:
+        fail(f"--path must start with / and differ from {HEALTH_PATH}")
+    if not key:
+        _log("WARNING: signatures are NOT verified (--insecure-no-signature)")
+
+    writer = LandingWriter(
+        landing_dir, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds, log=_log
+    )
+    writer.recover()
+    config = ReceiverConfig(
+        signing_key=key.encode("utf-8") if key else None,
+        path=webhook_path,
+        max_body_bytes=max_body_bytes,
+        max_skew_seconds=max_skew,
+    )
+    try:
+        server = ReceiverServer((host, port), config, writer, log=_log)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    serving = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
+    )
+    serving.start()
+    tick = min(1.0, rotate_seconds / 4)
+    ticker = threading.Thread(
+        target=_rotate_periodically,
+        args=(writer, stop, tick),
+        name="rotate",
+        daemon=True,
+    )
+    ticker.start()
+    bound_host, bound_port = server.server_address[:2]
+    _log(
+        f"listening on http://{bound_host}:{bound_port}{webhook_path} "
+        f"(landing {landing_dir}, health {HEALTH_PATH})"
+    )
+
+    while not stop.wait(0.5):
+        pass
+    _log("stopping: no new connections, finishing in-flight requests")
+    server.shutdown()
+    server.server_close()
+    if not server.drain(timeout=10.0):
+        _log("error: some connections were still busy after 10 s; closing anyway")
+    serving.join()
+    writer.close()
+    status = writer.status()
+    _log(
+        f"stopped: {status['events']} events, {status['bytes']} bytes, "
+        f"{status['files']} files"
+    )
+
+
+def _rotate_periodically(
+    writer: LandingWriter, stop: threading.Event, tick: float
+) -> None:
+    """Age-based rotation also when no request arrives to trigger it."""
+    while not stop.wait(tick):
+        try:
+            writer.rotate_if_due()
+        except OSError as exc:
+            _log(f"error: rotation failed: {exc}")

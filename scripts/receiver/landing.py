@@ -1,0 +1,282 @@
+"""Durable NDJSON landing files with group commit and atomic rotation.
+
+A request thread calls `append()` and gets control back only once its line is fsync'd,
+so the receiver never answers 2xx for bytes a crash could lose. Concurrent callers share
+one write and one fsync (group commit): whoever finds the writer idle flushes everything
+queued so far.
+
+Files grow as `DIR/.incoming/<name>.ndjson.part` and are renamed into `DIR/` when they
+reach the size or age limit. A rename inside one filesystem is atomic, and both
+directories are fsync'd, so `audiences load webhooks DIR` sees either no file or a
+complete one. A crash leaves a `.part` behind; `recover()` cuts a torn last line (never
+acknowledged) and finalises it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+INCOMING = ".incoming"
+PART_SUFFIX = ".part"
+_TAIL_CHUNK = 64 * 1024
+
+
+class LandingError(Exception):
+    """A line could not be made durable; the caller must not acknowledge it."""
+
+
+@dataclass
+class _Pending:
+    data: bytes
+    done: bool = False
+    error: OSError | None = None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_data(fd: int) -> None:
+    # fdatasync also persists the file size, which is all a reader needs.
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
+def _last_newline_end(path: Path, size: int) -> int:
+    """Length of the file up to and including its last newline (0 if none)."""
+    with path.open("rb") as handle:
+        end = size
+        while end > 0:
+            start = max(0, end - _TAIL_CHUNK)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            index = chunk.rfind(b"\n")
+            if index >= 0:
+                return start + index + 1
+            end = start
+    return 0
+
+
+class LandingWriter:
+    """Appends lines to the current landing file; thread-safe (module docstring)."""
+
+    def __init__(
+        self,
+        landing_dir: Path,
+        *,
+        rotate_bytes: int,
+        rotate_seconds: float,
+        prefix: str = "webhooks",
+        log: Callable[[str], None] = lambda message: None,
+    ):
+        self.landing_dir = Path(landing_dir)
+        self.incoming_dir = self.landing_dir / INCOMING
+        self.incoming_dir.mkdir(parents=True, exist_ok=True)
+        self.rotate_bytes = rotate_bytes
+        self.rotate_seconds = rotate_seconds
+        self.prefix = prefix
+        self._log = log
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._busy = False  # one thread at a time writes, syncs or rotates
+        self._closed = False
+        self._fd: int | None = None
+        self._part: Path | None = None
+        self._opened_at = 0.0
+        self._size = 0
+        self._lines_in_file = 0
+        self._sequence = 0
+        self.files_finalized = 0
+        self.bytes_written = 0
+        self.events_accepted = 0
+        self.fsyncs = 0
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self) -> list[Path]:
+        """Finalise `.part` files left by a previous process; return them."""
+        finalized = []
+        for part in sorted(self.incoming_dir.glob(f"*{PART_SUFFIX}")):
+            size = part.stat().st_size
+            keep = _last_newline_end(part, size)
+            if keep == 0:
+                part.unlink()
+                self._log(f"recovery: removed {part.name} (no complete line)")
+                continue
+            if keep < size:
+                with part.open("r+b") as handle:
+                    handle.truncate(keep)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                self._log(
+                    f"recovery: cut a torn last line of {size - keep} bytes "
+                    f"from {part.name}"
+                )
+            final = self._publish(part)
+            self._log(f"recovery: finalized {final.name} ({keep} bytes)")
+            finalized.append(final)
+        if finalized:
+            _fsync_dir(self.incoming_dir)
+        return finalized
+
+    # ------------------------------------------------------------------ writing
+    def append(self, line: bytes) -> None:
+        """Block until `line` plus a newline is fsync'd, else raise LandingError."""
+        item = _Pending(line + b"\n")
+        with self._cond:
+            if self._closed:
+                raise LandingError("the landing writer is closed")
+            self._queue.append(item)
+            while not item.done:
+                if self._busy:
+                    self._cond.wait()
+                    continue
+                batch, self._queue = self._queue, []
+                self._busy = True
+                self._cond.release()
+                error: OSError | None = None
+                try:
+                    self._write_batch(batch)
+                except OSError as exc:
+                    error = exc
+                finally:
+                    self._cond.acquire()
+                for pending in batch:
+                    pending.done = True
+                    pending.error = error
+                if error is None:
+                    self.events_accepted += len(batch)
+                self._busy = False
+                self._cond.notify_all()
+        if item.error is not None:
+            raise LandingError(f"landing write failed: {item.error}") from None
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        if self._fd is None:
+            self._open_new()
+        assert self._fd is not None
+        data = b"".join(pending.data for pending in batch)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            _sync_data(self._fd)
+        except OSError:
+            self._abandon_current()
+            raise
+        self.fsyncs += 1
+        self._size += len(data)
+        self._lines_in_file += len(batch)
+        self.bytes_written += len(data)
+        if self._size >= self.rotate_bytes or self._age() >= self.rotate_seconds:
+            self._finalize_current()
+
+    def _age(self) -> float:
+        return time.monotonic() - self._opened_at
+
+    def _open_new(self) -> None:
+        while True:
+            self._sequence += 1
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            name = f"{self.prefix}-{stamp}-{os.getpid()}-{self._sequence:06d}.ndjson"
+            part = self.incoming_dir / (name + PART_SUFFIX)
+            try:
+                flags = (
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+                )
+                self._fd = os.open(part, flags, 0o644)
+            except FileExistsError:
+                continue
+            break
+        # The new directory entry must survive a crash too, or acked lines vanish.
+        _fsync_dir(self.incoming_dir)
+        self._part = part
+        self._opened_at = time.monotonic()
+        self._size = 0
+        self._lines_in_file = 0
+
+    def _publish(self, part: Path) -> Path:
+        """Rename a complete `.part` into the landing dir, never overwriting a file."""
+        final = self.landing_dir / part.name[: -len(PART_SUFFIX)]
+        counter = 0
+        while final.exists():
+            counter += 1
+            final = (
+                self.landing_dir
+                / f"{part.name[: -len(PART_SUFFIX) - 7]}-{counter}.ndjson"
+            )
+        os.rename(part, final)
+        _fsync_dir(self.landing_dir)
+        return final
+
+    def _finalize_current(self) -> None:
+        if self._fd is None or self._part is None:
+            return
+        fd, part, size, lines = self._fd, self._part, self._size, self._lines_in_file
+        self._fd = None
+        self._part = None
+        os.close(fd)
+        if size == 0:
+            part.unlink()
+            return
+        final = self._publish(part)
+        _fsync_dir(self.incoming_dir)
+        self.files_finalized += 1
+        self._log(f"rotated {final.name} ({size} bytes, {lines} events)")
+
+    def _abandon_current(self) -> None:
+        """After a failed write: drop the unacknowledged tail and start a fresh file."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._size)
+            os.fsync(self._fd)
+        try:
+            self._finalize_current()
+        except OSError as exc:
+            self._log(f"error: could not finalize after a failed write: {exc}")
+            self._fd = None
+            self._part = None
+
+    # ------------------------------------------------------------------ rotation
+    def rotate_if_due(self, force: bool = False) -> None:
+        """Finalise the current file if it is old enough (or always, with force)."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait()
+            if self._fd is None:
+                return
+            if not force and self._age() < self.rotate_seconds:
+                return
+            self._busy = True
+        try:
+            self._finalize_current()
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Finalise the current file; later appends fail."""
+        with self._cond:
+            self._closed = True
+        self.rotate_if_due(force=True)
+
+    def status(self) -> dict[str, object]:
+        with self._cond:
+            return {
+                "files": self.files_finalized,
+                "bytes": self.bytes_written,
+                "events": self.events_accepted,
+                "current_file_bytes": self._size if self._fd is not None else 0,
+            }

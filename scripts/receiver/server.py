@@ -1,0 +1,236 @@
+"""The HTTP side of the receiver: stdlib ThreadingHTTPServer, one thread per connection.
+
+Order of checks per POST: path and method (404/405), Content-Length (411/413, before
+reading a byte), signature over the raw bytes (401), one JSON object (400), durable
+append (200 only after fsync; 503 when the disk refuses, so Customer.io retries).
+Anything the payload itself lacks (no `event_id`, unknown metric …) is the loader's
+business: refusing it here would only make Customer.io retry it for 7 days and hold back
+every later event behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from scripts.receiver.landing import LandingError, LandingWriter
+from scripts.receiver.signature import verify
+
+HEALTH_PATH = "/healthz"
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    signing_key: bytes | None  # None only with --insecure-no-signature
+    path: str
+    max_body_bytes: int
+    max_skew_seconds: float | None = None
+    idle_timeout_seconds: float = 30.0
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_event(body: bytes) -> dict | None:
+    """The body as one JSON object, or None (non-UTF-8, not JSON, or not an object)."""
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def landing_line(body: bytes, event: dict) -> bytes:
+    """The body as received, unless a raw newline would split it across NDJSON lines."""
+    if b"\n" not in body and b"\r" not in body:
+        return body
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class ReceiverServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        config: ReceiverConfig,
+        writer: LandingWriter,
+        log=lambda message: None,
+    ):
+        self.config = config
+        self.writer = writer
+        self.log = log
+        self.started_at = time.monotonic()
+        self.draining = False
+        self._connections: dict[socket.socket, bool] = {}  # socket -> busy
+        self._connections_lock = threading.Lock()
+        super().__init__(address, WebhookHandler)
+
+    # Connection bookkeeping: a shutdown waits for busy connections, closes idle ones.
+    def connection_state(self, sock: socket.socket, busy: bool | None) -> None:
+        with self._connections_lock:
+            if busy is None:
+                self._connections.pop(sock, None)
+            else:
+                self._connections[sock] = busy
+
+    def drain(self, timeout: float) -> bool:
+        """After shutdown(): let busy requests finish; close idle keep-alive ones.
+
+        SHUT_RD, not SHUT_RDWR: a request whose line was read just before we looked
+        can still write its answer, so no event lands without its 200 being sent.
+        """
+        self.draining = True
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._connections_lock:
+                idle = [sock for sock, busy in self._connections.items() if not busy]
+                remaining = len(self._connections)
+            for sock in idle:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RD)
+            if remaining == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "status": "draining" if self.draining else "ok",
+            **self.writer.status(),
+            "uptime_seconds": round(time.monotonic() - self.started_at, 1),
+        }
+
+
+class WebhookHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: Customer.io reuses connections
+    disable_nagle_algorithm = True
+    server_version = "audiences-serve-webhooks"
+    sys_version = ""
+    server: ReceiverServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.config.idle_timeout_seconds)
+        self.server.connection_state(self.connection, busy=False)
+
+    def finish(self) -> None:
+        self.server.connection_state(self.connection, busy=None)
+        super().finish()
+
+    def parse_request(self) -> bool:
+        self.server.connection_state(self.connection, busy=True)
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            if self.server.draining:
+                self.close_connection = True
+            self.server.connection_state(self.connection, busy=False)
+
+    def log_message(self, format: str, *args: object) -> None:
+        # No access log: per-request lines would drown the rotation log.
+        return
+
+    # ----------------------------------------------------------------- responses
+    def _reply(
+        self,
+        status: int,
+        payload: dict,
+        *,
+        close: bool = False,
+        allow: str | None = None,
+    ) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        if self.server.draining:
+            close = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if allow:
+            self.send_header("Allow", allow)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _route(self) -> str:
+        return urlsplit(self.path).path
+
+    def _not_allowed(self) -> None:
+        route = self._route()
+        if route == HEALTH_PATH:
+            self._reply(405, {"error": "method not allowed"}, allow="GET", close=True)
+        elif route == self.server.config.path:
+            self._reply(405, {"error": "method not allowed"}, allow="POST", close=True)
+        else:
+            self._reply(404, {"error": "not found"}, close=True)
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815 (stdlib names)
+
+    def do_HEAD(self) -> None:
+        self._not_allowed()
+
+    def do_GET(self) -> None:
+        if self._route() == HEALTH_PATH:
+            self._reply(200, self.server.status())
+        else:
+            self._not_allowed()
+
+    def do_POST(self) -> None:
+        config = self.server.config
+        if self._route() != config.path:
+            self._not_allowed()
+            return
+        if self.headers.get("Transfer-Encoding"):
+            self._reply(411, {"error": "send a Content-Length body"}, close=True)
+            return
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._reply(411, {"error": "Content-Length required"}, close=True)
+            return
+        if length < 0:
+            self._reply(400, {"error": "bad Content-Length"}, close=True)
+            return
+        if length > config.max_body_bytes:
+            # Close without reading: the unread body must not parse as a next request.
+            self._reply(413, {"error": "body too large"}, close=True)
+            return
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+            return
+        if config.signing_key is not None and not verify(
+            config.signing_key,
+            self.headers.get("X-CIO-Timestamp"),
+            self.headers.get("X-CIO-Signature"),
+            body,
+            max_skew_seconds=config.max_skew_seconds,
+        ):
+            self._reply(401, {"error": "missing or invalid signature"})
+            return
+        event = parse_event(body)
+        if event is None:
+            self._reply(400, {"error": "body is not one JSON object"})
+            return
+        try:
+            self.server.writer.append(landing_line(body, event))
+        except LandingError as exc:
+            self.server.log(f"error: {exc}")
+            self._reply(503, {"error": "could not store the event"}, close=True)
+            return
+        self._reply(200, {"status": "accepted"})

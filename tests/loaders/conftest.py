@@ -1,0 +1,94 @@
+"""Helpers for the loader tests: run `audiences load …` for real and read what landed."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from scripts.cli import main
+from scripts.warehouse import connect
+
+SUMMARY = re.compile(
+    r"^(?P<loader>[\w-]+): read (?P<read>\d+) = loaded (?P<loaded>\d+) \+ duplicate "
+    r"(?P<duplicate>\d+) \+ rejected (?P<rejected>\d+) \(files: (?P<files_loaded>\d+) "
+    r"loaded, (?P<files_skipped>\d+) skipped unchanged\) in [\d.]+s"
+)
+
+
+@dataclass
+class LoadResult:
+    exit_code: int
+    output: str
+    counts: dict[str, int]
+
+
+@pytest.fixture(params=["dev", pytest.param("postgres", marks=pytest.mark.postgres)])
+def target(request: pytest.FixtureRequest, duckdb_path: Path) -> str:
+    """Each core test runs on the DuckDB file and on the real PostgreSQL server."""
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_env")
+    return request.param
+
+
+def run_load(
+    loader: str, paths: Sequence[Path | str], target: str, *extra: str
+) -> LoadResult:
+    result = CliRunner().invoke(
+        main,
+        ["load", loader, *map(str, paths), "--target", target, *extra],
+        catch_exceptions=False,
+    )
+    output = result.stdout + (result.stderr or "")
+    lines = [line for line in result.stdout.splitlines() if SUMMARY.match(line)]
+    counts = {}
+    if lines:
+        match = SUMMARY.match(lines[-1])
+        counts = {k: int(v) for k, v in match.groupdict().items() if k != "loader"}
+    return LoadResult(result.exit_code, output, counts)
+
+
+def query(target: str, sql: str, params: Sequence[object] | None = None) -> list[tuple]:
+    wh = connect(target)
+    try:
+        return wh.query(sql, params)
+    finally:
+        wh.close()
+
+
+def event(event_id: str = "01J9ZK3M4Q8R2T6V0W1X2Y3Z4A", **overrides: object) -> dict:
+    """A reporting-webhook email click shaped like customerio.md §1.7."""
+    body: dict = {
+        "event_id": event_id,
+        "object_type": "email",
+        "metric": "clicked",
+        "timestamp": 1727712000,
+        "data": {
+            "campaign_id": 12,
+            "action_id": 87,
+            "delivery_id": "RAEC9gFXk2v1abcDEF-ghiJK==",
+            "identifiers": {"id": "u_1001", "email": "ana@example.org", "cio_id": "a1"},
+            "recipient": "ana@example.org",
+            "href": "https://example.org/deals",
+            "link_id": 4,
+            "machine": False,
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def ndjson(*records: object) -> bytes:
+    return b"".join(orjson.dumps(record) + b"\n" for record in records)
+
+
+def write(path: Path, content: bytes, gz: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(content) if gz else content)
+    return path

@@ -1,0 +1,129 @@
+"""kill -9 in the middle of `audiences load webhooks`: only whole files, then a clean rerun."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+FILES = 6
+EVENTS_PER_FILE = 40_000
+TEMPLATE = (
+    '{"event_id":"01K%02d%021d","object_type":"email","metric":"opened",'
+    '"timestamp":%d,"data":{"delivery_id":"RM%d","identifiers":{"id":"u_%d",'
+    '"email":"p%d@example.org","cio_id":"c%d"},"recipient":"p%d@example.org",'
+    '"subject":"Launch day","proxied":true,"prefetched":false,"synthetic":false}}'
+)
+
+
+def _generate(folder: Path) -> list[Path]:
+    """FILES files of EVENTS_PER_FILE good events plus one broken line each."""
+    folder.mkdir()
+    paths = []
+    for f in range(FILES):
+        lines = [
+            TEMPLATE % (f, i, 1727712000 + i, i, i % 977, i % 977, i % 977, i % 977)
+            for i in range(EVENTS_PER_FILE)
+        ]
+        lines.append('{"event_id": "broken')
+        path = folder / f"part-{f:02d}.ndjson"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        paths.append(path.resolve())
+    return paths
+
+
+def _open_inputs(pid: int, paths: list[Path]) -> set[int]:
+    """Indexes of input files the process has open right now."""
+    wanted = {str(p): i for i, p in enumerate(paths)}
+    found = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target in wanted:
+                found.add(wanted[target])
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def _audiences() -> str:
+    return str(Path(sys.executable).parent / "audiences")
+
+
+@pytest.mark.slow
+def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
+    tmp_path: Path,
+) -> None:
+    paths = _generate(tmp_path / "in")
+    db = tmp_path / "kill.duckdb"
+    env = {**os.environ, "AUDIENCES_DUCKDB_PATH": str(db)}
+    env.pop("AUDIENCES_TARGET", None)
+
+    proc = subprocess.Popen(
+        [_audiences(), "load", "webhooks", str(tmp_path / "in"), "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    # Kill once the third file is being read: two files are committed by then.
+    while not any(i >= 2 for i in _open_inputs(proc.pid, paths)):
+        assert proc.poll() is None, "loader finished before it could be killed"
+        assert time.monotonic() < deadline, "loader never reached the third file"
+        time.sleep(0.002)  # polling interval, not synchronisation
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    with duckdb.connect(str(db)) as con:
+        files = con.execute(
+            "select source_file, records_read, records_loaded, records_rejected "
+            "from raw_loader.loaded_files order by source_file"
+        ).fetchall()
+        per_file = dict(
+            con.execute(
+                "select _source_file, count(*) from raw_customerio.webhook_events "
+                "group by 1"
+            ).fetchall()
+        )
+        rejects = con.execute("select count(*) from raw_loader.rejects").fetchone()[0]
+    assert 2 <= len(files) < FILES
+    assert [f[0] for f in files] == [str(p) for p in paths[: len(files)]]
+    assert all(f[1:] == (EVENTS_PER_FILE + 1, EVENTS_PER_FILE, 1) for f in files)
+    # Rows exist only for recorded files, and each of those is complete.
+    assert per_file == {f[0]: EVENTS_PER_FILE for f in files}
+    assert rejects == len(files)
+
+    rerun = subprocess.run(
+        [_audiences(), "load", "webhooks", str(tmp_path / "in"), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert rerun.returncode == 0, rerun.stderr
+    remaining = FILES - len(files)
+    assert (
+        f"read {remaining * (EVENTS_PER_FILE + 1)} = loaded {remaining * EVENTS_PER_FILE}"
+        f" + duplicate 0 + rejected {remaining}" in rerun.stdout
+    )
+    assert f"files: {remaining} loaded, {len(files)} skipped unchanged" in rerun.stdout
+    with duckdb.connect(str(db)) as con:
+        totals = con.execute(
+            "select count(*), count(distinct event_id) from raw_customerio.webhook_events"
+        ).fetchone()
+        ledger = con.execute("select count(*) from raw_loader.loaded_files").fetchone()
+        rejects = con.execute("select count(*) from raw_loader.rejects").fetchone()[0]
+    assert totals == (FILES * EVENTS_PER_FILE, FILES * EVENTS_PER_FILE)
+    assert ledger == (FILES,)
+    assert rejects == FILES

@@ -1,0 +1,325 @@
+"""Idempotency, change detection, the three loaders' mappings and the CLI contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from scripts.cli import main
+from tests.loaders.conftest import event, ndjson, query, run_load, write
+
+
+def _events(prefix: str, count: int) -> bytes:
+    return ndjson(
+        *(event(f"{prefix}{i:05d}", timestamp=1727712000 + i) for i in range(count))
+    )
+
+
+def test_webhooks__second_load_changes_nothing(tmp_path: Path, target: str) -> None:
+    write(tmp_path / "in" / "a.ndjson", _events("01A", 50))
+    write(tmp_path / "in" / "sub" / "b.ndjson.gz", _events("01B", 30), gz=True)
+    write(tmp_path / "in" / "sub" / ".hidden.ndjson", _events("01H", 5))
+    write(tmp_path / "in" / "sub" / "open.ndjson.tmp", _events("01T", 5))
+
+    first = run_load("webhooks", [tmp_path / "in"], target)
+    before = query(
+        target, "select count(*), max(_loaded_at) from raw_customerio.webhook_events"
+    )
+    second = run_load("webhooks", [tmp_path / "in"], target)
+    after = query(
+        target, "select count(*), max(_loaded_at) from raw_customerio.webhook_events"
+    )
+
+    assert first.exit_code == 0, first.output
+    assert first.counts == {
+        "read": 80,
+        "loaded": 80,
+        "duplicate": 0,
+        "rejected": 0,
+        "files_loaded": 2,
+        "files_skipped": 0,
+    }
+    assert second.counts["files_skipped"] == 2
+    assert second.counts["read"] == 0
+    assert after == before
+    assert query(target, "select count(*) from raw_loader.loaded_files") == [(2,)]
+
+
+def test_webhooks__changed_file_is_reread_without_duplicates(
+    tmp_path: Path, target: str
+) -> None:
+    path = write(tmp_path / "landing.ndjson", _events("01C", 10))
+    run_load("webhooks", [path], target)
+    # The receiver appended to the same file: same path, new checksum.
+    write(path, _events("01C", 15))
+
+    result = run_load("webhooks", [path], target)
+
+    assert result.counts["read"] == 15
+    assert result.counts["loaded"] == 5
+    assert result.counts["duplicate"] == 10
+    assert query(
+        target,
+        "select count(*), count(distinct event_id) from raw_customerio.webhook_events",
+    ) == [(15, 15)]
+    assert query(target, "select count(*) from raw_loader.loaded_files") == [(2,)]
+
+
+def test_webhooks__conflicting_resend_across_files_keeps_first_body(
+    tmp_path: Path, target: str
+) -> None:
+    first = write(tmp_path / "1.ndjson", ndjson(event("01X", metric="clicked")))
+    second = write(tmp_path / "2.ndjson", ndjson(event("01X", metric="opened")))
+    run_load("webhooks", [first], target)
+
+    result = run_load("webhooks", [second], target)
+
+    assert result.counts["duplicate"] == 1
+    assert "1 duplicates had a different body" in result.output
+    assert query(target, "select metric from raw_customerio.webhook_events") == [
+        ("clicked",)
+    ]
+    notes = query(
+        target, "select reason, source_file, source_line from raw_loader.rejects"
+    )
+    assert notes == [("duplicate_key_different_body", str(second), 1)]
+    assert query(
+        target,
+        "select records_rejected, records_conflicting "
+        "from raw_loader.loaded_files where source_file = %s",
+        (str(second),),
+    ) == [(0, 1)]
+
+
+def test_webhooks__too_many_rejects_exit_3_but_data_is_kept(
+    tmp_path: Path, target: str
+) -> None:
+    path = write(tmp_path / "a.ndjson", _events("01R", 9) + b"{broken\n")
+
+    result = run_load("webhooks", [path], target)
+
+    assert result.exit_code == 3
+    assert "10.00% of records rejected" in result.output
+    assert query(target, "select count(*) from raw_customerio.webhook_events") == [(9,)]
+    # Within the threshold the same data set is a success.
+    assert run_load("webhooks", [path], target, "--max-reject-pct", "10").exit_code == 0
+
+
+def test_load__usage_errors_exit_2_without_traceback(tmp_path: Path, duckdb_path: Path):
+    runner = CliRunner()
+    missing = runner.invoke(main, ["load", "webhooks", str(tmp_path / "nope")])
+    bad_target = runner.invoke(
+        main, ["load", "webhooks", str(tmp_path), "--target", "nowhere"]
+    )
+
+    assert missing.exit_code == 2
+    assert bad_target.exit_code == 2
+    assert "unknown target 'nowhere'" in bad_target.stderr
+    assert "Traceback" not in bad_target.output + bad_target.stderr
+
+
+@pytest.mark.parametrize("command", ["webhooks", "segment-events", "orders"])
+def test_load__help_shows_examples(command: str) -> None:
+    result = CliRunner().invoke(main, ["load", command, "--help"])
+
+    assert result.exit_code == 0
+    assert "Examples:" in result.output
+    assert f"audiences load {command} " in result.output
+
+
+def _track(message_id: str, **overrides: object) -> dict:
+    body: dict = {
+        "type": "track",
+        "event": "Email Link Clicked",
+        "messageId": message_id,
+        "userId": "u_1001",
+        "timestamp": "2024-09-30T18:00:00.123+02:00",
+        "properties": {
+            "delivery_id": "RAEC9",
+            "campaign_id": 12,
+            "href": "https://x.org",
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def test_segment_events__maps_dedupes_and_rejects(tmp_path: Path, target: str) -> None:
+    no_ts = _track("m-4", timestamp=None, originalTimestamp="2024-09-30T10:00:00Z")
+    records = [
+        _track("m-1"),
+        _track("m-1"),  # duplicate
+        _track("m-2", userId=None, anonymousId="ana@example.org"),
+        {"type": "identify", "messageId": "m-3", "userId": "u"},
+        no_ts,
+        _track("m-5", userId=None),
+        _track("m-6", timestamp="yesterday"),
+        {k: v for k, v in _track("m-7").items() if k != "messageId"},
+    ]
+    path = write(tmp_path / "seg.json", orjson.dumps(records))
+
+    result = run_load("segment-events", [path], target, "--max-reject-pct", "100")
+
+    assert result.counts == {
+        "read": 8,
+        "loaded": 3,
+        "duplicate": 1,
+        "rejected": 4,
+        "files_loaded": 1,
+        "files_skipped": 0,
+    }
+    rows = query(
+        target,
+        "select message_id, event, user_id, anonymous_id, occurred_at, _source_line "
+        "from raw_customerio_segment.tracks order by message_id",
+    )
+    assert [(r[0], r[2], r[3], str(r[4]), r[5]) for r in rows] == [
+        ("m-1", "u_1001", None, "2024-09-30 16:00:00.123000", 1),
+        ("m-2", None, "ana@example.org", "2024-09-30 16:00:00.123000", 3),
+        ("m-4", "u_1001", None, "2024-09-30 10:00:00", 5),
+    ]
+    reasons = query(
+        target,
+        "select source_line, reason from raw_loader.rejects order by source_line",
+    )
+    assert reasons == [
+        (4, "not_a_track"),
+        (6, "missing_identity"),
+        (7, "invalid_timestamp"),
+        (8, "missing_message_id"),
+    ]
+
+
+ORDERS_CSV = b"""order_id,customer_id,email,status,total_cents,currency,ordered_at,updated_at
+o1,c1,a@x.org,completed,1000,usd,2024-09-01T10:00:00Z,2024-09-01T10:00:00Z
+o2,c2,b@x.org,completed,2000,USD,2024-09-02T10:00:00+02:00,2024-09-02T10:00:00+02:00
+o1,c1,a@x.org,refunded,1000,usd,2024-09-01T10:00:00Z,2024-09-05T10:00:00Z
+o3,c3,c@x.org,pending,1,USD,2024-09-02T10:00:00Z,2024-09-02T10:00:00Z
+o4,c4,d@x.org,canceled,abc,USD,2024-09-02T10:00:00Z,2024-09-02T10:00:00Z
+"""
+
+
+def _order_event(event_name: str, ts: str, **props: object) -> dict:
+    return {
+        "type": "track",
+        "event": event_name,
+        "messageId": f"{event_name}-{ts}",
+        "userId": "c2",
+        "timestamp": ts,
+        "properties": {"order_id": "o2", **props},
+    }
+
+
+def test_orders__latest_version_wins_and_keeps_known_columns(
+    tmp_path: Path, target: str
+) -> None:
+    csv_path = write(tmp_path / "orders.csv", ORDERS_CSV)
+    events = write(
+        tmp_path / "events.ndjson",
+        ndjson(
+            _order_event("Order Cancelled", "2024-09-03T00:00:00Z", total=20.5),
+            _order_event("Order Completed", "2024-08-01T00:00:00Z", revenue=1),
+        ),
+    )
+
+    first = run_load("orders", [csv_path, events], target, "--max-reject-pct", "100")
+    again = run_load("orders", [csv_path], target)  # unchanged: skipped
+
+    assert first.counts == {
+        "read": 7,
+        "loaded": 3,
+        "duplicate": 2,
+        "rejected": 2,
+        "files_loaded": 2,
+        "files_skipped": 0,
+    }
+    assert again.counts["files_skipped"] == 1
+    rows = query(
+        target,
+        "select order_id, customer_id, email, status, total_cents, currency, "
+        "ordered_at, updated_at from raw_shop.orders order by order_id",
+    )
+    assert [tuple(map(str, row)) for row in rows] == [
+        (
+            "o1",
+            "c1",
+            "a@x.org",
+            "refunded",
+            "1000",
+            "USD",
+            "2024-09-01 10:00:00",
+            "2024-09-05 10:00:00",
+        ),
+        (
+            "o2",
+            "c2",
+            "b@x.org",
+            "cancelled",
+            "2050",
+            "USD",
+            "2024-09-02 08:00:00",
+            "2024-09-03 00:00:00",
+        ),
+    ]
+    reasons = query(
+        target, "select reason from raw_loader.rejects order by source_line"
+    )
+    assert reasons == [("invalid_status",), ("invalid_total",)]
+
+
+def test_orders__older_export_reloaded_later_does_not_overwrite(
+    tmp_path: Path, target: str
+) -> None:
+    newer = write(
+        tmp_path / "new.ndjson",
+        ndjson(
+            {
+                "order_id": "o9",
+                "status": "refunded",
+                "total_cents": 500,
+                "ordered_at": "2024-09-01T00:00:00Z",
+                "updated_at": "2024-09-10T00:00:00Z",
+            }
+        ),
+    )
+    older = write(
+        tmp_path / "old.ndjson",
+        ndjson(
+            {
+                "order_id": "o9",
+                "status": "completed",
+                "total_cents": 500,
+                "ordered_at": "2024-09-01T00:00:00Z",
+                "updated_at": "2024-09-01T00:00:00Z",
+            }
+        ),
+    )
+    run_load("orders", [newer], target)
+
+    result = run_load("orders", [older], target)
+
+    assert result.counts["duplicate"] == 1
+    assert query(target, "select status from raw_shop.orders") == [("refunded",)]
+
+
+def test_orders__parquet(tmp_path: Path, duckdb_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "orders.parquet"
+    with duckdb.connect() as duck:
+        duck.execute(
+            "copy (select 'p1' as order_id, 'c1' as customer_id, null as email, "
+            "'completed' as status, 1234 as total_cents, 'EUR' as currency, "
+            "timestamp '2024-09-01 00:00:00' as ordered_at, "
+            f"timestamp '2024-09-02 00:00:00' as updated_at) to '{path}' (format parquet)"
+        )
+
+    result = run_load("orders", [path], "dev")
+
+    assert result.counts["loaded"] == 1
+    assert query(
+        "dev", "select order_id, total_cents, currency, updated_at from raw_shop.orders"
+    ) == [("p1", 1234, "EUR", __import__("datetime").datetime(2024, 9, 2))]
