@@ -113,6 +113,18 @@ def write_recorded(
             writer.writerow([key, version, fingerprint])
 
 
+def record_new(
+    versions: list[AudienceVersion], recorded: dict[tuple[str, int], str]
+) -> list[AudienceVersion]:
+    """Add fingerprints of versions that have none; a released version is never touched."""
+    added = []
+    for audience in versions:
+        if (audience.key, audience.version) not in recorded:
+            recorded[(audience.key, audience.version)] = audience.fingerprint
+            added.append(audience)
+    return added
+
+
 def check(
     versions: list[AudienceVersion],
     recorded: dict[tuple[str, int], str],
