@@ -1,0 +1,187 @@
+"""Guardrails: refuse a real run whose plan looks wrong, before anything is sent.
+
+Each rule yields a `Refusal`; `--force` overrides all but the holdout check.
+
+- change: an audience with at least `min_audience_size` current members would change
+  (enter + exit) by more than `max_change_pct` percent of its current size. Small
+  audiences swing by nature, so they are exempt.
+- drop to zero: an audience with current members would have none. A retired audience
+  does this on purpose, so it needs `--force` once.
+- stale: the freshest timestamp in the inputs (max of signal_at and entered_at over the
+  selected memberships, and exited_at over the exits) is older than
+  `max_staleness_hours`. That is the practical signal that dbt ran on fresh data: any live
+  audience sees new signals every day, while a pipeline whose loads stopped freezes
+  every timestamp. (Per-audience checks would flag "lapsed" audiences, whose signals are
+  old by design.)
+- dbt checks: `dbt build` wrote `run_results.json` and a model or test touching a
+  `sync_segment__` model failed or errored there (volume, uniqueness, freshness tests).
+- holdout (never overridable): a desired member is in the holdout arm of
+  `fct_audience_memberships` for the same audience version. The input model already
+  excludes holdouts; this re-checks it, because a leak would spoil the experiment.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from scripts.segment_sync.plan import Plan
+from scripts.warehouse import Warehouse
+
+HOLDOUT_SOURCE = "fct_audience_memberships"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    rule: str
+    message: str
+    audience_key: str | None = None
+    overridable: bool = True
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "audience_key": self.audience_key,
+            "message": self.message,
+            "overridable": self.overridable,
+        }
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_change_pct: float
+    min_audience_size: int
+    max_staleness_hours: float
+    dbt_run_results: Path | None
+
+
+def check_plan(plan: Plan, limits: Limits, now: datetime) -> list[Refusal]:
+    refusals: list[Refusal] = []
+    for key, audience in sorted(plan.audiences.items()):
+        current = audience.current_members
+        if current > 0 and audience.desired_members == 0:
+            refusals.append(
+                Refusal(
+                    "drop_to_zero",
+                    f"{key} would drop from {current} members to zero",
+                    key,
+                )
+            )
+            continue
+        changed = audience.enter + audience.exit
+        if current >= limits.min_audience_size and changed:
+            share = 100.0 * changed / current
+            if share > limits.max_change_pct:
+                refusals.append(
+                    Refusal(
+                        "max_change",
+                        f"{key} would change by {share:.0f}% ({audience.enter} enter, "
+                        f"{audience.exit} exit, {current} current members); the limit is "
+                        f"{limits.max_change_pct:g}%",
+                        key,
+                    )
+                )
+    has_changes = any(a.enter or a.exit for a in plan.audiences.values())
+    if has_changes and plan.newest_input_at is not None:
+        age = now - plan.newest_input_at
+        if age > timedelta(hours=limits.max_staleness_hours):
+            hours = age.total_seconds() / 3600
+            refusals.append(
+                Refusal(
+                    "stale",
+                    f"the newest signal/entry/exit in the sync inputs is {hours:.1f} h old "
+                    f"(limit {limits.max_staleness_hours:g} h); did the loads and "
+                    "`dbt build` run?",
+                )
+            )
+    return refusals
+
+
+def check_dbt_results(path: Path | None) -> list[Refusal]:
+    """Failures of sync models or their tests in dbt's last run_results.json, if any."""
+    if path is None or not path.is_file():
+        return []
+    try:
+        results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
+    except (OSError, ValueError):
+        return [Refusal("dbt_checks", f"cannot read dbt results {path}")]
+    failed = sorted(
+        str(r.get("unique_id"))
+        for r in results
+        if "sync_segment__" in str(r.get("unique_id", ""))
+        and r.get("status") in ("fail", "error", "runtime error")
+    )
+    if not failed:
+        return []
+    shown = ", ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
+    return [
+        Refusal(
+            "dbt_checks",
+            f"{len(failed)} dbt check(s) on the sync models failed in {path}: {shown}",
+        )
+    ]
+
+
+def check_holdout(wh: Warehouse, schema: str) -> list[Refusal]:
+    """Desired members that the audience mart puts in the holdout arm (needs sync_desired)."""
+    if not wh.table_exists(schema, HOLDOUT_SOURCE):
+        return []
+    columns = {
+        str(r[0]).lower()
+        for r in wh.query(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s",
+            (schema, HOLDOUT_SOURCE),
+        )
+    }
+    if not {"audience_key", "audience_version", "user_id", "arm"} <= columns:
+        return []
+    rows = wh.query(
+        f"""
+        select sync_desired.audience_key, count(*)
+        from sync_desired
+        inner join {schema}.{HOLDOUT_SOURCE} as memberships
+            on sync_desired.audience_key = memberships.audience_key
+            and sync_desired.audience_version = memberships.audience_version
+            and sync_desired.user_id = memberships.user_id
+        where memberships.arm = 'holdout'
+        group by 1
+        order by 1
+        """
+    )
+    return [
+        Refusal(
+            "holdout",
+            f"{key}: {count} holdout member(s) are in the sync input; fix the "
+            "sync_segment__audience_memberships model (holdouts must never be sent)",
+            key,
+            overridable=False,
+        )
+        for key, count in rows
+    ]
+
+
+def blocking(refusals: list[Refusal], force: bool) -> list[Refusal]:
+    return [r for r in refusals if not (force and r.overridable)]
+
+
+def dbt_results_default(project_dir: Path) -> Path:
+    return project_dir / "target" / "run_results.json"
+
+
+def describe(refusals: list[Refusal]) -> str:
+    return "\n".join(f"  - [{r.rule}] {r.message}" for r in refusals)
+
+
+__all__ = [
+    "Limits",
+    "Refusal",
+    "blocking",
+    "check_dbt_results",
+    "check_holdout",
+    "check_plan",
+    "dbt_results_default",
+    "describe",
+]

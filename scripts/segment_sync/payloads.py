@@ -1,0 +1,194 @@
+"""Segment payloads and message ids: the only place Segment's camelCase appears.
+
+Naming follows Engage (reference/segment.md §3.2-3.4), so mappings built for Engage
+audiences keep working:
+
+- enter: `identify(userId, traits={<audience_key>: true})` and
+  `track("Audience Entered", {audience_key, <audience_key>: true, audience_name,
+  audience_version})`
+- exit: the trait `false` and `track("Audience Exited", {..., <audience_key>: false,
+  exit_reason})`
+- `context.personas = {computation_class: "audience", computation_key: <audience_key>}`,
+  which is how Actions destinations recognise audience membership (§3.4).
+- resync (`--full-resync`): the identify only, with the current trait value.
+
+Message ids: `ea-` + md5(installation | audience_key | transition | generation | nonce |
+call | user_id), 35 characters (Segment allows 100). Deterministic, so a resend after a
+crash carries the same id and Segment's dedupe drops the copy; `generation` counts entries
+of the person into the audience, so a genuine re-entry months later gets a new id (Segment
+would drop a reused one). `nonce` is empty except for resyncs, which use the run id to get
+fresh ids. The installation id makes ids unique across every workspace using this tool,
+since Segment dedupes globally. The ids are computed in SQL (bulk, in plan.py) by
+`message_id_sql`; `message_id` is the same scheme in Python for tests and docs. A
+transition's id is the message id of its identify call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from importlib.metadata import version
+from typing import Any
+
+import orjson
+
+MAX_EVENT_BYTES = 32 << 10  # the library's and Segment's per-event limit
+EVENT_ENTERED = "Audience Entered"
+EVENT_EXITED = "Audience Exited"
+CALLS = ("identify", "track")
+# What the library stamps into context.library (read from its metadata, not by importing
+# it, which costs half a second of start-up in runs that send nothing).
+LIBRARY = {"name": "analytics-python", "version": version("segment-analytics-python")}
+# orjson writes compact JSON; the library sizes messages with json.dumps' ", " and ": "
+# separators, so near the limit we re-measure its way (see `oversized`).
+_EXACT_CHECK_FROM = 30_000
+# Below this many characters of free text (names, ids, reasons) a message cannot reach
+# 32 KB even if every character were escaped to 12 bytes; callers skip the check.
+SHORT_ENOUGH = 2_500
+
+
+def message_id(
+    installation_id: str,
+    audience_key: str,
+    transition: str,
+    generation: int,
+    nonce: str,
+    call_type: str,
+    user_id: str,
+) -> str:
+    parts = (
+        installation_id,
+        audience_key,
+        transition,
+        str(generation),
+        nonce,
+        call_type,
+    )
+    text = "|".join((*parts, user_id))
+    return "ea-" + hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _concat(*parts: str) -> str:
+    return " || '|' || ".join(parts)
+
+
+def message_id_sql(installation: str, plan: str, call: str, nonce: str) -> str:
+    """SQL twin of `message_id`; arguments are SQL expressions."""
+    key = _concat(
+        installation,
+        f"{plan}.audience_key",
+        f"{plan}.transition",
+        f"cast({plan}.generation as varchar)",
+        nonce,
+        call,
+        f"{plan}.user_id",
+    )
+    return f"'ea-' || md5({key})"
+
+
+class PayloadBuilder:
+    """Builds messages exactly as `Client.identify/track` would enqueue them.
+
+    The client module puts these dicts on the library's queue directly: the library's own
+    `_enqueue` re-cleans and re-serialises every message, which halved throughput in our
+    measurements, while these are built from plain str/int/bool values and sized here.
+    tests/segment_sync/test_payloads.py checks equality with the library's own output.
+    """
+
+    def __init__(self) -> None:
+        self._contexts: dict[str, dict[str, Any]] = {}
+        self._times: dict[datetime, str] = {}
+
+    def _context(self, audience_key: str) -> dict[str, Any]:
+        context = self._contexts.get(audience_key)
+        if context is None:
+            context = {
+                "personas": {
+                    "computation_class": "audience",
+                    "computation_key": audience_key,
+                },
+                "library": LIBRARY,
+            }
+            self._contexts[audience_key] = context
+        return context
+
+    def _timestamp(self, occurred_at: datetime | str) -> str:
+        if isinstance(occurred_at, str):  # already formatted in SQL (timestamp_sql)
+            return occurred_at
+        text = self._times.get(occurred_at)
+        if text is None:
+            aware = (
+                occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
+            )
+            text = aware.isoformat(timespec="milliseconds")
+            if len(self._times) > 100_000:
+                self._times.clear()
+            self._times[occurred_at] = text
+        return text
+
+    def build(
+        self,
+        *,
+        message_id: str,
+        call_type: str,
+        audience_key: str,
+        audience_name: str | None,
+        audience_version: int | None,
+        user_id: str,
+        # informational: the payload depends on is_member only
+        transition: str | None = None,
+        is_member: bool,
+        exit_reason: str | None,
+        occurred_at: datetime | str,
+    ) -> dict[str, Any]:
+        if call_type == "identify":
+            return {
+                "integrations": {},
+                "anonymousId": None,
+                "timestamp": self._timestamp(occurred_at),
+                "context": self._context(audience_key),
+                "type": "identify",
+                "userId": user_id,
+                "traits": {audience_key: is_member},
+                "messageId": message_id,
+            }
+        properties: dict[str, Any] = {
+            "audience_key": audience_key,
+            audience_key: is_member,
+            "audience_name": audience_name,
+            "audience_version": audience_version,
+        }
+        if not is_member:
+            properties["exit_reason"] = exit_reason
+        return {
+            "integrations": {},
+            "anonymousId": None,
+            "properties": properties,
+            "timestamp": self._timestamp(occurred_at),
+            "context": self._context(audience_key),
+            "userId": user_id,
+            "type": "track",
+            "event": EVENT_ENTERED if is_member else EVENT_EXITED,
+            "messageId": message_id,
+        }
+
+
+def timestamp_sql(dialect: str, column: str) -> str:
+    """SQL rendering a UTC timestamp the way the library does (milliseconds, +00:00);
+    converting millions of timestamps to Python datetimes costs more than sending."""
+    if dialect == "postgres":
+        return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"+00:00"')"""
+    return f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%g+00:00')"
+
+
+def serialized_size(message: dict[str, Any]) -> int:
+    return len(orjson.dumps(message))
+
+
+def oversized(message: dict[str, Any], size: int | None = None) -> bool:
+    """True when the library (and Segment) would refuse the message for its size."""
+    size = serialized_size(message) if size is None else size
+    if size < _EXACT_CHECK_FROM:
+        return False
+    return len(json.dumps(message).encode("utf-8")) > MAX_EVENT_BYTES

@@ -1,0 +1,478 @@
+"""The diff, in SQL in the warehouse: desired membership vs what Segment was told.
+
+Inputs (docs/warehouse-contracts.md), nothing else:
+- `<schema>.sync_segment__audience_memberships`: desired state, one row per
+  (audience_key, user_id) Segment should see as a member.
+- `<schema>.sync_segment__audience_exits`: the latest exit reason of people who left.
+
+The plan lands in session temp tables (`sync_desired`, `sync_exit_reasons`,
+`sync_blocked`, `sync_plan`), so a dry run writes nothing persistent. A real run then
+copies the chosen transitions into `segment_sync.outbox`, two messages each (identify +
+track; a resync is the identify alone), with ids computed in SQL (payloads.py scheme).
+
+Rules:
+- enter: desired, and the state row is absent or not a member; generation = previous + 1.
+- exit: a member in state but no longer desired; reason from the exits model, else
+  `window_expired` (contract); generation unchanged, so the exit pairs with its entry.
+- a pair that still has an unsent (`pending`) or dead-lettered message is *deferred*:
+  at most one transition per pair is in flight, so Segment never sees them out of order.
+- `--full-resync` adds a `resync` identify carrying the current trait value for every
+  unchanged pair (members and former members), with fresh ids (nonce = run id).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scripts.segment_sync import payloads, state
+from scripts.warehouse import Warehouse
+
+MEMBERSHIPS = "sync_segment__audience_memberships"
+EXITS = "sync_segment__audience_exits"
+MEMBERSHIP_COLUMNS = (
+    "audience_key",
+    "audience_name",
+    "audience_version",
+    "person_id",
+    "user_id",
+    "signal_at",
+    "entered_at",
+)
+EXIT_COLUMNS = ("audience_key", "user_id", "exit_reason", "exited_at")
+DEFAULT_EXIT_REASON = "window_expired"
+_SAFE_LITERAL = re.compile(r"^[0-9a-zA-Z_-]*$")
+
+
+class PlanError(Exception):
+    """The inputs are missing or malformed; the message says what to run first."""
+
+
+@dataclass
+class AudiencePlan:
+    audience_key: str
+    audience_name: str | None = None
+    current_members: int = 0
+    desired_members: int = 0
+    enter: int = 0
+    exit: int = 0
+    unchanged: int = 0
+    deferred: int = 0
+    resync: int = 0
+    skipped_missing_user_id: int = 0
+
+
+@dataclass
+class Plan:
+    run_id: str
+    planned_at: datetime
+    audiences: dict[str, AudiencePlan] = field(default_factory=dict)
+    newest_input_at: datetime | None = None
+    duplicate_rows: int = 0
+
+    @property
+    def transitions(self) -> int:
+        return sum(
+            a.enter + a.exit + a.resync - a.deferred for a in self.audiences.values()
+        )
+
+    @property
+    def skipped_missing_user_id(self) -> int:
+        return sum(a.skipped_missing_user_id for a in self.audiences.values())
+
+    @property
+    def deferred(self) -> int:
+        return sum(a.deferred for a in self.audiences.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "planned_at": self.planned_at.isoformat(),
+            "newest_input_at": self.newest_input_at.isoformat()
+            if self.newest_input_at
+            else None,
+            "duplicate_input_rows": self.duplicate_rows,
+            "audiences": [asdict(a) for a in self.audiences.values()],
+        }
+
+
+def _literal(value: str) -> str:
+    """Quote an id we generated ourselves (hex/uuid) as a SQL literal."""
+    if not _SAFE_LITERAL.match(value):
+        raise ValueError(f"unexpected characters in {value!r}")
+    return f"'{value}'"
+
+
+def _audience_filter(column: str, audiences: list[str]) -> tuple[str, list[str]]:
+    if not audiences:
+        return "", []
+    marks = ", ".join(["%s"] * len(audiences))
+    return f" and {column} in ({marks})", list(audiences)
+
+
+def check_inputs(wh: Warehouse, schema: str) -> None:
+    """Fail clearly when dbt has not built the sync models (or built other columns)."""
+    for table, expected in ((MEMBERSHIPS, MEMBERSHIP_COLUMNS), (EXITS, EXIT_COLUMNS)):
+        rows = wh.query(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s",
+            (schema, table),
+        )
+        if not rows:
+            raise PlanError(
+                f"{schema}.{table} does not exist; run `dbt build` (it builds the "
+                "sync models) before `audiences sync segment`"
+            )
+        missing = sorted(set(expected) - {str(r[0]).lower() for r in rows})
+        if missing:
+            raise PlanError(
+                f"{schema}.{table} lacks the contracted column(s) {', '.join(missing)} "
+                "(docs/warehouse-contracts.md)"
+            )
+
+
+def _empty_state_tables(wh: Warehouse) -> tuple[str, str]:
+    """Temp stand-ins so a dry run before the first real run plans against 'nothing sent'."""
+    wh.execute("drop table if exists sync_empty_state")
+    wh.execute("drop table if exists sync_empty_outbox")
+    wh.execute(f"create temp table sync_empty_state ({state.STATE_COLUMNS})")
+    wh.execute(f"create temp table sync_empty_outbox ({state.OUTBOX_COLUMNS})")
+    return "sync_empty_state", "sync_empty_outbox"
+
+
+def build_plan(
+    wh: Warehouse,
+    *,
+    schema: str,
+    run_id: str,
+    planned_at: datetime,
+    audiences: list[str],
+    full_resync: bool,
+    state_present: bool,
+) -> Plan:
+    if state_present:
+        state_table, outbox_table = state.AUDIENCE_STATE, state.OUTBOX
+    else:
+        state_table, outbox_table = _empty_state_tables(wh)
+    for name in ("sync_desired", "sync_exit_reasons", "sync_blocked", "sync_plan"):
+        wh.execute(f"drop table if exists {name}")
+
+    member_filter, member_params = _audience_filter("audience_key", audiences)
+    wh.execute(
+        f"""
+        create temp table sync_desired as
+        with ranked as (
+            select
+                audience_key, audience_name, audience_version, person_id, user_id,
+                signal_at, entered_at,
+                row_number() over (
+                    partition by audience_key, user_id
+                    order by audience_version desc, entered_at desc
+                ) as row_rank
+            from {schema}.{MEMBERSHIPS}
+            where user_id is not null and user_id <> ''{member_filter}
+        )
+        select
+            audience_key, audience_name, audience_version, person_id, user_id,
+            signal_at, entered_at
+        from ranked
+        where row_rank = 1
+        """,
+        member_params,
+    )
+    wh.execute(
+        f"""
+        create temp table sync_exit_reasons as
+        with ranked as (
+            select
+                audience_key, user_id, exit_reason, exited_at,
+                row_number() over (
+                    partition by audience_key, user_id order by exited_at desc
+                ) as row_rank
+            from {schema}.{EXITS}
+            where user_id is not null{member_filter}
+        )
+        select audience_key, user_id, exit_reason, exited_at
+        from ranked
+        where row_rank = 1
+        """,
+        member_params,
+    )
+    wh.execute(
+        f"""
+        create temp table sync_blocked as
+        select distinct audience_key, user_id
+        from {outbox_table}
+        where status <> 'sent'{member_filter}
+        """,
+        member_params,
+    )
+    state_filter = member_filter.replace(" and ", " where ", 1)
+    resync = (
+        """
+        union all
+        select
+            state.audience_key, state.audience_name, state.audience_version,
+            cast(null as varchar) as person_id, state.user_id,
+            'resync' as transition, state.generation, state.is_member,
+            state.exit_reason, cast(%s as timestamp) as occurred_at
+        from state
+        left join sync_desired
+            on state.audience_key = sync_desired.audience_key
+            and state.user_id = sync_desired.user_id
+        where (state.is_member and sync_desired.user_id is not null)
+            or (not state.is_member and sync_desired.user_id is null)
+        """
+        if full_resync
+        else ""
+    )
+    params: list[Any] = [*member_params, planned_at, planned_at]
+    if full_resync:
+        params.append(planned_at)
+    wh.execute(
+        f"""
+        create temp table sync_plan as
+        with state as (
+            select
+                audience_key, user_id, audience_name, audience_version, is_member,
+                generation, exit_reason
+            from {state_table}{state_filter}
+        ),
+        changes as (
+            select
+                sync_desired.audience_key, sync_desired.audience_name,
+                sync_desired.audience_version, sync_desired.person_id,
+                sync_desired.user_id, 'enter' as transition,
+                coalesce(state.generation, 0) + 1 as generation, true as is_member,
+                cast(null as varchar) as exit_reason,
+                coalesce(sync_desired.entered_at, cast(%s as timestamp)) as occurred_at
+            from sync_desired
+            left join state
+                on sync_desired.audience_key = state.audience_key
+                and sync_desired.user_id = state.user_id
+            where state.is_member is null or not state.is_member
+            union all
+            select
+                state.audience_key, state.audience_name, state.audience_version,
+                cast(null as varchar) as person_id, state.user_id,
+                'exit' as transition, state.generation, false as is_member,
+                coalesce(sync_exit_reasons.exit_reason, '{DEFAULT_EXIT_REASON}'),
+                coalesce(sync_exit_reasons.exited_at, cast(%s as timestamp))
+            from state
+            left join sync_desired
+                on state.audience_key = sync_desired.audience_key
+                and state.user_id = sync_desired.user_id
+            left join sync_exit_reasons
+                on state.audience_key = sync_exit_reasons.audience_key
+                and state.user_id = sync_exit_reasons.user_id
+            where state.is_member and sync_desired.user_id is null
+            {resync}
+        )
+        select
+            changes.*,
+            sync_blocked.user_id is not null as is_blocked
+        from changes
+        left join sync_blocked
+            on changes.audience_key = sync_blocked.audience_key
+            and changes.user_id = sync_blocked.user_id
+        """,
+        params,
+    )
+    plan = Plan(run_id=run_id, planned_at=planned_at)
+    _summarise(wh, plan, schema, state_table, member_filter, member_params)
+    return plan
+
+
+def _audience(plan: Plan, key: str) -> AudiencePlan:
+    if key not in plan.audiences:
+        plan.audiences[key] = AudiencePlan(audience_key=key)
+    return plan.audiences[key]
+
+
+def _summarise(
+    wh: Warehouse,
+    plan: Plan,
+    schema: str,
+    state_table: str,
+    member_filter: str,
+    member_params: list[str],
+) -> None:
+    state_filter = member_filter.replace(" and ", " where ", 1)
+    for key, members in wh.query(
+        f"select audience_key, count(*) from {state_table} "
+        f"where is_member{member_filter} group by 1",
+        member_params,
+    ):
+        _audience(plan, key).current_members = int(members)
+    newest: list[datetime] = []
+    for key, name, count, signal_max, entered_max in wh.query(
+        "select audience_key, max(audience_name), count(*), max(signal_at), "
+        "max(entered_at) from sync_desired group by 1"
+    ):
+        entry = _audience(plan, key)
+        entry.audience_name, entry.desired_members = name, int(count)
+        newest.extend(v for v in (signal_max, entered_max) if v is not None)
+    for key, transition, blocked, count in wh.query(
+        "select audience_key, transition, is_blocked, count(*) from sync_plan "
+        "group by 1, 2, 3"
+    ):
+        entry = _audience(plan, key)
+        setattr(entry, transition, getattr(entry, transition) + int(count))
+        if blocked:
+            entry.deferred += int(count)
+    for key, count in wh.query(
+        f"select audience_key, count(*) from {schema}.{MEMBERSHIPS} "
+        f"where (user_id is null or user_id = ''){member_filter} group by 1",
+        member_params,
+    ):
+        _audience(plan, key).skipped_missing_user_id = int(count)
+    for key, name in wh.query(
+        f"select audience_key, max(audience_name) from {state_table}{state_filter} "
+        "group by 1",
+        member_params,
+    ):
+        if key in plan.audiences and not plan.audiences[key].audience_name:
+            plan.audiences[key].audience_name = name
+    for entry in plan.audiences.values():
+        entry.unchanged = entry.desired_members - entry.enter
+    exited = wh.scalar("select max(exited_at) from sync_exit_reasons")
+    if exited is not None:
+        newest.append(exited)
+    plan.newest_input_at = max(newest) if newest else None
+    valid_rows = wh.scalar(
+        f"select count(*) from {schema}.{MEMBERSHIPS} "
+        f"where user_id is not null and user_id <> ''{member_filter}",
+        member_params,
+    )
+    plan.duplicate_rows = int(valid_rows or 0) - sum(
+        a.desired_members for a in plan.audiences.values()
+    )
+
+
+def write_outbox(
+    wh: Warehouse,
+    *,
+    installation_id: str,
+    run_id: str,
+    created_at: datetime,
+    limit: int | None,
+) -> int:
+    """Copy the chosen transitions into the outbox as messages; return how many."""
+    base_seq = int(wh.scalar(f"select coalesce(max(seq), 0) from {state.OUTBOX}") or 0)
+    installation = _literal(installation_id)
+    nonce = (
+        f"case when ranked.transition = 'resync' then {_literal(run_id)} else '' end"
+    )
+    # Sorting 1M+ rows costs seconds; only a --limit needs a stable choice of transitions.
+    order = (
+        "order by sync_plan.audience_key, sync_plan.transition, sync_plan.user_id"
+        if limit is not None
+        else ""
+    )
+    limit_clause = "" if limit is None else f"where ranked.plan_rank <= {int(limit)}"
+    identify_id = payloads.message_id_sql(installation, "ranked", "'identify'", nonce)
+    track_id = payloads.message_id_sql(installation, "ranked", "'track'", nonce)
+    before = int(wh.scalar(f"select count(*) from {state.OUTBOX}") or 0)
+    # A transition's messages get adjacent seq numbers (2r - 1, 2r), so the recorder can
+    # find every message of a transition next to the group it just sent. Its
+    # transition_id is its identify message id.
+    wh.execute(
+        f"""
+        insert into {state.OUTBOX} (
+            message_id, seq, transition_id, run_id, audience_key, audience_name,
+            audience_version, person_id, user_id, transition, generation, is_member,
+            exit_reason, occurred_at, call_type, status, attempts, last_error,
+            created_at, sent_at
+        )
+        with ranked as (
+            select
+                sync_plan.*,
+                row_number() over ({order}) as plan_rank
+            from sync_plan
+            where not sync_plan.is_blocked
+        ),
+        chosen as (
+            select
+                ranked.*,
+                {identify_id} as identify_id,
+                {track_id} as track_id
+            from ranked {limit_clause}
+        ),
+        calls as (
+            select 1 as call_order, 'identify' as call_type
+            union all
+            select 2 as call_order, 'track' as call_type
+        ),
+        messages as (
+            select chosen.*, calls.call_order, calls.call_type
+            from chosen
+            cross join calls
+            where chosen.transition <> 'resync' or calls.call_type = 'identify'
+        )
+        select
+            case
+                when messages.call_type = 'identify' then messages.identify_id
+                else messages.track_id
+            end,
+            {base_seq} + 2 * messages.plan_rank - 2 + messages.call_order,
+            messages.identify_id,
+            {_literal(run_id)},
+            messages.audience_key, messages.audience_name, messages.audience_version,
+            messages.person_id, messages.user_id, messages.transition,
+            messages.generation, messages.is_member, messages.exit_reason,
+            messages.occurred_at, messages.call_type, 'pending', 0,
+            cast(null as varchar), cast(%s as timestamp), cast(null as timestamp)
+        from messages
+        """,
+        (created_at,),
+    )
+    return int(wh.scalar(f"select count(*) from {state.OUTBOX}") or 0) - before
+
+
+def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:
+    """A few planned transitions per kind, rendered as the payloads they would send."""
+    builder = payloads.PayloadBuilder()
+    samples: list[dict[str, Any]] = []
+    rows = wh.query(
+        """
+        with ranked as (
+            select
+                sync_plan.*,
+                row_number() over (
+                    partition by sync_plan.transition
+                    order by sync_plan.audience_key, sync_plan.user_id
+                ) as sample_rank
+            from sync_plan
+            where not sync_plan.is_blocked
+        )
+        select
+            audience_key, audience_name, audience_version, user_id, transition,
+            generation, is_member, exit_reason, occurred_at
+        from ranked
+        where sample_rank <= %s
+        order by transition, audience_key, user_id
+        """,
+        (per_kind,),
+    )
+    for key, name, version, user_id, transition, generation, member, reason, at in rows:
+        calls = ("identify",) if transition == "resync" else payloads.CALLS
+        for call in calls:
+            samples.append(
+                builder.build(
+                    message_id=payloads.message_id(
+                        "<installation>", key, transition, generation, "", call, user_id
+                    ),
+                    call_type=call,
+                    audience_key=key,
+                    audience_name=name,
+                    audience_version=version,
+                    user_id=user_id,
+                    transition=transition,
+                    is_member=bool(member),
+                    exit_reason=reason,
+                    occurred_at=at,
+                )
+            )
+    return samples

@@ -1,0 +1,205 @@
+"""Guardrails refuse with exit code 3 and send nothing; --force overrides (but not holdout);
+dry runs change nothing; the write key is required and never leaks."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from tests.segment_sync import inputs
+from tests.segment_sync.conftest import WRITE_KEY, Sync
+
+AUDIENCE = "lapsed_buyers"
+REFUSED, USAGE = 3, 2
+
+
+def _state_snapshot(sync_cli: Sync) -> dict[str, list[tuple]]:
+    tables = [
+        "audience_state",
+        "outbox",
+        "runs",
+        "dead_letters",
+        "lock",
+        "installation",
+    ]
+    with sync_cli.wh() as wh:
+        if not wh.table_exists("segment_sync", "outbox"):
+            return {}
+        return {
+            t: sorted(map(repr, wh.query(f"select * from segment_sync.{t}")))
+            for t in tables
+        }
+
+
+def test_sync_segment__large_change_refused_then_forced(duck: str, sync_cli: Sync):
+    base = [(AUDIENCE, f"u{i:03d}") for i in range(100)]
+    sync_cli.members(base)
+    assert sync_cli.run().code == 0
+    requests = sync_cli.receiver.stats()["requests"]
+    grown = base + [(AUDIENCE, f"n{i:03d}") for i in range(60)]
+    sync_cli.members(grown)
+
+    refused = sync_cli.run()
+
+    assert refused.code == REFUSED
+    assert "max_change" in refused.stderr
+    assert "60%" in refused.stderr
+    assert sync_cli.receiver.stats()["requests"] == requests
+    assert sync_cli.query(
+        "select status, exit_code from segment_sync.runs order by started_at desc limit 1"
+    ) == [("refused", REFUSED)]
+    assert sync_cli.query(
+        "select count(*) from segment_sync.outbox where status = 'pending'"
+    ) == [(0,)]
+    # A looser limit or --force lets it through.
+    assert sync_cli.run("--max-change-pct", "70", "--dry-run").code == 0
+    forced = sync_cli.run("--force")
+    assert forced.code == 0, forced.stderr
+    assert sync_cli.state() == set(grown)
+
+
+def test_sync_segment__small_audiences_skip_change_check(duck: str, sync_cli: Sync):
+    sync_cli.members([(AUDIENCE, "a"), (AUDIENCE, "b")])
+    assert sync_cli.run().code == 0
+    sync_cli.members([(AUDIENCE, "a"), (AUDIENCE, "c"), (AUDIENCE, "d")])
+    assert sync_cli.run().code == 0
+    assert sync_cli.run("--min-audience-size", "1").code == 0  # nothing left to change
+    sync_cli.members([(AUDIENCE, "a")])
+    assert sync_cli.run("--min-audience-size", "1").code == REFUSED
+
+
+def test_sync_segment__drop_to_zero_refused(duck: str, sync_cli: Sync):
+    sync_cli.members([(AUDIENCE, "a"), ("vip", "b")])
+    assert sync_cli.run().code == 0
+    sync_cli.members([("vip", "b")])
+
+    out = sync_cli.run()
+
+    assert out.code == REFUSED
+    assert "drop_to_zero" in out.stderr
+    assert AUDIENCE in out.stderr
+    assert sync_cli.run("--force").code == 0
+    assert sync_cli.state() == {("vip", "b")}
+
+
+def test_sync_segment__stale_inputs_refused(duck: str, sync_cli: Sync):
+    old = inputs.utc_now() - timedelta(hours=80)
+    sync_cli.members([(AUDIENCE, "a")], at=old)
+
+    out = sync_cli.run()
+
+    assert out.code == REFUSED
+    assert "stale" in out.stderr
+    assert sync_cli.receiver.stats()["requests"] == 0
+    assert sync_cli.run("--max-staleness-hours", "100").code == 0
+
+
+def test_sync_segment__failed_dbt_checks_refused(duck: str, sync_cli: Sync, tmp_path):
+    sync_cli.members([(AUDIENCE, "a")])
+    results = tmp_path / "run_results.json"
+    results.write_text(
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "unique_id": "model.x.sync_segment__audience_memberships",
+                        "status": "success",
+                    },
+                    {
+                        "unique_id": "test.x.unique_sync_segment__audience_memberships_id.1",
+                        "status": "fail",
+                    },
+                ]
+            }
+        )
+    )
+
+    out = sync_cli.run("--dbt-run-results", str(results))
+
+    assert out.code == REFUSED
+    assert "dbt_checks" in out.stderr
+    assert sync_cli.run("--dbt-run-results", str(results), "--force").code == 0
+
+
+def test_sync_segment__holdout_never_sent_even_forced(duck: str, sync_cli: Sync):
+    sync_cli.members([(AUDIENCE, "treated")])
+    with sync_cli.wh() as wh:
+        inputs.set_holdouts(
+            wh, [(AUDIENCE, "treated", "treatment"), (AUDIENCE, "held", "holdout")]
+        )
+    assert sync_cli.run().code == 0
+    assert {m["userId"] for m in sync_cli.receiver.messages().values()} == {"treated"}
+
+    # A model bug lets the holdout member into the sync input: refused, --force or not.
+    sync_cli.members([(AUDIENCE, "treated"), (AUDIENCE, "held")])
+    for extra in ((), ("--force",)):
+        out = sync_cli.run(*extra)
+        assert out.code == REFUSED
+        assert "holdout" in out.stderr
+    assert {m["userId"] for m in sync_cli.receiver.messages().values()} == {"treated"}
+
+
+def test_sync_segment__dry_run_changes_nothing(engine: str, sync_cli: Sync):
+    sync_cli.members([(AUDIENCE, f"u{i}") for i in range(5)])
+    plan_file = sync_cli.tmp_path / "plan.json"
+
+    # Before any real run: no state schema at all, and no write key needed.
+    first = sync_cli.run("--dry-run", "--plan-out", str(plan_file), write_key=None)
+    assert first.code == 0, first.stderr
+    assert _state_snapshot(sync_cli) == {}
+    assert json.loads(plan_file.read_text())["audiences"][0]["enter"] == 5
+
+    assert sync_cli.run().code == 0
+    sync_cli.members([(AUDIENCE, f"u{i}") for i in range(2, 8)])
+    before = _state_snapshot(sync_cli)
+
+    out = sync_cli.run("--dry-run", "--plan-out", str(plan_file), "--full-resync")
+
+    assert out.code == 0, out.stderr
+    assert _state_snapshot(sync_cli) == before
+    assert sync_cli.receiver.stats()["requests"] == 1
+    plan = json.loads(plan_file.read_text())
+    (audience,) = plan["audiences"]
+    assert (audience["enter"], audience["exit"], audience["unchanged"]) == (3, 2, 3)
+    assert audience["resync"] == 3
+    kinds = {(s["type"], s.get("event")) for s in plan["samples"]}
+    assert ("track", "Audience Exited") in kinds
+    assert ("track", "Audience Entered") in kinds
+    assert '"Audience Exited"' in out.stdout
+
+
+def test_sync_segment__real_run_needs_write_key(duck: str, sync_cli: Sync):
+    sync_cli.members([(AUDIENCE, "a")])
+    out = sync_cli.run(write_key=None)
+    assert out.code == USAGE
+    assert "SEGMENT_WRITE_KEY" in out.stderr
+    assert sync_cli.receiver.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("accepted_key", [WRITE_KEY, "some-other-key"])
+def test_sync_segment__write_key_never_leaks(
+    duck: str, sync_cli: Sync, duckdb_path, accepted_key: str
+):
+    """Accepted or refused (401), the key appears in no output, table or file."""
+    sync_cli.receiver.write_key = accepted_key
+    sync_cli.members([(AUDIENCE, f"u{i}") for i in range(3)])
+
+    outs = [sync_cli.run(), sync_cli.run("--dry-run")]
+
+    if accepted_key == WRITE_KEY:
+        assert outs[0].code == 0
+    else:
+        assert outs[0].code == 5
+        assert "401" in outs[0].stderr
+        errors = sync_cli.query("select error from segment_sync.runs")
+        assert "401" in (errors[0][0] or "")
+    for out in outs:
+        assert WRITE_KEY not in out.stdout + out.stderr
+    assert WRITE_KEY.encode() not in duckdb_path.read_bytes()
+    wal = duckdb_path.with_suffix(".duckdb.wal")
+    assert not wal.exists() or WRITE_KEY.encode() not in wal.read_bytes()
+    for path in sync_cli.tmp_path.rglob("*"):
+        if path.is_file():
+            assert WRITE_KEY.encode() not in path.read_bytes(), path
