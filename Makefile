@@ -18,7 +18,7 @@ DEMO_DAYS ?= 60
 DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 
-.PHONY: help setup demo demo-data load build versions sync report test lint fix \
+.PHONY: help setup demo demo-sync demo-data load build versions sync report test lint fix \
         test-python bench bench-load bench-sync clean
 
 help: ## List the targets
@@ -57,6 +57,14 @@ sync: setup ## Plan the Segment sync (dry run; set SEGMENT_WRITE_KEY and drop --
 
 report: setup ## Print audience sizes
 	$(BIN)/audiences report
+
+demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatible receiver
+	@SEGMENT_WRITE_KEY=demo-write-key $(BIN)/python -m scripts.fakes.segment_receiver --port 8765 & \
+	  receiver=$$!; trap "kill $$receiver" EXIT; \
+	  for _ in $$(seq 50); do curl -sf 127.0.0.1:8765/control/stats >/dev/null && break; sleep 0.1; done; \
+	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment; \
+	  echo "receiver: $$(curl -s 127.0.0.1:8765/control/stats)"; \
+	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment
 
 demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> audience sizes
 	rm -f $(AUDIENCES_DUCKDB_PATH)
