@@ -13,8 +13,8 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 
 DEMO_DIR ?= build/demo-data
-DEMO_PEOPLE ?= 3000
-DEMO_DAYS ?= 60
+DEMO_PEOPLE ?= 10000
+DEMO_DAYS ?= 90
 DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 

@@ -8,10 +8,12 @@ computation (tests/dbt/independent_audiences.py).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,59 @@ class DemoWarehouse:
         )
 
 
+def _write_supplement(data_dir: Path) -> None:
+    """Hand-made people for the short-window audiences the random demo rarely fills
+    (replenishment 48-120 h, fatigued, cart recovery at its edges), as a real webhook file
+    and an orders file that go through the same loaders as everything else."""
+    as_of = datetime.fromisoformat(AS_OF.replace("Z", "+00:00"))
+    events, orders = (
+        [],
+        [
+            "order_id,customer_id,email,status,total_cents,currency,ordered_at,updated_at"
+        ],
+    )
+    sequence = 0
+
+    def event(person: int, metric: str, hours_ago: float, campaign: int, href: str | None,
+              channel: str = "email") -> None:  # fmt: skip
+        nonlocal sequence
+        sequence += 1
+        data = {
+            "campaign_id": campaign, "action_id": campaign * 10 + 1,
+            "delivery_id": f"SUPP{person:05d}{sequence:06d}", "journey_id": f"J{sequence:025d}",
+            "identifiers": {"id": f"cus_supp_{person}", "email": f"Supp.{person}@Example.org",
+                            "cio_id": f"supp{person:08x}"},
+            "recipient": f"supp.{person}@example.org", "subject": "Supplement",
+        }  # fmt: skip
+        if href:
+            data.update({"href": href, "link_id": 1, "machine": False})
+        stamp = int((as_of - timedelta(hours=hours_ago)).timestamp())
+        events.append({"event_id": f"SUPP{sequence:022d}", "object_type": channel,
+                       "metric": metric, "timestamp": stamp, "data": data})  # fmt: skip
+
+    serum = "https://shop.example/products/hydrating-serum?utm_source=customerio"
+    cart = "https://shop.example/cart?token=abc"
+    for person, hours in enumerate((30, 47.9, 48.5, 60, 90, 119.5, 121, 150)):
+        event(person, "clicked", hours, 104, serum, "email" if person % 2 else "push")
+    # Two replenishment clickers bought after the click, one before it.
+    for person, _clicked, ordered in ((2, 48.5, 40.0), (3, 60, 59.0), (4, 90, 95.0)):
+        when = (as_of - timedelta(hours=ordered)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        orders.append(f"ord_supp_{person},cus_supp_{person},supp.{person}@example.org,"
+                      f"completed,3800,USD,{when},{when}")  # fmt: skip
+    for person in range(20, 26):
+        for send in range(6 + person % 2):
+            event(person, "sent", 6 + send * 20, 3001, None)
+    for person, hours in ((30, 71.9), (31, 72.1), (32, 10)):
+        event(person, "clicked", hours, 102, cart)
+    folder = data_dir / "webhooks"
+    (folder / "9999-12-31_supplement.ndjson").write_text(
+        "".join(json.dumps(e) + "\n" for e in events)
+    )
+    (data_dir / "orders" / "9999-12_supplement.csv").write_text(
+        "\n".join(orders) + "\n"
+    )
+
+
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
     root = tmp_path_factory.mktemp("demo-warehouse")
@@ -65,6 +120,7 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
         audiences, "demo-data", "--out", str(warehouse.data_dir), "--people", "2500",
         "--days", "50", "--seed", "11", "--end-date", END_DATE,
     )  # fmt: skip
+    _write_supplement(warehouse.data_dir)
     webhook_files = sorted((warehouse.data_dir / "webhooks").iterdir())
     half = len(webhook_files) // 2
     # Loaders exit 3 when rejects pass 1 %; the demo's dirt stays well below that.
