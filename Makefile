@@ -73,12 +73,16 @@ demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> a
 lint: setup ## ruff check, ruff format --check, sqlfluff lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint models --processes 2
+	@# a throwaway warehouse, so the dbt templater renders the same (non-incremental)
+	@# branches whatever state the demo warehouse is in
+	mkdir -p build && rm -f build/lint.duckdb
+	AUDIENCES_DUCKDB_PATH=build/lint.duckdb $(BIN)/sqlfluff lint models --processes 2
 
 fix: setup ## Apply ruff and sqlfluff fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
-	$(BIN)/sqlfluff fix models --processes 2
+	mkdir -p build && rm -f build/lint.duckdb
+	AUDIENCES_DUCKDB_PATH=build/lint.duckdb $(BIN)/sqlfluff fix models --processes 2
 
 test-python: setup ## pytest only
 	$(BIN)/pytest

@@ -105,21 +105,21 @@ latest_members as (
 
     ),
 {% else %}
-open_stints as (
+    open_stints as (
 
-    select
-        audience_key,
-        audience_version,
-        person_id,
-        user_id,
-        arm,
-        signal_at
+        select
+            audience_key,
+            audience_version,
+            person_id,
+            user_id,
+            arm,
+            signal_at
 
-    from latest_members
+        from latest_members
 
-    where false
+        where false
 
-),
+    ),
 {% endif %}
 
 entries as (
