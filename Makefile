@@ -19,7 +19,7 @@ DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 
 .PHONY: help setup demo demo-sync demo-data load build versions sync report test lint fix \
-        test-python bench bench-load bench-sync clean
+        test-python bench bench-demo bench-load bench-sync clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -89,7 +89,10 @@ test-python: setup ## pytest only
 
 test: setup lint versions test-python ## Everything CI runs: lint, version check, pytest (incl. dbt build)
 
-bench: bench-load bench-sync ## All benchmarks; figures go to benchmarks/results.md
+bench: bench-demo bench-load bench-sync ## All benchmarks; figures go to benchmarks/results.md
+
+bench-demo: setup ## demo-data at 200k people x 365 days (>= 10 M events): time and peak RSS
+	$(BIN)/python -m scripts.bench.demo_data
 
 bench-load: setup ## Loader vs DuckDB read_json on 5 M webhook events
 	$(BIN)/python -m scripts.bench.load
