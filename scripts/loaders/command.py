@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import click
 
+from scripts.cli import LazyGroup
 from scripts.cli_options import fail, target_option
 from scripts.loaders import orders, segment_events, webhooks
-from scripts.loaders.api import api
 from scripts.loaders.bulk import TableSpec
 from scripts.loaders.files import InputError
 from scripts.loaders.runner import (
@@ -35,6 +35,9 @@ JSON_EXTENSIONS = (".ndjson", ".jsonl", ".json")
 
 
 @click.group(
+    cls=LazyGroup,
+    # `load api` pulls in the HTTP client stack; file loads should not pay for it.
+    lazy={"api": "scripts.loaders.api:api"},
     epilog="""\b
 Examples:
   audiences load webhooks landing/                 # every *.ndjson/*.json(.gz) below
@@ -46,7 +49,7 @@ Every file is loaded in one transaction and remembered by its sha256 in
 raw_loader.loaded_files, so rerunning is always safe; rejected records land in
 raw_loader.rejects with a reason. Exit 0 ok, 2 usage/connection error,
 3 rejects above --max-reject-pct, 4 a file failed to load.
-"""
+""",
 )
 def load() -> None:
     """Land raw files in the warehouse (raw_* schemas), idempotently, nothing lost."""
@@ -218,6 +221,3 @@ def orders_command(paths, target_name, max_reject_pct, max_record_bytes, progres
         max_record_bytes,
         progress,
     )
-
-
-load.add_command(api)

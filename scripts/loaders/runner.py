@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,9 +146,10 @@ def run(
         workdir = Path(tmp)
         duck = _staging_connection(wh, workdir)
         iterator = _progress(files, spec.loader, opts.progress)
-        with iterator as items:
+        with iterator as items, _Prefetcher(files) as sources:
             for path in items:
-                counts = _load_one(wh, duck, spec, stager, path, workdir, opts)
+                source = sources.take(path)
+                counts = _load_one(wh, duck, spec, stager, source, workdir, opts)
                 if counts is None:
                     summary.files_skipped += 1
                 else:
@@ -194,16 +196,52 @@ def _progress(files: list[Path], loader: str, enabled: bool):
     return _NoProgress(files)
 
 
+class _Prefetcher:
+    """Fingerprints the next file in a thread while the current one loads.
+
+    hashlib releases the GIL on large buffers, so the sha256 pass overlaps DuckDB's work
+    instead of adding to it. Files are still loaded one at a time, in order.
+    """
+
+    def __init__(self, files: Sequence[Path]):
+        self.files = list(files)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
+        self.pending: dict[Path, Future[SourceFile]] = {}
+        self.position = 0
+
+    def __enter__(self) -> _Prefetcher:
+        self._submit_next()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for future in self.pending.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
+        return False
+
+    def _submit_next(self) -> None:
+        if self.position < len(self.files):
+            path = self.files[self.position]
+            self.pending[path] = self.pool.submit(inspect, path)
+            self.position += 1
+
+    def take(self, path: Path) -> SourceFile:
+        future = self.pending.pop(path)
+        source = future.result()
+        self._submit_next()
+        return source
+
+
 def _load_one(
     wh: Warehouse,
     duck,
     spec: TableSpec,
     stager: Stager,
-    path: Path,
+    source: SourceFile,
     workdir: Path,
     opts: Options,
 ) -> ledger.Counts | None:
-    source = inspect(path)
+    path = source.path
     if ledger.is_loaded(wh, spec.loader, source.sha256):
         return None
     clock = Clock(now=datetime.now(UTC).replace(tzinfo=None))

@@ -167,7 +167,11 @@ def classify_sql(
     reason = " ".join(
         f"when {c.when} then {sql_literal(c.reason)}" for c in (*universal, *checks)
     )
-    detail = " ".join(f"when {c.when} then {c.detail}" for c in (*universal, *checks))
+    # Run the checks again only for rejected rows: a CASE evaluates a branch just for
+    # the rows reaching it, so valid records (nearly all) skip this second pass.
+    detail = "when reason is null then null " + " ".join(
+        f"when {c.when} then {c.detail}" for c in (*universal, *checks)
+    )
     column_sql = ", ".join(f"{expr} as {name}" for name, expr in columns.items())
     return f"""
 create or replace temp table {CLASSIFIED} as
@@ -196,12 +200,13 @@ named as (
         {", ".join(f"va[{i + 1}] as v_{n}" for i, n in enumerate(valued))}
     from parsed
 ),
-derived as (select *{derived_sql} from named)
+derived as (select *{derived_sql} from named),
+reasoned as (select *, case {reason} end as reason from derived)
 select
     line_no,
-    case {reason} end as reason,
+    reason,
     case {detail} end as detail,
     {column_sql},
     line as payload
-from derived
+from reasoned
 """
