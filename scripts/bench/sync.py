@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import duckdb
 import orjson
 import requests
 
+from scripts.bench.machine import describe
 from scripts.segment_sync.payloads import PayloadBuilder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,25 +40,7 @@ GOAL_MSG_PER_S, GOAL_NO_CHANGE_S = 20_000, 5.0
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        ram = f"{mem_kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, StopIteration):
-        ram = "RAM unknown"
-    load = os.getloadavg()[0]
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {ram}, load average {load:.1f} at start, "
-        f"Python {platform.python_version()}"
-    )
+    return describe()
 
 
 def fill_inputs(path: Path, members: int) -> None:
@@ -103,7 +85,7 @@ def start_receiver() -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().split()[-1]
 
 
-def run_sync(db: Path, host: str) -> tuple[float, str]:
+def run_sync(db: Path, host: str, extra: list[str]) -> tuple[float, str]:
     env = {
         **os.environ,
         "AUDIENCES_DUCKDB_PATH": str(db),
@@ -113,7 +95,8 @@ def run_sync(db: Path, host: str) -> tuple[float, str]:
     }
     env.pop("AUDIENCES_TARGET", None)
     started = time.perf_counter()
-    proc = subprocess.run(
+    # extra holds only "--workers <int>" from this script's own parser
+    proc = subprocess.run(  # noqa: S603
         [
             sys.executable,
             "-m",
@@ -125,6 +108,7 @@ def run_sync(db: Path, host: str) -> tuple[float, str]:
             "1000",
             "--group-size",
             "50000",
+            *extra,
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -198,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument(
+        "--workers", type=int, default=None, help="sending processes (default: auto)"
+    )
+    parser.add_argument(
         "--results", type=Path, default=REPO_ROOT / "benchmarks" / "results.md"
     )
     args = parser.parse_args(argv)
@@ -208,13 +195,14 @@ def main(argv: list[str] | None = None) -> None:
         fill_inputs(db, args.members)
         receiver, host = start_receiver()
         try:
-            sync_s, sync_out = run_sync(db, host)
+            extra = [] if args.workers is None else ["--workers", str(args.workers)]
+            sync_s, sync_out = run_sync(db, host, extra)
             received = stats(host)
             if received["distinct_ids"] != messages:
                 raise SystemExit(
                     f"receiver holds {received['distinct_ids']} ids, not {messages}"
                 )
-            no_change_s, no_change_out = run_sync(db, host)
+            no_change_s, no_change_out = run_sync(db, host, extra)
             if stats(host)["requests"] != received["requests"]:
                 raise SystemExit("the no-change run sent requests")
             floor_s, floor_messages = floor(db, host)

@@ -34,6 +34,7 @@ Examples:
   SEGMENT_WRITE_KEY=... SEGMENT_HOST=https://events.eu1.segmentapis.com \\
       audiences sync segment --target postgres --max-rps 50
   SEGMENT_WRITE_KEY=... audiences sync segment --audience lapsed_buyers --force
+  SEGMENT_WRITE_KEY=... audiences sync segment --workers 2 --max-rps 500
 
 \b
 Exit codes (docs/scheduling.md):
@@ -159,6 +160,14 @@ Exit codes (docs/scheduling.md):
     show_default=True,
     help="How long one 429/Retry-After episode may last before its batch fails.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Sending processes, each with its own Segment client, a hash-of-user_id "
+    "share of the messages and a 1/N share of --max-rps. "
+    "[default: 2 when 50,000+ messages are pending on 2+ cores, else 1]",
+)
 @click.option("--gzip/--no-gzip", default=False, show_default=True, help="Gzip bodies.")
 @click.option(
     "--stale-lock-minutes",
@@ -187,6 +196,7 @@ def segment(
     max_retries: int,
     timeout: float,
     max_rate_limit_seconds: float,
+    workers: int | None,
     gzip: bool,
     stale_lock_minutes: float,
 ) -> None:
@@ -228,6 +238,7 @@ def segment(
         dbt_run_results=dbt_run_results
         or project_dir() / "target" / "run_results.json",
         max_rate_limit_seconds=max_rate_limit_seconds,
+        workers=workers,
     )
     code = service.run(
         options,

@@ -192,3 +192,32 @@ def oversized(message: dict[str, Any], size: int | None = None) -> bool:
     if size < _EXACT_CHECK_FROM:
         return False
     return len(json.dumps(message).encode("utf-8")) > MAX_EVENT_BYTES
+
+
+def outbox_columns_sql(dialect: str) -> str:
+    """The outbox columns a sender needs, in the order `build_from_row` reads them."""
+    return (
+        "seq, message_id, call_type, audience_key, audience_name, audience_version, "
+        f"user_id, is_member, exit_reason, {timestamp_sql(dialect, 'occurred_at')}"
+    )
+
+
+def build_from_row(builder: PayloadBuilder, row: tuple) -> dict[str, Any]:
+    """One message from a row selected with `outbox_columns_sql`."""
+    return builder.build(
+        message_id=row[1],
+        call_type=row[2],
+        audience_key=row[3],
+        audience_name=row[4],
+        audience_version=row[5],
+        user_id=row[6],
+        is_member=row[7],
+        exit_reason=row[8],
+        occurred_at=row[9],
+    )
+
+
+def may_be_oversized(row: tuple) -> bool:
+    """Only long free-text values can approach 32 KB; rows failing this need the check."""
+    variable = len(row[4] or "") + len(row[6]) + len(row[8] or "") + 3 * len(row[3])
+    return variable > SHORT_ENOUGH

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import signal
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scripts.segment_sync import guards, lock, payloads, plan, state
+from scripts.segment_sync.redact import Redactor, library_logging
 from scripts.segment_sync.session import SessionWarehouse
 from scripts.settings import SettingsError, load_target
 from scripts.warehouse import Warehouse, WarehouseError
@@ -73,14 +73,15 @@ class SyncOptions:
     dbt_run_results: Path | None = None
     max_rate_limit_seconds: float = 1800.0
     samples: int = 1
+    workers: int | None = None  # sending processes; None: by plan size (workers.py)
 
 
 @dataclass
 class _Page:
-    rows: list[tuple]
+    rows: list[tuple]  # the rows to send (oversized ones are held back)
     first_seq: int
     last_seq: int
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    prepared: Any = None  # what the sender made of rows, for submit()
     oversized: list[tuple[tuple, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -100,45 +101,6 @@ class Counts:
     failed: int = 0
     dead_lettered: int = 0
     refused: int = 0
-
-
-class Redactor:
-    """Replaces the write key wherever text leaves the process (output, logs, tables)."""
-
-    def __init__(self, secret: str | None):
-        self._secret = secret or None
-
-    def __call__(self, text: str) -> str:
-        if self._secret and self._secret in text:
-            return text.replace(self._secret, "***")
-        return text
-
-
-class _RedactingFilter(logging.Filter):
-    def __init__(self, redact: Redactor):
-        super().__init__()
-        self._redact = redact
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._redact(record.getMessage())
-        record.args = ()
-        return True
-
-
-@contextmanager
-def _library_logging(redact: Redactor) -> Iterator[None]:
-    """Keep the library's logger at WARNING (its DEBUG lines hold the request body, write
-    key included) and pass everything it says through the redactor."""
-    logger = logging.getLogger("segment")
-    old_level = logger.level
-    filt = _RedactingFilter(redact)
-    logger.setLevel(logging.WARNING)
-    logger.addFilter(filt)
-    try:
-        yield
-    finally:
-        logger.removeFilter(filt)
-        logger.setLevel(old_level)
 
 
 @contextmanager
@@ -240,7 +202,7 @@ class SyncRun:
                 return ExitCode.LOCKED
             return ExitCode.ERROR
         try:
-            with _library_logging(self.redact), _stop_on_signals(self.signals):
+            with library_logging(self.redact), _stop_on_signals(self.signals):
                 return self._run(wh, target.schema, target.name)
         except Exception as exc:
             self.err(f"error: {type(exc).__name__}: {exc}")
@@ -433,19 +395,19 @@ class SyncRun:
     def _send_pending(self, wh: Warehouse) -> str | None:
         """Send pending outbox rows group by group; returns a fatal error, if any.
 
-        Pipelined: while the library's thread uploads group N, this thread fetches and
-        builds group N+1, and records group N while N+1 is uploading. Groups never
-        overlap on the wire (submit waits for the previous group's flush), so each
-        on_error report belongs to exactly one group."""
+        Pipelined: while the sender uploads group N, this thread fetches and prepares
+        group N+1, and records group N while N+1 is uploading. Groups never overlap on
+        the wire (submit waits for the previous group to complete), so each failure
+        report belongs to exactly one group. With several sending processes
+        (workers.py) only this process touches the warehouse."""
         # Imported here: the library (requests, jwt, cryptography) costs ~0.5 s of start-up
         # that a run with nothing to send should not pay.
-        from scripts.segment_sync.client import SegmentSender
+        from scripts.segment_sync import workers
 
         assert self.write_key is not None
-        sender = SegmentSender(
-            self.write_key,
-            self.host,
-            redact=self.redact,
+        config = workers.SenderConfig(
+            write_key=self.write_key,
+            host=self.host,
             upload_size=self.o.batch_size,
             group_size=self.o.group_size,
             max_rps=self.o.max_rps,
@@ -454,26 +416,35 @@ class SyncRun:
             gzip=self.o.gzip,
             max_rate_limit_seconds=self.o.max_rate_limit_seconds,
         )
+        count = workers.choose_workers(self.o.workers, self.counts.planned)
+        if count > 1:
+            self.echo(
+                f"sending with {count} processes, at most {self.o.max_rps / count:g} "
+                "requests/s each"
+            )
+        sender = workers.open_sender(config, self.redact, count)
         builder = payloads.PayloadBuilder()
         fatal = None
         try:
             page = self._fetch_page(wh, builder, 0)
             if page is None:
                 return None
-            sender.submit(page.messages)
+            sender.submit(sender.prepare(page.rows))
             while True:
                 following = None
                 if not self.signals["stop"]:
                     following = self._fetch_page(wh, builder, page.last_seq)
+                    if following is not None:
+                        following.prepared = sender.prepare(following.rows)
                 result = sender.complete()
                 if result.fatal:
                     fatal = result.fatal
-                    self.err(f"error: Segment refused the requests: {fatal}")
+                    self.err(f"error: sending stopped: {fatal}")
                     following = None
                 if following is not None and self.signals["stop"]:
                     following = None
                 if following is not None:
-                    sender.submit(following.messages)
+                    sender.submit(following.prepared)
                 self._record(wh, page, result)
                 lock.heartbeat(wh, self.lock_token)
                 if following is None:
@@ -487,7 +458,7 @@ class SyncRun:
         self, wh: Warehouse, builder: payloads.PayloadBuilder, after_seq: int
     ) -> _Page | None:
         """The next pending rows by seq range (an index/zone-map range scan, not a sort of
-        the whole outbox), built into payloads."""
+        the whole outbox); rows that might exceed 32 KB are built and checked here."""
         where, params = self._outbox_filter()
         start = wh.scalar(
             f"select min(seq) from {state.OUTBOX} "
@@ -499,43 +470,37 @@ class SyncRun:
         # Only what the payloads need: every column fetched costs per row, and the
         # bookkeeping columns are read back for the few rows that fail (_details).
         rows = wh.query(
-            "select seq, message_id, call_type, audience_key, audience_name, "
-            "audience_version, user_id, is_member, exit_reason, "
-            f"{payloads.timestamp_sql(wh.dialect, 'occurred_at')} from {state.OUTBOX} "
+            f"select {payloads.outbox_columns_sql(wh.dialect)} from {state.OUTBOX} "
             f"where status = 'pending' and seq >= %s and seq < %s{where} order by seq",
             [start, start + self.o.group_size, *params],
         )
         page = _Page(rows=rows, first_seq=rows[0][0], last_seq=rows[-1][0])
-        build = builder.build
-        for row in rows:
-            message = build(
-                message_id=row[1],
-                call_type=row[2],
-                audience_key=row[3],
-                audience_name=row[4],
-                audience_version=row[5],
-                user_id=row[6],
-                is_member=row[7],
-                exit_reason=row[8],
-                occurred_at=row[9],
-            )
-            # Only long free-text values can approach 32 KB; skip serialising the rest.
-            variable = (
-                len(row[4] or "") + len(row[6]) + len(row[8] or "") + 3 * len(row[3])
-            )
-            if variable > payloads.SHORT_ENOUGH and payloads.oversized(message):
-                page.oversized.append((row, message))
-            else:
-                page.messages.append(message)
+        check = payloads.may_be_oversized
+        if any(map(check, rows)):
+            page.rows = []
+            for row in rows:
+                if check(row):
+                    message = payloads.build_from_row(builder, row)
+                    if payloads.oversized(message):
+                        page.oversized.append((row, message))
+                        continue
+                page.rows.append(row)
         return page
 
     def _record(self, wh: Warehouse, page: _Page, result: GroupResult) -> None:
         """One transaction per group: outcomes, dead letters, state."""
-        messages, oversized = page.messages, page.oversized
+        oversized = page.oversized
         first_seq, last_seq = page.first_seq, page.last_seq
         now = state.now_utc()
         by_id = self._details(wh, {row[1] for row, _ in oversized} | set(result.failed))
-        payload_by_id = {m["messageId"]: m for m in messages}
+        # Payloads are rebuilt only for the rows refused on their own (dead letters).
+        row_level = {mid for mid, f in result.failed.items() if f.row_level}
+        builder = payloads.PayloadBuilder()
+        payload_by_id = {
+            row[1]: payloads.build_from_row(builder, row)
+            for row in (page.rows if row_level else ())
+            if row[1] in row_level
+        }
         transient: dict[str, list[str]] = defaultdict(list)
         refused: dict[str, list[str]] = defaultdict(list)
         for message_id, failure in result.failed.items():
