@@ -26,8 +26,12 @@
             ~ ', status ' ~ text ~ ', total_cents ' ~ big ~ ', currency ' ~ text
             ~ ', ordered_at ' ~ ts ~ ', updated_at ' ~ ts ~ ', payload ' ~ json_type,
     } -%}
-    {%- for relation, columns in tables.items() %}
-        create schema if not exists {{ relation.split('.')[0] }};
-        create table if not exists {{ relation }} ({{ columns }}, {{ stamps }});
-    {%- endfor %}
+    {%- set statements = [] -%}
+    {%- for relation, columns in tables.items() -%}
+        {%- do statements.append('create schema if not exists ' ~ relation.split('.')[0]) -%}
+        {%- do statements.append(
+            'create table if not exists ' ~ relation ~ ' (' ~ columns ~ ', ' ~ stamps ~ ')'
+        ) -%}
+    {%- endfor -%}
+    {{ return(hook_statements(statements)) }}
 {% endmacro %}
