@@ -561,10 +561,12 @@ class SyncRun:
                     ],
                 )
             not_sent = sorted(set(result.failed) | dead_ids)
-            exclude = ""
-            params: list[Any] = [now, first_seq, last_seq]
+            # Only the audiences this run fetched: with --audience, pending rows of other
+            # audiences can sit in the same seq range and were never sent.
+            exclude, params = self._outbox_filter()
+            params = [now, first_seq, last_seq, *params]
             if not_sent:
-                exclude = " and not (" + state.in_list(wh, "message_id") + ")"
+                exclude += " and not (" + state.in_list(wh, "message_id") + ")"
                 params.append(not_sent)
             wh.execute(
                 f"update {state.OUTBOX} set status = 'sent', sent_at = %s "

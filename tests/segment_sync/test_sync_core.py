@@ -232,3 +232,26 @@ def test_sync_segment__missing_user_ids_skipped_and_reported(
     assert audience["enter"] == 1
     assert sync_cli.run().code == 0
     assert {m["userId"] for m in sync_cli.receiver.messages().values()} == {"u1"}
+
+
+def test_sync_segment__audience_filter_leaves_other_pending_rows_pending(
+    engine: str, sync_cli: Sync
+):
+    # Every batch fails: VIP's first transition, then LAPSED's, wait in the outbox.
+    sync_cli.receiver.set_faults(error_rate=1.0, error_status=501)
+    sync_cli.members([(VIP, "v1")])
+    assert sync_cli.run("--audience", VIP).code == 5
+    sync_cli.members([(VIP, "v1"), (LAPSED, "u1")])
+    assert sync_cli.run("--audience", LAPSED).code == 5
+    sync_cli.receiver.set_faults(error_rate=0.0)
+
+    # A new VIP member: VIP's pending and new rows now bracket LAPSED's pending ones.
+    pairs = [(VIP, "v1"), (LAPSED, "u1"), (VIP, "v2")]
+    sync_cli.members(pairs)
+    assert sync_cli.run("--audience", VIP).code == 0
+
+    assert {m["userId"] for m in sync_cli.receiver.messages().values()} == {"v1", "v2"}
+    assert sync_cli.state() == {(VIP, "v1"), (VIP, "v2")}
+    assert sync_cli.run().code == 0
+    assert transitions(sync_cli.receiver) == expected_enters(pairs)
+    assert sync_cli.state() == set(pairs)
