@@ -52,7 +52,9 @@
         {%- if no_purchase_since_signal %}
         and (
             people.last_purchase_at is null
-            or people.last_purchase_at < {{ candidates }}.signal_at
+            {#- Seconds on both sides: Segment copies carry milliseconds, webhooks not. #}
+            or {{ dbt.date_trunc('second', 'people.last_purchase_at') }}
+            < {{ dbt.date_trunc('second', candidates ~ '.signal_at') }}
         )
         {%- endif %}
         {%- if purchased_within_days is not none %}

@@ -24,6 +24,8 @@
                 'holdout_share': meta.get('holdout_share', 0) | float,
                 'is_synced': meta.get('is_synced', false),
                 'changelog': meta.get('changelog', []),
+                'exit_reasons': meta.get('exit_reasons', []),
+                'unsubscribed_channels': meta.get('unsubscribed_channels', []),
             }) -%}
         {%- endfor -%}
     {%- endif -%}

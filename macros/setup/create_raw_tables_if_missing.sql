@@ -2,11 +2,18 @@
     on-run-start: create the empty raw landing tables the loaders own (docs/warehouse-
     contracts.md) when a warehouse has not received that source yet, so a team that only
     uses webhooks, or CI on a fresh file, can still `dbt build`. Loaders create the same
-    tables with the same columns; whichever runs first wins and the other is a no-op.
+    tables with the same columns and keys (scripts/loaders/bulk.py, api.py); whichever
+    runs first wins and the other is a no-op, so the keys the loaders' upserts rely on
+    (ON CONFLICT) must be declared here too: versioned tables everywhere, every table on
+    PostgreSQL, none on Spark (no constraints on plain tables there).
 #}
 {% macro create_raw_tables_if_missing() %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- set json_type = {'postgres': 'jsonb', 'spark': 'string'}.get(target.type, 'json') -%}
+    {%- set json_type = {
+        'postgres': 'jsonb',
+        'spark': 'string',
+        'duckdb': 'json using compression zstd',
+    }.get(target.type, 'json') -%}
     {%- set text = dbt.type_string() -%}
     {%- set ts = dbt.type_timestamp() -%}
     {%- set big = dbt.type_bigint() -%}
@@ -26,11 +33,25 @@
             ~ ', status ' ~ text ~ ', total_cents ' ~ big ~ ', currency ' ~ text
             ~ ', ordered_at ' ~ ts ~ ', updated_at ' ~ ts ~ ', payload ' ~ json_type,
     } -%}
+    {#- relation: (key column, keyed on every engine rather than only PostgreSQL) -#}
+    {%- set keys = {
+        'raw_customerio.webhook_events': ('event_id', false),
+        'raw_customerio.api_messages': ('delivery_id', true),
+        'raw_customerio_segment.tracks': ('message_id', false),
+        'raw_shop.orders': ('order_id', true),
+    } -%}
     {%- set statements = [] -%}
     {%- for relation, columns in tables.items() -%}
+        {%- set key, everywhere = keys[relation] -%}
+        {%- set constraint = (
+            ', primary key (' ~ key ~ ')'
+            if target.type != 'spark' and (everywhere or target.type == 'postgres')
+            else ''
+        ) -%}
         {%- do statements.append('create schema if not exists ' ~ relation.split('.')[0]) -%}
         {%- do statements.append(
-            'create table if not exists ' ~ relation ~ ' (' ~ columns ~ ', ' ~ stamps ~ ')'
+            'create table if not exists ' ~ relation
+            ~ ' (' ~ columns ~ ', ' ~ stamps ~ constraint ~ ')'
         ) -%}
     {%- endfor -%}
     {{ return(hook_statements(statements)) }}

@@ -8,8 +8,14 @@
     {%- if raw is none or raw == '' -%}
         {%- set text = run_started_at.strftime('%Y-%m-%d %H:%M:%S') -%}
     {%- else -%}
-        {%- set text = (raw | string) | replace('T', ' ') | replace('Z', '') -%}
-        {%- if '+' in text -%}{%- set text = text.split('+')[0] -%}{%- endif -%}
+        {#- ISO 8601 with Z or any offset, or a date; an offset is converted to UTC. -#}
+        {%- set parsed = modules.datetime.datetime.fromisoformat(
+            (raw | string) | replace('Z', '+00:00')
+        ) -%}
+        {%- if parsed.tzinfo is not none -%}
+            {%- set parsed = parsed.astimezone(modules.pytz.utc) -%}
+        {%- endif -%}
+        {%- set text = parsed.strftime('%Y-%m-%d %H:%M:%S') -%}
     {%- endif -%}
     cast('{{ text }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}

@@ -220,6 +220,13 @@ class Identity:
         return found[1] if found else None
 
 
+def bought_since(p: Person, signal_at: datetime) -> bool:
+    """A purchase in the same second as the signal counts as bought since it."""
+    return p.last_purchase_at is not None and p.last_purchase_at.replace(
+        microsecond=0
+    ) >= signal_at.replace(microsecond=0)
+
+
 def _later(a: datetime | None, b: datetime | None) -> bool:
     """a happened and is after b (or b never happened)."""
     return a is not None and (b is None or a > b)
@@ -337,21 +344,13 @@ def compute(
             at = clicks(
                 p, {"email", "sms"}, {"102", "103"}, "/cart", timedelta(hours=hours)
             )
-            if (
-                at
-                and not (p.last_purchase_at and p.last_purchase_at >= at)
-                and clean(pid, p)
-            ):
+            if at and not bought_since(p, at) and clean(pid, p):
                 result[f"cart_recovery_clicked_no_purchase_v{version}"][pid] = at
         at = clicks(
             p, {"email", "sms", "push"}, {"104"}, "/products/", timedelta(hours=120),
             timedelta(hours=48),
         )  # fmt: skip
-        if (
-            at
-            and not (p.last_purchase_at and p.last_purchase_at >= at)
-            and clean(pid, p)
-        ):
+        if at and not bought_since(p, at) and clean(pid, p):
             result["replenishment_clicked_no_purchase_v1"][pid] = at
         window = as_of - timedelta(days=45)
         on_channels = [e for e in p.events if e.channel in ("email", "sms")]

@@ -40,6 +40,11 @@ definitions as (
             cast({{ audience.holdout_share }} as {{ dbt.type_numeric() }}) as holdout_share,
             {{ audience.is_synced }} as is_synced,
             {{ audience.is_latest }} as is_latest,
+            {{ 'purchased' in audience.exit_reasons }} as has_purchase_exit,
+            {{ 'unsubscribed' in audience.exit_reasons }} as has_unsubscribe_exit,
+            {{ 'email' in audience.unsubscribed_channels }} as has_email_unsubscribe_exit,
+            {{ 'sms' in audience.unsubscribed_channels }} as has_sms_unsubscribe_exit,
+            {{ 'suppressed' in audience.exit_reasons }} as has_suppression_exit,
             {% if ns.valid_from %}
                 cast('{{ ns.valid_from }}' as {{ dbt.type_timestamp() }})
             {% else %}
@@ -58,6 +63,11 @@ definitions as (
             cast(null as {{ dbt.type_numeric() }}) as holdout_share,
             cast(null as {{ dbt.type_boolean() }}) as is_synced,
             cast(null as {{ dbt.type_boolean() }}) as is_latest,
+            cast(null as {{ dbt.type_boolean() }}) as has_purchase_exit,
+            cast(null as {{ dbt.type_boolean() }}) as has_unsubscribe_exit,
+            cast(null as {{ dbt.type_boolean() }}) as has_email_unsubscribe_exit,
+            cast(null as {{ dbt.type_boolean() }}) as has_sms_unsubscribe_exit,
+            cast(null as {{ dbt.type_boolean() }}) as has_suppression_exit,
             cast(null as {{ dbt.type_timestamp() }}) as valid_from
         where false
     {% endfor %}
@@ -87,6 +97,11 @@ definitions_joined_to_fingerprints as (
         ---------- booleans
         definitions.is_synced,
         definitions.is_latest,
+        definitions.has_purchase_exit,
+        definitions.has_unsubscribe_exit,
+        definitions.has_email_unsubscribe_exit,
+        definitions.has_sms_unsubscribe_exit,
+        definitions.has_suppression_exit,
 
         ---------- timestamps
         definitions.valid_from

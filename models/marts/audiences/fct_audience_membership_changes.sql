@@ -11,9 +11,13 @@
     audience X at time T and why did they leave" has an answer. Each run compares the
     current members (as of as_of) with the stints this ledger still has open; changed_at is
     the run's as_of. Both arms are recorded: lift is measured on the holdout.
-    Exit reasons, first match wins: purchased, unsubscribed, suppressed, identity_changed,
-    version_changed, window_expired.
+    Exit reasons, first match wins: purchased, unsubscribed, suppressed (each only for
+    audiences whose exit_reasons in _audiences.yml say their suppressions can cause it),
+    identity_changed, version_changed (still a member of the stint's old version, not of
+    the latest), window_expired. A build with an as_of at or before the ledger's latest
+    change (a replay of the past) appends nothing: history is only written forwards.
 #}
+
 
 with
 
@@ -27,7 +31,12 @@ audiences as (
 
     select
         audience_key,
-        audience_version
+        audience_version,
+        has_purchase_exit,
+        has_unsubscribe_exit,
+        has_email_unsubscribe_exit,
+        has_sms_unsubscribe_exit,
+        has_suppression_exit
 
     from {{ ref('dim_audiences') }}
 
@@ -70,6 +79,17 @@ latest_members as (
 ),
 
 {% if is_incremental() %}
+    ledger_latest as (
+
+        select
+            coalesce(
+                max(changed_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})
+            ) as latest_changed_at
+
+        from {{ this }}
+
+    ),
+
     ledger_ranked as (
 
         select
@@ -122,6 +142,18 @@ latest_members as (
     ),
 {% endif %}
 
+{# Members of every version, to tell a version change from an expiry. #}
+still_in_old_version as (
+
+    select
+        audience_key,
+        audience_version,
+        person_id
+
+    from current_members
+
+),
+
 entries as (
 
     select
@@ -152,21 +184,38 @@ exits as (
         open_stints.audience_key,
         open_stints.audience_version,
         open_stints.person_id,
-        open_stints.user_id,
+        {# A stint opened before the person had a user id exits under the one they have now. #}
+        coalesce(open_stints.user_id, people.user_id) as user_id,
         open_stints.arm,
         open_stints.signal_at,
         'exited' as change_type,
         case
-            when people.last_purchase_at >= open_stints.signal_at then 'purchased'
             when
-                people.is_unsubscribed
-                or people.is_email_unsubscribed
-                or people.is_sms_unsubscribed
+                audiences.has_purchase_exit
+                and {{ dbt.date_trunc('second', 'people.last_purchase_at') }}
+                >= {{ dbt.date_trunc('second', 'open_stints.signal_at') }}
+                then 'purchased'
+            when
+                audiences.has_unsubscribe_exit
+                and (
+                    people.is_unsubscribed
+                    or (
+                        people.is_email_unsubscribed
+                        and audiences.has_email_unsubscribe_exit
+                    )
+                    or (
+                        people.is_sms_unsubscribed
+                        and audiences.has_sms_unsubscribe_exit
+                    )
+                )
                 then 'unsubscribed'
             when
-                people.has_spam_complaint
-                or people.has_hard_bounce
-                or globally_suppressed.person_id is not null
+                audiences.has_suppression_exit
+                and (
+                    people.has_spam_complaint
+                    or people.has_hard_bounce
+                    or globally_suppressed.person_id is not null
+                )
                 then 'suppressed'
             when
                 people.person_id is null
@@ -174,8 +223,8 @@ exits as (
                 or people.user_id != open_stints.user_id
                 then 'identity_changed'
             when
-                audiences.audience_version is null
-                or audiences.audience_version != open_stints.audience_version
+                still_in_old_version.person_id is not null
+                and audiences.audience_version != open_stints.audience_version
                 then 'version_changed'
             else 'window_expired'
         end as exit_reason,
@@ -197,6 +246,12 @@ exits as (
     left join audiences
         on open_stints.audience_key = audiences.audience_key
 
+    left join still_in_old_version
+        on
+            open_stints.audience_key = still_in_old_version.audience_key
+            and open_stints.audience_version = still_in_old_version.audience_version
+            and open_stints.person_id = still_in_old_version.person_id
+
     where latest_members.person_id is null
 
 ),
@@ -216,27 +271,36 @@ final as (
     select
         ---------- ids
         {{ generate_surrogate_key([
-            'audience_key', 'person_id', 'change_type', as_of_timestamp()
+            'changes.audience_key',
+            'changes.person_id',
+            'changes.change_type',
+            as_of_timestamp(),
         ]) }} as membership_change_id,
-        audience_key,
-        person_id,
-        user_id,
+        changes.audience_key,
+        changes.person_id,
+        changes.user_id,
 
         ---------- strings
-        arm,
-        change_type,
-        exit_reason,
+        changes.arm,
+        changes.change_type,
+        changes.exit_reason,
 
         ---------- numerics
-        audience_version,
+        changes.audience_version,
         {# Within one run an exit sorts before an entry. #}
-        change_sequence,
+        changes.change_sequence,
 
         ---------- timestamps
-        signal_at,
+        changes.signal_at,
         {{ as_of_timestamp() }} as changed_at
 
     from changes
+
+    {% if is_incremental() %}
+        cross join ledger_latest
+
+        where {{ as_of_timestamp() }} > ledger_latest.latest_changed_at
+    {% endif %}
 
 )
 

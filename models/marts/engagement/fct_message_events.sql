@@ -19,10 +19,14 @@ message_events as (
 
     {% if is_incremental() %}
         {# Reprocess a trailing window of loads: late events land with old occurred_at. #}
+        {# An empty table (built before any load) must not stop every later run. #}
         where loaded_at > (
             select
                 {{ dbt.dateadd(
-                    'day', -1 * var('engagement_lookback_days'), 'max(loaded_at)'
+                    'day',
+                    -1 * var('engagement_lookback_days'),
+                    "coalesce(max(loaded_at), cast('1900-01-01' as "
+                    ~ dbt.type_timestamp() ~ "))",
                 ) }}
             from {{ this }}
         )
@@ -51,6 +55,7 @@ keyed as (
 
         select
             message_event_id,
+            source_event_id,
             source_priority
 
         from {{ this }}
@@ -73,10 +78,17 @@ ranked as (
         left join already_landed
             on keyed.message_event_id = already_landed.message_event_id
 
-        {# Never replace a better copy landed earlier with a worse one arriving now. #}
+        {#
+            Keep whichever copy a full refresh would keep: the best source, then the
+            smallest source id, whether it landed earlier or arrives now.
+        #}
         where
             already_landed.message_event_id is null
-            or keyed.source_priority <= already_landed.source_priority
+            or keyed.source_priority < already_landed.source_priority
+            or (
+                keyed.source_priority = already_landed.source_priority
+                and keyed.source_event_id <= already_landed.source_event_id
+            )
     {% endif %}
 
 ),
