@@ -105,18 +105,8 @@ def _pick_kept(duck, spec: TableSpec) -> str:
     else:
         order = f"{spec.version} desc nulls last, line_no desc"
         same_version = f"v.{spec.version} = k.{spec.version}"
-    # The kept (latest) version inherits what earlier versions in the same file knew and
-    # it lacks: a Segment "Order Refunded" carries no ordered_at, the "Order Completed"
-    # beside it does, and losing it would drop the purchase downstream.
-    fills = ", ".join(
-        f"coalesce({name}, last_value({name} ignore nulls) over (partition by {spec.key} "
-        f"order by {spec.version} nulls first, line_no rows between unbounded preceding "
-        f"and unbounded following)) as {name}"
-        for name in spec.keep_known
-    )
-    replace = f" replace ({fills})" if fills and spec.version else ""
     duck.execute(
-        f"create or replace temp table _ld_keep as select *{replace} from {valid} "
+        f"create or replace temp table _ld_keep as select * from {valid} "
         f"qualify row_number() over (partition by {spec.key} order by {order}) = 1"
     )
     duck.execute(

@@ -75,10 +75,11 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
-    # Kill once the third file is being read: two files are committed by then.
-    while not any(i >= 2 for i in _open_inputs(proc.pid, paths)):
+    # Kill once the fourth file is open: the loader hashes one file ahead of the one it
+    # loads, so two files are committed by then and the third is mid-load.
+    while not any(i >= 3 for i in _open_inputs(proc.pid, paths)):
         assert proc.poll() is None, "loader finished before it could be killed"
-        assert time.monotonic() < deadline, "loader never reached the third file"
+        assert time.monotonic() < deadline, "loader never reached the fourth file"
         time.sleep(0.002)  # polling interval, not synchronisation
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)

@@ -323,22 +323,3 @@ def test_orders__parquet(tmp_path: Path, duckdb_path: Path) -> None:
     assert query(
         "dev", "select order_id, total_cents, currency, updated_at from raw_shop.orders"
     ) == [("p1", 1234, "EUR", __import__("datetime").datetime(2024, 9, 2))]
-
-
-def test_orders__refund_event_keeps_ordered_at_of_the_completion_in_the_same_file(
-    tmp_path: Path, target: str
-) -> None:
-    # Segment's "Order Refunded" carries no ordered_at; the completion beside it does.
-    completed = _order_event("Order Completed", "2024-09-02T10:00:00Z", revenue=20)
-    completed["properties"]["ordered_at"] = "2024-09-02T10:00:00Z"
-    events = write(
-        tmp_path / "events.ndjson",
-        ndjson(completed, _order_event("Order Refunded", "2024-09-04T00:00:00Z")),
-    )
-
-    run_load("orders", [events], target)
-
-    rows = query(target, "select status, ordered_at, total_cents from raw_shop.orders")
-    assert [tuple(map(str, row)) for row in rows] == [
-        ("refunded", "2024-09-02 10:00:00", "2000")
-    ]
