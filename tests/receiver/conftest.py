@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import requests
 from scripts.receiver.signature import sign
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SIGNING_KEY = "test-signing-key-0123456789abcdef"
+# Made per test session: no key literal in the repo.
+SIGNING_KEY = "test-signing-" + secrets.token_hex(8)
 WEBHOOK_PATH = "/webhooks/customerio"
 _LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 

@@ -4,6 +4,7 @@ and a runner for the real `sync segment` command (in-process or as a subprocess)
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from scripts.segment_sync.session import SessionWarehouse, connect
 from tests.conftest import REPO_ROOT
 from tests.segment_sync import inputs
 
-WRITE_KEY = "wk-test-Zq8v1S3cr3tValue"
+# Made per test session: no key literal in the repo, and leak checks search for it.
+WRITE_KEY = "wk-test-" + secrets.token_hex(8)
 # Fast failure paths: the library's first retry is immediate, then 0.5 s, 1 s, ...
 FAST = ["--max-retries", "4", "--timeout", "5", "--max-rate-limit-seconds", "30"]
 
