@@ -575,7 +575,7 @@ def api(
 ) -> None:
     """Backfill deliveries from the Customer.io App API (/v1/messages)."""
     try:
-        api_key = api_key_from_env()
+        bearer = api_key_from_env()
     except ApiError as exc:
         fail(str(exc))
     end = until if until is not None else int(time.time())
@@ -586,7 +586,7 @@ def api(
         _progress(f"  retry {attempt}/{max_attempts - 1} after {reason}")
 
     client = AppApiClient(
-        api_key,
+        bearer,
         base_url_for(region),
         max_rps=max_rps,
         max_attempts=max_attempts,
