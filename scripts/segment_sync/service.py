@@ -29,7 +29,6 @@ import click
 
 from scripts.segment_sync import guards, lock, payloads, plan, state
 from scripts.segment_sync.redact import Redactor, library_logging
-from scripts.segment_sync.session import SessionWarehouse
 from scripts.settings import SettingsError, load_target
 from scripts.warehouse import Warehouse, WarehouseError
 
@@ -192,7 +191,7 @@ class SyncRun:
             self.err(f"error: {exc}")
             return ExitCode.USAGE
         try:
-            wh = SessionWarehouse(target)
+            wh = Warehouse(target)
         except WarehouseError as exc:
             self.err(f"error: {exc}")
             if "lock" in str(exc).lower():

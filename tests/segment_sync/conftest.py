@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from scripts.fakes.segment_receiver import SegmentReceiver
 from scripts.segment_sync.command import sync
-from scripts.segment_sync.session import SessionWarehouse, connect
+from scripts.warehouse import Warehouse, connect
 from tests.conftest import REPO_ROOT
 from tests.segment_sync import inputs
 
@@ -94,7 +94,7 @@ class Sync:
             text=True,
         )
 
-    def wh(self) -> SessionWarehouse:
+    def wh(self) -> Warehouse:
         return connect()
 
     def members(self, members: list[tuple[str, str]], **kwargs: object) -> None:
