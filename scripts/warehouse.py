@@ -19,6 +19,10 @@ class WarehouseError(Exception):
     """The warehouse could not be reached or refused a statement."""
 
 
+class WarehouseInUseError(WarehouseError):
+    """Another process holds the DuckDB file (DuckDB allows one writer at a time)."""
+
+
 class Warehouse:
     """A connection to the target's database, in autocommit mode unless in transaction()."""
 
@@ -32,7 +36,10 @@ class Warehouse:
             try:
                 self._conn = duckdb.connect(target.duckdb_path)
             except duckdb.Error as exc:
-                raise WarehouseError(
+                # DuckDB reports a held file lock only in its message ("Could not set
+                # lock on file"); name it here once, as a type callers can catch.
+                in_use = "lock" in str(exc).lower()
+                raise (WarehouseInUseError if in_use else WarehouseError)(
                     f"cannot open {target.describe()}: {exc}. Another process (dbt, a "
                     "loader or the sync) may hold it; DuckDB allows one writer at a time."
                 ) from None

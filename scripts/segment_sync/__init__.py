@@ -2,5 +2,6 @@
 
 Read order: `command.py` (options, exit codes) → `service.py` (one run) → `plan.py` (the
 diff in SQL) → `guards.py` → `client.py` (delivery through segment-analytics-python) →
-`state.py` (tables) and `lock.py`.
+`outbox.py` (the only module that reads or writes the sync's tables, with their
+schema version and migrations) and `lock.py`.
 """

@@ -2,17 +2,22 @@
 
 Each rule yields a `Refusal`; `--force` overrides all but the holdout check.
 
-- change: an audience with at least `min_audience_size` current members would change
-  (enter + exit) by more than `max_change_pct` percent of its current size. Small
-  audiences swing by nature, so they are exempt.
-- drop to zero: an audience with current members would have none. A retired audience
+The size of a change is measured against what earlier accepted plans decided
+(`segment_sync.decided`: confirmed members plus transitions still pending in the outbox or
+left for later by `--limit`), not against what Segment confirmed so far: a run that only
+finishes an interrupted or limited run must pass without `--force`.
+
+- change: an audience with at least `min_audience_size` decided members would change
+  (enter + exit) by more than `max_change_pct` percent of that size; exactly the limit
+  passes. Small audiences swing by nature, so they are exempt.
+- drop to zero: an audience with decided members would have none. A retired audience
   does this on purpose, so it needs `--force` once.
 - stale: the freshest timestamp in the inputs (max of signal_at and entered_at over the
   selected memberships, and exited_at over the exits) is older than
-  `max_staleness_hours`. That is the practical signal that dbt ran on fresh data: any live
-  audience sees new signals every day, while a pipeline whose loads stopped freezes
-  every timestamp. (Per-audience checks would flag "lapsed" audiences, whose signals are
-  old by design.)
+  `max_staleness_hours` (exactly the limit passes). That is the practical signal that
+  dbt ran on fresh data: any live audience sees new signals every day, while a pipeline
+  whose loads stopped freezes every timestamp. (Per-audience checks would flag "lapsed"
+  audiences, whose signals are old by design.)
 - dbt checks: `dbt build` wrote `run_results.json` and a model or test touching a
   `sync_segment__` model failed or errored there (volume, uniqueness, freshness tests).
 - holdout (never overridable): a desired member is in the holdout arm of
@@ -60,7 +65,7 @@ class Limits:
 def check_plan(plan: Plan, limits: Limits, now: datetime) -> list[Refusal]:
     refusals: list[Refusal] = []
     for key, audience in sorted(plan.audiences.items()):
-        current = audience.current_members
+        current = audience.decided_members
         if current > 0 and audience.desired_members == 0:
             refusals.append(
                 Refusal(
@@ -70,20 +75,23 @@ def check_plan(plan: Plan, limits: Limits, now: datetime) -> list[Refusal]:
                 )
             )
             continue
-        changed = audience.enter + audience.exit
+        changed = audience.decided_enter + audience.decided_exit
         if current >= limits.min_audience_size and changed:
             share = 100.0 * changed / current
             if share > limits.max_change_pct:
                 refusals.append(
                     Refusal(
                         "max_change",
-                        f"{key} would change by {share:.0f}% ({audience.enter} enter, "
-                        f"{audience.exit} exit, {current} current members); the limit is "
-                        f"{limits.max_change_pct:g}%",
+                        f"{key} would change by {share:.0f}% ({audience.decided_enter} "
+                        f"enter, {audience.decided_exit} exit, {current} members decided "
+                        f"so far); the limit is {limits.max_change_pct:g}%",
                         key,
                     )
                 )
-    has_changes = any(a.enter or a.exit for a in plan.audiences.values())
+    # Resending what an earlier (fresh) build decided needs no fresh inputs.
+    has_changes = any(
+        a.decided_enter or a.decided_exit for a in plan.audiences.values()
+    )
     if has_changes and plan.newest_input_at is not None:
         age = now - plan.newest_input_at
         if age > timedelta(hours=limits.max_staleness_hours):

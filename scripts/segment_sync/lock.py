@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from scripts.segment_sync.state import LOCK, now_utc
+from scripts.segment_sync import outbox
+from scripts.segment_sync.outbox import now_utc
 from scripts.warehouse import Warehouse
-
-LOCK_NAME = "segment_sync"
 
 
 class LockHeldError(Exception):
@@ -63,12 +62,8 @@ def is_stale(holder: Holder, now: datetime, stale_after: timedelta) -> bool:
 
 
 def current_holder(wh: Warehouse) -> Holder | None:
-    rows = wh.query(
-        f"select owner_token, run_id, pid, hostname, acquired_at, heartbeat_at "
-        f"from {LOCK} where lock_name = %s",
-        (LOCK_NAME,),
-    )
-    return Holder(*rows[0]) if rows else None
+    row = outbox.lock_row(wh)
+    return Holder(*row) if row else None
 
 
 def acquire(wh: Warehouse, run_id: str, stale_after: timedelta) -> str:
@@ -77,10 +72,13 @@ def acquire(wh: Warehouse, run_id: str, stale_after: timedelta) -> str:
     for _ in range(2):
         now = now_utc()
         try:
-            wh.execute(
-                f"insert into {LOCK} (lock_name, owner_token, run_id, pid, hostname, "
-                "acquired_at, heartbeat_at) values (%s, %s, %s, %s, %s, %s, %s)",
-                (LOCK_NAME, token, run_id, os.getpid(), socket.gethostname(), now, now),
+            outbox.insert_lock(
+                wh,
+                token=token,
+                run_id=run_id,
+                pid=os.getpid(),
+                hostname=socket.gethostname(),
+                at=now,
             )
             return token
         except Exception:
@@ -95,24 +93,15 @@ def acquire(wh: Warehouse, run_id: str, stale_after: timedelta) -> str:
                 ) from None
             # Delete only the row we judged stale, so a racing recoverer cannot
             # remove a lock someone else has just taken.
-            wh.execute(
-                f"delete from {LOCK} where lock_name = %s and owner_token = %s",
-                (LOCK_NAME, holder.owner_token),
-            )
+            outbox.delete_lock(wh, holder.owner_token)
     raise LockHeldError(
         "another sync took the lock while this one recovered a stale lock"
     )
 
 
 def heartbeat(wh: Warehouse, token: str) -> None:
-    wh.execute(
-        f"update {LOCK} set heartbeat_at = %s where lock_name = %s and owner_token = %s",
-        (now_utc(), LOCK_NAME, token),
-    )
+    outbox.touch_lock(wh, token, now_utc())
 
 
 def release(wh: Warehouse, token: str) -> None:
-    wh.execute(
-        f"delete from {LOCK} where lock_name = %s and owner_token = %s",
-        (LOCK_NAME, token),
-    )
+    outbox.delete_lock(wh, token)

@@ -4,11 +4,20 @@ Inputs (docs/warehouse-contracts.md), nothing else:
 - `<schema>.sync_segment__audience_memberships`: desired state, one row per
   (audience_key, user_id) Segment should see as a member.
 - `<schema>.sync_segment__audience_exits`: the latest exit reason of people who left.
+- the sync's own state, through the temp views `outbox.stage` makes (`sync_state`,
+  `sync_unsent`, `sync_decided`); this module never touches `segment_sync` tables.
 
 The plan lands in session temp tables (`sync_desired`, `sync_exit_reasons`,
-`sync_blocked`, `sync_plan`), so a dry run writes nothing persistent. A real run then
-copies the chosen transitions into `segment_sync.outbox`, two messages each (identify +
-track; a resync is the identify alone), with ids computed in SQL (payloads.py scheme).
+`sync_blocked`, `sync_plan`, `sync_decision_delta`), so a dry run writes nothing
+persistent. A real run then has `outbox.enqueue` copy the chosen transitions into the
+outbox, two messages each (identify + track; a resync is the identify alone), with ids
+computed in SQL (payloads.py scheme).
+
+Two baselines:
+- transitions (what to send) are diffed against `sync_state`, what Segment holds;
+- the change guardrails judge (`decided_*`) is diffed against `sync_decided`, what
+  earlier accepted plans decided, pending messages and `--limit` leftovers included. A
+  run that finishes an earlier run's work is therefore not a "large change".
 
 Rules:
 - enter: desired, and the state row is absent or not a member; generation = previous + 1.
@@ -22,12 +31,11 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from scripts.segment_sync import payloads, state
+from scripts.segment_sync import outbox, payloads
 from scripts.warehouse import Warehouse
 
 MEMBERSHIPS = "sync_segment__audience_memberships"
@@ -43,7 +51,6 @@ MEMBERSHIP_COLUMNS = (
 )
 EXIT_COLUMNS = ("audience_key", "user_id", "exit_reason", "exited_at")
 DEFAULT_EXIT_REASON = "window_expired"
-_SAFE_LITERAL = re.compile(r"^[0-9a-zA-Z_-]*$")
 
 
 class PlanError(Exception):
@@ -62,6 +69,11 @@ class AudiencePlan:
     deferred: int = 0
     resync: int = 0
     skipped_missing_user_id: int = 0
+    # Against what earlier accepted plans decided (segment_sync.decided), which runs
+    # ahead of `current_members` while messages wait in the outbox; guards judge these.
+    decided_members: int = 0
+    decided_enter: int = 0
+    decided_exit: int = 0
 
 
 @dataclass
@@ -98,20 +110,6 @@ class Plan:
         }
 
 
-def _literal(value: str) -> str:
-    """Quote an id we generated ourselves (hex/uuid) as a SQL literal."""
-    if not _SAFE_LITERAL.match(value):
-        raise ValueError(f"unexpected characters in {value!r}")
-    return f"'{value}'"
-
-
-def _audience_filter(column: str, audiences: list[str]) -> tuple[str, list[str]]:
-    if not audiences:
-        return "", []
-    marks = ", ".join(["%s"] * len(audiences))
-    return f" and {column} in ({marks})", list(audiences)
-
-
 def check_inputs(wh: Warehouse, schema: str) -> None:
     """Fail clearly when dbt has not built the sync models (or built other columns)."""
     for table, expected in ((MEMBERSHIPS, MEMBERSHIP_COLUMNS), (EXITS, EXIT_COLUMNS)):
@@ -133,15 +131,6 @@ def check_inputs(wh: Warehouse, schema: str) -> None:
             )
 
 
-def _empty_state_tables(wh: Warehouse) -> tuple[str, str]:
-    """Temp stand-ins so a dry run before the first real run plans against 'nothing sent'."""
-    wh.execute("drop table if exists sync_empty_state")
-    wh.execute("drop table if exists sync_empty_outbox")
-    wh.execute(f"create temp table sync_empty_state ({state.STATE_COLUMNS})")
-    wh.execute(f"create temp table sync_empty_outbox ({state.OUTBOX_COLUMNS})")
-    return "sync_empty_state", "sync_empty_outbox"
-
-
 def build_plan(
     wh: Warehouse,
     *,
@@ -150,16 +139,18 @@ def build_plan(
     planned_at: datetime,
     audiences: list[str],
     full_resync: bool,
-    state_present: bool,
 ) -> Plan:
-    if state_present:
-        state_table, outbox_table = state.AUDIENCE_STATE, state.OUTBOX
-    else:
-        state_table, outbox_table = _empty_state_tables(wh)
-    for name in ("sync_desired", "sync_exit_reasons", "sync_blocked", "sync_plan"):
+    outbox.stage(wh)
+    for name in (
+        "sync_desired",
+        "sync_exit_reasons",
+        "sync_blocked",
+        "sync_plan",
+        "sync_decision_delta",
+    ):
         wh.execute(f"drop table if exists {name}")
 
-    member_filter, member_params = _audience_filter("audience_key", audiences)
+    selected, member_params = outbox.audience_predicate("audience_key", audiences)
     wh.execute(
         f"""
         create temp table sync_desired as
@@ -172,7 +163,7 @@ def build_plan(
                     order by audience_version desc, entered_at desc
                 ) as row_rank
             from {schema}.{MEMBERSHIPS}
-            where user_id is not null and user_id <> ''{member_filter}
+            where user_id is not null and user_id <> '' and {selected}
         )
         select
             audience_key, audience_name, audience_version, person_id, user_id,
@@ -192,7 +183,7 @@ def build_plan(
                     partition by audience_key, user_id order by exited_at desc
                 ) as row_rank
             from {schema}.{EXITS}
-            where user_id is not null{member_filter}
+            where user_id is not null and {selected}
         )
         select audience_key, user_id, exit_reason, exited_at
         from ranked
@@ -204,12 +195,11 @@ def build_plan(
         f"""
         create temp table sync_blocked as
         select distinct audience_key, user_id
-        from {outbox_table}
-        where status <> 'sent'{member_filter}
+        from sync_unsent
+        where {selected}
         """,
         member_params,
     )
-    state_filter = member_filter.replace(" and ", " where ", 1)
     resync = (
         """
         union all
@@ -238,7 +228,8 @@ def build_plan(
             select
                 audience_key, user_id, audience_name, audience_version, is_member,
                 generation, exit_reason
-            from {state_table}{state_filter}
+            from sync_state
+            where {selected}
         ),
         changes as (
             select
@@ -281,8 +272,37 @@ def build_plan(
         params,
     )
     plan = Plan(run_id=run_id, planned_at=planned_at)
-    _summarise(wh, plan, schema, state_table, member_filter, member_params)
+    _judge_against_decided(wh, selected, member_params)
+    _summarise(wh, plan, schema, selected, member_params)
     return plan
+
+
+def _judge_against_decided(wh: Warehouse, selected: str, params: list[str]) -> None:
+    """`sync_decision_delta`: how the new build's membership differs from what earlier
+    accepted plans decided (audience_key, user_id, change = 'enter' | 'exit'). Guards
+    judge its size; an accepted run records it (outbox.decide)."""
+    wh.execute(
+        f"""
+        create temp table sync_decision_delta as
+        select sync_desired.audience_key, sync_desired.user_id, 'enter' as change
+        from sync_desired
+        where not exists (
+            select 1 from sync_decided
+            where sync_decided.audience_key = sync_desired.audience_key
+                and sync_decided.user_id = sync_desired.user_id
+        )
+        union all
+        select sync_decided.audience_key, sync_decided.user_id, 'exit' as change
+        from sync_decided
+        where {selected}
+            and not exists (
+                select 1 from sync_desired
+                where sync_desired.audience_key = sync_decided.audience_key
+                    and sync_desired.user_id = sync_decided.user_id
+            )
+        """,
+        params,
+    )
 
 
 def _audience(plan: Plan, key: str) -> AudiencePlan:
@@ -292,20 +312,27 @@ def _audience(plan: Plan, key: str) -> AudiencePlan:
 
 
 def _summarise(
-    wh: Warehouse,
-    plan: Plan,
-    schema: str,
-    state_table: str,
-    member_filter: str,
-    member_params: list[str],
+    wh: Warehouse, plan: Plan, schema: str, selected: str, member_params: list[str]
 ) -> None:
-    state_filter = member_filter.replace(" and ", " where ", 1)
     for key, members in wh.query(
-        f"select audience_key, count(*) from {state_table} "
-        f"where is_member{member_filter} group by 1",
+        f"select audience_key, count(*) from sync_state "
+        f"where is_member and {selected} group by 1",
         member_params,
     ):
         _audience(plan, key).current_members = int(members)
+    for key, members in wh.query(
+        f"select audience_key, count(*) from sync_decided where {selected} group by 1",
+        member_params,
+    ):
+        _audience(plan, key).decided_members = int(members)
+    for key, change, count in wh.query(
+        "select audience_key, change, count(*) from sync_decision_delta group by 1, 2"
+    ):
+        entry = _audience(plan, key)
+        if change == "enter":
+            entry.decided_enter = int(count)
+        else:
+            entry.decided_exit = int(count)
     newest: list[datetime] = []
     for key, name, count, signal_max, entered_max in wh.query(
         "select audience_key, max(audience_name), count(*), max(signal_at), "
@@ -324,12 +351,12 @@ def _summarise(
             entry.deferred += int(count)
     for key, count in wh.query(
         f"select audience_key, count(*) from {schema}.{MEMBERSHIPS} "
-        f"where (user_id is null or user_id = ''){member_filter} group by 1",
+        f"where (user_id is null or user_id = '') and {selected} group by 1",
         member_params,
     ):
         _audience(plan, key).skipped_missing_user_id = int(count)
     for key, name in wh.query(
-        f"select audience_key, max(audience_name) from {state_table}{state_filter} "
+        f"select audience_key, max(audience_name) from sync_state where {selected} "
         "group by 1",
         member_params,
     ):
@@ -343,92 +370,12 @@ def _summarise(
     plan.newest_input_at = max(newest) if newest else None
     valid_rows = wh.scalar(
         f"select count(*) from {schema}.{MEMBERSHIPS} "
-        f"where user_id is not null and user_id <> ''{member_filter}",
+        f"where user_id is not null and user_id <> '' and {selected}",
         member_params,
     )
     plan.duplicate_rows = int(valid_rows or 0) - sum(
         a.desired_members for a in plan.audiences.values()
     )
-
-
-def write_outbox(
-    wh: Warehouse,
-    *,
-    installation_id: str,
-    run_id: str,
-    created_at: datetime,
-    limit: int | None,
-) -> int:
-    """Copy the chosen transitions into the outbox as messages; return how many."""
-    base_seq = int(wh.scalar(f"select coalesce(max(seq), 0) from {state.OUTBOX}") or 0)
-    installation = _literal(installation_id)
-    nonce = (
-        f"case when ranked.transition = 'resync' then {_literal(run_id)} else '' end"
-    )
-    # Sorting 1M+ rows costs seconds; only a --limit needs a stable choice of transitions.
-    order = (
-        "order by sync_plan.audience_key, sync_plan.transition, sync_plan.user_id"
-        if limit is not None
-        else ""
-    )
-    limit_clause = "" if limit is None else f"where ranked.plan_rank <= {int(limit)}"
-    identify_id = payloads.message_id_sql(installation, "ranked", "'identify'", nonce)
-    track_id = payloads.message_id_sql(installation, "ranked", "'track'", nonce)
-    before = int(wh.scalar(f"select count(*) from {state.OUTBOX}") or 0)
-    # A transition's messages get adjacent seq numbers (2r - 1, 2r), so the recorder can
-    # find every message of a transition next to the group it just sent. Its
-    # transition_id is its identify message id.
-    wh.execute(
-        f"""
-        insert into {state.OUTBOX} (
-            message_id, seq, transition_id, run_id, audience_key, audience_name,
-            audience_version, person_id, user_id, transition, generation, is_member,
-            exit_reason, occurred_at, call_type, status, attempts, last_error,
-            created_at, sent_at
-        )
-        with ranked as (
-            select
-                sync_plan.*,
-                row_number() over ({order}) as plan_rank
-            from sync_plan
-            where not sync_plan.is_blocked
-        ),
-        chosen as (
-            select
-                ranked.*,
-                {identify_id} as identify_id,
-                {track_id} as track_id
-            from ranked {limit_clause}
-        ),
-        calls as (
-            select 1 as call_order, 'identify' as call_type
-            union all
-            select 2 as call_order, 'track' as call_type
-        ),
-        messages as (
-            select chosen.*, calls.call_order, calls.call_type
-            from chosen
-            cross join calls
-            where chosen.transition <> 'resync' or calls.call_type = 'identify'
-        )
-        select
-            case
-                when messages.call_type = 'identify' then messages.identify_id
-                else messages.track_id
-            end,
-            {base_seq} + 2 * messages.plan_rank - 2 + messages.call_order,
-            messages.identify_id,
-            {_literal(run_id)},
-            messages.audience_key, messages.audience_name, messages.audience_version,
-            messages.person_id, messages.user_id, messages.transition,
-            messages.generation, messages.is_member, messages.exit_reason,
-            messages.occurred_at, messages.call_type, 'pending', 0,
-            cast(null as varchar), cast(%s as timestamp), cast(null as timestamp)
-        from messages
-        """,
-        (created_at,),
-    )
-    return int(wh.scalar(f"select count(*) from {state.OUTBOX}") or 0) - before
 
 
 def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from scripts.segment_sync import guards, lock, payloads, plan, state
+from scripts.segment_sync import guards, lock, outbox, payloads, plan
 from scripts.segment_sync.redact import Redactor, library_logging
 from scripts.settings import SettingsError, load_target
-from scripts.warehouse import Warehouse, WarehouseError
+from scripts.warehouse import Warehouse, WarehouseError, WarehouseInUseError
 
 if TYPE_CHECKING:
     from scripts.segment_sync.client import GroupResult
@@ -82,15 +82,6 @@ class _Page:
     last_seq: int
     prepared: Any = None  # what the sender made of rows, for submit()
     oversized: list[tuple[tuple, dict[str, Any]]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Details:
-    transition_id: str
-    audience_key: str
-    user_id: str
-    call_type: str
-    attempts: int
 
 
 @dataclass
@@ -192,13 +183,12 @@ class SyncRun:
             return ExitCode.USAGE
         try:
             wh = Warehouse(target)
+        except WarehouseInUseError as exc:
+            self.err(f"error: {exc}")
+            self.err("another process holds the warehouse file; try again when it ends")
+            return ExitCode.LOCKED
         except WarehouseError as exc:
             self.err(f"error: {exc}")
-            if "lock" in str(exc).lower():
-                self.err(
-                    "another process holds the warehouse file; try again when it ends"
-                )
-                return ExitCode.LOCKED
             return ExitCode.ERROR
         try:
             with library_logging(self.redact), _stop_on_signals(self.signals):
@@ -217,20 +207,14 @@ class SyncRun:
             return ExitCode.ERROR
         if self.o.dry_run:
             return self._dry_run(wh, schema)
-        installation_id = state.ensure_state(wh)
-        started = state.now_utc()
-        wh.execute(
-            f"insert into {state.RUNS} (run_id, target_name, started_at, status, "
-            "is_forced, is_full_resync, audiences) values (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                self.run_id,
-                target_name,
-                started,
-                "running",
-                self.o.force,
-                self.o.full_resync,
-                ",".join(self.o.audiences) or None,
-            ),
+        installation_id = outbox.ensure(wh)
+        outbox.start_run(
+            wh,
+            run_id=self.run_id,
+            target_name=target_name,
+            is_forced=self.o.force,
+            is_full_resync=self.o.full_resync,
+            audiences=self.o.audiences,
         )
         try:
             self.lock_token = lock.acquire(
@@ -240,6 +224,15 @@ class SyncRun:
             self.err(f"error: {exc}")
             self._finish(wh, "lock_held", ExitCode.LOCKED, str(exc))
             return ExitCode.LOCKED
+        # Holding the lock, no run that started before now can still be alive: a row it
+        # left `running` belongs to a killed process.
+        abandoned = outbox.abandon_running(
+            wh, by_run_id=self.run_id, started_before=outbox.now_utc()
+        )
+        if abandoned:
+            self.echo(
+                f"marked {abandoned} earlier run(s) that never finished abandoned"
+            )
         try:
             code, status, error = self._locked_run(wh, schema, installation_id)
         except BaseException as exc:
@@ -252,15 +245,13 @@ class SyncRun:
 
     # ------------------------------------------------------------------ dry run
     def _dry_run(self, wh: Warehouse, schema: str) -> int:
-        present = state.state_exists(wh)
         p = plan.build_plan(
             wh,
             schema=schema,
             run_id=self.run_id,
-            planned_at=state.now_utc(),
+            planned_at=outbox.now_utc(),
             audiences=self.o.audiences,
             full_resync=self.o.full_resync,
-            state_present=present,
         )
         refusals = self._guard(wh, schema, p)
         self.echo(f"dry run: plan for {len(p.audiences)} audience(s); nothing is sent")
@@ -295,7 +286,7 @@ class SyncRun:
         )
         return (
             guards.check_holdout(wh, schema)
-            + guards.check_plan(p, limits, state.now_utc())
+            + guards.check_plan(p, limits, outbox.now_utc())
             + guards.check_dbt_results(self.o.dbt_run_results)
         )
 
@@ -305,15 +296,14 @@ class SyncRun:
     ) -> tuple[int, str, str | None]:
         started = time.monotonic()
         if self.o.retry_dead_letters:
-            self._requeue_dead_letters(wh)
+            outbox.requeue_dead_letters(wh, self.o.audiences)
         p = self.plan = plan.build_plan(
             wh,
             schema=schema,
             run_id=self.run_id,
-            planned_at=state.now_utc(),
+            planned_at=outbox.now_utc(),
             audiences=self.o.audiences,
             full_resync=self.o.full_resync,
-            state_present=True,
         )
         _print_plan(p, self.echo)
         refusals = self._guard(wh, schema, p)
@@ -326,22 +316,18 @@ class SyncRun:
             return ExitCode.REFUSED, "refused", message
         if refusals:
             self.echo("--force: sending despite:\n" + guards.describe(refusals))
+        # One transaction: the decision the guards accepted and the messages that carry
+        # it out land together, or neither does.
         with wh.transaction():
-            planned = plan.write_outbox(
+            outbox.decide(wh)
+            planned = outbox.enqueue(
                 wh,
                 installation_id=installation_id,
                 run_id=self.run_id,
-                created_at=state.now_utc(),
+                created_at=outbox.now_utc(),
                 limit=self.o.limit,
             )
-        pending = int(
-            wh.scalar(
-                f"select count(*) from {state.OUTBOX} where status = 'pending'"
-                + self._outbox_filter()[0],
-                self._outbox_filter()[1],
-            )
-            or 0
-        )
+        pending = outbox.count_pending(wh, self.o.audiences)
         self.counts.planned = pending
         if self.o.plan_out:
             document = p.as_dict()
@@ -366,30 +352,10 @@ class SyncRun:
             return ExitCode.PARTIAL, "interrupted", "stopped by a signal"
         if self.counts.failed or self.counts.dead_lettered:
             return ExitCode.PARTIAL, "partial", None
-        self._prune_outbox(wh)
+        # Sent rows are only an audit trail once their transition is in audience_state;
+        # keep OUTBOX_RETENTION_DAYS of them (Segment's own dedupe window is ~24 h).
+        outbox.prune(wh, outbox.now_utc() - timedelta(days=OUTBOX_RETENTION_DAYS))
         return ExitCode.OK, "ok", None
-
-    def _prune_outbox(self, wh: Warehouse) -> None:
-        """Sent rows are only an audit trail once their transition is in audience_state;
-        keep OUTBOX_RETENTION_DAYS of them (Segment's own dedupe window is ~24 h)."""
-        cutoff = state.now_utc() - timedelta(days=OUTBOX_RETENTION_DAYS)
-        wh.execute(
-            f"delete from {state.OUTBOX} where status = 'sent' and sent_at < %s",
-            (cutoff,),
-        )
-
-    def _outbox_filter(self) -> tuple[str, list[str]]:
-        return plan._audience_filter("audience_key", self.o.audiences)
-
-    def _requeue_dead_letters(self, wh: Warehouse) -> None:
-        where, params = self._outbox_filter()
-        with wh.transaction():
-            wh.execute(
-                f"update {state.OUTBOX} set status = 'pending', attempts = 0 "
-                f"where status = 'dead'{where}",
-                params,
-            )
-            wh.execute(f"delete from {state.DEAD_LETTERS} where true{where}", params)
 
     def _send_pending(self, wh: Warehouse) -> str | None:
         """Send pending outbox rows group by group; returns a fatal error, if any.
@@ -456,23 +422,15 @@ class SyncRun:
     def _fetch_page(
         self, wh: Warehouse, builder: payloads.PayloadBuilder, after_seq: int
     ) -> _Page | None:
-        """The next pending rows by seq range (an index/zone-map range scan, not a sort of
-        the whole outbox); rows that might exceed 32 KB are built and checked here."""
-        where, params = self._outbox_filter()
-        start = wh.scalar(
-            f"select min(seq) from {state.OUTBOX} "
-            f"where status = 'pending' and seq > %s{where}",
-            [after_seq, *params],
+        """The next pending rows; rows that might exceed 32 KB are built and checked."""
+        rows = outbox.next_page(
+            wh,
+            after_seq=after_seq,
+            group_size=self.o.group_size,
+            audiences=self.o.audiences,
         )
-        if start is None:
+        if not rows:
             return None
-        # Only what the payloads need: every column fetched costs per row, and the
-        # bookkeeping columns are read back for the few rows that fail (_details).
-        rows = wh.query(
-            f"select {payloads.outbox_columns_sql(wh.dialect)} from {state.OUTBOX} "
-            f"where status = 'pending' and seq >= %s and seq < %s{where} order by seq",
-            [start, start + self.o.group_size, *params],
-        )
         page = _Page(rows=rows, first_seq=rows[0][0], last_seq=rows[-1][0])
         check = payloads.may_be_oversized
         if any(map(check, rows)):
@@ -489,9 +447,10 @@ class SyncRun:
     def _record(self, wh: Warehouse, page: _Page, result: GroupResult) -> None:
         """One transaction per group: outcomes, dead letters, state."""
         oversized = page.oversized
-        first_seq, last_seq = page.first_seq, page.last_seq
-        now = state.now_utc()
-        by_id = self._details(wh, {row[1] for row, _ in oversized} | set(result.failed))
+        now = outbox.now_utc()
+        known = outbox.details(
+            wh, {row[1] for row, _ in oversized} | set(result.failed)
+        )
         # Payloads are rebuilt only for the rows refused on their own (dead letters).
         row_level = {mid for mid, f in result.failed.items() if f.row_level}
         builder = payloads.PayloadBuilder()
@@ -506,151 +465,48 @@ class SyncRun:
             (refused if failure.row_level else transient)[failure.reason].append(
                 message_id
             )
-        dead: list[tuple[str, str, dict[str, Any]]] = []
+        dead: list[outbox.DeadLetter] = []
         for row, message in oversized:
             size = len(json.dumps(message).encode("utf-8"))
             reason = f"event is {size} bytes; Segment's limit is 32 KB"
             refused[reason].append(row[1])
-            dead.append((row[1], reason, message))
+            dead.append(outbox.DeadLetter(row[1], reason, message))
         for reason, ids in refused.items():
             for message_id in ids:
                 if message_id in payload_by_id and (
-                    by_id[message_id].attempts + 1 >= self.o.max_attempts
+                    known[message_id].attempts + 1 >= self.o.max_attempts
                 ):
-                    dead.append((message_id, reason, payload_by_id[message_id]))
-        dead_ids = {d[0] for d in dead}
+                    dead.append(
+                        outbox.DeadLetter(
+                            message_id, self.redact(reason), payload_by_id[message_id]
+                        )
+                    )
+        dead_ids = {letter.message_id for letter in dead}
         with wh.transaction():
             for reason, ids in transient.items():
-                wh.execute(
-                    f"update {state.OUTBOX} set last_error = %s where "
-                    + state.in_list(wh, "message_id"),
-                    (reason, ids),
-                )
+                outbox.note_failed(wh, reason, ids)
             for reason, ids in refused.items():
-                wh.execute(
-                    f"update {state.OUTBOX} set last_error = %s, attempts = attempts + 1 "
-                    "where " + state.in_list(wh, "message_id"),
-                    (reason, ids),
-                )
-            if dead:
-                wh.execute(
-                    f"update {state.OUTBOX} set status = 'dead' where "
-                    + state.in_list(wh, "message_id"),
-                    (sorted(dead_ids),),
-                )
-                wh.executemany(
-                    f"insert into {state.DEAD_LETTERS} (message_id, transition_id, run_id, "
-                    "audience_key, user_id, call_type, reason, attempts, payload, "
-                    f"dead_lettered_at) values (%s, %s, %s, %s, %s, %s, %s, %s, "
-                    f"cast(%s as {wh.json_type}), %s)",
-                    [
-                        (
-                            message_id,
-                            by_id[message_id].transition_id,
-                            self.run_id,
-                            by_id[message_id].audience_key,
-                            by_id[message_id].user_id,
-                            by_id[message_id].call_type,
-                            self.redact(reason),
-                            by_id[message_id].attempts + 1,
-                            json.dumps(payload),
-                            now,
-                        )
-                        for message_id, reason, payload in dead
-                    ],
-                )
-            not_sent = sorted(set(result.failed) | dead_ids)
-            # Only the audiences this run fetched: with --audience, pending rows of other
-            # audiences can sit in the same seq range and were never sent.
-            exclude, params = self._outbox_filter()
-            params = [now, first_seq, last_seq, *params]
-            if not_sent:
-                exclude += " and not (" + state.in_list(wh, "message_id") + ")"
-                params.append(not_sent)
-            wh.execute(
-                f"update {state.OUTBOX} set status = 'sent', sent_at = %s "
-                f"where seq between %s and %s and status = 'pending'{exclude}",
-                params,
+                outbox.note_refused(wh, reason, ids)
+            outbox.dead_letter(wh, dead, known=known, run_id=self.run_id, at=now)
+            outbox.mark_sent(
+                wh,
+                first_seq=page.first_seq,
+                last_seq=page.last_seq,
+                audiences=self.o.audiences,
+                not_sent=sorted(set(result.failed) | dead_ids),
+                at=now,
             )
-            self._apply_state(wh, first_seq, last_seq, now)
+            outbox.apply_state(
+                wh,
+                first_seq=page.first_seq,
+                last_seq=page.last_seq,
+                run_id=self.run_id,
+                at=now,
+            )
         self.counts.sent += len(result.confirmed)
         self.counts.dead_lettered += len(dead_ids)
         self.counts.failed += len(set(result.failed) - dead_ids)
         self.counts.refused += sum(len(ids) for ids in refused.values())
-
-    def _details(self, wh: Warehouse, message_ids: set[str]) -> dict[str, _Details]:
-        if not message_ids:
-            return {}
-        rows = wh.query(
-            "select message_id, transition_id, audience_key, user_id, call_type, attempts "
-            f"from {state.OUTBOX} where " + state.in_list(wh, "message_id"),
-            (sorted(message_ids),),
-        )
-        return {row[0]: _Details(*row[1:]) for row in rows}
-
-    def _apply_state(
-        self, wh: Warehouse, first_seq: int, last_seq: int, now: Any
-    ) -> None:
-        """Advance audience_state for transitions whose every message is now sent.
-
-        A transition's messages have adjacent seq numbers, so all of them lie within one
-        of the group's range: the scan stays near the group, not over the outbox."""
-        wh.execute(
-            f"""
-            insert into {state.AUDIENCE_STATE} (
-                audience_key, user_id, audience_name, audience_version, is_member,
-                generation, entered_at, exited_at, exit_reason, last_transition_id,
-                last_run_id, updated_at
-            )
-            with nearby as (
-                select transition_id, seq, status, call_type
-                from {state.OUTBOX}
-                where seq between %s and %s and transition <> 'resync'
-            ),
-            touched as (
-                select distinct transition_id
-                from nearby
-                where seq between %s and %s
-            ),
-            complete as (
-                select nearby.transition_id
-                from nearby
-                inner join touched on nearby.transition_id = touched.transition_id
-                group by 1
-                having min(case when nearby.status = 'sent' then 1 else 0 end) = 1
-            )
-            select
-                outbox.audience_key, outbox.user_id, outbox.audience_name,
-                outbox.audience_version, outbox.is_member, outbox.generation,
-                case when outbox.is_member then outbox.occurred_at end,
-                case when not outbox.is_member then outbox.occurred_at end,
-                outbox.exit_reason, outbox.transition_id, %s, cast(%s as timestamp)
-            from {state.OUTBOX} as outbox
-            inner join complete on outbox.transition_id = complete.transition_id
-            where outbox.call_type = 'identify' and outbox.seq between %s and %s
-            on conflict (audience_key, user_id) do update set
-                audience_name = excluded.audience_name,
-                audience_version = excluded.audience_version,
-                is_member = excluded.is_member,
-                generation = excluded.generation,
-                entered_at = coalesce(excluded.entered_at, audience_state.entered_at),
-                exited_at = excluded.exited_at,
-                exit_reason = excluded.exit_reason,
-                last_transition_id = excluded.last_transition_id,
-                last_run_id = excluded.last_run_id,
-                updated_at = excluded.updated_at
-            """,
-            (
-                first_seq - 1,
-                last_seq + 1,
-                first_seq,
-                last_seq,
-                self.run_id,
-                now,
-                first_seq - 1,
-                last_seq + 1,
-            ),
-        )
 
     def _echo_counts(self) -> None:
         c = self.counts
@@ -661,23 +517,21 @@ class SyncRun:
 
     def _finish(self, wh: Warehouse, status: str, code: int, error: str | None) -> None:
         c = self.counts
-        wh.execute(
-            f"update {state.RUNS} set finished_at = %s, status = %s, exit_code = %s, "
-            "count_planned = %s, count_sent = %s, count_failed = %s, "
-            "count_dead_lettered = %s, count_skipped_missing_user_id = %s, "
-            "count_deferred = %s, error = %s where run_id = %s",
-            (
-                state.now_utc(),
-                status,
-                int(code),
-                c.planned,
-                c.sent,
-                c.failed,
-                c.dead_lettered,
-                self.plan.skipped_missing_user_id if self.plan else 0,
-                self.plan.deferred if self.plan else 0,
-                self.redact(error)[:2000] if error else None,
-                self.run_id,
+        outbox.finish_run(
+            wh,
+            self.run_id,
+            outbox.RunOutcome(
+                status=status,
+                exit_code=int(code),
+                planned=c.planned,
+                sent=c.sent,
+                failed=c.failed,
+                dead_lettered=c.dead_lettered,
+                skipped_missing_user_id=(
+                    self.plan.skipped_missing_user_id if self.plan else 0
+                ),
+                deferred=self.plan.deferred if self.plan else 0,
+                error=self.redact(error)[:2000] if error else None,
             ),
         )
 

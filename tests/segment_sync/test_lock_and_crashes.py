@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from scripts.segment_sync import state
+from scripts.segment_sync import outbox
 from tests.segment_sync import inputs
 from tests.segment_sync.conftest import Sync, expected_enters, transitions
 
@@ -24,7 +24,7 @@ SMALL_BATCHES = ["--batch-size", "20", "--group-size", "40"]
 def _insert_lock(
     sync_cli: Sync, pid: int, hostname: str, heartbeat_age: timedelta
 ) -> None:
-    now = state.now_utc()
+    now = outbox.now_utc()
     with sync_cli.wh() as wh:
         wh.execute(
             "insert into segment_sync.lock values (%s, %s, %s, %s, %s, %s, %s)",
