@@ -176,6 +176,32 @@ def _kill_at(sync_cli: Sync, batches: int, accept: bool) -> bool:
         rec.release()
 
 
+def test_sync_segment__killed_run_marked_abandoned_by_next_run(
+    engine: str, sync_cli: Sync
+):
+    pairs = [(AUDIENCE, f"u{i:03d}") for i in range(60)]
+    sync_cli.members(pairs)
+    assert _kill_at(sync_cli, 1, accept=True)
+    killed = sync_cli.query("select run_id, status from segment_sync.runs")
+    assert [status for _, status in killed] == ["running"]
+    assert sync_cli.query("select count(*) from segment_sync.lock") == [(1,)]
+
+    out = sync_cli.run()
+
+    assert out.code == 0, out.stderr
+    assert "marked 1 earlier run(s) that never finished abandoned" in out.stdout
+    runs = dict(sync_cli.query("select run_id, status from segment_sync.runs"))
+    assert runs.pop(killed[0][0]) == "abandoned"
+    assert list(runs.values()) == ["ok"]
+    assert sync_cli.state() == set(pairs)
+    # A run that finds nothing left behind marks nothing.
+    again = sync_cli.run()
+    assert "abandoned" not in again.stdout
+    assert sync_cli.query(
+        "select count(*) from segment_sync.runs where status = 'abandoned'"
+    ) == [(1,)]
+
+
 def _kill_repeatedly(sync_cli: Sync, rng: random.Random, count: int) -> int:
     kills = 0
     for _ in range(3 * count):
