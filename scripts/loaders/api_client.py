@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import random
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from scripts.ratelimit import RateLimiter
 
 KEY_ENV = "CIO_APP_API_KEY"
 BASE_URL_ENV = "CIO_API_BASE_URL"
@@ -43,32 +43,6 @@ def api_key_from_env() -> str:
             "API Credentials > App API keys in Customer.io and export it"
         )
     return key
-
-
-class RateLimiter:
-    """Token bucket; burst 1 spaces requests evenly: no 1 s window exceeds the rate."""
-
-    def __init__(self, rate_per_second: float, burst: float = 1.0):
-        self.rate = rate_per_second
-        self.burst = burst
-        self._tokens = burst
-        self._updated = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(
-                self.burst, self._tokens + (now - self._updated) * self.rate
-            )
-            self._updated = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self.rate
-            time.sleep(wait)
-            self._tokens = 0.0
-            self._updated = time.monotonic()
 
 
 class _PoliteRetry(Retry):

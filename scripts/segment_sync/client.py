@@ -32,7 +32,6 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +39,8 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from segment.analytics import Client
 from segment.analytics import request as segment_request
+
+from scripts.ratelimit import RateLimiter
 
 MAX_UPLOAD_SIZE = 2500
 ROW_LEVEL_STATUSES = frozenset({400, 413, 422})
@@ -65,21 +66,15 @@ class GroupResult:
 
 
 class _PacedAdapter(HTTPAdapter):
-    """Spaces request starts at least 1/rps apart (no bursts)."""
+    """Mounts the project's RateLimiter on the library's session: every request it
+    makes, retries included, waits for its turn."""
 
     def __init__(self, max_rps: float):
         super().__init__(pool_connections=1, pool_maxsize=2)
-        self._interval = 1.0 / max_rps
-        self._next_at = 0.0
-        self._lock = threading.Lock()
+        self._limiter = RateLimiter(max_rps)
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_at)
-            self._next_at = start + self._interval
-        if start > now:
-            time.sleep(start - now)  # rate pacing of real requests, not synchronisation
+        self._limiter.acquire()
         return super().send(request, *args, **kwargs)
 
 

@@ -120,4 +120,8 @@ def test_sync_segment__max_rps_paces_every_request(duck: str, sync_cli: Sync):
     times = sync_cli.receiver.request_times()
     assert len(times) == 6
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.9 / 8
+    # Starts are paced; arrivals are what the receiver sees. The first request also
+    # opens the connection, so it arrives late and its gap to the second shrinks by the
+    # connect time (measured ~25 ms under load): judge it on the total span instead.
+    assert min(gaps[1:]) >= 0.9 / 8
+    assert times[-1] - times[0] >= 5 * 0.9 / 8
