@@ -1,8 +1,8 @@
 """Delivery through segment-analytics-python 2.4.0, with per-message confirmation.
 
-The library batches, retries with backoff and honours `Retry-After` (segment.md §2.6),
-but reports only failures (`on_error(exc, batch)`) and drops silently when its queue is
-full or the process exits unflushed (§2.5, §2.7). So a `SegmentSender` sends *groups*:
+The library batches, retries with backoff and honours `Retry-After`, but reports only
+failures (`on_error(exc, batch)`) and drops silently when its queue is full or the process
+exits unflushed (docs/segment-http-api.md, "analytics-python"). So a `SegmentSender` sends *groups*:
 
 1. put every message of the group on the library's queue; `queue.Full` (the library's
    own "queue is full" condition) is handled by flushing and retrying, never ignored;
@@ -17,8 +17,8 @@ row-level failures, the rest are confirmed. Other failures (5xx or network error
 the library's retries, rate-limit budget exceeded) are transient: those messages stay
 pending for the next run. 401/403/404 mean the key or host is wrong: the run stops.
 
-Library settings: `thread=1` (thread>1 leaks consumers, §2.2) and never `sync_mode`
-(no retries, broken `join()`, §2.9); `upload_size` ≤ 2500 (Segment answers 200 and drops
+Library settings: `thread=1` (thread>1 leaks consumers) and never `sync_mode` (no
+retries, broken `join()`), both in docs/segment-http-api.md; `upload_size` ≤ 2500 (Segment answers 200 and drops
 bigger batches); the library caps each batch at 475,000 bytes. `close()` flushes and
 joins, and the caller runs it on every exit path.
 

@@ -21,11 +21,16 @@ Tables:
   killed run left `running` is marked `abandoned` by the next run that takes the lock.
 - `lock`: at most one row; lock.py decides when a row is stale.
 - `installation`: one random id mixed into every messageId, because Segment dedupes
-  globally across all workspaces (docs/segment-api.md) and audience keys and user ids are
+  globally across all workspaces (docs/segment-http-api.md) and audience keys and user ids are
   not unique across the world.
 - `schema_version`: one row per migration applied. These tables live for years in
   users' warehouses: `ensure()` upgrades older ones in place (MIGRATIONS), so a change
   to them never needs a manual `ALTER`. Tables without this one are version 1.
+
+To change a table (say, a new count on `runs`): append a migration function to
+MIGRATIONS that alters the existing table (`alter table ... add column ...` runs on both
+engines), bump SCHEMA_VERSION, extend the operation that writes it (e.g. `RunOutcome` and
+`finish_run`), and add a case to tests/segment_sync/test_resume.py's upgrade test.
 
 Column types are plain so the same DDL runs on DuckDB and PostgreSQL. The planner reads
 the state through session temp views (`stage`), so a dry run writes nothing.
