@@ -18,9 +18,9 @@ the library's retries, rate-limit budget exceeded) are transient: those messages
 pending for the next run. 401/403/404 mean the key or host is wrong: the run stops.
 
 Library settings: `thread=1` (thread>1 leaks consumers) and never `sync_mode` (no
-retries, broken `join()`), both in docs/segment-http-api.md; `upload_size` ≤ 2500 (Segment answers 200 and drops
-bigger batches); the library caps each batch at 475,000 bytes. `close()` flushes and
-joins, and the caller runs it on every exit path.
+retries, broken `join()`), both in docs/segment-http-api.md; `upload_size` ≤ 2500
+(Segment answers 200 and drops bigger batches); the library caps each batch at 475,000
+bytes. `close()` flushes and joins, and the caller runs it on every exit path.
 
 The requests-per-second ceiling is enforced on every HTTP request the library makes
 (retries included) by a pacing adapter mounted on the library's `requests` session for

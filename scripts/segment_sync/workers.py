@@ -4,7 +4,8 @@ One process tops out near one core: the library's consumer thread re-serialises 
 message (twice: once to size the batch, once for the body) and shares the GIL with the
 thread that builds and enqueues. `WorkerPool` runs N sending processes instead, each
 with its own `segment.analytics.Client` (thread=1, never sync_mode: see
-docs/segment-http-api.md) wrapped in a `SegmentSender`, so every guarantee of client.py holds per process.
+docs/segment-http-api.md) wrapped in a `SegmentSender`, so every guarantee of client.py
+holds per process.
 
 - **Ownership.** The parent alone touches the warehouse (DuckDB has one writer). It sends
   each worker its slice of the group as outbox rows; a worker builds the payloads, sends
