@@ -44,7 +44,7 @@ import sys
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Protocol, cast
 
 from scripts.segment_sync.client import Failure, GroupResult, SegmentSender
 from scripts.segment_sync.payloads import PayloadBuilder, build_from_row
@@ -180,8 +180,9 @@ class WorkerPool:
             if rows and number not in self._dead
         }
         while waiting:
-            for conn in wait(list(waiting)):
-                number = waiting.pop(conn)  # type: ignore[call-overload]
+            for ready in wait(list(waiting)):
+                conn = cast(Connection, ready)  # wait() returns what it was given
+                number = waiting.pop(conn)
                 try:
                     kind, payload = conn.recv()
                 except (EOFError, OSError):
@@ -239,9 +240,22 @@ class WorkerPool:
         self._to, self._from, self._procs = [], [], []
 
 
-def open_sender(
-    config: SenderConfig, redact: Redactor, workers: int
-) -> LocalSender | WorkerPool:
+class Sender(Protocol):
+    """What the run sees of LocalSender and WorkerPool: `prepare` rows (its own
+    representation), `submit` one group, `complete` it, `close` on every exit path."""
+
+    workers: int
+
+    def prepare(self, rows: list[tuple]) -> Any: ...
+
+    def submit(self, prepared: Any) -> None: ...
+
+    def complete(self) -> GroupResult: ...
+
+    def close(self) -> None: ...
+
+
+def open_sender(config: SenderConfig, redact: Redactor, workers: int) -> Sender:
     if workers <= 1:
         return LocalSender(config, redact)
     return WorkerPool(config, redact, workers)
