@@ -58,6 +58,8 @@ LOCK = f"{SCHEMA}.lock"
 INSTALLATION = f"{SCHEMA}.installation"
 SCHEMA_VERSION_TABLE = f"{SCHEMA}.schema_version"
 SCHEMA_VERSION = 2
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises migrations.
+MIGRATION_LOCK_KEY = 0x5E6_5711C
 LOCK_NAME = "segment_sync"
 
 STATE_COLUMNS = """
@@ -271,6 +273,14 @@ def ensure(wh: Warehouse) -> str:
         )
     if found < SCHEMA_VERSION:
         with wh.transaction():
+            if wh.dialect == "postgres":
+                # Two syncs starting together on PostgreSQL: the second waits here for
+                # the first's migration, then finds nothing left to do. (DuckDB lets
+                # one process in at a time.)
+                wh.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+                found = schema_version(wh)
+                if found >= SCHEMA_VERSION:
+                    return _installation_id(wh)
             _create_v1(wh)
             wh.execute(
                 f"create table if not exists {SCHEMA_VERSION_TABLE} ("
@@ -283,7 +293,16 @@ def ensure(wh: Warehouse) -> str:
                 "values (%s, %s)",
                 (SCHEMA_VERSION, now_utc()),
             )
-    existing = wh.scalar(f"select installation_id from {INSTALLATION} limit 1")
+            # Under the same lock: two first runs must not draw two installation ids.
+            return _installation_id(wh)
+    return _installation_id(wh)
+
+
+def _installation_id(wh: Warehouse) -> str:
+    existing = wh.scalar(
+        f"select installation_id from {INSTALLATION} "
+        "order by created_at, installation_id limit 1"
+    )
     if existing:
         return str(existing)
     installation_id = uuid.uuid4().hex[:16]

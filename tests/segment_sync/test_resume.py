@@ -8,9 +8,14 @@ far. Tables written by the first, unversioned schema are upgraded in place."""
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from datetime import timedelta
 
+import pytest
+
 from scripts.segment_sync import outbox
+from scripts.warehouse import Warehouse, connect
 from tests.segment_sync import inputs
 from tests.segment_sync.conftest import Sync, expected_enters, transitions
 
@@ -243,3 +248,52 @@ def test_sync_segment__newer_tables_refused(duck: str, sync_cli: Sync):
 
     assert out.code == 1
     assert "newer than this code" in out.stderr
+
+
+@pytest.mark.postgres
+def test_sync_segment__simultaneous_first_runs_migrate_once(
+    postgres_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+):
+    """Two syncs starting together on a fresh PostgreSQL database: one creates the tables
+    and the installation id, the other waits for it and uses the same id."""
+    monkeypatch.setenv("AUDIENCES_TARGET", "postgres")
+    holder = connect()
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def first_run() -> None:
+        try:
+            with connect() as wh:
+                results.append(outbox.ensure(wh))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    with holder.transaction():
+        holder.execute("select pg_advisory_xact_lock(%s)", (outbox.MIGRATION_LOCK_KEY,))
+        threads = [threading.Thread(target=first_run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        # Both runs are queued on the lock before it is released (a condition, polled).
+        deadline = time.monotonic() + 60
+        while _advisory_waiters(holder) < 2:
+            assert time.monotonic() < deadline, "the runs never reached the lock"
+    for thread in threads:
+        thread.join(timeout=60)
+    holder.close()
+
+    assert not errors, errors
+    assert len(results) == 2
+    assert results[0] == results[1]
+    with connect() as wh:
+        assert wh.query("select count(*) from segment_sync.installation") == [(1,)]
+        assert wh.query("select version from segment_sync.schema_version") == [
+            (outbox.SCHEMA_VERSION,)
+        ]
+
+
+def _advisory_waiters(wh: Warehouse) -> int:
+    return int(
+        wh.scalar(
+            "select count(*) from pg_locks where locktype = 'advisory' and not granted"
+        )
+    )
