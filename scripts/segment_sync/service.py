@@ -131,6 +131,15 @@ def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
         )
     if not p.audiences:
         echo("(no audiences in the sync input or state)")
+    for key in sorted(p.audiences):
+        a = p.audiences[key]
+        if a.decided_members != a.current_members:
+            echo(
+                f"note: {key}: earlier runs decided {a.decided_members} member(s), "
+                f"{a.current_members} confirmed so far; the rest are resent or planned "
+                f"now, and guardrails judge this build's {a.decided_enter} enter and "
+                f"{a.decided_exit} exit against the decided {a.decided_members}"
+            )
     if p.duplicate_rows:
         echo(
             f"note: {p.duplicate_rows} duplicate (audience_key, user_id) input rows ignored"

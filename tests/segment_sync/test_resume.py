@@ -42,6 +42,10 @@ def test_sync_segment__limit_run_then_plain_run_resumes(engine: str, sync_cli: S
 
     assert resumed.code == 0, resumed.stderr
     assert "max_change" not in resumed.stderr
+    assert (
+        "note: recent_purchasers: earlier runs decided 300 member(s), 150 confirmed so "
+        "far" in resumed.stdout
+    )
     assert sync_cli.state() == set(everyone)
     assert transitions(sync_cli.receiver) == expected_enters(everyone)
     assert sync_cli.receiver.stats()["distinct_ids"] == 600
