@@ -43,10 +43,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scripts.segment_sync import payloads
 from scripts.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from scripts.segment_sync.outcomes import GroupOutcome
 
 SCHEMA = "segment_sync"
 AUDIENCE_STATE = f"{SCHEMA}.audience_state"
@@ -659,6 +662,37 @@ def apply_state(
             last_seq + 1,
         ),
     )
+
+
+def record_group(
+    wh: Warehouse,
+    *,
+    first_seq: int,
+    last_seq: int,
+    audiences: Sequence[str],
+    outcome: GroupOutcome,
+    known: dict[str, MessageDetails],
+    run_id: str,
+) -> None:
+    """One transaction per sent group: failures noted, dead letters written, the rest
+    marked sent, and audience_state advanced for every transition now wholly sent. A
+    crash before the commit leaves the whole group pending (resent, same ids)."""
+    now = now_utc()
+    with wh.transaction():
+        for reason, ids in outcome.failed.items():
+            note_failed(wh, reason, ids)
+        for reason, ids in outcome.refused.items():
+            note_refused(wh, reason, ids)
+        dead_letter(wh, outcome.dead, known=known, run_id=run_id, at=now)
+        mark_sent(
+            wh,
+            first_seq=first_seq,
+            last_seq=last_seq,
+            audiences=audiences,
+            not_sent=outcome.not_sent,
+            at=now,
+        )
+        apply_state(wh, first_seq=first_seq, last_seq=last_seq, run_id=run_id, at=now)
 
 
 def requeue_dead_letters(wh: Warehouse, audiences: Sequence[str]) -> None:

@@ -16,7 +16,6 @@ import json
 import signal
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from scripts.segment_sync import guards, lock, outbox, payloads, plan
+from scripts.segment_sync import guards, lock, outbox, outcomes, payloads, plan
 from scripts.segment_sync.redact import Redactor, library_logging
 from scripts.settings import SettingsError, load_target
 from scripts.warehouse import Warehouse, WarehouseError, WarehouseInUseError
@@ -455,67 +454,31 @@ class SyncRun:
 
     def _record(self, wh: Warehouse, page: _Page, result: GroupResult) -> None:
         """One transaction per group: outcomes, dead letters, state."""
-        oversized = page.oversized
-        now = outbox.now_utc()
         known = outbox.details(
-            wh, {row[1] for row, _ in oversized} | set(result.failed)
+            wh, {row[1] for row, _ in page.oversized} | set(result.failed)
         )
-        # Payloads are rebuilt only for the rows refused on their own (dead letters).
-        row_level = {mid for mid, f in result.failed.items() if f.row_level}
-        builder = payloads.PayloadBuilder()
-        payload_by_id = {
-            row[1]: payloads.build_from_row(builder, row)
-            for row in (page.rows if row_level else ())
-            if row[1] in row_level
-        }
-        transient: dict[str, list[str]] = defaultdict(list)
-        refused: dict[str, list[str]] = defaultdict(list)
-        for message_id, failure in result.failed.items():
-            (refused if failure.row_level else transient)[failure.reason].append(
-                message_id
-            )
-        dead: list[outbox.DeadLetter] = []
-        for row, message in oversized:
-            size = len(json.dumps(message).encode("utf-8"))
-            reason = f"event is {size} bytes; Segment's limit is 32 KB"
-            refused[reason].append(row[1])
-            dead.append(outbox.DeadLetter(row[1], reason, message))
-        for reason, ids in refused.items():
-            for message_id in ids:
-                if message_id in payload_by_id and (
-                    known[message_id].attempts + 1 >= self.o.max_attempts
-                ):
-                    dead.append(
-                        outbox.DeadLetter(
-                            message_id, self.redact(reason), payload_by_id[message_id]
-                        )
-                    )
-        dead_ids = {letter.message_id for letter in dead}
-        with wh.transaction():
-            for reason, ids in transient.items():
-                outbox.note_failed(wh, reason, ids)
-            for reason, ids in refused.items():
-                outbox.note_refused(wh, reason, ids)
-            outbox.dead_letter(wh, dead, known=known, run_id=self.run_id, at=now)
-            outbox.mark_sent(
-                wh,
-                first_seq=page.first_seq,
-                last_seq=page.last_seq,
-                audiences=self.o.audiences,
-                not_sent=sorted(set(result.failed) | dead_ids),
-                at=now,
-            )
-            outbox.apply_state(
-                wh,
-                first_seq=page.first_seq,
-                last_seq=page.last_seq,
-                run_id=self.run_id,
-                at=now,
-            )
+        outcome = outcomes.classify(
+            page.rows,
+            page.oversized,
+            result,
+            known,
+            max_attempts=self.o.max_attempts,
+            redact=self.redact,
+        )
+        outbox.record_group(
+            wh,
+            first_seq=page.first_seq,
+            last_seq=page.last_seq,
+            audiences=self.o.audiences,
+            outcome=outcome,
+            known=known,
+            run_id=self.run_id,
+        )
+        dead_ids = outcome.dead_ids
         self.counts.sent += len(result.confirmed)
         self.counts.dead_lettered += len(dead_ids)
         self.counts.failed += len(set(result.failed) - dead_ids)
-        self.counts.refused += sum(len(ids) for ids in refused.values())
+        self.counts.refused += sum(len(ids) for ids in outcome.refused.values())
 
     def _echo_counts(self) -> None:
         c = self.counts
