@@ -39,13 +39,16 @@ Examples:
 \b
 Exit codes (docs/scheduling.md):
   0  ok: every planned message was confirmed (or nothing to do, or dry run)
-  1  error: warehouse unreachable, sync models missing, unexpected failure
+  1  error: warehouse unreachable, sync models missing, segment_sync tables
+     from a newer release, unexpected failure
   2  usage: bad option, unknown target, SEGMENT_WRITE_KEY unset for a real run
   3  refused by a guardrail (too large a change, drop to zero, stale inputs,
-     failed dbt checks, holdout leak); nothing was sent
+     failed dbt checks, holdout leak); nothing was sent. Changes are judged
+     against what the last accepted run decided, not what was confirmed
   4  another sync holds the lock (or the DuckDB file is in use)
   5  partial: some messages failed or were dead-lettered, or a signal stopped
-     the run; pending messages are resent, same ids, by the next run
+     the run; pending messages are resent, same ids, by the next plain run
+     (no --force needed; so is the rest of a --limit run)
 """,
 )
 @target_option
@@ -89,7 +92,8 @@ Exit codes (docs/scheduling.md):
     type=click.FloatRange(min=0),
     default=50.0,
     show_default=True,
-    help="Refuse when an audience changes by more than this share of its members.",
+    help="Refuse when an audience changes by more than this share of the members "
+    "the last accepted run decided (exactly the limit passes).",
 )
 @click.option(
     "--min-audience-size",
