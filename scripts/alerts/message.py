@@ -1,7 +1,8 @@
 """What an alert says: one cause, what happened, which audiences, and where to look next.
 
-The body follows Slack's incoming-webhook format (a `text` fallback plus `blocks`, see
-docs/alerts.md), which Mattermost, Rocket.Chat and Discord's `/slack` endpoint also accept.
+The body follows Slack's incoming-webhook format (a `text` fallback plus Block Kit `blocks`,
+within Slack's length limits; sources in docs/alerts.md), which Mattermost, Rocket.Chat and
+Discord's `/slack` endpoint also accept.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ class Alert:
     def payload(self, context: str) -> dict[str, Any]:
         fields = [{"type": "mrkdwn", "text": f"*cause*\n`{self.cause}`"}]
         if self.audiences:
-            fields.append(
-                {"type": "mrkdwn", "text": "*audiences*\n" + ", ".join(self.audiences)}
-            )
+            # A field's text is capped at 2000 characters.
+            audiences = ", ".join(self.audiences)[:1900]
+            fields.append({"type": "mrkdwn", "text": "*audiences*\n" + audiences})
         details = "\n".join(f"• {d}" for d in self.details) or "(no details)"
         return {
             "text": self.text(context),
