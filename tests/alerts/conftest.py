@@ -27,6 +27,17 @@ class Outcome:
     stderr: str
 
 
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh DuckDB file, or a fresh database on the session's PostgreSQL server; list
+    it before `tick`, which copies the environment."""
+    request.getfixturevalue("duckdb_path")
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_env")
+        monkeypatch.setenv("AUDIENCES_TARGET", "postgres")
+    return str(request.param)
+
+
 @pytest.fixture
 def webhook() -> Iterator[WebhookReceiver]:
     with WebhookReceiver() as receiver:
@@ -49,7 +60,6 @@ class Tick:
             # Nothing may be sent in these tests unless one sets a receiver.
             "SEGMENT_HOST": "http://127.0.0.1:9",
         }
-        self.env.pop("AUDIENCES_TARGET", None)
         self.env.pop("AUDIENCES_ALERT_WEBHOOK_URL", None)
 
     def run(self, *args: str) -> Outcome:

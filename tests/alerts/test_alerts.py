@@ -43,7 +43,7 @@ def _landing(directory: Path, name: str, lines: int) -> Path:
 
 
 def test_forced_guardrail_refusal_posts_one_alert_naming_the_check(
-    tick: Tick, webhook: WebhookReceiver
+    engine: str, tick: Tick, webhook: WebhookReceiver
 ) -> None:
     _sync_inputs(("email_clickers", "u1"), ("email_clickers", "u2"))
     tick.dbt_artifacts(

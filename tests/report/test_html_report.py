@@ -14,8 +14,15 @@ from tests.report import warehouse_fixture as fx
 from tests.report.browser import Elements, load, screenshot
 
 
-@pytest.fixture
-def filled(tmp_path: Path, duckdb_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def filled(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The report's tables filled with known rows, on a DuckDB file or PostgreSQL."""
+    request.getfixturevalue("duckdb_path")
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_env")
+        monkeypatch.setenv("AUDIENCES_TARGET", "postgres")
     target_dir = tmp_path / "target"
     monkeypatch.setenv(
         "AUDIENCES_DBT_RUN_RESULTS", str(target_dir / "run_results.json")
