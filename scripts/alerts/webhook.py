@@ -80,8 +80,7 @@ class Alerter:
         return delivered
 
     def _post(self, alert: Alert) -> bool:
-        body = alert.payload(self.context)
-        body = _redact_tree(body, self.secrets)
+        body = _redact_tree(alert.payload(self.context), self.secrets)
         assert self.url is not None
         try:
             response = requests.post(self.url, json=body, timeout=TIMEOUT_SECONDS)

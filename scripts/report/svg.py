@@ -181,7 +181,7 @@ def line_chart(
                 + f' cx="{position[p.x]:.1f}" cy="{y_of(p.y):.1f}" '
                 f'r="{4.5 if marked else 2}" fill="{ALERT if marked else stroke}">'
                 f"<title>{escape(s.name)} {escape(p.x)}: {escape(y_format(p.y))}"
-                f"{' (' + escape(p.flag) + ')' if marked else ''}</title></circle>"
+                f"{' (' + escape(p.flag or '') + ')' if marked else ''}</title></circle>"
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -208,16 +208,16 @@ def bar_chart(chart_id: str, bars: list[Bar], segment_names: list[str]) -> str:
         )
         x = float(label_w)
         for seg in bar.segments:
-            width = plot_w * seg.value / top
+            bar_width = plot_w * seg.value / top
             index = segment_names.index(seg.name) if seg.name in segment_names else 7
             parts.append(
                 f'<rect class="bar" data-row="{_attr(bar.label)}" '
                 f'data-segment="{_attr(seg.name)}" data-value="{_number(seg.value)}" '
-                f'x="{x:.1f}" y="{y + 3}" width="{width:.1f}" height="{row_h - 8}" '
+                f'x="{x:.1f}" y="{y + 3}" width="{bar_width:.1f}" height="{row_h - 8}" '
                 f'fill="{color(index)}"><title>{escape(bar.label)}, {escape(seg.name)}: '
                 f"{_number(seg.value)}</title></rect>"
             )
-            x += width
+            x += bar_width
         parts.append(
             f'<text class="tick" x="{x + 6:.1f}" y="{y + 15}">{_number(total)}</text>'
         )

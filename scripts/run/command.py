@@ -269,7 +269,8 @@ class Tick:
                 click.echo("a load failed: skipping the build and the sync", err=True)
                 return
         if build:
-            args = ["build", *target]
+            # dbt looks for dbt_project.yml in its working directory; say where it is.
+            args = ["build", *target, "--project-dir", str(self.project)]
             result = self.step("dbt build", dbt_command(*args), "dbt " + " ".join(args))
             for alert in findings.build_findings(
                 result, self._run_results(), started_local
