@@ -89,6 +89,17 @@ def _is_true(value: Any) -> bool:
 # ---------------------------------------------------------------- needs attention
 def attention_items(data: ReportData) -> list[str]:
     items = []
+    missing = [
+        section.table
+        for section in (data.sizes, data.lift, data.volumes, data.machine_opens)
+        if section.missing
+    ]
+    if missing:
+        items.append(
+            "the report cannot show everything: "
+            + ", ".join(f"<code>{escape(name)}</code>" for name in missing)
+            + " not built yet; run <code>dbt build</code>"
+        )
     for failure in data.dbt_failures:
         what = (
             f"data-health check <b>{escape(failure['check'])}</b> failed"
