@@ -9,7 +9,12 @@ from pathlib import Path
 
 from scripts.alerts.message import Alert
 from scripts.alerts.webhook import Alerter
-from scripts.run.findings import build_findings, sync_refusals
+from scripts.run.findings import (
+    build_findings,
+    load_findings,
+    sync_delivery,
+    sync_refusals,
+)
 from scripts.run.lock import exclusive
 from scripts.run.steps import StepResult
 from scripts.warehouse import connect
@@ -265,3 +270,51 @@ def test_a_second_tick_while_one_holds_the_lock_does_nothing(tick: Tick) -> None
     assert "another `audiences run` holds" in out.stderr
     with connect() as wh:
         assert not wh.table_exists("audiences_ops", "runs")
+
+
+def test_a_load_that_fails_names_the_loader_and_the_error() -> None:
+    step = StepResult(
+        "load orders",
+        [],
+        4,
+        0.5,
+        ["error: orders-2026-11-30.csv failed to load: Conversion Error: …"],
+    )
+    (alert,) = load_findings(step, "orders")
+    assert alert.cause == "load_failed"
+    assert alert.details == [
+        "`audiences load orders` exited 4",
+        "error: orders-2026-11-30.csv failed to load: Conversion Error: …",
+    ]
+
+
+def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from scripts.segment_sync import state
+
+    since = datetime(2026, 11, 30, 6)
+    with connect() as wh:
+        state.ensure_state(wh)
+        wh.execute(
+            f"insert into {state.RUNS} (run_id, target_name, started_at, status, "
+            "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
+            "count_failed) values ('r9', 'dev', %s, 'partial', 5, false, false, 10, 7, 3)",
+            (since + timedelta(minutes=1),),
+        )
+        wh.execute(
+            f"insert into {state.OUTBOX} (seq, message_id, transition_id, run_id, "
+            "audience_key, audience_name, audience_version, user_id, person_id, "
+            "transition, call_type, is_member, generation, occurred_at, status, "
+            "attempts, created_at) values (1, 'm1', 't1', 'r9', 'fatigued', "
+            "'Fatigued', 1, 'u1', 'p1', 'enter', 'identify', true, 1, %s, 'pending', "
+            "1, %s)",
+            (since, since),
+        )
+        step = StepResult("sync segment", [], 5, 3.0, [])
+        (alert,) = sync_delivery(wh, since, step)
+    assert alert.cause == "sync_undelivered"
+    assert alert.audiences == ["fatigued"]
+    assert alert.details[0].startswith(
+        "sync run r9 ended 'partial': sent 7 of 10, 3 failed"
+    )
