@@ -18,8 +18,7 @@ DEMO_DAYS ?= 90
 DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 
-.PHONY: help setup demo demo-sync demo-data load build versions sync report report-html \
-        test lint fix \
+.PHONY: help setup demo demo-sync demo-data load build versions sync report test lint fix \
         test-python bench bench-demo bench-load bench-sync clean
 
 help: ## List the targets
@@ -61,6 +60,7 @@ report: setup ## Print audience sizes
 
 REPORT_HTML ?= build/report.html
 
+.PHONY: report-html
 report-html: setup ## Write the HTML report (sizes, lift, volumes, syncs) to $(REPORT_HTML)
 	$(BIN)/audiences report --out $(REPORT_HTML)
 
