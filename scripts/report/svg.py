@@ -109,6 +109,14 @@ def legend(
     return f'<div class="legend">{"".join(items)}</div>'
 
 
+def count_format(value: float) -> str:
+    """Counts with thousands separators; the half-way tick of a small axis keeps its
+    fraction (0.5, 2.5), so an axis never reads 0, 0, 1."""
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
 def label_width(labels: list[str]) -> int:
     """Room for the longest row label at 11 px (about 6.5 px per character)."""
     return max(120, int(6.5 * max((len(label) for label in labels), default=0)) + 16)
@@ -119,7 +127,7 @@ def line_chart(
     series: list[Series],
     *,
     height: int = 180,
-    y_format: Callable[[float], str] = lambda v: f"{v:,.0f}",
+    y_format: Callable[[float], str] | None = None,
     y_max: float | None = None,
 ) -> str:
     xs = sorted({p.x for s in series for p in s.points})
@@ -127,6 +135,7 @@ def line_chart(
     if not xs or not values:
         return '<p class="empty">No data points yet.</p>'
     top = y_max if y_max is not None else nice_ceiling(max(values))
+    y_format = y_format or count_format
     plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = height - MARGIN_TOP - MARGIN_BOTTOM
     step = plot_w / max(len(xs) - 1, 1)
