@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scripts.segment_sync.guards import FAILED_STATUSES, data_health_checks
+from scripts.segment_sync.guards import FAILED_STATUSES, data_health_checks, node_name
 from scripts.warehouse import Warehouse
 
 SIZE_DAYS = 90
@@ -265,7 +265,7 @@ def dbt_failures(run_results: Path | None) -> list[dict[str, str]]:
     checks = data_health_checks(run_results.parent / "manifest.json")
     return [
         {
-            "name": str(r.get("unique_id", "")).split(".")[-1],
+            "name": node_name(str(r.get("unique_id", ""))),
             "check": checks.get(str(r.get("unique_id")), ""),
             "message": " ".join(str(r.get("message") or "").split())[:200],
         }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from scripts.alerts.message import Alert
 from scripts.run.steps import StepResult
-from scripts.segment_sync.guards import FAILED_STATUSES, data_health_checks
+from scripts.segment_sync.guards import FAILED_STATUSES, data_health_checks, node_name
 from scripts.warehouse import Warehouse
 
 LOADER_EXIT_TOO_MANY_REJECTS = 3
@@ -89,7 +89,7 @@ def build_findings(
             Alert(
                 "data_health",
                 [
-                    f"check '{health[r['unique_id']]}' ({r['unique_id'].split('.')[-1]}): "
+                    f"check '{health[r['unique_id']]}' ({node_name(r['unique_id'])}): "
                     f"{_short(r.get('message'))}"
                     for r in health_failed
                 ],
@@ -98,7 +98,7 @@ def build_findings(
         )
     other = [r for r in failed if r.get("unique_id") not in health]
     if other or (not step.ok and not health_failed):
-        named = [(str(r.get("unique_id", "?")).split(".")[-1], r) for r in other]
+        named = [(node_name(str(r.get("unique_id", "?"))), r) for r in other]
         details = [f"{name}: {_short(r.get('message'))}" for name, r in named[:10]]
         alerts.append(
             Alert(

@@ -132,6 +132,13 @@ DATA_HEALTH_TAG = "data_health"
 FAILED_STATUSES = ("fail", "error", "runtime error")
 
 
+def node_name(unique_id: str) -> str:
+    """The name in a dbt unique_id: `test.<project>.<name>.<hash>` (generic tests) or
+    `model.<project>.<name>`; the trailing hash says nothing to a person."""
+    parts = unique_id.split(".")
+    return parts[2] if len(parts) >= 3 else unique_id
+
+
 def data_health_checks(manifest_path: Path) -> dict[str, str]:
     """unique_id -> check name of every test tagged data_health in dbt's manifest.
 
@@ -171,7 +178,7 @@ def check_data_health(path: Path | None) -> list[Refusal]:
     for result in results:
         unique_id = str(result.get("unique_id", ""))
         if unique_id in checks and result.get("status") in FAILED_STATUSES:
-            failed.setdefault(checks[unique_id], []).append(unique_id.split(".")[-1])
+            failed.setdefault(checks[unique_id], []).append(node_name(unique_id))
     return [
         Refusal(
             "data_health",
@@ -244,4 +251,5 @@ __all__ = [
     "data_health_checks",
     "dbt_results_default",
     "describe",
+    "node_name",
 ]

@@ -54,7 +54,8 @@ def test_forced_guardrail_refusal_posts_one_alert_naming_the_check(
     tick.dbt_artifacts(
         [
             ("model.engagement_audiences.fct_message_events", "success", ""),
-            (EVENT_VOLUME_TEST + "clicked", "fail", "event_volume"),
+            # a generic test's unique_id ends in a hash; the alert names the test
+            (EVENT_VOLUME_TEST + "clicked.4d24ad5b63", "fail", "event_volume"),
         ]
     )
     tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
@@ -65,7 +66,10 @@ def test_forced_guardrail_refusal_posts_one_alert_naming_the_check(
     assert len(webhook.bodies) == 1
     (body,) = webhook.bodies
     assert body["text"].startswith("[audiences] The Segment sync refused to send")
-    assert "data-health check 'event_volume' failed" in body["text"]
+    assert (
+        "data-health check 'event_volume' failed "
+        "(data_health_event_volume_fct_message_events_clicked)"
+    ) in body["text"]
     assert "look further: audiences sync segment --dry-run" in body["text"]
     assert [b["type"] for b in body["blocks"]] == [
         "header",
