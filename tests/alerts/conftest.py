@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,13 @@ from tests.alerts.webhook_receiver import WebhookReceiver
 from tests.conftest import REPO_ROOT
 
 WRITE_KEY = "wk-test-" + secrets.token_hex(8)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -58,7 +66,7 @@ class Tick:
             "AUDIENCES_DBT_RUN_RESULTS": str(self.target_dir / "run_results.json"),
             "SEGMENT_WRITE_KEY": WRITE_KEY,
             # Nothing may be sent in these tests unless one sets a receiver.
-            "SEGMENT_HOST": "http://127.0.0.1:9",
+            "SEGMENT_HOST": f"http://127.0.0.1:{closed_port()}",
         }
         self.env.pop("AUDIENCES_ALERT_WEBHOOK_URL", None)
 

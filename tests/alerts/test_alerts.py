@@ -4,7 +4,6 @@ scheduled tick has one exit code and one runs row."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 from scripts.alerts.message import Alert
@@ -18,7 +17,7 @@ from scripts.run.findings import (
 from scripts.run.lock import exclusive
 from scripts.run.steps import StepResult
 from scripts.warehouse import connect
-from tests.alerts.conftest import WRITE_KEY, Tick
+from tests.alerts.conftest import WRITE_KEY, Tick, closed_port
 from tests.alerts.webhook_receiver import WebhookReceiver
 from tests.segment_sync import inputs
 
@@ -154,10 +153,7 @@ def test_dead_letters_alert_names_the_audience(
 def test_failed_post_is_one_line_and_never_fails_the_tick(
     tick: Tick, tmp_path: Path
 ) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/services/T0/B0/secret-webhook-token"
+    url = f"http://127.0.0.1:{closed_port()}/services/T0/B0/secret-webhook-token"
     tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = url
     webhooks = _landing(tmp_path / "landing", "a.ndjson", 2)
 
