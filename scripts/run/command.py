@@ -165,6 +165,10 @@ def run(
     sys.exit(code)
 
 
+class Interrupted(Exception):  # noqa: N818 (a stop, not an error)
+    """A signal stopped a step; the tick records itself and runs no further step."""
+
+
 class Tick:
     def __init__(self, target_name: str, project: Path):
         self.target_name = target_name
@@ -174,11 +178,17 @@ class Tick:
         self.steps: list[StepResult] = []
         self.codes: list[int] = []
 
-    def step(self, name: str, command: list[str], display: str) -> StepResult:
+    def step(
+        self, name: str, command: list[str], display: str, *, stop: bool = True
+    ) -> StepResult:
+        """Run a step; with `stop`, a signal during it ends the tick at once (a load or
+        a build cut short says nothing worth an alert)."""
         result = run_step(
             name, command, display=display, cwd=Path.cwd(), echo=click.echo
         )
         self.steps.append(result)
+        if stop and result.interrupted:
+            raise Interrupted(name)
         return result
 
     def execute(
@@ -204,6 +214,11 @@ class Tick:
             self._steps(
                 loads, max_reject_pct, build, sync, dry_run, started, started_local
             )
+        except Interrupted as stopped:
+            click.echo(
+                f"stopped by a signal during {stopped}; no further step", err=True
+            )
+            self.codes.append(EXIT_PARTIAL)
         except Exception as exc:  # record and alert whatever went wrong, then exit 1
             click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
             self.codes.append(EXIT_ERROR)
@@ -281,7 +296,10 @@ class Tick:
         if sync:
             args = ["sync", "segment", *target, *(["--dry-run"] if dry_run else [])]
             result = self.step(
-                "sync segment", audiences_command(*args), "audiences " + " ".join(args)
+                "sync segment",
+                audiences_command(*args),
+                "audiences " + " ".join(args),
+                stop=False,  # a stopped sync recorded what it sent: report on it below
             )
             for alert in findings.sync_refusals(result):
                 self.alerter.add(alert)
@@ -289,6 +307,8 @@ class Tick:
                 for alert in findings.sync_delivery(wh, started, result):
                     self.alerter.add(alert)
             self.codes.append(SYNC_EXIT.get(result.exit_code, EXIT_ERROR))
+            if result.interrupted:
+                raise Interrupted("sync segment")
 
     def _run_results(self) -> Path:
         explicit = os.environ.get("AUDIENCES_DBT_RUN_RESULTS")

@@ -7,12 +7,14 @@ while another runs.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ class StepResult:
     exit_code: int
     seconds: float
     output: list[str] = field(default_factory=list, repr=False)
+    interrupted: bool = False  # SIGTERM/SIGINT arrived while it ran (and was passed on)
 
     @property
     def ok(self) -> bool:
@@ -65,6 +68,8 @@ def run_step(
     echo(f"==> {name}: {display}")
     kept: deque[str] = deque(maxlen=KEPT_OUTPUT_LINES)
     try:
+        # Its own process group: a Ctrl-C in the terminal reaches only the tick, which
+        # passes it on once (below), instead of the step seeing it twice.
         process = subprocess.Popen(  # noqa: S603 (our own commands, no shell)
             command,
             cwd=cwd,
@@ -72,14 +77,41 @@ def run_step(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            process_group=0,
         )
     except OSError as exc:
         echo(f"{name}: cannot start {command[0]}: {exc}")
         return StepResult(name, command, 127, time.monotonic() - started, [str(exc)])
     assert process.stdout is not None
-    for line in process.stdout:
-        line = line.rstrip("\n")
-        echo(line)
-        kept.append(line)
-    code = process.wait()
-    return StepResult(name, command, code, time.monotonic() - started, list(kept))
+    signals: list[int] = []
+    with _passed_on(process, signals):
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            echo(line)
+            kept.append(line)
+        code = process.wait()
+    return StepResult(
+        name, command, code, time.monotonic() - started, list(kept), bool(signals)
+    )
+
+
+@contextlib.contextmanager
+def _passed_on(process: subprocess.Popen, received: list[int]) -> Iterator[None]:
+    """SIGTERM/SIGINT to the tick go to the running step, which stops the way it always
+    does (the sync finishes and records its current group); the tick then records itself
+    and runs no further step."""
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError):  # not the main thread: leave them alone
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

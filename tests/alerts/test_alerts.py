@@ -318,3 +318,49 @@ def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -
     assert alert.details[0].startswith(
         "sync run r9 ended 'partial': sent 7 of 10, 3 failed"
     )
+
+
+def test_sigterm_reaches_the_running_sync_and_the_tick_records_itself(
+    tick: Tick, webhook: WebhookReceiver
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from scripts.fakes.segment_receiver import SegmentReceiver
+    from tests.conftest import REPO_ROOT
+
+    _sync_inputs(*[("email_clickers", f"u{i}") for i in range(10)])
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    with SegmentReceiver(WRITE_KEY) as segment:
+        # The first batch is parked until released: the sync is mid-send, for certain.
+        segment.set_faults(hold_after_batches=0, hold_accepts=False)
+        tick.env["SEGMENT_HOST"] = segment.url
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scripts", "run", "--no-build"],
+            cwd=REPO_ROOT,
+            env=tick.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert segment.wait_holding(120)
+            process.send_signal(signal.SIGTERM)
+            segment.release()
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+    assert process.returncode == 5, stdout + stderr
+    assert "stopped by a signal during sync segment; no further step" in stderr
+    assert "received signal 15" in stdout  # the sync itself saw it and stopped cleanly
+    ((status, code, steps, alerts),) = _runs()
+    assert (status, code) == ("partial", 5)
+    assert [(s["step"], s["exit_code"]) for s in json.loads(steps)] == [
+        ("sync segment", 5)
+    ]
+    assert alerts == "sync_undelivered"
+    with connect() as wh:
+        assert wh.scalar("select status from segment_sync.runs") == "interrupted"
