@@ -56,7 +56,8 @@ Exit codes (the most serious step wins; docs/scheduling.md):
      refused by a guardrail (nothing sent)
   4  locked: another tick (or another sync) is running; nothing was done
   5  partial: the sync did not deliver everything (failed or dead-lettered
-     messages); pending ones are resent by the next tick
+     messages), or SIGTERM/SIGINT stopped the tick (passed on to the running
+     step); pending messages are resent by the next tick
   6  failed: a landing file failed to load (build and sync skipped) or
      dbt build failed
 
