@@ -58,6 +58,12 @@ sync: setup ## Plan the Segment sync (dry run; set SEGMENT_WRITE_KEY and drop --
 report: setup ## Print audience sizes
 	$(BIN)/audiences report
 
+REPORT_HTML ?= build/report.html
+
+.PHONY: report-html
+report-html: setup ## Write the HTML report (sizes, lift, volumes, syncs) to $(REPORT_HTML)
+	$(BIN)/audiences report --out $(REPORT_HTML)
+
 demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatible receiver
 	@SEGMENT_WRITE_KEY=demo-write-key $(BIN)/python -m scripts.fakes.segment_receiver --port 8765 & \
 	  receiver=$$!; trap "kill $$receiver" EXIT; \
@@ -66,9 +72,9 @@ demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatib
 	  echo "receiver: $$(curl -s 127.0.0.1:8765/control/stats)"; \
 	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment
 
-demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> audience sizes
+demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> sizes -> HTML report
 	rm -f $(AUDIENCES_DUCKDB_PATH)
-	$(MAKE) --no-print-directory demo-data load build sync report
+	$(MAKE) --no-print-directory demo-data load build sync report report-html
 
 lint: setup ## ruff check, ruff format --check, sqlfluff lint
 	$(BIN)/ruff check .

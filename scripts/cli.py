@@ -54,6 +54,7 @@ class LazyGroup(click.Group):
         "demo-data": "scripts.demo_data.command:demo_data",
         "load": "scripts.loaders.command:load",
         "report": "scripts.report.command:report",
+        "run": "scripts.run.command:run",
         "serve-webhooks": "scripts.receiver.command:serve_webhooks",
         "sync": "scripts.segment_sync.command:sync",
         "versions": "scripts.versions.command:versions",

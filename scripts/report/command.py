@@ -1,28 +1,65 @@
-"""`audiences report`: a table of audience sizes, for people and for the demo's last line."""
+"""`audiences report`: a table of audience sizes, for people and for the demo's last line;
+with `--out`, the HTML report (scripts/report/html.py)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import click
 
 from scripts.cli_options import fail, target_option
 from scripts.report.sizes import audience_sizes, format_table
-from scripts.settings import SettingsError
+from scripts.settings import SettingsError, project_dir
 from scripts.warehouse import WarehouseError, connect
 
 
 @click.command("report")
 @target_option
-def report(target_name: str | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the HTML report here instead of printing the size table.",
+)
+def report(target_name: str | None, out: Path | None) -> None:
     """Print each audience's size per arm and the latest run's entries and exits.
 
     \b
-    Example:
+    With --out, write one self-contained HTML page instead (no script, no network
+    at view time): a "needs attention" list, audience sizes over time, entries and
+    exits by reason, lift with its 95 % intervals, event volumes with anomalies,
+    machine-open share, and the sync's history and failures.
+
+    \b
+    Examples:
       dbt build && audiences report
       audiences report --target postgres
+      audiences report --out build/report.html
     """
+    if out is not None:
+        write_html(target_name, out)
+        return
     try:
         with connect(target_name) as warehouse:
             sizes = audience_sizes(warehouse)
     except (SettingsError, WarehouseError, LookupError) as exc:
         fail(str(exc))
     click.echo(format_table(sizes))
+
+
+def write_html(target_name: str | None, out: Path) -> None:
+    from scripts.report import data, html
+
+    explicit = os.environ.get("AUDIENCES_DBT_RUN_RESULTS")
+    run_results = (
+        Path(explicit) if explicit else project_dir() / "target" / "run_results.json"
+    )
+    try:
+        with connect(target_name) as warehouse:
+            page = html.render(data.read(warehouse, run_results))
+    except (SettingsError, WarehouseError) as exc:
+        fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    click.echo(f"report written to {out.resolve()}")

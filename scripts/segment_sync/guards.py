@@ -20,6 +20,10 @@ finishes an interrupted or limited run must pass without `--force`.
   audiences, whose signals are old by design.)
 - dbt checks: `dbt build` wrote `run_results.json` and a model or test touching a
   `sync_segment__` model failed or errored there (volume, uniqueness, freshness tests).
+- data health: a dbt test tagged `data_health` (event volume, source freshness, identity
+  coverage, machine-open share, audience size) failed or errored in that same
+  `run_results.json`. The refusal names the check (the test's `meta.check`, read from the
+  `manifest.json` beside it), so the operator knows which signal to look at.
 - holdout (never overridable): a desired member is in the holdout arm of
   `fct_audience_memberships` for the same audience version. The input model already
   excludes holdouts; this re-checks it, because a leak would spoil the experiment.
@@ -132,6 +136,67 @@ def check_dbt_results(path: Path | None) -> list[Refusal]:
     ]
 
 
+DATA_HEALTH_TAG = "data_health"
+FAILED_STATUSES = ("fail", "error", "runtime error")
+
+
+def node_name(unique_id: str) -> str:
+    """The name in a dbt unique_id: `test.<project>.<name>.<hash>` (generic tests) or
+    `model.<project>.<name>`; the trailing hash says nothing to a person."""
+    parts = unique_id.split(".")
+    return parts[2] if len(parts) >= 3 else unique_id
+
+
+def data_health_checks(manifest_path: Path) -> dict[str, str]:
+    """unique_id -> check name of every test tagged data_health in dbt's manifest.
+
+    run_results.json carries no tags, so the manifest (written by the same dbt invocation)
+    is where a test's tag and its `meta: {check: ...}` live."""
+    try:
+        nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
+    except (OSError, ValueError):
+        return {}
+    checks = {}
+    for unique_id, node in nodes.items():
+        config = node.get("config") or {}
+        tags = set(node.get("tags") or []) | set(config.get("tags") or [])
+        if node.get("resource_type") != "test" or DATA_HEALTH_TAG not in tags:
+            continue
+        meta = {**(node.get("meta") or {}), **(config.get("meta") or {})}
+        checks[unique_id] = str(meta.get("check") or node.get("name") or unique_id)
+    return checks
+
+
+def check_data_health(path: Path | None) -> list[Refusal]:
+    """One refusal per data-health check that failed in dbt's last run_results.json.
+
+    The manifest.json beside the results says which tests are data-health checks; a
+    failing one means the data the audiences were built from looks wrong (a quiet drop of
+    clicks empties an audience), so sending its changes would spread the damage."""
+    if path is None or not path.is_file():
+        return []
+    checks = data_health_checks(path.parent / "manifest.json")
+    if not checks:
+        return []
+    try:
+        results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
+    except (OSError, ValueError):
+        return [Refusal("data_health", f"cannot read dbt results {path}")]
+    failed: dict[str, list[str]] = {}
+    for result in results:
+        unique_id = str(result.get("unique_id", ""))
+        if unique_id in checks and result.get("status") in FAILED_STATUSES:
+            failed.setdefault(checks[unique_id], []).append(node_name(unique_id))
+    return [
+        Refusal(
+            "data_health",
+            f"data-health check '{check}' failed ({', '.join(sorted(tests)[:3])}); "
+            f"see `dbt test --select tag:{DATA_HEALTH_TAG}`",
+        )
+        for check, tests in sorted(failed.items())
+    ]
+
+
 def check_holdout(wh: Warehouse, schema: str) -> list[Refusal]:
     """Desired members that the audience mart puts in the holdout arm (needs sync_desired)."""
     if not wh.table_exists(schema, HOLDOUT_SOURCE):
@@ -187,9 +252,12 @@ __all__ = [
     "Limits",
     "Refusal",
     "blocking",
+    "check_data_health",
     "check_dbt_results",
     "check_holdout",
     "check_plan",
+    "data_health_checks",
     "dbt_results_default",
     "describe",
+    "node_name",
 ]

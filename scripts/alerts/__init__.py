@@ -1,0 +1,1 @@
+"""Alerts: Slack-compatible webhook messages when a scheduled run needs a human."""

@@ -1,0 +1,81 @@
+"""What an alert says: one cause, what happened, which audiences, and where to look next.
+
+The body follows Slack's incoming-webhook format (a `text` fallback plus Block Kit `blocks`,
+within Slack's length limits; sources in docs/alerts.md), which Mattermost, Rocket.Chat and
+Discord's `/slack` endpoint also accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# One per thing that can go wrong in a run; "at most one alert per cause per run" keys on it.
+CAUSES = {
+    "load_rejects": "Load rejected too many records",
+    "load_failed": "A landing file failed to load",
+    "build_failed": "dbt build failed",
+    "data_health": "A data-health check failed",
+    "guardrail_refusal": "The Segment sync refused to send",
+    "dead_letters": "Segment refused messages for good (dead letters)",
+    "sync_undelivered": "The Segment sync did not deliver everything",
+    "run_error": "The scheduled run stopped with an error",
+}
+
+
+@dataclass
+class Alert:
+    cause: str
+    details: list[str]
+    command: str
+    audiences: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.cause not in CAUSES:
+            raise ValueError(f"unknown alert cause {self.cause!r}")
+
+    @property
+    def title(self) -> str:
+        return CAUSES[self.cause]
+
+    def merge(self, other: Alert) -> None:
+        """A second finding of the same cause joins this alert instead of sending another."""
+        self.details += [d for d in other.details if d not in self.details]
+        self.audiences += [a for a in other.audiences if a not in self.audiences]
+
+    def text(self, context: str) -> str:
+        """The plain-text fallback, shown in notifications and by webhook targets that
+        ignore blocks."""
+        lines = [f"[audiences] {self.title} ({context})"]
+        if self.audiences:
+            lines.append("audiences: " + ", ".join(self.audiences))
+        lines += [f"- {d}" for d in self.details]
+        lines.append(f"look further: {self.command}")
+        return "\n".join(lines)
+
+    def payload(self, context: str) -> dict[str, Any]:
+        fields = [{"type": "mrkdwn", "text": f"*cause*\n`{self.cause}`"}]
+        if self.audiences:
+            # A field's text is capped at 2000 characters.
+            audiences = ", ".join(self.audiences)[:1900]
+            fields.append({"type": "mrkdwn", "text": "*audiences*\n" + audiences})
+        details = "\n".join(f"• {d}" for d in self.details) or "(no details)"
+        return {
+            "text": self.text(context),
+            "blocks": [
+                {
+                    "type": "header",
+                    "text": {"type": "plain_text", "text": self.title[:150]},
+                },
+                {"type": "section", "fields": fields},
+                # Slack caps a section's text at 3000 characters.
+                {"type": "section", "text": {"type": "mrkdwn", "text": details[:2900]}},
+                {
+                    "type": "context",
+                    "elements": [
+                        {"type": "mrkdwn", "text": f"look further: `{self.command}`"},
+                        {"type": "mrkdwn", "text": context},
+                    ],
+                },
+            ],
+        }

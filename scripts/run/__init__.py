@@ -1,0 +1,1 @@
+"""`audiences run`: one scheduled tick (load → dbt build → sync) under one lock."""

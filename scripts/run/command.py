@@ -1,0 +1,318 @@
+"""`audiences run`: load every new landing file → `dbt build` → sync, as one scheduled tick."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from scripts.alerts.message import Alert
+from scripts.alerts.webhook import Alerter
+from scripts.cli_options import fail, target_option
+from scripts.run import findings, record
+from scripts.run.lock import RunLockedError, exclusive
+from scripts.run.steps import StepResult, audiences_command, dbt_command, run_step
+from scripts.settings import SettingsError, load_target, project_dir
+from scripts.warehouse import WarehouseError, connect
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_ATTENTION = 3
+EXIT_LOCKED = 4
+EXIT_PARTIAL = 5
+EXIT_FAILED = 6
+# One exit code for the tick: the most serious outcome of any step wins.
+SEVERITY = (EXIT_ERROR, EXIT_FAILED, EXIT_PARTIAL, EXIT_LOCKED, EXIT_ATTENTION)
+
+SYNC_EXIT = {0: EXIT_OK, 3: EXIT_ATTENTION, 4: EXIT_LOCKED, 5: EXIT_PARTIAL}
+
+EPILOG = """\b
+Examples:
+  audiences run --webhooks landing/webhooks --orders landing/orders
+  AUDIENCES_WEBHOOKS_DIR=landing/webhooks AUDIENCES_ORDERS_DIR=landing/orders \\
+  SEGMENT_WRITE_KEY=... AUDIENCES_ALERT_WEBHOOK_URL=https://hooks.slack.com/... \\
+      audiences run --target postgres
+  audiences run --webhooks landing/webhooks --dry-run    # sync only plans
+  audiences run --no-build --no-sync --orders landing/orders
+
+\b
+Steps: load each given landing directory (files already loaded are skipped by
+their sha256) -> dbt build -> audiences sync segment. A load whose file fails
+stops the tick before the build; a failed build still runs the sync, whose
+guardrails read dbt's run_results.json and refuse on failed sync-model or
+data-health tests. Each tick writes one row to audiences_ops.runs.
+
+\b
+Exit codes (the most serious step wins; docs/scheduling.md):
+  0  ok: every step succeeded
+  1  error: a step crashed or could not start, or the warehouse is unreachable
+  2  usage: bad option, unknown target
+  3  attention: a load rejected more than --max-reject-pct, or the sync was
+     refused by a guardrail (nothing sent)
+  4  locked: another tick (or another sync) is running; nothing was done
+  5  partial: the sync did not deliver everything (failed or dead-lettered
+     messages), or SIGTERM/SIGINT stopped the tick (passed on to the running
+     step); pending messages are resent by the next tick
+  6  failed: a landing file failed to load (build and sync skipped) or
+     dbt build failed
+
+\b
+Alerts: with AUDIENCES_ALERT_WEBHOOK_URL set, one Slack-compatible message
+per cause per tick (docs/alerts.md). A failed post never fails the tick.
+"""
+
+
+def _worst(codes: list[int]) -> int:
+    for code in SEVERITY:
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+@click.command("run", epilog=EPILOG)
+@target_option
+@click.option(
+    "--webhooks",
+    "webhooks_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AUDIENCES_WEBHOOKS_DIR",
+    show_envvar=True,
+    help="Landing directory of Customer.io webhook files (audiences serve-webhooks).",
+)
+@click.option(
+    "--segment-events",
+    "segment_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AUDIENCES_SEGMENT_EVENTS_DIR",
+    show_envvar=True,
+    help="Landing directory of Segment-format event exports.",
+)
+@click.option(
+    "--orders",
+    "orders_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AUDIENCES_ORDERS_DIR",
+    show_envvar=True,
+    help="Landing directory of order exports.",
+)
+@click.option(
+    "--max-reject-pct",
+    type=click.FloatRange(0, 100),
+    default=1.0,
+    show_default=True,
+    help="Passed to each load: above this share of rejected records the tick alerts.",
+)
+@click.option("--no-build", is_flag=True, help="Skip `dbt build` (it runs elsewhere).")
+@click.option("--no-sync", is_flag=True, help="Skip the Segment sync.")
+@click.option("--dry-run", is_flag=True, help="Sync only plans; nothing is sent.")
+@click.option(
+    "--lock-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AUDIENCES_RUN_LOCK",
+    show_envvar=True,
+    default=None,
+    help="File locked for the tick [default: target/audiences-run.lock].",
+)
+def run(
+    target_name: str | None,
+    webhooks_dir: Path | None,
+    segment_dir: Path | None,
+    orders_dir: Path | None,
+    max_reject_pct: float,
+    no_build: bool,
+    no_sync: bool,
+    dry_run: bool,
+    lock_file: Path | None,
+) -> None:
+    """One scheduled tick: load new landing files, dbt build, sync to Segment.
+
+    \b
+    Run it from cron, GitHub Actions or an orchestrator (docs/scheduling.md). It
+    is safe to run as often as you like: loads skip files already loaded, the
+    build is idempotent and the sync sends only changes, exactly once.
+    """
+    try:
+        target = load_target(target_name)
+    except SettingsError as exc:
+        fail(str(exc), EXIT_USAGE)
+    for label, path in (
+        ("--webhooks", webhooks_dir),
+        ("--segment-events", segment_dir),
+        ("--orders", orders_dir),
+    ):
+        if path is not None and not path.is_dir():
+            fail(f"{label} {path} is not a directory", EXIT_USAGE)
+    project = project_dir()
+    try:
+        with exclusive(lock_file or project / "target" / "audiences-run.lock"):
+            code = Tick(target.name, project).execute(
+                loads=[
+                    ("webhooks", webhooks_dir),
+                    ("segment-events", segment_dir),
+                    ("orders", orders_dir),
+                ],
+                max_reject_pct=max_reject_pct,
+                build=not no_build,
+                sync=not no_sync,
+                dry_run=dry_run,
+            )
+    except RunLockedError as exc:
+        fail(str(exc), EXIT_LOCKED)
+    sys.exit(code)
+
+
+class Interrupted(Exception):  # noqa: N818 (a stop, not an error)
+    """A signal stopped a step; the tick records itself and runs no further step."""
+
+
+class Tick:
+    def __init__(self, target_name: str, project: Path):
+        self.target_name = target_name
+        self.project = project
+        self.run_id = uuid.uuid4().hex
+        self.alerter = Alerter(f"run {self.run_id[:12]} on target {target_name}")
+        self.steps: list[StepResult] = []
+        self.codes: list[int] = []
+
+    def step(
+        self, name: str, command: list[str], display: str, *, stop: bool = True
+    ) -> StepResult:
+        """Run a step; with `stop`, a signal during it ends the tick at once (a load or
+        a build cut short says nothing worth an alert)."""
+        result = run_step(
+            name, command, display=display, cwd=Path.cwd(), echo=click.echo
+        )
+        self.steps.append(result)
+        if stop and result.interrupted:
+            raise Interrupted(name)
+        return result
+
+    def execute(
+        self,
+        *,
+        loads: list[tuple[str, Path | None]],
+        max_reject_pct: float,
+        build: bool,
+        sync: bool,
+        dry_run: bool,
+    ) -> int:
+        started = record.now_utc()
+        started_local = datetime.now()
+        try:
+            with connect(self.target_name) as wh:
+                record.start(wh, self.run_id, self.target_name, started)
+        except WarehouseError as exc:
+            click.echo(f"error: {exc}", err=True)
+            self.alerter.add(Alert("run_error", [str(exc)], "audiences run --help"))
+            self.alerter.flush()
+            return EXIT_ERROR
+        try:
+            self._steps(
+                loads, max_reject_pct, build, sync, dry_run, started, started_local
+            )
+        except Interrupted as stopped:
+            click.echo(
+                f"stopped by a signal during {stopped}; no further step", err=True
+            )
+            self.codes.append(EXIT_PARTIAL)
+        except Exception as exc:  # record and alert whatever went wrong, then exit 1
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            self.codes.append(EXIT_ERROR)
+            self.alerter.add(
+                Alert(
+                    "run_error",
+                    [f"{type(exc).__name__}: {exc}"],
+                    "select * from audiences_ops.runs order by started_at desc limit 5",
+                )
+            )
+        code = _worst(self.codes)
+        delivered = self.alerter.flush()
+        status = {EXIT_OK: "ok", EXIT_ATTENTION: "attention", EXIT_LOCKED: "locked"}
+        status.update(
+            {EXIT_PARTIAL: "partial", EXIT_FAILED: "failed", EXIT_ERROR: "error"}
+        )
+        try:
+            with connect(self.target_name) as wh:
+                record.finish(
+                    wh,
+                    self.run_id,
+                    status=status[code],
+                    exit_code=code,
+                    steps=[s.as_dict() for s in self.steps],
+                    alerts=sorted({*self.alerter.sent, *delivered}),
+                )
+        except WarehouseError as exc:
+            click.echo(f"error: cannot record the run: {exc}", err=True)
+            code = code or EXIT_ERROR
+        click.echo(
+            f"run {self.run_id}: {status[code]} (exit {code}); "
+            + ", ".join(f"{s.name} {s.exit_code}" for s in self.steps)
+        )
+        return code
+
+    def _steps(
+        self,
+        loads: list[tuple[str, Path | None]],
+        max_reject_pct: float,
+        build: bool,
+        sync: bool,
+        dry_run: bool,
+        started: datetime,
+        started_local: datetime,
+    ) -> None:
+        target = ["--target", self.target_name]
+        for loader, directory in loads:
+            if directory is None:
+                continue
+            args = ["load", loader, str(directory), "--no-progress"]
+            args += ["--max-reject-pct", f"{max_reject_pct:g}", *target]
+            result = self.step(
+                f"load {loader}",
+                audiences_command(*args),
+                "audiences " + " ".join(args),
+            )
+            for alert in findings.load_findings(result, loader):
+                self.alerter.add(alert)
+            if result.exit_code == findings.LOADER_EXIT_TOO_MANY_REJECTS:
+                self.codes.append(EXIT_ATTENTION)
+            elif not result.ok:
+                self.codes.append(EXIT_FAILED)
+                click.echo("a load failed: skipping the build and the sync", err=True)
+                return
+        if build:
+            # dbt looks for dbt_project.yml in its working directory; say where it is.
+            args = ["build", *target, "--project-dir", str(self.project)]
+            result = self.step("dbt build", dbt_command(*args), "dbt " + " ".join(args))
+            for alert in findings.build_findings(
+                result, self._run_results(), started_local
+            ):
+                self.alerter.add(alert)
+            if not result.ok:
+                self.codes.append(EXIT_FAILED)
+        if sync:
+            args = ["sync", "segment", *target, *(["--dry-run"] if dry_run else [])]
+            result = self.step(
+                "sync segment",
+                audiences_command(*args),
+                "audiences " + " ".join(args),
+                stop=False,  # a stopped sync recorded what it sent: report on it below
+            )
+            for alert in findings.sync_refusals(result):
+                self.alerter.add(alert)
+            with connect(self.target_name) as wh:
+                for alert in findings.sync_delivery(wh, started, result):
+                    self.alerter.add(alert)
+            self.codes.append(SYNC_EXIT.get(result.exit_code, EXIT_ERROR))
+            if result.interrupted:
+                raise Interrupted("sync segment")
+
+    def _run_results(self) -> Path:
+        explicit = os.environ.get("AUDIENCES_DBT_RUN_RESULTS")
+        return (
+            Path(explicit) if explicit else self.project / "target" / "run_results.json"
+        )

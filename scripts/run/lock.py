@@ -1,0 +1,41 @@
+"""One tick at a time on this machine: an exclusive, non-blocking `flock` on a file.
+
+The kernel drops an flock when its holder exits, however it exits (kill -9 included), so a
+crashed tick never leaves a stale lock to clean up. The sync keeps its own warehouse lock
+(segment_sync.lock), which also guards ticks scheduled on different machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class RunLockedError(Exception):
+    """Another tick holds the lock."""
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunLockedError(
+                f"another `audiences run` holds {path} (pid {holder}); this tick does "
+                "nothing and the next one will catch up"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing the descriptor releases the flock

@@ -1,0 +1,68 @@
+"""`audiences_ops.runs`: one row per tick with each step's outcome, kept forever.
+
+The row is inserted when the tick starts (status `running`) and completed when it ends, so
+a tick killed half-way is still visible. The connection is opened only around these two
+writes: between them the steps need the (DuckDB) warehouse to themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from scripts.warehouse import Warehouse
+
+SCHEMA = "audiences_ops"
+RUNS = f"{SCHEMA}.runs"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def ensure_table(wh: Warehouse) -> None:
+    wh.ensure_schema(SCHEMA)
+    wh.execute(
+        f"""create table if not exists {RUNS} (
+            run_id varchar primary key,
+            target_name varchar not null,
+            started_at timestamp not null,
+            finished_at timestamp,
+            status varchar not null,
+            exit_code integer,
+            steps varchar,
+            alerts varchar
+        )"""
+    )
+
+
+def start(wh: Warehouse, run_id: str, target_name: str, started_at: datetime) -> None:
+    ensure_table(wh)
+    wh.execute(
+        f"insert into {RUNS} (run_id, target_name, started_at, status) "
+        "values (%s, %s, %s, 'running')",
+        (run_id, target_name, started_at),
+    )
+
+
+def finish(
+    wh: Warehouse,
+    run_id: str,
+    *,
+    status: str,
+    exit_code: int,
+    steps: list[dict[str, object]],
+    alerts: list[str],
+) -> None:
+    wh.execute(
+        f"update {RUNS} set finished_at = %s, status = %s, exit_code = %s, steps = %s, "
+        "alerts = %s where run_id = %s",
+        (
+            now_utc(),
+            status,
+            exit_code,
+            json.dumps(steps),
+            ",".join(alerts) or None,
+            run_id,
+        ),
+    )

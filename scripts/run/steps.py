@@ -1,0 +1,117 @@
+"""The tick's steps, each the real command in its own process.
+
+A child process per step keeps each command's own exit codes, output and signal handling,
+and lets DuckDB's single writer pass from one step to the next: no step holds the file
+while another runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KEPT_OUTPUT_LINES = 200
+
+
+@dataclass
+class StepResult:
+    name: str
+    command: list[str]
+    exit_code: int
+    seconds: float
+    output: list[str] = field(default_factory=list, repr=False)
+    interrupted: bool = False  # SIGTERM/SIGINT arrived while it ran (and was passed on)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "step": self.name,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def audiences_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "scripts", *args]
+
+
+def dbt_command(*args: str) -> list[str]:
+    beside = Path(sys.executable).parent / "dbt"
+    executable = str(beside) if beside.is_file() else (shutil.which("dbt") or "dbt")
+    return [executable, *args]
+
+
+def run_step(
+    name: str,
+    command: list[str],
+    *,
+    display: str,
+    cwd: Path,
+    echo: Callable[[str], None],
+) -> StepResult:
+    """Run one command, passing its output through line by line and keeping the tail.
+
+    `display` is the command as an operator would type it (`audiences load …`), for the
+    log and the alerts."""
+    started = time.monotonic()
+    echo(f"==> {name}: {display}")
+    kept: deque[str] = deque(maxlen=KEPT_OUTPUT_LINES)
+    try:
+        # Its own process group: a Ctrl-C in the terminal reaches only the tick, which
+        # passes it on once (below), instead of the step seeing it twice.
+        process = subprocess.Popen(  # noqa: S603 (our own commands, no shell)
+            command,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            process_group=0,
+        )
+    except OSError as exc:
+        echo(f"{name}: cannot start {command[0]}: {exc}")
+        return StepResult(name, command, 127, time.monotonic() - started, [str(exc)])
+    assert process.stdout is not None
+    signals: list[int] = []
+    with _passed_on(process, signals):
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            echo(line)
+            kept.append(line)
+        code = process.wait()
+    return StepResult(
+        name, command, code, time.monotonic() - started, list(kept), bool(signals)
+    )
+
+
+@contextlib.contextmanager
+def _passed_on(process: subprocess.Popen, received: list[int]) -> Iterator[None]:
+    """SIGTERM/SIGINT to the tick go to the running step, which stops the way it always
+    does (the sync finishes and records its current group); the tick then records itself
+    and runs no further step."""
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError):  # not the main thread: leave them alone
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,366 @@
+"""Issue 11 items 3 and 4: alerts reach a webhook, once per cause, with no secret; the
+scheduled tick has one exit code and one runs row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scripts.alerts.message import Alert
+from scripts.alerts.webhook import Alerter
+from scripts.run.findings import (
+    build_findings,
+    load_findings,
+    sync_delivery,
+    sync_refusals,
+)
+from scripts.run.lock import exclusive
+from scripts.run.steps import StepResult
+from scripts.warehouse import connect
+from tests.alerts.conftest import WRITE_KEY, Tick, closed_port
+from tests.alerts.webhook_receiver import WebhookReceiver
+from tests.segment_sync import inputs
+
+EVENT_VOLUME_TEST = (
+    "test.engagement_audiences.data_health_event_volume_fct_message_events_"
+)
+
+
+def _sync_inputs(*members: tuple[str, str]) -> None:
+    with connect() as wh:
+        inputs.set_members(wh, list(members))
+        inputs.set_exits(wh, [])
+
+
+def _runs() -> list[tuple]:
+    with connect() as wh:
+        return wh.query(
+            "select status, exit_code, steps, alerts from audiences_ops.runs "
+            "order by started_at"
+        )
+
+
+def _landing(directory: Path, name: str, lines: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text("".join(f"not json {i}\n" for i in range(lines)))
+    return directory
+
+
+def test_forced_guardrail_refusal_posts_one_alert_naming_the_check(
+    engine: str, tick: Tick, webhook: WebhookReceiver
+) -> None:
+    _sync_inputs(("email_clickers", "u1"), ("email_clickers", "u2"))
+    tick.dbt_artifacts(
+        [
+            ("model.engagement_audiences.fct_message_events", "success", ""),
+            # a generic test's unique_id ends in a hash; the alert names the test
+            (EVENT_VOLUME_TEST + "clicked.4d24ad5b63", "fail", "event_volume"),
+        ]
+    )
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+
+    out = tick.run("--no-build")
+
+    assert out.code == 3, out.output + out.stderr
+    assert len(webhook.bodies) == 1
+    (body,) = webhook.bodies
+    assert body["text"].startswith("[audiences] The Segment sync refused to send")
+    assert (
+        "data-health check 'event_volume' failed "
+        "(data_health_event_volume_fct_message_events_clicked)"
+    ) in body["text"]
+    assert "look further: audiences sync segment --dry-run" in body["text"]
+    assert [b["type"] for b in body["blocks"]] == [
+        "header",
+        "section",
+        "section",
+        "context",
+    ]
+    raw = json.dumps(body)
+    assert WRITE_KEY not in raw
+    assert "secret-webhook-token" not in raw
+    assert "secret-webhook-token" not in out.output + out.stderr
+    ((status, code, steps, alerts),) = _runs()
+    assert (status, code, alerts) == ("attention", 3, "guardrail_refusal")
+    assert [(s["step"], s["exit_code"]) for s in json.loads(steps)] == [
+        ("sync segment", 3)
+    ]
+    with connect() as wh:
+        assert wh.scalar("select count(*) from segment_sync.outbox") == 0
+
+
+def test_rejects_over_threshold_in_two_loads_make_one_alert(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
+    webhooks = _landing(tmp_path / "landing" / "webhooks", "a.ndjson", 4)
+    segment = _landing(tmp_path / "landing" / "segment", "b.ndjson", 3)
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+
+    out = tick.run(
+        "--webhooks",
+        str(webhooks),
+        "--segment-events",
+        str(segment),
+        "--no-build",
+        "--no-sync",
+    )
+
+    assert out.code == 3, out.output + out.stderr
+    assert len(webhook.bodies) == 1
+    text = webhook.texts()[0]
+    assert "Load rejected too many records" in text
+    assert "webhooks: read 4 = loaded 0 + duplicate 0 + rejected 4" in text
+    assert "segment-events: read 3 = loaded 0 + duplicate 0 + rejected 3" in text
+    assert "from raw_loader.rejects" in text
+    ((status, code, _, alerts),) = _runs()
+    assert (status, code, alerts) == ("attention", 3, "load_rejects")
+
+    # The same files again: skipped by their sha256, nothing new to alert about.
+    again = tick.run("--webhooks", str(webhooks), "--no-build", "--no-sync")
+    assert again.code == 0, again.output
+    assert len(webhook.bodies) == 1
+
+
+def test_dead_letters_alert_names_the_audience(
+    tick: Tick, webhook: WebhookReceiver
+) -> None:
+    from scripts.fakes.segment_receiver import SegmentReceiver
+
+    _sync_inputs(("email_clickers", "small"))
+    with connect() as wh:
+        # An audience name so long that the event breaks Segment's 32 KB limit.
+        wh.execute(
+            "insert into analytics.sync_segment__audience_memberships select "
+            "'fatigued', %s, audience_version, 'p-big', 'big', signal_at, entered_at "
+            "from analytics.sync_segment__audience_memberships",
+            ("x" * 40_000,),
+        )
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    with SegmentReceiver(WRITE_KEY) as segment:
+        tick.env["SEGMENT_HOST"] = segment.url
+        out = tick.run("--no-build")
+
+    assert out.code == 5, out.output + out.stderr
+    (body,) = webhook.bodies
+    assert body["text"].startswith("[audiences] Segment refused messages for good")
+    assert "audiences: fatigued" in body["text"]
+    assert "32 KB" in body["text"]
+    assert "--retry-dead-letters" in body["text"]
+    ((status, code, _, alerts),) = _runs()
+    assert (status, code, alerts) == ("partial", 5, "dead_letters")
+
+
+def test_failed_post_is_one_line_and_never_fails_the_tick(
+    tick: Tick, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/services/T0/B0/secret-webhook-token"
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = url
+    webhooks = _landing(tmp_path / "landing", "a.ndjson", 2)
+
+    out = tick.run("--webhooks", str(webhooks), "--no-build", "--no-sync")
+
+    assert out.code == 3  # the rejects, not the unreachable webhook
+    failures = [line for line in out.stderr.splitlines() if "not delivered" in line]
+    assert failures == [
+        "alert 'load_rejects' not delivered: ConnectionError (the webhook in "
+        "AUDIENCES_ALERT_WEBHOOK_URL is unreachable)"
+    ]
+    assert "secret-webhook-token" not in out.output + out.stderr
+
+
+def test_webhook_answering_500_is_logged_not_raised() -> None:
+    logged: list[str] = []
+    with WebhookReceiver(status=500) as receiver:
+        alerter = Alerter(
+            "run x",
+            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url},
+            log=logged.append,
+        )
+        alerter.add(Alert("build_failed", ["boom"], "dbt build"))
+        assert alerter.flush() == []
+    assert len(receiver.bodies) == 1
+    assert (
+        logged[-1]
+        == "alert 'build_failed' not delivered: the webhook answered HTTP 500"
+    )
+
+
+def test_alerts_merge_per_cause_and_redact_secret_environment_values() -> None:
+    with WebhookReceiver() as receiver:
+        environ = {
+            "AUDIENCES_ALERT_WEBHOOK_URL": receiver.url,
+            "SEGMENT_WRITE_KEY": WRITE_KEY,
+        }
+        alerter = Alerter("run x", environ=environ, log=lambda _: None)
+        alerter.add(Alert("guardrail_refusal", ["a"], "cmd", ["email_clickers"]))
+        alerter.add(
+            Alert("guardrail_refusal", [f"key {WRITE_KEY}"], "cmd", ["fatigued"])
+        )
+        alerter.add(Alert("dead_letters", ["c"], "cmd2"))
+        assert alerter.flush() == ["guardrail_refusal", "dead_letters"]
+        alerter.add(Alert("dead_letters", ["again"], "cmd2"))
+        assert alerter.flush() == []  # at most one per cause per run
+    first, second = receiver.texts()
+    assert "audiences: email_clickers, fatigued" in first
+    assert "- key ***" in first
+    assert WRITE_KEY not in json.dumps(receiver.bodies)
+    assert second.startswith("[audiences] Segment refused messages for good")
+
+
+def test_no_webhook_configured_logs_the_alert_only() -> None:
+    logged: list[str] = []
+    alerter = Alerter("run x", environ={}, log=logged.append)
+    alerter.add(Alert("run_error", ["x"], "audiences run --help"))
+    assert alerter.flush() == []
+    assert logged[0].startswith("alert: [audiences] The scheduled run stopped")
+
+
+def test_refusal_lines_name_their_audiences() -> None:
+    step = StepResult(
+        "sync segment",
+        [],
+        3,
+        0.1,
+        [
+            "refusing to send:",
+            "  - [drop_to_zero] fatigued would drop from 120 members to zero",
+            "  - [max_change] email_clickers would change by 80% (1 enter, ...)",
+            "  - [holdout] sms_clickers: 2 holdout member(s) are in the sync input",
+            "  - [stale] the newest signal/entry/exit in the sync inputs is 40.0 h old",
+        ],
+    )
+    (alert,) = sync_refusals(step)
+    assert alert.audiences == ["fatigued", "email_clickers", "sms_clickers"]
+    assert len(alert.details) == 4
+
+
+def test_build_findings_split_data_health_from_other_failures(tick: Tick) -> None:
+    from datetime import datetime, timedelta
+
+    tick.dbt_artifacts(
+        [
+            (EVENT_VOLUME_TEST + "clicked", "fail", "event_volume"),
+            (
+                "test.engagement_audiences.data_health_source_freshness_x",
+                "pass",
+                "freshness",
+            ),
+            ("model.engagement_audiences.fct_orders", "error", ""),
+        ]
+    )
+    step = StepResult("dbt build", [], 1, 1.0, ["Done. PASS=1 WARN=0 ERROR=2"])
+    since = datetime.now() - timedelta(minutes=1)
+    health, build = build_findings(step, tick.target_dir / "run_results.json", since)
+    assert health.cause == "data_health"
+    assert health.details[0].startswith("check 'event_volume'")
+    assert build.cause == "build_failed"
+    assert build.command == "dbt build --select fct_orders"
+    # results older than the tick are not this build's: only the exit status speaks
+    (stale,) = build_findings(
+        step, tick.target_dir / "run_results.json", datetime.now() + timedelta(hours=1)
+    )
+    assert stale.cause == "build_failed"
+    assert stale.details[0] == "`dbt build` exited 1"
+
+
+def test_a_second_tick_while_one_holds_the_lock_does_nothing(tick: Tick) -> None:
+    with exclusive(Path(tick.env["AUDIENCES_RUN_LOCK"])):
+        out = tick.run("--no-build", "--no-sync")
+    assert out.code == 4
+    assert "another `audiences run` holds" in out.stderr
+    with connect() as wh:
+        assert not wh.table_exists("audiences_ops", "runs")
+
+
+def test_a_load_that_fails_names_the_loader_and_the_error() -> None:
+    step = StepResult(
+        "load orders",
+        [],
+        4,
+        0.5,
+        ["error: orders-2026-11-30.csv failed to load: Conversion Error: …"],
+    )
+    (alert,) = load_findings(step, "orders")
+    assert alert.cause == "load_failed"
+    assert alert.details == [
+        "`audiences load orders` exited 4",
+        "error: orders-2026-11-30.csv failed to load: Conversion Error: …",
+    ]
+
+
+def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from scripts.segment_sync import state
+
+    since = datetime(2026, 11, 30, 6)
+    with connect() as wh:
+        state.ensure_state(wh)
+        wh.execute(
+            f"insert into {state.RUNS} (run_id, target_name, started_at, status, "
+            "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
+            "count_failed) values ('r9', 'dev', %s, 'partial', 5, false, false, 10, 7, 3)",
+            (since + timedelta(minutes=1),),
+        )
+        wh.execute(
+            f"insert into {state.OUTBOX} (seq, message_id, transition_id, run_id, "
+            "audience_key, audience_name, audience_version, user_id, person_id, "
+            "transition, call_type, is_member, generation, occurred_at, status, "
+            "attempts, created_at) values (1, 'm1', 't1', 'r9', 'fatigued', "
+            "'Fatigued', 1, 'u1', 'p1', 'enter', 'identify', true, 1, %s, 'pending', "
+            "1, %s)",
+            (since, since),
+        )
+        step = StepResult("sync segment", [], 5, 3.0, [])
+        (alert,) = sync_delivery(wh, since, step)
+    assert alert.cause == "sync_undelivered"
+    assert alert.audiences == ["fatigued"]
+    assert alert.details[0].startswith(
+        "sync run r9 ended 'partial': sent 7 of 10, 3 failed"
+    )
+
+
+def test_sigterm_reaches_the_running_sync_and_the_tick_records_itself(
+    tick: Tick, webhook: WebhookReceiver
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from scripts.fakes.segment_receiver import SegmentReceiver
+    from tests.conftest import REPO_ROOT
+
+    _sync_inputs(*[("email_clickers", f"u{i}") for i in range(10)])
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    with SegmentReceiver(WRITE_KEY) as segment:
+        # The first batch is parked until released: the sync is mid-send, for certain.
+        segment.set_faults(hold_after_batches=0, hold_accepts=False)
+        tick.env["SEGMENT_HOST"] = segment.url
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scripts", "run", "--no-build"],
+            cwd=REPO_ROOT,
+            env=tick.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert segment.wait_holding(120)
+            process.send_signal(signal.SIGTERM)
+            segment.release()
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+    assert process.returncode == 5, stdout + stderr
+    assert "stopped by a signal during sync segment; no further step" in stderr
+    assert "received signal 15" in stdout  # the sync itself saw it and stopped cleanly
+    ((status, code, steps, alerts),) = _runs()
+    assert (status, code) == ("partial", 5)
+    assert [(s["step"], s["exit_code"]) for s in json.loads(steps)] == [
+        ("sync segment", 5)
+    ]
+    assert alerts == "sync_undelivered"
+    with connect() as wh:
+        assert wh.scalar("select status from segment_sync.runs") == "interrupted"
