@@ -21,6 +21,7 @@ from scripts.loaders.files import InputError
 from scripts.loaders.runner import (
     DEFAULT_MAX_RECORD_BYTES,
     LoadFailedError,
+    MissingRightsError,
     Options,
     Stager,
     line_stager,
@@ -108,9 +109,17 @@ def execute(
         fail(str(exc))
     except LoadFailedError as exc:
         fail(str(exc), EXIT_FILE_FAILED)
+    except MissingRightsError as exc:
+        fail(str(exc))
     finally:
         wh.close()
     click.echo(summary.line())
+    if summary.files_unreadable:
+        fail(
+            f"{summary.files_unreadable} file(s) could not be read (named above); "
+            "the others are loaded",
+            EXIT_FILE_FAILED,
+        )
     if summary.counts.reject_pct > max_reject_pct:
         fail(
             f"{summary.counts.reject_pct:.2f}% of records rejected (> {max_reject_pct}%); "

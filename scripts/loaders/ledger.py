@@ -128,6 +128,8 @@ class RunSummary:
     counts: Counts = field(default_factory=Counts)
     files_loaded: int = 0
     files_skipped: int = 0
+    files_vanished: int = 0  # deleted or moved during the run: not an error
+    files_unreadable: int = 0  # could not be read (permissions, I/O): exit 4
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -137,6 +139,11 @@ class RunSummary:
             f"{c.duplicate} + rejected {c.rejected} (files: {self.files_loaded} loaded, "
             f"{self.files_skipped} skipped unchanged) in {self.seconds:.1f}s"
         )
+        if self.files_vanished or self.files_unreadable:
+            text += (
+                f"; not loaded: {self.files_vanished} vanished during the run, "
+                f"{self.files_unreadable} unreadable"
+            )
         if c.conflicting:
             text += (
                 f"; {c.conflicting} duplicates had a different body "
