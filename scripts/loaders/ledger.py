@@ -36,7 +36,7 @@ create table if not exists raw_loader.loaded_files (
     primary key (loader, file_sha256)
 )"""
 
-# The column list `load api` writes too (scripts/loaders/api.py); extra columns are added
+# The column list `load api` writes too (scripts/loaders/api_store.py); extra columns are added
 # below with `add column if not exists` so either loader may create the table first.
 REJECTS_DDL = """
 create table if not exists raw_loader.rejects (

@@ -172,16 +172,24 @@ def run(
 
 
 def _ensure_tables(wh: Warehouse, spec: TableSpec) -> None:
-    try:
+    def create() -> None:
         ledger.ensure_ledger(wh)
         ensure_table(wh, spec)
+
+    ensure_rights(wh, create, spec.schema)
+
+
+def ensure_rights(wh: Warehouse, create: Callable[[], None], schema: str) -> None:
+    """Run `create` (the loader's DDL); a role without CREATE gets one clear line."""
+    try:
+        create()
     except Exception as exc:
         if getattr(exc, "pgcode", None) != INSUFFICIENT_PRIVILEGE:
             raise
         user, database = wh.query("select current_user, current_database()")[0]
         raise MissingRightsError(
             f"PostgreSQL role {user!r} may not create the loaders' schemas and tables "
-            f"(raw_loader, {spec.schema}): it needs CREATE on database {database!r}, "
+            f"(raw_loader, {schema}): it needs CREATE on database {database!r}, "
             f"e.g. GRANT CREATE ON DATABASE {database} TO {user}; "
             f"the server said: {str(exc).strip().splitlines()[0]}"
         ) from None
