@@ -160,7 +160,8 @@ def inspect(path: Path) -> SourceFile:
     if gzipped:
         try:
             with gzip.open(path, "rb") as stream:
-                while chunk := stream.read(CHUNK):
+                # read1: a read(n) that hits the cut would drop what it decompressed.
+                while chunk := stream.read1(CHUNK):
                     checker.feed(chunk)
         except EOFError as exc:
             # Cut short: keep what decompressed, up to its last complete line.
@@ -250,7 +251,7 @@ class _Prefix(io.RawIOBase):
     def readinto(self, buffer) -> int:  # type: ignore[override]
         if self.left <= 0:
             return 0
-        data = self.stream.read(min(len(buffer), self.left))
+        data = self.stream.read1(min(len(buffer), self.left))
         buffer[: len(data)] = data
         self.left -= len(data)
         return len(data)

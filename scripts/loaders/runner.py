@@ -273,9 +273,8 @@ class _Prefetcher:
 
     def take(self, path: Path) -> SourceFile:
         future = self.pending.pop(path)
-        source = future.result()
-        self._submit_next()
-        return source
+        self._submit_next()  # before result(): a vanished file must not stall the rest
+        return future.result()
 
 
 def _load_one(
