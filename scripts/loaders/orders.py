@@ -297,7 +297,7 @@ def _from_segment(record: dict[str, Any]) -> dict[str, Any]:
             "not_a_track", f"only track messages are orders, got {record.get('type')!r}"
         )
     event = record.get("event")
-    if event not in SEGMENT_EVENTS:
+    if not isinstance(event, str) or event not in SEGMENT_EVENTS:
         raise InvalidRecordError(
             "not_an_order_event", f"event {event!r} is not an order event"
         )
