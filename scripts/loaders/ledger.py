@@ -47,7 +47,18 @@ create table if not exists raw_loader.rejects (
     raw_text varchar,
     rejected_at timestamp
 )"""
-REJECTS_EXTRA_COLUMNS = ("detail varchar", "file_sha256 varchar")
+REJECTS_EXTRA_COLUMNS = (
+    "detail varchar",
+    "file_sha256 varchar",
+    # Set when a later load of the same file fixed what was rejected (see below).
+    "resolved_at timestamp",
+    "resolved_by_sha256 varchar",
+)
+# Rejects a writer's next version of the same file can fix: a torn last line (the
+# writer was mid-line when the file was read) and a .gz cut short or still being
+# written. Any other reason is about the record's content and stays until a person acts.
+TORN_LINE_REASONS = ("invalid_json",)
+WHOLE_FILE_REASONS = ("truncated_gzip", "invalid_gzip")
 
 
 def ensure_ledger(wh: Warehouse) -> None:
@@ -56,6 +67,60 @@ def ensure_ledger(wh: Warehouse) -> None:
     wh.execute(REJECTS_DDL)
     for column in REJECTS_EXTRA_COLUMNS:
         wh.execute(f"alter table raw_loader.rejects add column if not exists {column}")
+
+
+def resolve_fixed_rejects(
+    wh: Warehouse,
+    duck,
+    loader: str,
+    source_file: str,
+    sha256: str,
+    file_complete: bool,
+    resolved_at: datetime,
+) -> None:
+    """Mark earlier rejects of this path that the file now being loaded fixes.
+
+    Runs in the file's transaction, after its rows are staged in `_ld_class`. A torn
+    line is fixed when the same line of the same path is now a valid record; a cut or
+    unreadable .gz is fixed when the same path now reads to its end. The reject rows
+    stay (history), with `resolved_at` and the sha256 of the load that fixed them.
+    """
+    torn = ", ".join(f"'{reason}'" for reason in TORN_LINE_REASONS)
+    lines = [
+        row[0]
+        for row in wh.query(
+            "select distinct source_line from raw_loader.rejects where loader = %s "
+            f"and source_file = %s and resolved_at is null and reason in ({torn}) "
+            "and file_sha256 <> %s and source_line is not null",
+            (loader, source_file, sha256),
+        )
+    ]
+    fixed: list[int] = []
+    if lines:
+        fixed = [
+            row[0]
+            for row in duck.execute(
+                "select line_no from _ld_class where reason is null and line_no in "
+                f"({', '.join(str(int(line)) for line in lines)})"
+            ).fetchall()
+        ]
+    conditions = []
+    if fixed:
+        conditions.append(
+            f"(reason in ({torn}) and source_line in "
+            f"({', '.join(str(int(line)) for line in fixed)}))"
+        )
+    if file_complete:
+        whole = ", ".join(f"'{reason}'" for reason in WHOLE_FILE_REASONS)
+        conditions.append(f"reason in ({whole})")
+    if not conditions:
+        return
+    wh.execute(
+        "update raw_loader.rejects set resolved_at = %s, resolved_by_sha256 = %s "
+        "where loader = %s and source_file = %s and resolved_at is null "
+        f"and file_sha256 <> %s and ({' or '.join(conditions)})",
+        (resolved_at, sha256, loader, source_file, sha256),
+    )
 
 
 def is_loaded(wh: Warehouse, loader: str, sha256: str) -> bool:

@@ -300,6 +300,15 @@ def _load_one(
         stager(duck, source, workdir, opts, clock)
         with wh.transaction():
             counts = apply(wh, duck, spec, ctx)
+            ledger.resolve_fixed_rejects(
+                wh,
+                duck,
+                spec.loader,
+                ctx.source_file,
+                source.sha256,
+                file_complete=not (source.truncation or source.gzip_error),
+                resolved_at=clock.now,
+            )
             ledger.record_file(
                 wh,
                 spec.loader,

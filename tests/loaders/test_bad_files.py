@@ -11,6 +11,7 @@ import io
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -85,6 +86,13 @@ def test_truncated_gzip__complete_lines_load_the_cut_is_one_reject(
     assert complete.counts["loaded"] == 2
     assert complete.counts["duplicate"] == 3
     assert query(target, "select count(*) from raw_customerio.webhook_events") == [(7,)]
+    # The cut is history now: kept, and marked fixed by the complete copy's load.
+    assert query(
+        target,
+        "select r.reason, r.resolved_at is not null, r.resolved_by_sha256 = f.file_sha256 "
+        "from raw_loader.rejects as r cross join raw_loader.loaded_files as f "
+        "where f.source_file = r.source_file and f.records_rejected = 0",
+    ) == [("truncated_gzip", True, True)]
 
 
 def test_truncated_gzip__within_the_threshold_exits_0(
@@ -233,3 +241,35 @@ def test_postgres__role_without_create_gets_one_line_naming_the_right(
     )
     help_text = CliRunner().invoke(main, ["load", "--help"]).output
     assert "lacks CREATE on the" in help_text
+
+
+def test_torn_last_line__marked_resolved_when_the_writer_finishes_it(
+    tmp_path: Path, target: str
+) -> None:
+    lines = [orjson.dumps(event(f"01T{i}", timestamp=1727712000 + i)) for i in range(3)]
+    broken_for_good = b'{"event_id": "01BROKEN", "metric": '
+    path = tmp_path / "landing.ndjson"
+    # The receiver is mid-write: line 4 is torn; line 2 is simply broken.
+    write(path, b"\n".join([lines[0], broken_for_good, lines[1], lines[2][:25]]))
+    first = run_load("webhooks", [path], target, "--max-reject-pct", "100")
+
+    write(path, b"\n".join([lines[0], broken_for_good, lines[1], lines[2]]) + b"\n")
+    second = run_load("webhooks", [path], target, "--max-reject-pct", "100")
+
+    assert first.counts["rejected"] == 2
+    assert second.counts["loaded"] == 1
+    second_sha = query(
+        target,
+        "select file_sha256 from raw_loader.loaded_files order by loaded_at desc "
+        "limit 1",
+    )[0][0]
+    rejects = query(
+        target,
+        "select source_line, reason, resolved_at is not null, resolved_by_sha256 "
+        "from raw_loader.rejects order by source_line, rejected_at",
+    )
+    assert rejects == [
+        (2, "invalid_json", False, None),  # first load: still broken
+        (2, "invalid_json", False, None),  # second load: still broken
+        (4, "invalid_json", True, second_sha),  # torn, then finished by the writer
+    ]
