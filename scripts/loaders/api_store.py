@@ -96,6 +96,22 @@ def check_message(
                 isinstance(value, bool) or not isinstance(value, int)
             ):
                 return "bad_metrics", f"metrics.{name} is not a Unix timestamp"
+    return _text_problem(message)
+
+
+def _text_problem(message: dict) -> tuple[str, str] | None:
+    """What the warehouse's JSON and text types would refuse (the whole page with it)."""
+    try:
+        text = json.dumps(message, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return "invalid_number", "NaN or Infinity is not a JSON number"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "invalid_utf8",
+            "contains a lone UTF-16 surrogate (\\ud800-\\udfff escape)",
+        )
     if _has_nul(message):
         return NUL_REASON, NUL_DETAIL
     return None
@@ -215,10 +231,10 @@ class ApiStore:
             problem = check_message(message)
             if problem is not None:
                 raw = message if isinstance(message, str) else _dumps(message)
+                # Storable whatever it holds: lone surrogates become \udXXX text.
+                raw = raw[:MAX_RAW_TEXT].encode("utf-8", "backslashreplace").decode()
                 code, detail = problem
-                rejects.append(
-                    (LOADER, source_file, line, code, detail, raw[:MAX_RAW_TEXT], now)
-                )
+                rejects.append((LOADER, source_file, line, code, detail, raw, now))
                 continue
             if message["id"] in latest:
                 counts.duplicate += 1  # the same delivery twice in one page: last wins

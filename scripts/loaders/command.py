@@ -59,8 +59,9 @@ Exit status:
   2  usage error, cannot connect, or the PostgreSQL role lacks CREATE on the
      database (one line naming the right)
   3  rejects above --max-reject-pct (the files are loaded, rejects recorded)
-  4  a file failed to load or could not be read (earlier and later files stay
-     loaded; rerun after fixing the cause)
+  4  a file could not be read (named on stderr; the other files load), or the
+     warehouse refused a file's rows (earlier files stay loaded, the run stops
+     there); rerun after fixing the cause
 """,
 )
 def load() -> None:
@@ -112,16 +113,16 @@ def execute(
     try:
         wh = connect(target_name)
     except (SettingsError, WarehouseError) as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     opts = Options(max_record_bytes=max_record_bytes, progress=progress)
     try:
         summary = run(wh, spec, stager, paths, extensions, opts)
     except InputError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     except LoadFailedError as exc:
         fail(str(exc), EXIT_FILE_FAILED)
     except MissingRightsError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     finally:
         wh.close()
     click.echo(summary.line())
@@ -358,10 +359,10 @@ def api_command(
     try:
         bearer = api_key_from_env()
     except ApiError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     end = until if until is not None else int(time.time())
     if since is not None and since >= end:
-        fail(f"--since {iso(since)} is not before --until {iso(end)}")
+        fail(f"--since {iso(since)} is not before --until {iso(end)}", EXIT_USAGE)
 
     def report_retry(attempt: int, reason: str) -> None:
         click.echo(
@@ -401,7 +402,7 @@ def api_command(
         _summary(totals, pages, windows, started, client.retries, sys.stderr)
         fail(f"{exc}. Committed pages are kept; rerun to resume.", EXIT_FILE_FAILED)
     except (WarehouseError, MissingRightsError) as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     finally:
         client.close()
     _summary(totals, pages, windows, started, client.retries, sys.stdout)
