@@ -241,7 +241,7 @@ def open_content(source: SourceFile) -> BinaryIO:
 class _Prefix(io.RawIOBase):
     """The first `limit` bytes of a stream, which are known to decompress."""
 
-    def __init__(self, stream: BinaryIO, limit: int):
+    def __init__(self, stream: gzip.GzipFile, limit: int):
         self.stream = stream
         self.left = limit
 

@@ -319,8 +319,10 @@ def _from_segment(record: dict[str, Any]) -> dict[str, Any]:
         )
     status = SEGMENT_EVENTS[event]
     amount = props.get("total", props.get("revenue"))
-    context = record.get("context") if isinstance(record.get("context"), dict) else {}
-    traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+    context = record.get("context")
+    context = context if isinstance(context, dict) else {}
+    traits = context.get("traits")
+    traits = traits if isinstance(traits, dict) else {}
     ordered_at = _timestamp(props.get("ordered_at"), "properties.ordered_at")
     return {
         "order_id": _order_id(props.get("order_id")),

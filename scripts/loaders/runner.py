@@ -259,11 +259,10 @@ class _Prefetcher:
         self._submit_next()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         for future in self.pending.values():
             future.cancel()
         self.pool.shutdown(wait=True)
-        return False
 
     def _submit_next(self) -> None:
         if self.position < len(self.files):
