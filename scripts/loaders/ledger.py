@@ -10,6 +10,8 @@ and the raw text (first 64 KB). One reason is not a rejection: a record whose ke
 already known but whose body differs is counted as a duplicate (the first body wins and
 stays) and also noted here as `duplicate_key_different_body`, so a conflicting re-send is
 visible instead of silently dropped. Those rows are excluded from `records_rejected`.
+Reject rows are never deleted; one that a later load of the same file fixed (a torn
+last line, a cut .gz) gets `resolved_at` (see `resolve_fixed_rejects`).
 """
 
 from __future__ import annotations
