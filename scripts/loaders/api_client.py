@@ -1,4 +1,4 @@
-"""A polite Customer.io App API client (reference customerio.md §2, §6.6).
+"""A polite Customer.io App API client (facts and sources: docs/customerio-app-api.md).
 
 Bearer key from the environment, US/EU hosts, a request-rate ceiling that also covers
 retries (the 10 requests/s limit is per workspace and shared with every other user of

@@ -1,14 +1,17 @@
 """`audiences load …`: the loader subcommands, thin shells over the modules beside this.
 
-Exit status: 0 success; 2 usage or connection error (one line, no traceback); 3 more
-records rejected than --max-reject-pct allows (the files are still loaded and their
-rejects recorded: the status is an alarm, not a rollback); 4 a file failed to load
-(files before it stay loaded, it is untouched; rerun after fixing the cause).
+Exit status, the same for every loader (EXIT_* below): 0 success; 2 usage, connection
+or missing-right error (one line, no traceback); 3 more records rejected than
+--max-reject-pct allows (the files are still loaded and their rejects recorded: the
+status is an alarm, not a rollback); 4 a file (or the App API) failed to load (what was
+committed before stays; rerun after fixing the cause).
 """
 
 from __future__ import annotations
 
 import calendar
+import sys
+import time
 from collections.abc import Sequence
 
 import click
@@ -21,13 +24,16 @@ from scripts.loaders.files import InputError
 from scripts.loaders.runner import (
     DEFAULT_MAX_RECORD_BYTES,
     LoadFailedError,
+    MissingRightsError,
     Options,
     Stager,
+    ensure_rights,
     line_stager,
     run,
     timestamp_literal,
 )
 
+EXIT_USAGE = 2  # also: cannot connect, or the role lacks a right (cli_options.fail)
 EXIT_TOO_MANY_REJECTS = 3
 EXIT_FILE_FAILED = 4
 
@@ -36,8 +42,6 @@ JSON_EXTENSIONS = (".ndjson", ".jsonl", ".json")
 
 @click.group(
     cls=LazyGroup,
-    # `load api` pulls in the HTTP client stack; file loads should not pay for it.
-    lazy={"api": "scripts.loaders.api:api"},
     epilog="""\b
 Examples:
   audiences load webhooks landing/                 # every *.ndjson/*.json(.gz) below
@@ -47,8 +51,17 @@ Examples:
 \b
 Every file is loaded in one transaction and remembered by its sha256 in
 raw_loader.loaded_files, so rerunning is always safe; rejected records land in
-raw_loader.rejects with a reason. Exit 0 ok, 2 usage/connection error,
-3 rejects above --max-reject-pct, 4 a file failed to load.
+raw_loader.rejects with a reason.
+
+\b
+Exit status:
+  0  loaded (files deleted during the run are named on stderr and retried next run)
+  2  usage error, cannot connect, or the PostgreSQL role lacks CREATE on the
+     database (one line naming the right)
+  3  rejects above --max-reject-pct (the files are loaded, rejects recorded)
+  4  a file could not be read (named on stderr; the other files load), or the
+     warehouse refused a file's rows (earlier files stay loaded, the run stops
+     there); rerun after fixing the cause
 """,
 )
 def load() -> None:
@@ -100,17 +113,25 @@ def execute(
     try:
         wh = connect(target_name)
     except (SettingsError, WarehouseError) as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     opts = Options(max_record_bytes=max_record_bytes, progress=progress)
     try:
         summary = run(wh, spec, stager, paths, extensions, opts)
     except InputError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     except LoadFailedError as exc:
         fail(str(exc), EXIT_FILE_FAILED)
+    except MissingRightsError as exc:
+        fail(str(exc), EXIT_USAGE)
     finally:
         wh.close()
     click.echo(summary.line())
+    if summary.files_unreadable:
+        fail(
+            f"{summary.files_unreadable} file(s) could not be read (named above); "
+            "the others are loaded",
+            EXIT_FILE_FAILED,
+        )
     if summary.counts.reject_pct > max_reject_pct:
         fail(
             f"{summary.counts.reject_pct:.2f}% of records rejected (> {max_reject_pct}%); "
@@ -220,4 +241,187 @@ def orders_command(paths, target_name, max_reject_pct, max_record_bytes, progres
         max_reject_pct,
         max_record_bytes,
         progress,
+    )
+
+
+def _time_argument(ctx, param, value: str | None) -> int | None:
+    from scripts.loaders.api import parse_time
+
+    return None if value is None else parse_time(value)
+
+
+@load.command(
+    "api",
+    epilog="""\b
+Examples:
+  export CIO_APP_API_KEY=...          # App API key (Bearer), never printed
+  audiences load api --since 2024-01-01
+  audiences load api --since 2023-06-01 --until 2024-06-01 --region eu --type email
+  audiences load api --target postgres --since 1704067200
+  audiences load api --restart --since 2024-01-01   # forget the cursor, walk again
+\b
+Windows of at most 6 months are walked from --since to --until; the cursor
+(window + next token) is committed with every page in raw_loader.api_cursors, so
+an interrupted run continues where it stopped and a finished range is not
+fetched again. Set CIO_API_BASE_URL to point at another host (tests, proxies).
+Exit 0 ok, 2 usage, connection or missing-right error, 3 rejects above
+--max-reject-pct, 4 the API failed (committed pages stay; rerun to resume).
+""",
+)
+@click.option(
+    "--since",
+    callback=_time_argument,
+    metavar="DATE|TS",
+    help="Start of the range (creation time of deliveries); default: 180 days "
+    "before --until, or where the stored cursor stopped.",
+)
+@click.option(
+    "--until",
+    callback=_time_argument,
+    metavar="DATE|TS",
+    help="End of the range (default: now).",
+)
+@click.option(
+    "--region", type=click.Choice(["us", "eu"]), default="us", show_default=True
+)
+@click.option(
+    "--type",
+    "message_types",
+    multiple=True,
+    metavar="TYPE",
+    help="Only this message type (email, push, twilio, whatsapp, slack, webhook, "
+    "in_app); repeatable; each type keeps its own cursor. Default: all types.",
+)
+@click.option(
+    "--limit-per-page",
+    type=click.IntRange(1, 1000),
+    default=1000,
+    show_default=True,
+    help="Messages per request (the API allows up to 1000).",
+)
+@click.option(
+    "--max-rps",
+    type=click.FloatRange(min=0.1, max=10),
+    default=10.0,
+    show_default=True,
+    help="Request ceiling per second, retries included (workspace limit: 10).",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 30),
+    default=8,
+    show_default=True,
+    help="Attempts per request on 429/5xx/connection errors before giving up.",
+)
+@click.option(
+    "--backoff",
+    "backoff_seconds",
+    type=click.FloatRange(min=0.0),
+    default=1.0,
+    show_default=True,
+    help="First retry pause in seconds; doubles per attempt, plus jitter "
+    "(a Retry-After header wins).",
+)
+@click.option("--restart", is_flag=True, help="Forget the stored cursor first.")
+@click.option(
+    "--max-reject-pct",
+    type=click.FloatRange(0, 100),
+    default=1.0,
+    show_default=True,
+    help="Exit non-zero when more than this share of messages is rejected.",
+)
+@target_option
+def api_command(
+    since: int | None,
+    until: int | None,
+    region: str,
+    message_types: tuple[str, ...],
+    limit_per_page: int,
+    max_rps: float,
+    max_attempts: int,
+    backoff_seconds: float,
+    restart: bool,
+    max_reject_pct: float,
+    target_name: str | None,
+) -> None:
+    """Backfill deliveries from the Customer.io App API (/v1/messages)."""
+    # Imported here: the HTTP stack is only paid for by `load api`.
+    from scripts.loaders.api import backfill, iso
+    from scripts.loaders.api_client import (
+        ApiError,
+        AppApiClient,
+        api_key_from_env,
+        base_url_for,
+    )
+    from scripts.loaders.api_store import ApiStore, PageCounts
+    from scripts.warehouse import WarehouseError, connect
+
+    try:
+        bearer = api_key_from_env()
+    except ApiError as exc:
+        fail(str(exc), EXIT_USAGE)
+    end = until if until is not None else int(time.time())
+    if since is not None and since >= end:
+        fail(f"--since {iso(since)} is not before --until {iso(end)}", EXIT_USAGE)
+
+    def report_retry(attempt: int, reason: str) -> None:
+        click.echo(
+            f"api:   retry {attempt}/{max_attempts - 1} after {reason}", err=True
+        )
+
+    client = AppApiClient(
+        bearer,
+        base_url_for(region),
+        max_rps=max_rps,
+        max_attempts=max_attempts,
+        backoff_seconds=backoff_seconds,
+        on_retry=report_retry,
+    )
+    totals = PageCounts()
+    pages = windows = 0
+    started = time.monotonic()
+    try:
+        with connect(target_name) as warehouse:
+            store = ApiStore(warehouse)
+            ensure_rights(warehouse, store.ensure_tables, "raw_customerio")
+            for message_type in message_types or (None,):
+                counts, done_pages, done_windows = backfill(
+                    store,
+                    client,
+                    region=region,
+                    message_type=message_type,
+                    since=since,
+                    until=end,
+                    page_limit=limit_per_page,
+                    restart=restart,
+                )
+                totals.add(counts)
+                pages += done_pages
+                windows += done_windows
+    except ApiError as exc:
+        _summary(totals, pages, windows, started, client.retries, sys.stderr)
+        fail(f"{exc}. Committed pages are kept; rerun to resume.", EXIT_FILE_FAILED)
+    except (WarehouseError, MissingRightsError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    finally:
+        client.close()
+    _summary(totals, pages, windows, started, client.retries, sys.stdout)
+    if totals.read and totals.rejected * 100 > max_reject_pct * totals.read:
+        fail(
+            f"{totals.rejected} of {totals.read} messages rejected "
+            f"(> {max_reject_pct}%); see raw_loader.rejects where loader = 'api'",
+            EXIT_TOO_MANY_REJECTS,
+        )
+
+
+def _summary(
+    totals, pages: int, windows: int, started: float, retries: int, stream
+) -> None:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    click.echo(
+        f"api: read {totals.read} = loaded {totals.loaded} + duplicate "
+        f"{totals.duplicate} + rejected {totals.rejected} (new {totals.loaded_new}, "
+        f"updated {totals.loaded_updated}; {pages} pages in {windows} windows, "
+        f"{elapsed:.1f} s, {pages / elapsed:.1f} pages/s, {retries} retries)",
+        file=stream,
     )

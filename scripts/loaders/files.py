@@ -14,7 +14,9 @@ from __future__ import annotations
 import codecs
 import gzip
 import hashlib
+import io
 import os
+import stat
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +44,9 @@ class InputError(Exception):
     """A PATH argument cannot be used (missing, unreadable); a usage error."""
 
 
+TRUNCATED_GZIP = "truncated_gzip"
+
+
 def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> list[Path]:
     """Files named directly, plus files under folders (recursively) with a known extension.
 
@@ -57,9 +62,24 @@ def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> list[P
             for child in sorted(path.rglob("*")):
                 if child.is_file() and _wanted(child, extensions):
                     found[child.resolve()] = None
+        elif path.exists():
+            # A FIFO or device would block or never end; only regular files are data.
+            kind = _kind(path)
+            raise InputError(f"not a regular file ({kind}): {raw}")
         else:
             raise InputError(f"no such file or folder: {raw}")
     return list(found)
+
+
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file or folder"
 
 
 def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
@@ -87,6 +107,10 @@ class SourceFile:
     # numbers, and the delimiter byte would split a line: both force the staged path.
     has_cr: bool = False
     has_delimiter: bool = False
+    # A .gz that ends before its end-of-stream marker (a copy cut short, a writer that
+    # died): its complete lines are read, and the cut itself is this one reject.
+    truncation: Reject | None = None
+    readable_bytes: int | None = None  # content up to the last complete line
 
     @property
     def display(self) -> str:
@@ -101,6 +125,7 @@ class SourceFile:
         """Plain NDJSON in clean UTF-8 that DuckDB may read directly."""
         return not (
             self.gzip_error
+            or self.truncation
             or self.utf8_error
             or self.has_bom
             or self.has_cr
@@ -135,9 +160,21 @@ def inspect(path: Path) -> SourceFile:
     if gzipped:
         try:
             with gzip.open(path, "rb") as stream:
-                while chunk := stream.read(CHUNK):
+                # read1: a read(n) that hits the cut would drop what it decompressed.
+                while chunk := stream.read1(CHUNK):
                     checker.feed(chunk)
-        except (OSError, EOFError, zlib.error) as exc:
+        except EOFError as exc:
+            # Cut short: keep what decompressed, up to its last complete line.
+            info.readable_bytes = checker.offset - checker.tail_bytes
+            info.truncation = Reject(
+                checker.lines + 1,
+                TRUNCATED_GZIP,
+                f"{exc} after {checker.offset} bytes of content; "
+                f"{checker.lines} complete lines were read, the rest is missing",
+                raw_text(checker.tail),
+            )
+            return info
+        except (OSError, zlib.error) as exc:
             info.gzip_error = f"not a readable gzip file: {exc}"
             return info
     checker.finish()
@@ -151,6 +188,9 @@ class _ContentChecker:
         self.info = info
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.offset = 0
+        self.lines = 0  # complete lines (newline-terminated) so far
+        self.tail = b""  # bytes after the last newline, at most MAX_RAW_TEXT kept
+        self.tail_bytes = 0
 
     def feed(self, chunk: bytes, check_utf8: bool = True) -> None:
         """`check_utf8=False` leaves plain files to DuckDB, which refuses invalid UTF-8
@@ -164,6 +204,14 @@ class _ContentChecker:
             info.has_cr = True
         if not info.has_delimiter and b"\x1f" in chunk:
             info.has_delimiter = True
+        newlines = chunk.count(b"\n")
+        if newlines:
+            self.lines += newlines
+            after = chunk[chunk.rfind(b"\n") + 1 :]
+            self.tail, self.tail_bytes = after[:MAX_RAW_TEXT], len(after)
+        else:
+            self.tail = (self.tail + chunk)[:MAX_RAW_TEXT]
+            self.tail_bytes += len(chunk)
         if check_utf8 and info.utf8_error is None:
             try:
                 self.decoder.decode(chunk)
@@ -180,10 +228,37 @@ class _ContentChecker:
 
 
 def open_content(source: SourceFile) -> BinaryIO:
-    """The decompressed bytes of a file."""
+    """The decompressed bytes of a file (of a truncated .gz: its complete lines)."""
     if source.gzipped:
-        return gzip.open(source.path, "rb")  # type: ignore[return-value]
+        stream = gzip.open(source.path, "rb")  # noqa: SIM115 (the caller closes it)
+        if source.readable_bytes is not None:
+            prefix = _Prefix(stream, source.readable_bytes)
+            return io.BufferedReader(prefix)  # type: ignore[return-value]
+        return stream  # type: ignore[return-value]
     return source.path.open("rb")
+
+
+class _Prefix(io.RawIOBase):
+    """The first `limit` bytes of a stream, which are known to decompress."""
+
+    def __init__(self, stream: gzip.GzipFile, limit: int):
+        self.stream = stream
+        self.left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self.left <= 0:
+            return 0
+        data = self.stream.read1(min(len(buffer), self.left))
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
 
 
 def raw_text(data: bytes) -> str:

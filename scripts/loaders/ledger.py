@@ -10,6 +10,8 @@ and the raw text (first 64 KB). One reason is not a rejection: a record whose ke
 already known but whose body differs is counted as a duplicate (the first body wins and
 stays) and also noted here as `duplicate_key_different_body`, so a conflicting re-send is
 visible instead of silently dropped. Those rows are excluded from `records_rejected`.
+Reject rows are never deleted; one that a later load of the same file fixed (a torn
+last line, a cut .gz) gets `resolved_at` (see `resolve_fixed_rejects`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ create table if not exists raw_loader.loaded_files (
     primary key (loader, file_sha256)
 )"""
 
-# The column list `load api` writes too (scripts/loaders/api.py); extra columns are added
+# The column list `load api` writes too (scripts/loaders/api_store.py); extra columns are added
 # below with `add column if not exists` so either loader may create the table first.
 REJECTS_DDL = """
 create table if not exists raw_loader.rejects (
@@ -47,7 +49,18 @@ create table if not exists raw_loader.rejects (
     raw_text varchar,
     rejected_at timestamp
 )"""
-REJECTS_EXTRA_COLUMNS = ("detail varchar", "file_sha256 varchar")
+REJECTS_EXTRA_COLUMNS = (
+    "detail varchar",
+    "file_sha256 varchar",
+    # Set when a later load of the same file fixed what was rejected (see below).
+    "resolved_at timestamp",
+    "resolved_by_sha256 varchar",
+)
+# Rejects a writer's next version of the same file can fix: a torn last line (the
+# writer was mid-line when the file was read) and a .gz cut short or still being
+# written. Any other reason is about the record's content and stays until a person acts.
+TORN_LINE_REASONS = ("invalid_json",)
+WHOLE_FILE_REASONS = ("truncated_gzip", "invalid_gzip")
 
 
 def ensure_ledger(wh: Warehouse) -> None:
@@ -56,6 +69,60 @@ def ensure_ledger(wh: Warehouse) -> None:
     wh.execute(REJECTS_DDL)
     for column in REJECTS_EXTRA_COLUMNS:
         wh.execute(f"alter table raw_loader.rejects add column if not exists {column}")
+
+
+def resolve_fixed_rejects(
+    wh: Warehouse,
+    duck,
+    loader: str,
+    source_file: str,
+    sha256: str,
+    file_complete: bool,
+    resolved_at: datetime,
+) -> None:
+    """Mark earlier rejects of this path that the file now being loaded fixes.
+
+    Runs in the file's transaction, after its rows are staged in `_ld_class`. A torn
+    line is fixed when the same line of the same path is now a valid record; a cut or
+    unreadable .gz is fixed when the same path now reads to its end. The reject rows
+    stay (history), with `resolved_at` and the sha256 of the load that fixed them.
+    """
+    torn = ", ".join(f"'{reason}'" for reason in TORN_LINE_REASONS)
+    lines = [
+        row[0]
+        for row in wh.query(
+            "select distinct source_line from raw_loader.rejects where loader = %s "
+            f"and source_file = %s and resolved_at is null and reason in ({torn}) "
+            "and file_sha256 <> %s and source_line is not null",
+            (loader, source_file, sha256),
+        )
+    ]
+    fixed: list[int] = []
+    if lines:
+        fixed = [
+            row[0]
+            for row in duck.execute(
+                "select line_no from _ld_class where reason is null and line_no in "
+                f"({', '.join(str(int(line)) for line in lines)})"
+            ).fetchall()
+        ]
+    conditions = []
+    if fixed:
+        conditions.append(
+            f"(reason in ({torn}) and source_line in "
+            f"({', '.join(str(int(line)) for line in fixed)}))"
+        )
+    if file_complete:
+        whole = ", ".join(f"'{reason}'" for reason in WHOLE_FILE_REASONS)
+        conditions.append(f"reason in ({whole})")
+    if not conditions:
+        return
+    wh.execute(
+        "update raw_loader.rejects set resolved_at = %s, resolved_by_sha256 = %s "
+        "where loader = %s and source_file = %s and resolved_at is null "
+        f"and file_sha256 <> %s and ({' or '.join(conditions)})",
+        (resolved_at, sha256, loader, source_file, sha256),
+    )
 
 
 def is_loaded(wh: Warehouse, loader: str, sha256: str) -> bool:
@@ -128,6 +195,8 @@ class RunSummary:
     counts: Counts = field(default_factory=Counts)
     files_loaded: int = 0
     files_skipped: int = 0
+    files_vanished: int = 0  # deleted or moved during the run: not an error
+    files_unreadable: int = 0  # could not be read (permissions, I/O): exit 4
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -137,6 +206,11 @@ class RunSummary:
             f"{c.duplicate} + rejected {c.rejected} (files: {self.files_loaded} loaded, "
             f"{self.files_skipped} skipped unchanged) in {self.seconds:.1f}s"
         )
+        if self.files_vanished or self.files_unreadable:
+            text += (
+                f"; not loaded: {self.files_vanished} vanished during the run, "
+                f"{self.files_unreadable} unreadable"
+            )
         if c.conflicting:
             text += (
                 f"; {c.conflicting} duplicates had a different body "

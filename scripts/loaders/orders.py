@@ -13,25 +13,36 @@ Decisions:
   `updated_at` uses `ordered_at`;
 - `status` is one of completed / refunded / cancelled (`canceled` is accepted as
   `cancelled`); anything else is rejected so dbt never sees an unknown state;
-- money: `total_cents` must be a whole number; Segment `total`/`revenue` are currency
-  units and are rounded to cents;
+- money: `total_cents` must be a whole number (ASCII digits, optional minus) that fits
+  the bigint column; Segment `total`/`revenue` are currency units and are rounded to
+  cents; a `completed` order with a negative total is rejected (`negative_total`): it
+  would count as a purchase;
 - a later event that lacks a column (a refund without `ordered_at` or `email`) keeps the
   value already known for it instead of erasing it;
-- timestamps without a zone are UTC; more than a day ahead of the load is rejected.
+- timestamps without a zone are UTC; outside the window every loader shares
+  (validity.py) they are rejected;
+- a NUL character anywhere in the record is rejected (`unsupported_nul_character`) on
+  every engine: PostgreSQL can store it neither in text nor in jsonb;
+- whatever else one record's values make fail is that record's reject
+  (`invalid_value`, with the error), never the file's: the file and the files after it
+  still load.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from scripts.loaders import validity
 from scripts.loaders.bulk import TableSpec
 from scripts.loaders.files import (
     Reject,
@@ -41,7 +52,14 @@ from scripts.loaders.files import (
     open_content,
     raw_text,
 )
-from scripts.loaders.stage import CLASSIFIED, Column, sql_literal, store_python_rejects
+from scripts.loaders.stage import (
+    CLASSIFIED,
+    NUL_DETAIL,
+    NUL_REASON,
+    Column,
+    sql_literal,
+    store_python_rejects,
+)
 
 EXTENSIONS = (".csv", ".ndjson", ".jsonl", ".json", ".parquet")
 STATUSES = {"completed": "completed", "refunded": "refunded", "cancelled": "cancelled"}
@@ -52,6 +70,10 @@ SEGMENT_EVENTS = {
     "Order Cancelled": "cancelled",
     "Order Canceled": "cancelled",
 }
+
+# The bigint column's range; a larger total would fail the whole file's insert.
+BIGINT_MAX = 2**63 - 1
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")  # ASCII only: str.isdigit() accepts "²"
 
 SPEC = TableSpec(
     loader="orders",
@@ -81,11 +103,13 @@ class InvalidRecordError(Exception):
 
 
 # ------------------------------------------------------------------ reading
-def _records(source: SourceFile) -> Iterator[tuple[int, bytes, Any]]:
+def _records(
+    source: SourceFile, max_record_bytes: int
+) -> Iterator[tuple[int, bytes, Any]]:
     """(line, raw bytes, parsed record or an InvalidRecordError) for each record of a file."""
     name = source.path.name.lower().removesuffix(".gz")
     if name.endswith(".csv"):
-        yield from _csv_records(source)
+        yield from _csv_records(source, max_record_bytes)
     elif name.endswith(".parquet"):
         yield from _parquet_records(source.path)
     else:
@@ -99,11 +123,32 @@ def _records(source: SourceFile) -> Iterator[tuple[int, bytes, Any]]:
                 yield line, raw, InvalidRecordError(reason, f"not valid JSON: {exc}")
 
 
-def _csv_records(source: SourceFile) -> Iterator[tuple[int, bytes, Any]]:
+def _csv_records(
+    source: SourceFile, max_record_bytes: int
+) -> Iterator[tuple[int, bytes, Any]]:
+    # A field may be as long as a record may be; Python's default (131,072) is smaller.
+    csv.field_size_limit(max(max_record_bytes, csv.field_size_limit()))
     with open_content(source) as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape")
         reader = csv.DictReader(text)
-        for row in reader:
+        while True:
+            before = reader.line_num
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # The reader resumes on the next line; only this row is lost.
+                too_large = "field limit" in str(exc)
+                yield (
+                    before + 1,
+                    b"",
+                    InvalidRecordError(
+                        "record_too_large" if too_large else "malformed_csv_row",
+                        f"CSV row cannot be read: {exc}",
+                    ),
+                )
+                continue
             line = reader.line_num
             raw = ",".join(str(v) for v in row.values() if v is not None)
             raw_bytes = raw.encode("utf-8", errors="surrogateescape")
@@ -127,30 +172,62 @@ def _csv_records(source: SourceFile) -> Iterator[tuple[int, bytes, Any]]:
                 yield line, raw_bytes, row
 
 
+class UnreadableFileError(Exception):
+    """The file as a whole cannot be read (not Parquet, corrupt); one reject for it."""
+
+
 def _parquet_records(path: Path) -> Iterator[tuple[int, bytes, Any]]:
     import duckdb
 
     with duckdb.connect() as duck:
         duck.execute("set TimeZone = 'UTC'")
-        cursor = duck.execute(f"select * from read_parquet({sql_literal(str(path))})")
-        names = [column[0] for column in cursor.description]
-        for index, values in enumerate(cursor.fetchall(), start=1):
+        try:
+            cursor = duck.execute(
+                f"select * from read_parquet({sql_literal(str(path))})"
+            )
+            names = [column[0] for column in cursor.description]
+            rows = cursor.fetchall()
+        except (duckdb.Error, ValueError, OverflowError) as exc:
+            raise UnreadableFileError(f"not a readable Parquet file: {exc}") from None
+    for index, values in enumerate(rows, start=1):
+        try:
             record = {
                 name: _plain(value) for name, value in zip(names, values, strict=True)
             }
-            yield index, orjson.dumps(record), record
+            raw = orjson.dumps(record)
+        except (TypeError, ValueError, OverflowError, orjson.JSONEncodeError) as exc:
+            yield (
+                index,
+                repr(values).encode(),
+                InvalidRecordError("invalid_value", f"a value has no JSON form: {exc}"),
+            )
+            continue
+        yield index, raw, record
 
 
 def _plain(value: Any) -> Any:
+    """A JSON-ready copy of a Parquet value, whatever its type (extra columns included)."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value.isoformat()
-    if isinstance(value, date):
+    if isinstance(value, date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()  # INTERVAL: seconds, as JSON has no duration
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
         return int(value) if value == value.to_integral_value() else float(value)
-    return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()  # BLOB
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # UUID, BIT, … : their text form
 
 
 # ------------------------------------------------------------------ normalising
@@ -159,16 +236,40 @@ def normalise(record: Any, future_limit: datetime) -> dict[str, Any]:
         raise InvalidRecordError(
             "not_an_object", f"a record must be an object, got {type(record).__name__}"
         )
+    if _has_nul(record):
+        raise InvalidRecordError(NUL_REASON, NUL_DETAIL)
     if record.get("type") is not None or "event" in record:
         row = _from_segment(record)
     else:
         row = _from_flat(record)
     for name in ("ordered_at", "updated_at"):
-        if row[name] is not None and row[name] > future_limit:
+        if row[name] is None:
+            continue
+        if row[name] < validity.EARLIEST:
             raise InvalidRecordError(
-                "timestamp_in_future", f"{name} {row[name]} is after the load"
+                validity.OUT_OF_RANGE, f"{name} {row[name]} is before 2000-01-01"
             )
+        if row[name] > future_limit:
+            raise InvalidRecordError(
+                validity.IN_FUTURE, f"{name} {row[name]} is after the load"
+            )
+    if row["status"] == "completed" and (row["total_cents"] or 0) < 0:
+        raise InvalidRecordError(
+            "negative_total",
+            f"a completed order cannot total {row['total_cents']} cents "
+            "(a refund is status refunded)",
+        )
     return row
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def _from_flat(record: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +297,7 @@ def _from_segment(record: dict[str, Any]) -> dict[str, Any]:
             "not_a_track", f"only track messages are orders, got {record.get('type')!r}"
         )
     event = record.get("event")
-    if event not in SEGMENT_EVENTS:
+    if not isinstance(event, str) or event not in SEGMENT_EVENTS:
         raise InvalidRecordError(
             "not_an_order_event", f"event {event!r} is not an order event"
         )
@@ -218,8 +319,10 @@ def _from_segment(record: dict[str, Any]) -> dict[str, Any]:
         )
     status = SEGMENT_EVENTS[event]
     amount = props.get("total", props.get("revenue"))
-    context = record.get("context") if isinstance(record.get("context"), dict) else {}
-    traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+    context = record.get("context")
+    context = context if isinstance(context, dict) else {}
+    traits = context.get("traits")
+    traits = traits if isinstance(traits, dict) else {}
     ordered_at = _timestamp(props.get("ordered_at"), "properties.ordered_at")
     return {
         "order_id": _order_id(props.get("order_id")),
@@ -267,27 +370,47 @@ def _cents(value: Any) -> int | None:
             "invalid_total", "total_cents must be a whole number, got a boolean"
         )
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise InvalidRecordError(
-        "invalid_total", f"total_cents must be a whole number, got {value!r}"
-    )
+        cents = value
+    elif isinstance(value, float) and value.is_integer():
+        cents = int(value)
+    elif isinstance(value, str) and WHOLE_NUMBER.fullmatch(value.strip()):
+        cents = int(value.strip())
+    else:
+        raise InvalidRecordError(
+            "invalid_total",
+            f"total_cents must be a whole number, got {_shown(value)}",
+        )
+    return _in_range(cents)
+
+
+def _in_range(cents: int) -> int:
+    if abs(cents) > BIGINT_MAX:
+        raise InvalidRecordError(
+            "invalid_total", f"total {_shown(cents)} cents is out of range"
+        )
+    return cents
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:100] + "…"
 
 
 def _units_to_cents(value: Any) -> int | None:
     if value is None or value == "":
         return None
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool | dict | list):
             raise InvalidOperation
-        return int((Decimal(str(value)) * 100).quantize(Decimal(1)))
+        amount = Decimal(str(value))
+        if not amount.is_finite() or abs(amount) > BIGINT_MAX:
+            raise InvalidOperation
+        cents = int((amount * 100).quantize(Decimal(1)))
     except (InvalidOperation, ValueError):
         raise InvalidRecordError(
-            "invalid_total", f"total/revenue must be a number, got {value!r}"
+            "invalid_total", f"total/revenue must be a number, got {_shown(value)}"
         ) from None
+    return _in_range(cents)
 
 
 def _currency(value: Any) -> str | None:
@@ -309,7 +432,12 @@ def _timestamp(value: Any, name: str) -> datetime | None:
             "invalid_timestamp", f"{name} is not ISO-8601: {value[:100]!r}"
         ) from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC instant
+            raise InvalidRecordError(
+                validity.OUT_OF_RANGE, f"{name} {value[:100]!r} is before 2000-01-01"
+            ) from None
     return parsed
 
 
@@ -322,21 +450,20 @@ def stage(duck, source: SourceFile, workdir: Path, opts, clock) -> None:
         if source.gzip_error:
             rejects.append(Reject(None, "invalid_gzip", source.gzip_error, ""))
         elif not source.is_empty:
-            for line, raw, record in _records(source):
-                try:
-                    if isinstance(record, InvalidRecordError):
-                        raise record
-                    if len(raw) > opts.max_record_bytes:
-                        raise InvalidRecordError(
-                            "record_too_large", f"record is {len(raw)} bytes"
+            try:
+                for line, raw, record in _records(source, opts.max_record_bytes):
+                    try:
+                        row = _row(line, raw, record, opts.max_record_bytes, clock)
+                    except InvalidRecordError as exc:
+                        rejects.append(
+                            Reject(line, exc.reason, exc.detail, raw_text(raw))
                         )
-                    row = normalise(record, clock.future_limit)
-                except InvalidRecordError as exc:
-                    rejects.append(Reject(line, exc.reason, exc.detail, raw_text(raw)))
-                    continue
-                row["line_no"] = line
-                row["payload"] = orjson.dumps(record).decode()
-                out.write(orjson.dumps(row) + b"\n")
+                        continue
+                    out.write(orjson.dumps(row) + b"\n")
+            except UnreadableFileError as exc:
+                rejects.append(Reject(None, "unreadable_file", str(exc), ""))
+        if source.truncation:
+            rejects.append(source.truncation)
     store_python_rejects(duck, rejects, workdir)
     column_types = ", ".join(f"'{c.name}': '{c.type.upper()}'" for c in SPEC.columns)
     names = ", ".join(c.name for c in SPEC.columns)
@@ -352,3 +479,22 @@ def stage(duck, source: SourceFile, workdir: Path, opts, clock) -> None:
             f"columns = {{'line_no': 'BIGINT', {column_types}, 'payload': 'VARCHAR'}})"
         )
     rows_path.unlink()
+
+
+def _row(line: int, raw: bytes, record: Any, max_record_bytes: int, clock) -> dict:
+    """The staged row for one record, or InvalidRecordError with its reason."""
+    if isinstance(record, InvalidRecordError):
+        raise record
+    if len(raw) > max_record_bytes:
+        raise InvalidRecordError("record_too_large", f"record is {len(raw)} bytes")
+    try:
+        row = normalise(record, clock.future_limit)
+        row["line_no"] = line
+        row["payload"] = orjson.dumps(record).decode()
+        return row
+    except InvalidRecordError:
+        raise
+    except Exception as exc:  # one record's values must never stop the file
+        raise InvalidRecordError(
+            "invalid_value", f"{type(exc).__name__}: {str(exc)[:200]}"
+        ) from None

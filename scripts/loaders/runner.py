@@ -9,20 +9,19 @@ fully loaded or not at all, and the next run picks up exactly the files not reco
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from scripts.loaders import ledger
+from scripts.loaders import ledger, validity
 from scripts.loaders.bulk import FileContext, TableSpec, apply, ensure_table
 from scripts.loaders.files import (
     Reject,
@@ -45,12 +44,15 @@ from scripts.loaders.stage import (
 from scripts.warehouse import Warehouse
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
-FUTURE_TOLERANCE = timedelta(days=1)
 MEMORY_LIMIT = os.environ.get("AUDIENCES_LOADER_MEMORY_LIMIT", "1GB")
 
 
 class LoadFailedError(Exception):
     """A file could not be loaded; earlier files stay loaded, this one is untouched."""
+
+
+class MissingRightsError(Exception):
+    """The warehouse role may not create the loaders' schemas or tables."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Clock:
 
     @property
     def future_limit(self) -> datetime:
-        return self.now + FUTURE_TOLERANCE
+        return self.now + validity.FUTURE_TOLERANCE
 
 
 # A stager fills the staging tables (stage.CLASSIFIED, stage.PY_REJECTS) for one file.
@@ -110,9 +112,10 @@ def read_json_lines(
     if source.gzip_error:
         create_empty_lines(duck)
         return [Reject(None, "invalid_gzip", source.gzip_error, "")]
+    truncation = [source.truncation] if source.truncation else []
     if source.is_empty:
         create_empty_lines(duck)
-        return []
+        return truncation
     if source.fast_path_ok and detect_shape(source) == "ndjson":
         try:
             read_lines(duck, source.path, source.gzipped, max_record_bytes + 2)
@@ -124,7 +127,7 @@ def read_json_lines(
         read_lines(duck, staged.path, False, max_record_bytes + 2)
     finally:
         staged.path.unlink(missing_ok=True)
-    return staged.rejects
+    return staged.rejects + truncation
 
 
 def run(
@@ -137,19 +140,26 @@ def run(
 ) -> ledger.RunSummary:
     started = time.monotonic()
     files = discover(paths, extensions)
-    if wh.dialect == "duckdb":
-        wh = DuckSession(wh)  # type: ignore[assignment]
     summary = ledger.RunSummary(loader=spec.loader)
-    ledger.ensure_ledger(wh)
-    ensure_table(wh, spec)
+    _ensure_tables(wh, spec)
     with tempfile.TemporaryDirectory(prefix="audiences-load-") as tmp:
         workdir = Path(tmp)
         duck = _staging_connection(wh, workdir)
         iterator = _progress(files, spec.loader, opts.progress)
         with iterator as items, _Prefetcher(files) as sources:
             for path in items:
-                source = sources.take(path)
-                counts = _load_one(wh, duck, spec, stager, source, workdir, opts)
+                try:
+                    source = sources.take(path)
+                    counts = _load_one(wh, duck, spec, stager, source, workdir, opts)
+                except OSError as exc:
+                    # The file went away or became unreadable mid-run: say which and
+                    # go on; it is not in the ledger, so the next run tries it again.
+                    if isinstance(exc, FileNotFoundError):
+                        summary.files_vanished += 1
+                    else:
+                        summary.files_unreadable += 1
+                    click.echo(_unreadable_line(spec.loader, path, exc), err=True)
+                    continue
                 if counts is None:
                     summary.files_skipped += 1
                 else:
@@ -159,6 +169,42 @@ def run(
             duck.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _ensure_tables(wh: Warehouse, spec: TableSpec) -> None:
+    def create() -> None:
+        ledger.ensure_ledger(wh)
+        ensure_table(wh, spec)
+
+    ensure_rights(wh, create, spec.schema)
+
+
+def ensure_rights(wh: Warehouse, create: Callable[[], None], schema: str) -> None:
+    """Run `create` (the loader's DDL); a role without CREATE gets one clear line."""
+    try:
+        create()
+    except Exception as exc:
+        if getattr(exc, "pgcode", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        user, database = wh.query("select current_user, current_database()")[0]
+        raise MissingRightsError(
+            f"PostgreSQL role {user!r} may not create the loaders' schemas and tables "
+            f"(raw_loader, {schema}): it needs CREATE on database {database!r}, "
+            f"e.g. GRANT CREATE ON DATABASE {database} TO {user}; "
+            f"the server said: {str(exc).strip().splitlines()[0]}"
+        ) from None
+
+
+# PostgreSQL's SQLSTATE for "permission denied" (insufficient_privilege).
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def _unreadable_line(loader: str, path: Path, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        why = "it was deleted or moved during the run"
+    else:
+        why = exc.strerror or str(exc)
+    return f"{loader}: not loaded: {path}: {why} (other files go on; rerun to retry)"
 
 
 def _staging_connection(wh: Warehouse, workdir: Path):
@@ -213,11 +259,10 @@ class _Prefetcher:
         self._submit_next()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         for future in self.pending.values():
             future.cancel()
         self.pool.shutdown(wait=True)
-        return False
 
     def _submit_next(self) -> None:
         if self.position < len(self.files):
@@ -227,9 +272,8 @@ class _Prefetcher:
 
     def take(self, path: Path) -> SourceFile:
         future = self.pending.pop(path)
-        source = future.result()
-        self._submit_next()
-        return source
+        self._submit_next()  # before result(): a vanished file must not stall the rest
+        return future.result()
 
 
 def _load_one(
@@ -255,6 +299,15 @@ def _load_one(
         stager(duck, source, workdir, opts, clock)
         with wh.transaction():
             counts = apply(wh, duck, spec, ctx)
+            ledger.resolve_fixed_rejects(
+                wh,
+                duck,
+                spec.loader,
+                ctx.source_file,
+                source.sha256,
+                file_complete=not (source.truncation or source.gzip_error),
+                resolved_at=clock.now,
+            )
             ledger.record_file(
                 wh,
                 spec.loader,
@@ -286,43 +339,3 @@ def _is_database_error(exc: Exception) -> bool:
 
 def timestamp_literal(moment: datetime) -> str:
     return sql_literal(moment.isoformat(sep=" "))
-
-
-class DuckSession:
-    """The Warehouse interface over ONE DuckDB connection.
-
-    `Warehouse` runs each statement on `connection.cursor()`, which for DuckDB is a new
-    connection: its begin/commit would not cover statements run elsewhere, and temp
-    tables would be invisible. The loaders stage in temp tables and need one transaction
-    around everything, so on DuckDB they talk to the raw connection through this.
-    """
-
-    dialect = "duckdb"
-    json_type = "json"
-
-    def __init__(self, wh: Warehouse):
-        self.wh = wh
-        self.raw_connection = wh.raw_connection
-
-    def execute(self, sql: str, params: Sequence[object] | None = None) -> None:
-        self.raw_connection.execute(sql.replace("%s", "?"), params or ())
-
-    def scalar(self, sql: str, params: Sequence[object] | None = None) -> object:
-        row = self.raw_connection.execute(
-            sql.replace("%s", "?"), params or ()
-        ).fetchone()
-        return row[0] if row else None
-
-    def ensure_schema(self, schema: str) -> None:
-        self.execute(f"create schema if not exists {schema}")
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[DuckSession]:
-        self.raw_connection.execute("begin transaction")
-        try:
-            yield self
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.raw_connection.execute("rollback")
-            raise
-        self.raw_connection.execute("commit")

@@ -13,14 +13,18 @@ array element. Decisions:
   for people without an id); a record with neither is `missing_identity`;
 - `occurred_at` is `timestamp` (Segment's corrected time, recommended for analysis),
   falling back to `originalTimestamp`, then `sentAt`, when absent; an ISO-8601 string
-  without a zone is taken as UTC; unparsable is `invalid_timestamp`, more than a day
-  ahead of the load is `timestamp_in_future`.
+  without a zone is taken as UTC; unparsable is `invalid_timestamp`; DuckDB's special
+  values (`infinity`, `-infinity`) are `invalid_timestamp` too, and outside the window
+  every loader shares (validity.py: before 2000-01-01, which catches `epoch`, year 0001
+  and 1969, or more than a day ahead of the load) is `timestamp_out_of_range` /
+  `timestamp_in_future`.
 """
 
 from __future__ import annotations
 
+from scripts.loaders import validity
 from scripts.loaders.bulk import TableSpec
-from scripts.loaders.stage import Check, Column
+from scripts.loaders.stage import Check, Column, sql_literal
 
 SPEC = TableSpec(
     loader="segment-events",
@@ -75,6 +79,10 @@ DERIVED = {
 }
 
 
+# Timestamps without a zone are read as UTC: the staging connection runs in UTC.
+_EARLIEST = sql_literal(validity.EARLIEST.isoformat(sep=" "))
+
+
 def checks(future_limit: str) -> list[Check]:
     return [
         Check(
@@ -118,8 +126,18 @@ def checks(future_limit: str) -> list[Check]:
             "'timestamp is not ISO-8601: ' || left(ts_text, 100)",
         ),
         Check(
+            "not isfinite(ts_value)",
+            "invalid_timestamp",
+            "'timestamp is not a point in time: ' || left(ts_text, 100)",
+        ),
+        Check(
+            f"ts_value < {_EARLIEST}::timestamptz",
+            validity.OUT_OF_RANGE,
+            "'timestamp ' || left(ts_text, 100) || ' is before 2000-01-01'",
+        ),
+        Check(
             f"ts_value > {future_limit}::timestamptz",
-            "timestamp_in_future",
+            validity.IN_FUTURE,
             "'timestamp ' || ts_text || ' is more than a day after the load'",
         ),
     ]

@@ -12,19 +12,18 @@ the bad-input catalogue in tests/loaders/test_bad_input.py:
 - `timestamp` is Unix seconds (§1.2). An integer is taken as is; a float is floored
   (whole seconds is the documented grain, a fraction is re-serialisation noise); a string
   of digits is accepted (some relays stringify numbers); anything else, ISO strings
-  included, is `invalid_timestamp`. Before 2000-01-01 is `timestamp_out_of_range`; more
-  than one day ahead of the load is `timestamp_in_future` (this also catches
-  milliseconds sent as seconds).
+  included, is `invalid_timestamp`. Outside the window every loader shares
+  (validity.py: before 2000-01-01 is `timestamp_out_of_range`, more than one day ahead
+  of the load is `timestamp_in_future`, which also catches milliseconds sent as seconds).
 - `data` must be an object; `data.identifiers` may be missing or partial: the event is
   still a fact (a deleted person has a blank `customer_id`, §6.4) and dbt decides.
 """
 
 from __future__ import annotations
 
+from scripts.loaders import validity
 from scripts.loaders.bulk import TableSpec
 from scripts.loaders.stage import Check, Column
-
-MIN_TIMESTAMP = 946684800  # 2000-01-01T00:00:00Z
 
 SPEC = TableSpec(
     loader="webhooks",
@@ -91,13 +90,13 @@ def checks(future_limit: int) -> list[Check]:
             "|| left(v_timestamp, 100)",
         ),
         Check(
-            f"ts_seconds < {MIN_TIMESTAMP}",
-            "timestamp_out_of_range",
+            f"ts_seconds < {validity.EARLIEST_UNIX}",
+            validity.OUT_OF_RANGE,
             "'timestamp ' || ts_seconds || ' is before 2000-01-01'",
         ),
         Check(
             f"ts_seconds > {future_limit}",
-            "timestamp_in_future",
+            validity.IN_FUTURE,
             "'timestamp ' || ts_seconds || ' is more than a day after the load "
             "(milliseconds instead of seconds?)'",
         ),

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from scripts.loaders.api import WINDOW_SECONDS, check_message, parse_time, windows_from
+from scripts.loaders.api import WINDOW_SECONDS, parse_time, windows_from
+from scripts.loaders.api_store import check_message
+from scripts.loaders.stage import NUL_DETAIL
 from scripts.warehouse import connect
 from tests.fakes.customerio_api import SIX_MONTHS_SECONDS, FakeAppApi, make_messages
 
@@ -66,9 +68,9 @@ def fake_api(
 
 
 def run_api(*args: str) -> Result:
-    from scripts.loaders.api import api
+    from scripts.loaders.command import api_command
 
-    return CliRunner().invoke(api, list(args), catch_exceptions=False)
+    return CliRunner().invoke(api_command, list(args), catch_exceptions=False)
 
 
 def landed(target_name: str) -> dict[str, tuple]:
@@ -136,7 +138,7 @@ def test_parse_time__dates_datetimes_and_unix_seconds():
         ),
         (
             "NUL character",
-            ("nul_character", "contains NUL, which PostgreSQL jsonb cannot store"),
+            ("unsupported_nul_character", NUL_DETAIL),
         ),
     ],
 )

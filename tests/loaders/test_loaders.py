@@ -104,8 +104,51 @@ def test_webhooks__too_many_rejects_exit_3_but_data_is_kept(
     assert result.exit_code == 3
     assert "10.00% of records rejected" in result.output
     assert query(target, "select count(*) from raw_customerio.webhook_events") == [(9,)]
-    # Within the threshold the same data set is a success.
-    assert run_load("webhooks", [path], target, "--max-reject-pct", "10").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("max_reject_pct", "exit_code"),
+    [("9.99", 3), ("10", 0), ("10.01", 0)],
+    ids=["limit_just_below_the_share", "limit_exactly_the_share", "limit_above"],
+)
+def test_webhooks__reject_threshold_boundary(
+    max_reject_pct: str, exit_code: int, tmp_path: Path, duckdb_path: Path
+) -> None:
+    """1 of 10 rejected is exactly 10 %: only a share *above* the limit fails."""
+    path = write(tmp_path / "a.ndjson", _events("01R", 9) + b"{broken\n")
+
+    result = run_load("webhooks", [path], "dev", "--max-reject-pct", max_reject_pct)
+
+    assert result.counts["read"] == 10  # a fresh warehouse: the file is really read
+    assert result.counts["rejected"] == 1
+    assert result.exit_code == exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("good", "exit_code"),
+    [(10, 0), (9, 0), (8, 3)],
+    ids=["share_below_the_limit", "share_at_the_limit", "share_above_the_limit"],
+)
+def test_orders__reject_threshold_boundary_by_share(
+    good: int, exit_code: int, tmp_path: Path, duckdb_path: Path
+) -> None:
+    """Limit 10 %: 1 bad of 11 (9.1 %), of 10 (10 %), of 9 (11.1 %)."""
+    rows = [f"g{i},completed,1,2026-11-01T00:00:00Z" for i in range(good - 1)]
+    rows.append("bad,completed,--1,2026-11-01T00:00:00Z")
+    body = "order_id,status,total_cents,ordered_at\n" + "\n".join(rows) + "\n"
+    # good - 1 valid rows plus the bad one, so `good` records are read in all.
+    path = write(tmp_path / "o.csv", body.encode())
+    extra = write(
+        tmp_path / "p.csv",
+        b"order_id,status,total_cents,ordered_at\n"
+        b"x1,completed,1,2026-11-01T00:00:00Z\n",
+    )
+
+    result = run_load("orders", [path, extra], "dev", "--max-reject-pct", "10")
+
+    assert result.counts["read"] == good + 1
+    assert result.counts["rejected"] == 1
+    assert result.exit_code == exit_code, result.output
 
 
 def test_load__usage_errors_exit_2_without_traceback(tmp_path: Path, duckdb_path: Path):

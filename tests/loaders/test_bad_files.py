@@ -1,0 +1,275 @@
+"""Whole files that go wrong: cut short, deleted mid-run, not regular, unreadable.
+
+The rule for each: say which file in one line, lose nothing that can be read, and let
+every other file load. DuckDB and PostgreSQL where the warehouse takes part.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from scripts.cli import main
+from tests.loaders.conftest import event, ndjson, query, run_load, write
+
+
+def _truncated_gzip(content: bytes, keep_content_bytes: int) -> bytes:
+    """A .gz whose compressed stream stops once `keep_content_bytes` are recoverable."""
+    whole = gzip.compress(content, compresslevel=1)
+    for cut in range(len(whole) - 1, 0, -1):
+        try:
+            gzip.decompress(whole[:cut])
+        except EOFError:
+            pass
+        else:  # pragma: no cover - a proper prefix never decompresses fully
+            continue
+        recovered = _recoverable(whole[:cut])
+        if len(recovered) <= keep_content_bytes:
+            return whole[:cut]
+    raise AssertionError("no cut point found")
+
+
+def _recoverable(data: bytes) -> bytes:
+    out = b""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        try:
+            while chunk := stream.read(1):
+                out += chunk
+        except EOFError:
+            pass
+    return out
+
+
+FIVE_EVENTS = ndjson(*(event(f"01GZ{i}", timestamp=1727712000 + i) for i in range(5)))
+# Three complete lines and part of the fourth survive the cut.
+THREE_AND_A_HALF = len(b"".join(FIVE_EVENTS.splitlines(keepends=True)[:3])) + 40
+
+
+def test_truncated_gzip__complete_lines_load_the_cut_is_one_reject(
+    tmp_path: Path, target: str
+) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.ndjson", ndjson(event("01A")))
+    cut = write(folder / "b.ndjson.gz", _truncated_gzip(FIVE_EVENTS, THREE_AND_A_HALF))
+    write(folder / "c.ndjson", ndjson(event("01C")))
+
+    result = run_load("webhooks", [folder], target)
+
+    # 1 of 6 records rejected: above the default 1 %, so the run says so (exit 3).
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    assert result.counts["read"] == 6
+    assert result.counts["loaded"] == 5
+    assert result.counts["rejected"] == 1
+    landed = query(
+        target, "select event_id from raw_customerio.webhook_events order by event_id"
+    )
+    assert [row[0] for row in landed] == ["01A", "01C", "01GZ0", "01GZ1", "01GZ2"]
+    rejects = query(
+        target,
+        "select source_file, source_line, reason, raw_text from raw_loader.rejects",
+    )
+    assert [row[:3] for row in rejects] == [(str(cut.resolve()), 4, "truncated_gzip")]
+    assert FIVE_EVENTS.splitlines()[3].decode().startswith(rejects[0][3])
+
+    # The complete copy arrives later: the missing lines load, nothing twice.
+    write(cut, FIVE_EVENTS, gz=True)
+    complete = run_load("webhooks", [folder], target)
+
+    assert complete.exit_code == 0, complete.output
+    assert complete.counts["loaded"] == 2
+    assert complete.counts["duplicate"] == 3
+    assert query(target, "select count(*) from raw_customerio.webhook_events") == [(7,)]
+    # The cut is history now: kept, and marked fixed by the complete copy's load.
+    assert query(
+        target,
+        "select r.reason, r.resolved_at is not null, r.resolved_by_sha256 = f.file_sha256 "
+        "from raw_loader.rejects as r cross join raw_loader.loaded_files as f "
+        "where f.source_file = r.source_file and f.records_rejected = 0",
+    ) == [("truncated_gzip", True, True)]
+
+
+def test_truncated_gzip__within_the_threshold_exits_0(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """The cut counts toward --max-reject-pct like any reject."""
+    cut = write(
+        tmp_path / "b.ndjson.gz", _truncated_gzip(FIVE_EVENTS, THREE_AND_A_HALF)
+    )
+
+    at_limit = run_load("webhooks", [cut], "dev", "--max-reject-pct", "25")
+
+    assert at_limit.exit_code == 0, at_limit.output  # 1 of 4 is exactly 25 %
+
+
+def test_truncated_gzip__orders_csv_loads_its_complete_rows(
+    tmp_path: Path, target: str
+) -> None:
+    header = b"order_id,status,total_cents,ordered_at\n"
+    rows = b"".join(
+        f"G{i},completed,100,2026-11-01T00:00:00Z\n".encode() for i in range(5)
+    )
+    cut = write(
+        tmp_path / "o.csv.gz",
+        _truncated_gzip(header + rows, len(header) + 2 * 38 + 10),
+    )
+
+    result = run_load("orders", [cut], target, "--max-reject-pct", "100")
+
+    assert result.exit_code == 0, result.output
+    assert query(target, "select order_id from raw_shop.orders order by 1") == [
+        ("G0",),
+        ("G1",),
+    ]
+    assert query(target, "select reason from raw_loader.rejects") == [
+        ("truncated_gzip",)
+    ]
+
+
+def test_path__fifo_is_not_a_regular_file(tmp_path: Path, duckdb_path: Path) -> None:
+    fifo = tmp_path / "pipe.ndjson"
+    os.mkfifo(fifo)
+
+    result = CliRunner().invoke(main, ["load", "webhooks", str(fifo)])
+
+    assert result.exit_code == 2
+    assert f"not a regular file (a named pipe): {fifo}" in result.stderr
+    assert "no such file" not in result.stderr
+
+
+def test_path__file_deleted_during_the_run_is_named_and_the_others_load(
+    tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.ndjson", ndjson(event("01A")))
+    doomed = write(folder / "b.ndjson", ndjson(event("01B")))
+    write(folder / "c.ndjson", ndjson(event("01C")))
+    real_open = Path.open
+
+    def open_after_deleting_b(self: Path, *args, **kwargs):
+        # A cleanup job removes b.ndjson just as the loader reaches it: a real deletion.
+        if self == doomed.resolve() and self.exists():
+            self.unlink()
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_after_deleting_b)
+
+    result = run_load("webhooks", [folder], target)
+
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    named = [line for line in result.output.splitlines() if "b.ndjson" in line]
+    assert named == [
+        f"webhooks: not loaded: {doomed.resolve()}: it was deleted or moved during "
+        "the run (other files go on; rerun to retry)"
+    ]
+    assert "1 vanished during the run" in result.output
+    assert query(
+        target, "select event_id from raw_customerio.webhook_events order by 1"
+    ) == [("01A",), ("01C",)]
+
+
+def test_path__file_that_cannot_be_read_is_named_others_load_exit_4(
+    tmp_path: Path, duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.ndjson", ndjson(event("01A")))
+    broken = write(folder / "b.ndjson", ndjson(event("01B")))
+    write(folder / "c.ndjson", ndjson(event("01C")))
+    real_open = Path.open
+
+    def open_after_replacing_b(self: Path, *args, **kwargs):
+        # b.ndjson becomes a folder just as the loader reaches it (chmod would not
+        # stop root): reading it is a real IsADirectoryError, not a missing file.
+        if self == broken.resolve() and self.is_file():
+            self.unlink()
+            self.mkdir()
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_after_replacing_b)
+
+    result = run_load("webhooks", [folder], "dev")
+
+    assert result.exit_code == 4
+    assert "Traceback" not in result.output
+    assert f"not loaded: {broken.resolve()}: Is a directory" in result.output
+    assert "1 file(s) could not be read (named above); the others are loaded" in (
+        result.output
+    )
+    assert query("dev", "select count(*) from raw_customerio.webhook_events") == [(2,)]
+
+
+@pytest.mark.postgres
+def test_postgres__role_without_create_gets_one_line_naming_the_right(
+    tmp_path: Path, postgres_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(
+        host=postgres_env["PGHOST"],
+        port=postgres_env["PGPORT"],
+        user=postgres_env["PGUSER"],
+        dbname=postgres_env["PGDATABASE"],
+    )
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("drop role if exists loader_without_create")
+        cur.execute("create role loader_without_create login")
+    admin.close()
+    monkeypatch.setenv("PGUSER", "loader_without_create")
+    path = write(tmp_path / "a.ndjson", ndjson(event("01A")))
+
+    result = CliRunner().invoke(
+        main, ["load", "webhooks", str(path), "--target", "postgres"]
+    )
+
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1
+    database = postgres_env["PGDATABASE"]
+    assert (
+        f"PostgreSQL role 'loader_without_create' may not create the loaders' schemas "
+        f"and tables (raw_loader, raw_customerio): it needs CREATE on database "
+        f"'{database}', e.g. GRANT CREATE ON DATABASE {database} TO "
+        "loader_without_create" in result.stderr
+    )
+    help_text = CliRunner().invoke(main, ["load", "--help"]).output
+    assert "lacks CREATE on the" in help_text
+
+
+def test_torn_last_line__marked_resolved_when_the_writer_finishes_it(
+    tmp_path: Path, target: str
+) -> None:
+    lines = [orjson.dumps(event(f"01T{i}", timestamp=1727712000 + i)) for i in range(3)]
+    broken_for_good = b'{"event_id": "01BROKEN", "metric": '
+    path = tmp_path / "landing.ndjson"
+    # The receiver is mid-write: line 4 is torn; line 2 is simply broken.
+    write(path, b"\n".join([lines[0], broken_for_good, lines[1], lines[2][:25]]))
+    first = run_load("webhooks", [path], target, "--max-reject-pct", "100")
+
+    write(path, b"\n".join([lines[0], broken_for_good, lines[1], lines[2]]) + b"\n")
+    second = run_load("webhooks", [path], target, "--max-reject-pct", "100")
+
+    assert first.counts["rejected"] == 2
+    assert second.counts["loaded"] == 1
+    second_sha = query(
+        target,
+        "select file_sha256 from raw_loader.loaded_files order by loaded_at desc "
+        "limit 1",
+    )[0][0]
+    rejects = query(
+        target,
+        "select source_line, reason, resolved_at is not null, resolved_by_sha256 "
+        "from raw_loader.rejects order by source_line, rejected_at",
+    )
+    assert rejects == [
+        (2, "invalid_json", False, None),  # first load: still broken
+        (2, "invalid_json", False, None),  # second load: still broken
+        (4, "invalid_json", True, second_sha),  # torn, then finished by the writer
+    ]
