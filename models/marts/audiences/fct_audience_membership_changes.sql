@@ -25,9 +25,10 @@
       nothing and warns: its exits would be dated ahead of every later real build, which
       would then append nothing until that date;
     - past rows cannot be recomputed from the warehouse, so `--full-refresh` leaves this
-      model alone (full_refresh=false). The one way to start it over is the explicit var
-      `rebuild_ledger: true`, which drops every past entry and exit (README, "Operating the
-      ledger").
+      model alone: the full_refresh config overrides the flag
+      (https://docs.getdbt.com/reference/resource-configs/full_refresh). The one way to
+      start it over is the explicit var `rebuild_ledger: true`, which drops every past entry
+      and exit (README, "Operating the ledger").
 #}
 
 {%- set writes_history = not as_of_is_future() -%}
