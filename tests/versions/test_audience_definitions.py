@@ -26,9 +26,16 @@ def _edit_audience_meta(yml: str, audience: str, old: str, new: str) -> str:
     return yml[:start] + block.replace(old, new, 1) + yml[end:]
 
 
+def _refused(copy: Path) -> str:
+    """`audiences versions check` on a project copy: it must fail; returns what it said."""
+    result = versions(copy, "check")
+    assert result.returncode == 1
+    return result.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_invalid_meta_and_arguments_are_refused_by_name(project: Path) -> None:  # noqa: F811
+def test_invalid_meta_is_refused_naming_audience_and_key(project: Path) -> None:  # noqa: F811
     yml_path = project / YML
     yml = yml_path.read_text()
     edits = [
@@ -38,24 +45,17 @@ def test_invalid_meta_and_arguments_are_refused_by_name(project: Path) -> None: 
         ("fatigued", "holdout_share: 0", "holdout_share: -0.00001"),
         ("replenishment_clicked_no_purchase", "is_synced: true", 'is_synced: "yes"'),
         ("email_clickers", "is_synced: true", 'is_synced: "false or true"'),
+        ("sms_clickers", "unsubscribed_channels: [sms]", "unsubscribed_channels: [fax]"),
         ("recent_purchasers", "exit_reasons: [suppressed]", "exit_reasons: [suppressed, bored]"),
-        # The SQL drops sms unsubscribers; the yml would label their exits as email ones.
-        ("sms_clickers", "unsubscribed_channels: [sms]", "unsubscribed_channels: [email]"),
     ]  # fmt: skip
     for audience, old, new in edits:
         yml = _edit_audience_meta(yml, audience, old, new)
     yml_path.write_text(yml)
-    sql = project / "models/audiences/email_clickers_v1.sql"
-    sql.write_text(
-        sql.read_text().replace(
-            "human_only=true,", "human_only=true,\n        min_signals='1 or true',"
-        )
-    )
 
-    result = versions(project, "check")
-    assert result.returncode == 1
-    errors = result.stderr
+    errors = _refused(project)
     meta = "meta.audience."
+    not_boolean = "is_synced must be true or false (a YAML boolean), got"
+    # Every problem at once, each naming its audience and key.
     assert (
         f"unengaged_45_days: {meta}holdout_share must be a number from 0 to 0.5"
         in errors
@@ -63,19 +63,46 @@ def test_invalid_meta_and_arguments_are_refused_by_name(project: Path) -> None: 
     assert f"fatigued: {meta}holdout_share must be a number from 0 to 0.5" in errors
     assert f"cart_recovery_clicked_no_purchase: {meta}holdout_share" not in errors
     assert f"recent_purchasers: {meta}holdout_share" not in errors
-    not_boolean = "is_synced must be true or false (a YAML boolean), got"
     assert f'replenishment_clicked_no_purchase: {meta}{not_boolean} "yes"' in errors
     assert f'email_clickers: {meta}{not_boolean} "false or true"' in errors
+    assert f'sms_clickers: {meta}unsubscribed_channels has "fax"' in errors
     assert f'recent_purchasers: {meta}exit_reasons has "bored"' in errors
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -> None:  # noqa: F811
+    # The SQL drops sms unsubscribers; the yml would label their exits as email ones.
+    yml_path = project / YML
+    yml_path.write_text(
+        _edit_audience_meta(
+            yml_path.read_text(),
+            "sms_clickers",
+            "unsubscribed_channels: [sms]",
+            "unsubscribed_channels: [email]",
+        )
+    )
     assert re.search(
         r"audience sms_clickers: its suppressions .* cause the exits exit_reasons: "
         r'\["unsubscribed", "suppressed"\], unsubscribed_channels: \["sms"\] but '
-        r"models/audiences/_audiences.yml declares",
-        errors,
+        r"models/audiences/_audiences.yml declares exit_reasons: "
+        r'\["unsubscribed", "suppressed"\], unsubscribed_channels: \["email"\]',
+        _refused(project),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_macro_argument_of_the_wrong_kind_is_refused(project: Path) -> None:  # noqa: F811
+    sql = project / "models/audiences/email_clickers_v1.sql"
+    sql.write_text(
+        sql.read_text().replace(
+            "human_only=true,", "human_only=true,\n        min_signals='1 or true',"
+        )
     )
     assert (
         'audience email_clickers: argument min_signals must be a number >= 1, got "1 or true"'
-        in errors
+        in _refused(project)
     )
 
 
