@@ -5,6 +5,7 @@
     reachable); count_signals the deliveries in the window.
 #}
 {% macro audience_absence(channels, days, received_metrics=['delivered']) -%}
+    {%- do audience_number(days, 'days', 1) -%}
     {%- set as_of = as_of_timestamp() -%}
     {%- set window_start = dbt.dateadd('day', -1 * days, as_of) -%}
     select

@@ -25,6 +25,37 @@
     suppress_global_list=true,
     exclude_audiences=[]
 ) -%}
+    {#- Values that reach SQL other than as quoted literals must be what they claim. -#}
+    {%- if candidates is not string
+        or not modules.re.fullmatch('[A-Za-z_][A-Za-z0-9_]*', candidates) -%}
+        {{ audience_argument_error('candidates', 'the name of a CTE', candidates) }}
+    {%- endif -%}
+    {%- for name, value in {
+        'no_purchase_since_signal': no_purchase_since_signal,
+        'suppress_spam_complaints': suppress_spam_complaints,
+        'suppress_hard_bounces': suppress_hard_bounces,
+        'suppress_global_list': suppress_global_list,
+    }.items() -%}
+        {%- do audience_boolean(value, name) -%}
+    {%- endfor -%}
+    {%- if purchased_within_days is not none -%}
+        {%- do audience_number(purchased_within_days, 'purchased_within_days') -%}
+    {%- endif -%}
+    {%- if unsubscribed_channels is not none and unsubscribed_channels != 'any' -%}
+        {%- if unsubscribed_channels is string or unsubscribed_channels is not iterable -%}
+            {{ audience_argument_error(
+                'unsubscribed_channels', "'any', none or a list of channels",
+                unsubscribed_channels
+            ) }}
+        {%- endif -%}
+        {%- for channel in unsubscribed_channels -%}
+            {%- do audience_one_of(channel, 'unsubscribed_channels', ['email', 'sms']) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- do audience_exit_reasons_agree(
+        no_purchase_since_signal, purchased_within_days, unsubscribed_channels,
+        suppress_spam_complaints, suppress_hard_bounces, suppress_global_list
+    ) -%}
     select
         {{ candidates }}.person_id,
         {{ candidates }}.signal_at,

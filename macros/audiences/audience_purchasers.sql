@@ -3,6 +3,7 @@
     (signal_at = their latest such order). For suppression-for-ads audiences.
 #}
 {% macro audience_purchasers(within_days) -%}
+    {%- do audience_number(within_days, 'within_days') -%}
     {%- set as_of = as_of_timestamp() -%}
     select
         person_id,

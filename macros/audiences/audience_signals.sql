@@ -6,7 +6,8 @@
     channels       list of channels, e.g. ['email', 'sms']; none = any
     campaign_ids, broadcast_ids, newsletter_ids, action_ids, journey_ids
                    lists of parent ids (strings); none = any. Ids, never names: names change.
-    link_url_like  a SQL LIKE pattern on the clicked URL, e.g. '%/cart%'
+    link_url_like  a SQL LIKE pattern on the clicked URL, e.g. '%/cart%' (a string literal:
+                   quotes in it are escaped, never SQL)
     human_only     drop machine opens/clicks (Apple MPP, prefetch, link scanners); unknown
                    (null) counts as human, as Customer.io's older data carries no flag
     min_signals    at least this many qualifying events inside the window
@@ -27,6 +28,13 @@
     within_hours=none,
     at_least_hours=none
 ) -%}
+    {#- Values that reach SQL other than as quoted literals must be what they claim. -#}
+    {%- do audience_boolean(human_only, 'human_only') -%}
+    {%- do audience_number(min_signals, 'min_signals', 1) -%}
+    {%- set windows = {'within_hours': within_hours, 'at_least_hours': at_least_hours} -%}
+    {%- for name, value in windows.items() if value is not none -%}
+        {%- do audience_number(value, name) -%}
+    {%- endfor -%}
     {%- set as_of = as_of_timestamp() -%}
     {%- set filters = {
         'metric': metrics,
@@ -51,7 +59,7 @@
         and {{ column }} in ({{ audience_sql_list(values) }})
         {%- endfor %}
         {%- if link_url_like is not none %}
-        and link_url like '{{ link_url_like }}'
+        and link_url like {{ sql_string_literal(link_url_like) }}
         {%- endif %}
         {%- if human_only %}
         and coalesce(is_machine, false) = false

@@ -1,16 +1,19 @@
 {#
     Every audience version defined under models/audiences/, read from dbt's graph: one dict
     per version with key, version, model name, is_latest and the yml's meta.audience.
-    Empty at parse time (the graph is only filled when dbt executes).
+    Empty at parse time (the graph is only filled when dbt executes). Stops the build when
+    any audience's meta is invalid (audience_meta_problems), listing every problem.
 #}
 {% macro audience_registry() -%}
     {%- set registry = [] -%}
+    {%- set problems = [] -%}
     {%- if execute -%}
         {%- for node in graph.nodes.values()
             if node.resource_type == 'model'
             and node.package_name == project_name
             and (node.config.meta or {}).get('audience') -%}
             {%- set meta = node.config.meta.audience -%}
+            {%- do problems.extend(audience_meta_problems(node.name, meta)) -%}
             {%- set version = node.version if node.version is not none else 1 -%}
             {%- set latest = node.latest_version if node.latest_version is not none else 1 -%}
             {%- do registry.append({
@@ -28,6 +31,12 @@
                 'unsubscribed_channels': meta.get('unsubscribed_channels', []),
             }) -%}
         {%- endfor -%}
+    {%- endif -%}
+    {%- if problems -%}
+        {{ exceptions.raise_compiler_error(
+            "invalid audience meta in models/audiences/_audiences.yml:\n- "
+            ~ (problems | unique | join('\n- '))
+        ) }}
     {%- endif -%}
     {{ return(registry | sort(attribute='audience_key')) }}
 {%- endmacro %}

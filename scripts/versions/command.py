@@ -25,7 +25,16 @@ def versions() -> None:
 def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
     root = project_dir()
     os.chdir(root)
-    manifest = fingerprints.load_manifest(root)
+    try:
+        manifest = fingerprints.load_manifest(root)
+    except fingerprints.DefinitionError as error:
+        click.secho(str(error), fg="red", err=True)
+        click.echo(
+            'audience definitions do not build; see README "Add or change an '
+            'audience" and macros/_macros.yml.',
+            err=True,
+        )
+        raise SystemExit(1) from None
     members_sql = (root / fingerprints.MEMBERS_MODEL).read_text(encoding="utf-8")
     return (
         fingerprints.audience_versions(manifest),
@@ -36,7 +45,10 @@ def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
 
 @versions.command("check")
 def check_command() -> None:
-    """Fail when an audience's logic changed but its version did not.
+    """Fail when an audience's logic changed but its version did not, or when an
+    audience definition does not build: invalid meta (holdout_share outside [0, 0.5],
+    is_synced not a boolean, unknown exit reasons or channels), macro arguments of the
+    wrong kind, or suppressions that disagree with the declared exit_reasons.
 
     \b
     Example:

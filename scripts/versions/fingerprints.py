@@ -1,8 +1,9 @@
 """Audience versions are enforced, not hoped for.
 
-Every audience version's definition gets a fingerprint: sha256 over its SQL and the source of
-every project macro it calls (transitively), with comments and whitespace normalised away so
-cosmetic edits do not count. `seeds/audience_fingerprints.csv` records the fingerprint of
+Every audience version's definition gets a fingerprint: sha256 over its SQL, the source of
+every project macro it calls (transitively), and the meta that changes who is a member of
+which arm (`holdout_share`), with comments and whitespace normalised away so cosmetic edits
+do not count. `seeds/audience_fingerprints.csv` records the fingerprint of
 each released version. `check` fails when an audience's logic changed but its version did
 not, and tells the analyst how to bump it; `record` adds fingerprints for new versions only,
 so recording can never quietly bless a changed old version.
@@ -16,11 +17,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 FINGERPRINTS_SEED = Path("seeds/audience_fingerprints.csv")
+# Meta under `meta.audience` that changes membership (the holdout/treatment split). The
+# rest (name, owner, is_synced, exit reasons, changelog) labels or routes members only.
+MEMBERSHIP_META = ("holdout_share",)
 MEMBERS_MODEL = Path("models/intermediate/audiences/int_audience_members_unioned.sql")
 
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
@@ -45,7 +50,11 @@ class Problem:
 
 
 def normalise(code: str) -> str:
-    """Drop comments and collapse whitespace: only logic moves a fingerprint."""
+    """Drop comments and collapse whitespace: only logic moves a fingerprint.
+
+    Comments go first: collapsing whitespace first would join the lines after a `--`
+    comment onto it, and their logic would drop out of the fingerprint.
+    """
     code = _JINJA_COMMENT.sub(" ", code)
     code = _SQL_LINE_COMMENT.sub(" ", code)
     return _WHITESPACE.sub(" ", code).strip()
@@ -78,6 +87,10 @@ def audience_versions(manifest: dict) -> list[AudienceVersion]:
         ):
             digest.update(b"\0" + macro_id.encode() + b"\0")
             digest.update(normalise(manifest["macros"][macro_id]["macro_sql"]).encode())
+        for key in MEMBERSHIP_META:
+            value = meta["audience"].get(key, 0)
+            digest.update(b"\0meta." + key.encode() + b"\0")
+            digest.update(json.dumps(value, sort_keys=True, default=str).encode())
         changelog = meta["audience"].get("changelog") or []
         found.append(
             AudienceVersion(
@@ -188,20 +201,42 @@ def check(
     return problems
 
 
+class DefinitionError(Exception):
+    """An audience definition that cannot build: invalid meta, suppressions that disagree
+    with the declared exit reasons, a macro argument of the wrong kind."""
+
+
+# Compiling these runs every build-time check of the audience definitions: the audience
+# macros validate their arguments and compare the suppressions with the declared exit
+# reasons; dim_audiences validates every audience's meta (macros/registry/).
+_DEFINITION_CHECKS = ("path:models/audiences", "dim_audiences")
+
+
 def load_manifest(project_dir: Path) -> dict:
-    """Parse the project with dbt (in-process) and return target/manifest.json."""
+    """Compile the audience definitions with dbt (in-process), so the build-time checks
+    run, and return target/manifest.json. Raises DefinitionError naming what is wrong."""
     from dbt.cli.main import dbtRunner
 
     result = dbtRunner().invoke(
         [
-            "parse",
+            "compile",
             "--quiet",
             "--project-dir",
             str(project_dir),
             "--profiles-dir",
             str(project_dir),
+            "--select",
+            *_DEFINITION_CHECKS,
         ]
     )
     if not result.success:
-        raise RuntimeError(f"dbt parse failed: {result.exception}")
-    return json.loads((project_dir / "target" / "manifest.json").read_text())
+        messages = [
+            str(node.message)
+            for node in getattr(result.result, "results", None) or []
+            if str(node.status) == "error"
+        ]
+        raise DefinitionError(
+            "\n".join(messages) or f"dbt compile failed: {result.exception}"
+        )
+    target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")
+    return json.loads((target / "manifest.json").read_text())

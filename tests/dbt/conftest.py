@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.dbt import small_warehouse as small
 
 BIN = Path(sys.executable).parent
 END_DATE = "2026-03-01"
@@ -133,3 +134,21 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
     )
     warehouse.dbt("build")
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def small_demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo files for tests/dbt/small_warehouse.py: 300 people, 30 days."""
+    data = tmp_path_factory.mktemp("small-demo-data")
+    small.generate_demo_data(data)
+    return data
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, small_demo_data: Path
+) -> Path:
+    """A small DuckDB warehouse built at two as_of moments; copy it before changing it."""
+    root = tmp_path_factory.mktemp("small-warehouse")
+    small.build_twice(small.Warehouse(small.environment(root), "dev"), small_demo_data)
+    return root / "warehouse.duckdb"

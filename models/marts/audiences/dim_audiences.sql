@@ -30,23 +30,24 @@ definitions as (
             {%- set ns.change = entry.change -%}
         {%- endfor %}
         select
-            '{{ audience.audience_key }}' as audience_key,
-            {{ audience.audience_version }} as audience_version,
-            '{{ audience.name | replace("'", "''") }}' as audience_name,
-            '{{ audience.owner | replace("'", "''") }}' as audience_owner,
-            '{{ audience.description | replace("'", "''") }}' as audience_description,
-            '{{ ns.change | replace("'", "''") }}' as version_change,
-            '{{ audience.relation_name | replace("'", "''") }}' as relation_name,
+            {#- Meta was validated by audience_registry; text goes through as literals. #}
+            {{ sql_string_literal(audience.audience_key) }} as audience_key,
+            {{ audience.audience_version | int }} as audience_version,
+            {{ sql_string_literal(audience.name) }} as audience_name,
+            {{ sql_string_literal(audience.owner) }} as audience_owner,
+            {{ sql_string_literal(audience.description) }} as audience_description,
+            {{ sql_string_literal(ns.change) }} as version_change,
+            {{ sql_string_literal(audience.relation_name) }} as relation_name,
             cast({{ audience.holdout_share }} as {{ dbt.type_numeric() }}) as holdout_share,
-            {{ audience.is_synced }} as is_synced,
-            {{ audience.is_latest }} as is_latest,
+            {{ 'true' if audience.is_synced else 'false' }} as is_synced,
+            {{ 'true' if audience.is_latest else 'false' }} as is_latest,
             {{ 'purchased' in audience.exit_reasons }} as has_purchase_exit,
             {{ 'unsubscribed' in audience.exit_reasons }} as has_unsubscribe_exit,
             {{ 'email' in audience.unsubscribed_channels }} as has_email_unsubscribe_exit,
             {{ 'sms' in audience.unsubscribed_channels }} as has_sms_unsubscribe_exit,
             {{ 'suppressed' in audience.exit_reasons }} as has_suppression_exit,
             {% if ns.valid_from %}
-                cast('{{ ns.valid_from }}' as {{ dbt.type_timestamp() }})
+                cast({{ sql_string_literal(ns.valid_from) }} as {{ dbt.type_timestamp() }})
             {% else %}
                 cast(null as {{ dbt.type_timestamp() }})
             {% endif %} as valid_from

@@ -1,9 +1,11 @@
+{%- set rebuild_ledger = var('rebuild_ledger', false) -%}
 {{
     config(
         materialized='incremental',
         unique_key='membership_change_id',
         incremental_strategy=('append' if target.type == 'spark' else 'delete+insert'),
         on_schema_change='append_new_columns',
+        full_refresh=(rebuild_ledger is sameas true),
     )
 }}
 {#
@@ -14,10 +16,49 @@
     Exit reasons, first match wins: purchased, unsubscribed, suppressed (each only for
     audiences whose exit_reasons in _audiences.yml say their suppressions can cause it),
     identity_changed, version_changed (still a member of the stint's old version, not of
-    the latest), window_expired. A build with an as_of at or before the ledger's latest
-    change (a replay of the past) appends nothing: history is only written forwards.
+    the latest), window_expired.
+
+    History is only written forwards, and only for real moments:
+    - a build with an as_of at or before the ledger's latest change (a replay of the past)
+      appends nothing;
+    - a build with an as_of in the future (beyond as_of_future_skew_minutes) appends
+      nothing and warns: its exits would be dated ahead of every later real build, which
+      would then append nothing until that date;
+    - past rows cannot be recomputed from the warehouse, so `--full-refresh` leaves this
+      model alone: the full_refresh config overrides the flag
+      (https://docs.getdbt.com/reference/resource-configs/full_refresh). The one way to
+      start it over is the explicit var `rebuild_ledger: true`, which drops every past entry
+      and exit (README, "Operating the ledger").
 #}
 
+{%- set writes_history = not as_of_is_future() -%}
+{%- if execute -%}
+    {%- if rebuild_ledger is not sameas true and rebuild_ledger is not sameas false -%}
+        {{ exceptions.raise_compiler_error(
+            "rebuild_ledger must be true or false, not " ~ (rebuild_ledger | string)
+        ) }}
+    {%- endif -%}
+    {%- if rebuild_ledger and not writes_history -%}
+        {{ exceptions.raise_compiler_error(
+            "rebuild_ledger with a future as_of (" ~ var('as_of') ~ ") would leave an empty "
+            ~ "ledger: rebuild without a future as_of"
+        ) }}
+    {%- endif -%}
+    {%- if rebuild_ledger -%}
+        {%- do exceptions.warn(
+            "rebuild_ledger: " ~ this ~ " is rebuilt from scratch. Every past entry and exit "
+            ~ "(with its exit reason and date) is dropped; current members re-enter as of "
+            ~ as_of_datetime() ~ ", so fct_audience_memberships.entered_at restarts and "
+            ~ "sync_segment__audience_exits lists no earlier exits."
+        ) -%}
+    {%- elif not writes_history -%}
+        {%- do exceptions.warn(
+            "as_of " ~ as_of_datetime() ~ " is in the future: " ~ this
+            ~ " records no entries or exits for this build (history is only written for "
+            ~ "real moments); the next build without a future as_of carries on as before."
+        ) -%}
+    {%- endif -%}
+{%- endif %}
 
 with
 
@@ -298,9 +339,13 @@ final as (
 
     {% if is_incremental() %}
         cross join ledger_latest
-
-        where {{ as_of_timestamp() }} > ledger_latest.latest_changed_at
     {% endif %}
+
+    where
+        {{ 'true' if writes_history else 'false' }}
+        {% if is_incremental() %}
+            and {{ as_of_timestamp() }} > ledger_latest.latest_changed_at
+        {% endif %}
 
 )
 

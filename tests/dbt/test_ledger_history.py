@@ -1,0 +1,122 @@
+"""The membership ledger keeps its history (issue 8 §2): `--full-refresh` leaves it as it
+was, a build with a future as_of writes nothing and says so, a later real build carries on
+as if it never happened, and `rebuild_ledger: true` is the one deliberate way to start over.
+
+Each test works on its own copy of a small warehouse that was built twice (two as_of
+moments, so the ledger holds entries and exits on two dates).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.dbt.small_warehouse import (
+    SECOND,
+    Warehouse,
+    build_twice,
+    environment,
+)
+
+# A dbt run takes a minute on a busy 2-core machine; the session fixture does two.
+pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(1800)]
+
+THIRD = "2026-03-21T12:00:00Z"
+FUTURE = "2030-01-01T00:00:00Z"
+EXITED_CURRENT_MEMBERS = (
+    "select count(*) from analytics.sync_segment__audience_exits as exits "
+    "inner join analytics.fct_audience_memberships as members "
+    "on exits.audience_key = members.audience_key and exits.user_id = members.user_id"
+)
+
+
+@pytest.fixture
+def warehouse(small_warehouse: Path, tmp_path: Path) -> Warehouse:
+    shutil.copy(small_warehouse, tmp_path / "warehouse.duckdb")
+    return Warehouse(environment(tmp_path), "dev")
+
+
+def _assert_history_on_two_dates(ledger: list[tuple]) -> None:
+    dates = {row[-1] for row in ledger}
+    assert len(dates) == 2, dates
+    assert any(row[5] == "exited" for row in ledger)
+
+
+def _assert_full_refresh_keeps_ledger(warehouse: Warehouse) -> None:
+    before = warehouse.ledger()
+    _assert_history_on_two_dates(before)
+    warehouse.dbt("run", "--full-refresh", as_of=SECOND)
+    assert warehouse.ledger() == before
+    # `dbt build --full-refresh` (tests included) leaves it alone too.
+    warehouse.dbt(
+        "build", "--full-refresh", "--select", "fct_audience_membership_changes",
+        as_of=SECOND,
+    )  # fmt: skip
+    assert warehouse.ledger() == before
+
+
+def _assert_future_as_of_writes_nothing(warehouse: Warehouse) -> None:
+    before = warehouse.ledger()
+    output = warehouse.dbt("run", as_of=FUTURE)
+    assert "is in the future" in output
+    assert "records no entries or exits" in output
+    assert warehouse.ledger() == before
+    # The next real build carries on: it records the changes of its own moment.
+    warehouse.dbt("run", as_of=THIRD)
+    after = warehouse.ledger()
+    assert set(before) < set(after)
+    new_dates = {row[-1] for row in set(after) - set(before)}
+    assert [str(date)[:10] for date in new_dates] == ["2026-03-21"]
+    assert max(row[-1] for row in after).year == 2026
+    assert warehouse.rows(EXITED_CURRENT_MEMBERS) == [(0,)]
+
+
+def test_full_refresh_keeps_the_ledger(warehouse: Warehouse) -> None:
+    _assert_full_refresh_keeps_ledger(warehouse)
+
+
+def test_future_as_of_writes_no_history(warehouse: Warehouse) -> None:
+    _assert_future_as_of_writes_nothing(warehouse)
+
+
+def test_rebuild_ledger_is_deliberate_and_says_what_is_lost(
+    warehouse: Warehouse,
+) -> None:
+    before = warehouse.ledger()
+    refused = warehouse.dbt_result(
+        "run", "--select", "fct_audience_membership_changes", as_of=THIRD,
+        extra_vars=', "rebuild_ledger": "yes"',
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "rebuild_ledger must be true or false" in refused.stdout
+    refused = warehouse.dbt_result(
+        "run", "--select", "fct_audience_membership_changes", as_of=FUTURE,
+        extra_vars=', "rebuild_ledger": true',
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "would leave an empty ledger" in refused.stdout
+    assert warehouse.ledger() == before
+
+    output = warehouse.dbt(
+        "run", "--select", "fct_audience_membership_changes", as_of=THIRD,
+        extra_vars=', "rebuild_ledger": true',
+    )  # fmt: skip
+    assert "is rebuilt from scratch" in output
+    assert "Every past entry and exit" in output
+    rebuilt = warehouse.ledger()
+    assert rebuilt
+    assert {(row[5], str(row[-1])[:10]) for row in rebuilt} == {
+        ("entered", "2026-03-21")
+    }
+
+
+@pytest.mark.postgres
+def test_postgres_ledger_survives_full_refresh_and_future_as_of(
+    small_demo_data: Path, tmp_path: Path, postgres_env: dict[str, str]
+) -> None:
+    warehouse = Warehouse({**environment(tmp_path), **postgres_env}, "postgres")
+    build_twice(warehouse, small_demo_data)
+    _assert_full_refresh_keeps_ledger(warehouse)
+    _assert_future_as_of_writes_nothing(warehouse)
