@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from scripts.loaders import ledger, validity
+from scripts.loaders import batch, ledger, validity
 from scripts.loaders.bulk import FileContext, TableSpec, apply, ensure_table
 from scripts.loaders.files import (
     Reject,
@@ -76,31 +76,49 @@ class Clock:
 Stager = Callable[[object, SourceFile, Path, Options, Clock], None]
 
 
+@dataclass(frozen=True)
+class LineStager:
+    """Stager for JSON-per-record loaders whose validation is SQL (see stage.py).
+
+    `classify` alone turns whatever `_ld_lines` holds into `_ld_class`, so a batch of
+    small files (batch.py) can be read into `_ld_lines` at once and classified once.
+    """
+
+    paths: dict[str, str]
+    derived: dict[str, str]
+    checks: Callable[[Clock], Sequence[Check]]
+    columns: dict[str, str]
+    type_only: frozenset[str] = frozenset()
+
+    def __call__(
+        self, duck, source: SourceFile, workdir: Path, opts: Options, clock: Clock
+    ) -> None:
+        rejects = read_json_lines(duck, source, workdir, opts.max_record_bytes)
+        store_python_rejects(duck, rejects, workdir)
+        self.classify(duck, opts, clock)
+
+    def classify(self, duck, opts: Options, clock: Clock) -> None:
+        duck.execute(
+            classify_sql(
+                self.paths,
+                self.derived,
+                self.checks(clock),
+                self.columns,
+                opts.max_record_bytes,
+                self.type_only,
+            )
+        )
+        duck.execute(f"drop table {LINES}")
+
+
 def line_stager(
     paths: dict[str, str],
     derived: dict[str, str],
     checks: Callable[[Clock], Sequence[Check]],
     columns: dict[str, str],
     type_only: frozenset[str] = frozenset(),
-) -> Stager:
-    """Stager for JSON-per-record loaders whose validation is SQL (see stage.py)."""
-
-    def stage(duck, source: SourceFile, workdir: Path, opts: Options, clock: Clock):
-        rejects = read_json_lines(duck, source, workdir, opts.max_record_bytes)
-        store_python_rejects(duck, rejects, workdir)
-        duck.execute(
-            classify_sql(
-                paths,
-                derived,
-                checks(clock),
-                columns,
-                opts.max_record_bytes,
-                type_only,
-            )
-        )
-        duck.execute(f"drop table {LINES}")
-
-    return stage
+) -> LineStager:
+    return LineStager(paths, derived, checks, columns, type_only)
 
 
 def read_json_lines(
@@ -146,29 +164,143 @@ def run(
         workdir = Path(tmp)
         duck = _staging_connection(wh, workdir)
         iterator = _progress(files, spec.loader, opts.progress)
+        loop = _Loop(wh, duck, spec, stager, workdir, opts, summary)
         with iterator as items, _Prefetcher(files) as sources:
             for path in items:
                 try:
                     source = sources.take(path)
-                    counts = _load_one(wh, duck, spec, stager, source, workdir, opts)
                 except OSError as exc:
-                    # The file went away or became unreadable mid-run: say which and
-                    # go on; it is not in the ledger, so the next run tries it again.
-                    if isinstance(exc, FileNotFoundError):
-                        summary.files_vanished += 1
-                    else:
-                        summary.files_unreadable += 1
-                    click.echo(_unreadable_line(spec.loader, path, exc), err=True)
+                    loop.unreadable(path, exc)
                     continue
-                if counts is None:
-                    summary.files_skipped += 1
-                else:
-                    summary.files_loaded += 1
-                    summary.counts.add(counts)
+                loop.add(source)
+            loop.flush()
         if duck is not wh.raw_connection:
             duck.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+class _Loop:
+    """Loads files in order: small plain ones in batches (batch.py), others one by one."""
+
+    def __init__(self, wh, duck, spec, stager, workdir, opts, summary):
+        self.wh, self.duck, self.spec, self.stager = wh, duck, spec, stager
+        self.workdir, self.opts, self.summary = workdir, opts, summary
+        self.pending: list[SourceFile] = []
+        self.pending_bytes = 0
+        self.batching = (
+            wh.dialect == "duckdb"
+            and spec.version is None
+            and isinstance(stager, LineStager)
+        )
+
+    def add(self, source: SourceFile) -> None:
+        if self.batching and batch.fits(source):
+            self.pending.append(source)
+            self.pending_bytes += source.size
+            if (
+                len(self.pending) >= batch.MAX_BATCH_FILES
+                or self.pending_bytes >= batch.MAX_BATCH_BYTES
+            ):
+                self.flush()
+            return
+        self.flush()  # files load in order: what came before goes first
+        self.single(source)
+
+    def unreadable(self, path: Path, exc: OSError) -> None:
+        # The file went away or became unreadable mid-run: say which and go on; it is
+        # not in the ledger, so the next run tries it again.
+        if isinstance(exc, FileNotFoundError):
+            self.summary.files_vanished += 1
+        else:
+            self.summary.files_unreadable += 1
+        click.echo(_unreadable_line(self.spec.loader, path, exc), err=True)
+
+    def single(self, source: SourceFile) -> None:
+        try:
+            counts = _load_one(
+                self.wh,
+                self.duck,
+                self.spec,
+                self.stager,
+                source,
+                self.workdir,
+                self.opts,
+            )
+        except OSError as exc:
+            self.unreadable(source.path, exc)
+            return
+        self._count(counts)
+
+    def _count(self, counts: ledger.Counts | None) -> None:
+        if counts is None:
+            self.summary.files_skipped += 1
+        else:
+            self.summary.files_loaded += 1
+            self.summary.counts.add(counts)
+
+    def flush(self) -> None:
+        pending, self.pending, self.pending_bytes = self.pending, [], 0
+        if not pending:
+            return
+        loader = self.spec.loader
+        done = ledger.loaded_among(self.wh, loader, [s.sha256 for s in pending])
+        # A path with rejects a new version may fix goes alone: resolving them compares
+        # its lines with the earlier load's (ledger.resolve_fixed_rejects).
+        fixable = ledger.paths_with_open_rejects(
+            self.wh, loader, [str(s.path) for s in pending]
+        )
+        run: list[SourceFile] = []
+        for source in pending:
+            if source.sha256 in done:
+                self._count(None)
+            elif str(source.path) in fixable:
+                self._load_batch(run)
+                run = []
+                self.single(source)
+            else:
+                done.add(source.sha256)  # the same bytes twice: the second is skipped
+                run.append(source)
+        self._load_batch(run)
+
+    def _load_batch(self, sources: list[SourceFile]) -> None:
+        import duckdb
+
+        if len(sources) < 2:
+            for source in sources:
+                self.single(source)
+            return
+        clock = Clock(now=datetime.now(UTC).replace(tzinfo=None))
+        stager = self.stager
+        assert isinstance(stager, LineStager)
+        try:
+            store_python_rejects(self.duck, [], self.workdir)
+            batch.stage(
+                self.duck,
+                sources,
+                self.opts.max_record_bytes + 2,
+                lambda: stager.classify(self.duck, self.opts, clock),
+            )
+            with self.wh.transaction():
+                results = batch.apply(self.duck, self.spec, clock.now, sources)
+        except duckdb.Error:
+            # One file DuckDB refuses (an oversized line, a file gone since it was
+            # hashed) fails the batch as a whole and nothing of it is kept: load its
+            # files one by one, where that file is found and handled.
+            results = None
+        finally:
+            batch.drop(self.duck)
+            drop_stage(self.duck)
+        if results is None:
+            for source in sources:
+                self.single(source)
+            return
+        for result in results:
+            if not result.counts.reconciles:  # a bug, not bad input: say so loudly
+                raise LoadFailedError(
+                    f"{result.source.path}: counts do not reconcile: {result.counts}"
+                )
+            self._count(result.counts)
 
 
 def _ensure_tables(wh: Warehouse, spec: TableSpec) -> None:
