@@ -17,6 +17,7 @@ every other file through the per-file path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,8 @@ from scripts.loaders.stage import CLASSIFIED, LINES, sql_literal
 # Stored size up to which a file joins a batch: past it a file amortises its own
 # statements, and the per-file path keeps its memory bounded by one file.
 MAX_FILE_BYTES = 4 << 20
-MAX_BATCH_FILES = 500
+# Files per transaction; overridable to make a batch boundary observable (tests, tuning).
+MAX_BATCH_FILES = max(2, int(os.environ.get("AUDIENCES_LOADER_BATCH_FILES", "500")))
 MAX_BATCH_BYTES = 128 << 20
 
 FILES = "_ld_files"
