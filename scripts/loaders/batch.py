@@ -29,13 +29,13 @@ from scripts.loaders.bulk import (
     _conflict_condition,
     _conflict_detail,
 )
-from scripts.loaders.files import LINE_DELIMITER, SourceFile
+from scripts.loaders.files import LINE_DELIMITER, UTF8_CHECK_BYTES, SourceFile
 from scripts.loaders.ledger import CONFLICT_REASON, Counts
 from scripts.loaders.stage import CLASSIFIED, LINES, sql_literal
 
 # Stored size up to which a file joins a batch: past it a file amortises its own
 # statements, and the per-file path keeps its memory bounded by one file.
-MAX_FILE_BYTES = 4 << 20
+MAX_FILE_BYTES = UTF8_CHECK_BYTES  # checked for UTF-8 while hashed
 # Files per transaction; overridable to make a batch boundary observable (tests, tuning).
 MAX_BATCH_FILES = max(2, int(os.environ.get("AUDIENCES_LOADER_BATCH_FILES", "500")))
 MAX_BATCH_BYTES = 128 << 20

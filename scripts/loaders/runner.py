@@ -284,16 +284,19 @@ class _Loop:
             with self.wh.transaction():
                 results = batch.apply(self.duck, self.spec, clock.now, sources)
         except duckdb.Error:
-            # One file DuckDB refuses (an oversized line, a file gone since it was
-            # hashed) fails the batch as a whole and nothing of it is kept: load its
-            # files one by one, where that file is found and handled.
+            # One file DuckDB refuses (invalid UTF-8, an oversized line, a file gone
+            # since it was hashed) fails the batch as a whole and nothing of it is kept.
+            # Halves are retried, in order, until that file loads alone by the per-file
+            # path, which finds and handles it: a few bad files cost a few extra reads,
+            # not a whole batch loaded one by one.
             results = None
         finally:
             batch.drop(self.duck)
             drop_stage(self.duck)
         if results is None:
-            for source in sources:
-                self.single(source)
+            middle = len(sources) // 2
+            self._load_batch(sources[:middle])
+            self._load_batch(sources[middle:])
             return
         for result in results:
             if not result.counts.reconciles:  # a bug, not bad input: say so loudly
