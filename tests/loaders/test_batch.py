@@ -55,6 +55,7 @@ def _landing(folder: Path) -> list[Path]:
     files["m05.ndjson"] += [_event("e2-1"), _event("e2-2", metric="clicked")]  # across
     files["m06.ndjson"] += [b'{"event_id": "torn', b"[1, 2]", _event("", "x")]
     files["m07.ndjson"] += [_event("late", ts=4102444800)]  # in the future
+    files["m09.ndjson"] += [b'{"event_id": "\xff\xfe"}']  # invalid UTF-8
     for name, lines in files.items():
         (folder / name).write_bytes(b"\n".join(lines) + b"\n")
     (folder / "m08.ndjson").write_bytes((folder / "m08.ndjson").read_bytes()[:-1])
@@ -114,6 +115,7 @@ def test_batch__same_rows_rejects_and_ledger_as_one_file_at_a_time(
         "not_an_object",
         "timestamp_in_future",
         "duplicate_key_different_body",
+        "invalid_utf8",
     }
     details = [r[5] for r in rejects if r[3] == "duplicate_key_different_body"]
     assert any("also on line 2 of this file" in d for d in details)
