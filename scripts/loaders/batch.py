@@ -126,26 +126,41 @@ def apply(
     """
     key = spec.key
     stamp = f"{sql_literal(loaded_at.isoformat(sep=' '))}::timestamp"
+    distinct, valid = duck.execute(
+        f"select count(distinct {key}), count(*) from {BATCH_CLASS} "
+        "where reason is null"
+    ).fetchone()
     duck.execute(
-        f"create or replace temp table {BATCH_KEEP} as select * from {BATCH_CLASS} "
-        f"where reason is null qualify row_number() over "
-        f"(partition by {key} order by line_no) = 1"
+        f"create or replace temp table {BATCH_CONFLICTS} (file_no integer, "
+        "line_no bigint, detail varchar, raw varchar)"
     )
-    # Later valid copies of a kept key: in the same file, or in an earlier file of the
-    # batch (which, loaded one by one, would already be in the table).
-    duck.execute(
-        f"create or replace temp table {BATCH_CONFLICTS} as select v.file_no, "
-        "v.file_line as line_no, case when v.file_no = k.file_no "
-        f"then '{key} ' || v.{key} || ' also on line ' || k.file_line || "
-        "' of this file with a different body; the kept copy wins' "
-        f"else '{key} ' || v.{key} || ' already loaded from ' || kf.source_file || "
-        "' line ' || k.file_line || ' with a different body; the loaded copy wins' "
-        "end as detail, v.payload as raw "
-        f"from {BATCH_CLASS} as v inner join {BATCH_KEEP} as k on v.{key} = k.{key} "
-        f"inner join {FILES} as kf on kf.file_no = k.file_no "
-        "where v.reason is null and v.line_no <> k.line_no "
-        "and json(v.payload)::varchar <> json(k.payload)::varchar"
-    )
+    if distinct == valid:
+        # The usual case: no key twice in the batch, so no copy of the payloads.
+        duck.execute(
+            f"create or replace temp view {BATCH_KEEP} as select * from {BATCH_CLASS} "
+            "where reason is null"
+        )
+    else:
+        duck.execute(
+            f"create or replace temp table {BATCH_KEEP} as select * from {BATCH_CLASS} "
+            f"where reason is null qualify row_number() over "
+            f"(partition by {key} order by line_no) = 1"
+        )
+        # Later valid copies of a kept key: in the same file, or in an earlier file of
+        # the batch (which, loaded one by one, would already be in the table).
+        duck.execute(
+            f"insert into {BATCH_CONFLICTS} select v.file_no, "
+            "v.file_line as line_no, case when v.file_no = k.file_no "
+            f"then '{key} ' || v.{key} || ' also on line ' || k.file_line || "
+            "' of this file with a different body; the kept copy wins' "
+            f"else '{key} ' || v.{key} || ' already loaded from ' || kf.source_file || "
+            "' line ' || k.file_line || ' with a different body; the loaded copy "
+            "wins' end as detail, v.payload as raw "
+            f"from {BATCH_CLASS} as v inner join {BATCH_KEEP} as k "
+            f"on v.{key} = k.{key} inner join {FILES} as kf on kf.file_no = k.file_no "
+            "where v.reason is null and v.line_no <> k.line_no "
+            "and json(v.payload)::varchar <> json(k.payload)::varchar"
+        )
     # Keys already loaded, found by reading only the raw table's key column.
     duck.execute(
         f"create or replace temp table {BATCH_EXISTING} as select v.line_no "
@@ -212,5 +227,13 @@ def apply(
 
 
 def drop(duck) -> None:
-    for table in (*BATCH_TABLES, BATCH_COUNTS):
-        duck.execute(f"drop table if exists {table}")
+    kinds = dict(
+        duck.execute(
+            "select table_name, table_type from information_schema.tables "
+            "where table_schema = 'main' and table_catalog = 'temp'"
+        ).fetchall()
+    )
+    for name in (*BATCH_TABLES, BATCH_COUNTS):
+        if name in kinds:
+            kind = "view" if kinds[name] == "VIEW" else "table"
+            duck.execute(f"drop {kind} {name}")
