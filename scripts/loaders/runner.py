@@ -44,6 +44,8 @@ from scripts.loaders.stage import (
 from scripts.warehouse import Warehouse
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
+# How far the fingerprinting thread runs ahead of the load, in stored bytes.
+PREFETCH_BYTES = 8 << 20
 MEMORY_LIMIT = os.environ.get("AUDIENCES_LOADER_MEMORY_LIMIT", "1GB")
 
 
@@ -378,36 +380,47 @@ def _progress(files: list[Path], loader: str, enabled: bool):
 
 
 class _Prefetcher:
-    """Fingerprints the next file in a thread while the current one loads.
+    """Fingerprints the files ahead of the one being loaded, in a thread.
 
-    hashlib releases the GIL on large buffers, so the sha256 pass overlaps DuckDB's work
-    instead of adding to it. Files are still loaded one at a time, in order.
+    hashlib and zlib release the GIL on large buffers, so the sha256 and gzip passes
+    overlap DuckDB's work instead of adding to it. It runs ahead by up to
+    PREFETCH_BYTES of stored data (at least one file), so while a batch of small files
+    loads the next batch is being fingerprinted; files are still loaded in order.
     """
 
     def __init__(self, files: Sequence[Path]):
         self.files = list(files)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
-        self.pending: dict[Path, Future[SourceFile]] = {}
+        self.pending: dict[Path, tuple[Future[SourceFile], int]] = {}
+        self.pending_bytes = 0
         self.position = 0
 
     def __enter__(self) -> _Prefetcher:
-        self._submit_next()
+        self._submit_ahead()
         return self
 
     def __exit__(self, *exc) -> None:
-        for future in self.pending.values():
+        for future, _ in self.pending.values():
             future.cancel()
         self.pool.shutdown(wait=True)
 
-    def _submit_next(self) -> None:
-        if self.position < len(self.files):
+    def _submit_ahead(self) -> None:
+        while self.position < len(self.files) and (
+            not self.pending or self.pending_bytes < PREFETCH_BYTES
+        ):
             path = self.files[self.position]
-            self.pending[path] = self.pool.submit(inspect, path)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = 0  # inspect() will say what is wrong with it
+            self.pending[path] = (self.pool.submit(inspect, path), size)
+            self.pending_bytes += size
             self.position += 1
 
     def take(self, path: Path) -> SourceFile:
-        future = self.pending.pop(path)
-        self._submit_next()  # before result(): a vanished file must not stall the rest
+        future, size = self.pending.pop(path)
+        self.pending_bytes -= size
+        self._submit_ahead()  # before result(): a vanished file must not stall the rest
         return future.result()
 
 

@@ -131,7 +131,7 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
 
 
 BATCH_FILES = 4
-SMALL_FILES = 24
+SMALL_FILES = 40
 EVENTS_PER_SMALL_FILE = 4_000
 
 
@@ -165,12 +165,12 @@ def test_webhooks__sigkill_mid_batch_leaves_whole_files_and_rerun_completes(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 120
-    # Files are hashed one ahead of the batch being collected, and a full batch is
-    # staged and committed before the next file is taken: once file 9 is open, the
-    # first two batches (files 0-7) are committed and the third is being built.
-    while not any(i >= 9 for i in _open_inputs(proc.pid, paths)):
+    # Files (about 1 MB) are fingerprinted at most 8 MB ahead of the batch being
+    # collected, and a full batch is committed before the next file is taken: once
+    # file 24 is open, files 0-15 are taken, so at least two batches are committed.
+    while not any(i >= 24 for i in _open_inputs(proc.pid, paths)):
         assert proc.poll() is None, "loader finished before it could be killed"
-        assert time.monotonic() < deadline, "loader never reached the tenth file"
+        assert time.monotonic() < deadline, "loader never reached file 24"
         time.sleep(0.002)  # polling interval, not synchronisation
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
