@@ -5,6 +5,9 @@ Per file: fingerprint it (sha256 of the stored bytes); skip it when
 DuckDB; then in ONE warehouse transaction insert its rows, its rejects and its
 `loaded_files` row. A process killed at any moment therefore leaves each file either
 fully loaded or not at all, and the next run picks up exactly the files not recorded.
+Consecutive small files take the same steps together, one transaction per batch with
+still one `loaded_files` row per file (batch.py), because per-file statements and
+commits, not their rows, were the cost of a landing folder of one file a minute.
 """
 
 from __future__ import annotations
