@@ -36,6 +36,8 @@ LINE_DELIMITER = "\x1f\x1e\x1d\x1c"
 # Whole-document JSON (arrays, single objects) is parsed in memory; past this size a file
 # is treated as NDJSON instead (big exports should be NDJSON anyway).
 MAX_DOCUMENT_BYTES = 512 << 20
+# Plain files up to this size are checked for UTF-8 while they are hashed.
+UTF8_CHECK_BYTES = 4 << 20
 # Names a writer uses while a file is still open; a folder scan never picks them up.
 IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".open", ".inprogress", ".writing")
 
@@ -150,11 +152,18 @@ def inspect(path: Path) -> SourceFile:
     info = SourceFile(path=path, size=0, sha256="", gzipped=gzipped)
     checker = _ContentChecker(info)
     with path.open("rb") as handle:
+        # A small plain file is checked for UTF-8 here, in the prefetch thread, so an
+        # invalid one never joins (and fails) a batch of many (batch.py); big ones are
+        # left to DuckDB, which refuses invalid UTF-8 itself.
+        check_utf8 = (
+            not gzipped and os.fstat(handle.fileno()).st_size <= UTF8_CHECK_BYTES
+        )
+        checker.checked_utf8 = gzipped or check_utf8
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
             if not gzipped:
-                checker.feed(chunk, check_utf8=False)
+                checker.feed(chunk, check_utf8=check_utf8)
     info.size = size
     info.sha256 = digest.hexdigest()
     if gzipped:
@@ -191,6 +200,7 @@ class _ContentChecker:
         self.lines = 0  # complete lines (newline-terminated) so far
         self.tail = b""  # bytes after the last newline, at most MAX_RAW_TEXT kept
         self.tail_bytes = 0
+        self.checked_utf8 = True
 
     def feed(self, chunk: bytes, check_utf8: bool = True) -> None:
         """`check_utf8=False` leaves plain files to DuckDB, which refuses invalid UTF-8
@@ -220,7 +230,7 @@ class _ContentChecker:
         self.offset += len(chunk)
 
     def finish(self) -> None:
-        if self.info.utf8_error is None and self.offset and self.info.gzipped:
+        if self.info.utf8_error is None and self.offset and self.checked_utf8:
             try:
                 self.decoder.decode(b"", final=True)
             except UnicodeDecodeError:

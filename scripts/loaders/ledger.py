@@ -135,6 +135,38 @@ def is_loaded(wh: Warehouse, loader: str, sha256: str) -> bool:
     )
 
 
+def loaded_among(wh: Warehouse, loader: str, checksums: list[str]) -> set[str]:
+    """Which of these file checksums are already loaded: one query for a whole batch."""
+    if not checksums:
+        return set()
+    marks = ", ".join(["%s"] * len(checksums))
+    return {
+        row[0]
+        for row in wh.query(
+            "select file_sha256 from raw_loader.loaded_files where loader = %s "
+            f"and file_sha256 in ({marks})",
+            (loader, *checksums),
+        )
+    }
+
+
+def paths_with_open_rejects(wh: Warehouse, loader: str, paths: list[str]) -> set[str]:
+    """Paths whose earlier loads left rejects a new version may fix (see above)."""
+    if not paths:
+        return set()
+    reasons = ", ".join(f"'{r}'" for r in (*TORN_LINE_REASONS, *WHOLE_FILE_REASONS))
+    marks = ", ".join(["%s"] * len(paths))
+    return {
+        row[0]
+        for row in wh.query(
+            "select distinct source_file from raw_loader.rejects where loader = %s "
+            f"and resolved_at is null and reason in ({reasons}) "
+            f"and source_file in ({marks})",
+            (loader, *paths),
+        )
+    }
+
+
 @dataclass
 class Counts:
     """Records of one file or one run; `read` always equals the sum of the other three."""

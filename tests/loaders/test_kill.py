@@ -128,3 +128,93 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
     assert totals == (FILES * EVENTS_PER_FILE, FILES * EVENTS_PER_FILE)
     assert ledger == (FILES,)
     assert rejects == FILES
+
+
+BATCH_FILES = 4
+SMALL_FILES = 40
+EVENTS_PER_SMALL_FILE = 4_000
+
+
+@pytest.mark.slow
+def test_webhooks__sigkill_mid_batch_leaves_whole_files_and_rerun_completes(
+    tmp_path: Path,
+) -> None:
+    """Small files load BATCH_FILES per transaction; a kill keeps whole batches only."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = []
+    for f in range(SMALL_FILES):
+        lines = [
+            TEMPLATE % (f, i, 1727712000 + i, i, i % 977, i % 977, i % 977, i % 977)
+            for i in range(EVENTS_PER_SMALL_FILE)
+        ]
+        lines.append('{"event_id": "broken')
+        path = folder / f"minute-{f:02d}.ndjson"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        paths.append(path.resolve())
+    db = tmp_path / "kill.duckdb"
+    env = {
+        **os.environ,
+        "AUDIENCES_DUCKDB_PATH": str(db),
+        "AUDIENCES_LOADER_BATCH_FILES": str(BATCH_FILES),
+    }
+    env.pop("AUDIENCES_TARGET", None)
+    command = [_audiences(), "load", "webhooks", str(folder), "--no-progress"]
+
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    # Files (about 1 MB) are fingerprinted at most 8 MB ahead of the batch being
+    # collected, and a full batch is committed before the next file is taken: once
+    # file 24 is open, files 0-15 are taken, so at least two batches are committed.
+    while not any(i >= 24 for i in _open_inputs(proc.pid, paths)):
+        assert proc.poll() is None, "loader finished before it could be killed"
+        assert time.monotonic() < deadline, "loader never reached file 24"
+        time.sleep(0.002)  # polling interval, not synchronisation
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    with duckdb.connect(str(db)) as con:
+        files = con.execute(
+            "select source_file, records_read, records_loaded, records_rejected "
+            "from raw_loader.loaded_files order by source_file"
+        ).fetchall()
+        per_file = dict(
+            con.execute(
+                "select _source_file, count(*) from raw_customerio.webhook_events "
+                "group by 1"
+            ).fetchall()
+        )
+        rejects = con.execute("select count(*) from raw_loader.rejects").fetchone()[0]
+    # Whole batches, in order: every recorded file complete, nothing of any other.
+    assert 2 * BATCH_FILES <= len(files) < SMALL_FILES
+    assert len(files) % BATCH_FILES == 0
+    assert [f[0] for f in files] == [str(p) for p in paths[: len(files)]]
+    expected = (EVENTS_PER_SMALL_FILE + 1, EVENTS_PER_SMALL_FILE, 1)
+    assert all(f[1:] == expected for f in files)
+    assert per_file == {f[0]: EVENTS_PER_SMALL_FILE for f in files}
+    assert rejects == len(files)
+
+    rerun = subprocess.run(
+        command, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert rerun.returncode == 0, rerun.stderr
+    remaining = SMALL_FILES - len(files)
+    assert (
+        f"read {remaining * (EVENTS_PER_SMALL_FILE + 1)} = loaded "
+        f"{remaining * EVENTS_PER_SMALL_FILE} + duplicate 0 + rejected {remaining}"
+        in rerun.stdout
+    )
+    assert f"files: {remaining} loaded, {len(files)} skipped unchanged" in rerun.stdout
+    with duckdb.connect(str(db)) as con:
+        totals = con.execute(
+            "select count(*), count(distinct event_id) from raw_customerio.webhook_events"
+        ).fetchone()
+        ledger = con.execute("select count(*) from raw_loader.loaded_files").fetchone()
+        rejects = con.execute("select count(*) from raw_loader.rejects").fetchone()[0]
+    assert totals == (SMALL_FILES * EVENTS_PER_SMALL_FILE,) * 2
+    assert ledger == (SMALL_FILES,)
+    assert rejects == SMALL_FILES

@@ -1,0 +1,239 @@
+"""Many small files in one transaction, still one ledger row (and exact counts) per file.
+
+A receiver rotates its landing file every minute: 1,440 files a day of a few dozen
+records each. Loaded one by one, each file pays a dozen statements and a commit, which
+dwarfs the work on its rows (150x a bare `read_json` of the same files). Consecutive
+small plain-NDJSON files are therefore read by ONE `read_csv` over the list, classified
+by ONE statement and applied in ONE transaction that also writes every file's
+`loaded_files` row. A kill at any moment leaves each file of the batch either loaded
+with its ledger row or absent, and the next run loads exactly the absent ones.
+
+The outcome equals loading the files one by one in order: the first copy of a key (by
+file, then line) wins; a later copy with a different body is noted as a conflict naming
+where the kept copy came from; counts, rejects and line numbers are per file.
+Only DuckDB targets and event tables (no version column) are batched; runner.py sends
+every other file through the per-file path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from scripts.loaders.bulk import (
+    MAX_RAW_SQL,
+    REJECT_COLUMNS,
+    TableSpec,
+    _conflict_condition,
+    _conflict_detail,
+)
+from scripts.loaders.files import LINE_DELIMITER, UTF8_CHECK_BYTES, SourceFile
+from scripts.loaders.ledger import CONFLICT_REASON, Counts
+from scripts.loaders.stage import CLASSIFIED, LINES, sql_literal
+
+# Stored size up to which a file joins a batch: past it a file amortises its own
+# statements, and the per-file path keeps its memory bounded by one file.
+MAX_FILE_BYTES = UTF8_CHECK_BYTES  # checked for UTF-8 while hashed
+# Files per transaction; overridable to make a batch boundary observable (tests, tuning).
+MAX_BATCH_FILES = max(2, int(os.environ.get("AUDIENCES_LOADER_BATCH_FILES", "500")))
+MAX_BATCH_BYTES = 128 << 20
+
+FILES = "_ld_files"
+BATCH_CLASS = "_ld_bclass"
+BATCH_KEEP = "_ld_bkeep"
+BATCH_CONFLICTS = "_ld_bconflicts"
+BATCH_EXISTING = "_ld_bexisting"
+BATCH_COUNTS = "_ld_bcounts"
+BATCH_TABLES = (FILES, BATCH_CLASS, BATCH_KEEP, BATCH_CONFLICTS, BATCH_EXISTING)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    source: SourceFile
+    counts: Counts
+
+
+def fits(source: SourceFile) -> bool:
+    """Whether a file may join a batch: small, plain NDJSON that DuckDB reads as is."""
+    from scripts.loaders.files import detect_shape
+
+    if source.gzipped and not source.path.name.endswith(".gz"):
+        return False  # DuckDB picks the decompression by the (lower-case) extension
+    return (
+        source.size <= MAX_FILE_BYTES
+        and source.fast_path_ok
+        and not source.is_empty
+        and detect_shape(source) == "ndjson"
+    )
+
+
+def stage(
+    duck,
+    sources: Sequence[SourceFile],
+    max_line_bytes: int,
+    classify: Callable[[], None],
+) -> None:
+    """Read all files' lines into `_ld_lines` (global numbering), then classify once.
+
+    `preserve_insertion_order` (DuckDB's default) keeps rowid in list order, so the
+    files' lines are consecutive and each file's first line number is known from the
+    line counts. Raises duckdb.Error when DuckDB refuses any file (the caller then
+    loads them one by one, where the odd file is found and handled).
+    """
+    files = ", ".join(sql_literal(str(s.path)) for s in sources)
+    duck.execute(
+        f"create or replace temp table {LINES} as select filename, line from read_csv("
+        f"[{files}], columns = {{'line': 'VARCHAR'}}, "
+        f"delim = {sql_literal(LINE_DELIMITER)}, quote = '', escape = '', "
+        "header = false, auto_detect = false, strict_mode = true, "
+        f"new_line = '\\n', max_line_size = {max_line_bytes}, "
+        "compression = 'auto', filename = true)"
+    )
+    counts = dict(
+        duck.execute(f"select filename, count(*) from {LINES} group by 1").fetchall()
+    )
+    rows = []
+    first = 1
+    for number, source in enumerate(sources):
+        lines = counts.get(str(source.path), 0)
+        rows.append(
+            f"({number}, {sql_literal(str(source.path))}, {sql_literal(source.sha256)}, "
+            f"{source.size}, {first}, {first + lines - 1})"
+        )
+        first += lines
+    duck.execute(
+        f"create or replace temp table {FILES} (file_no integer, source_file varchar, "
+        "sha256 varchar, file_bytes bigint, first_line bigint, last_line bigint)"
+    )
+    duck.execute(f"insert into {FILES} values {', '.join(rows)}")
+    classify()
+    duck.execute(
+        f"create or replace temp table {BATCH_CLASS} as select f.file_no, "
+        "c.line_no - f.first_line + 1 as file_line, c.* "
+        f"from {CLASSIFIED} as c inner join {FILES} as f "
+        "on c.line_no between f.first_line and f.last_line"
+    )
+
+
+def apply(
+    duck, spec: TableSpec, loaded_at: datetime, sources: Sequence[SourceFile]
+) -> list[FileResult]:
+    """Insert the staged batch, its rejects and one ledger row per file.
+
+    Call inside the warehouse transaction (DuckDB target: `duck` is the warehouse).
+    """
+    key = spec.key
+    stamp = f"{sql_literal(loaded_at.isoformat(sep=' '))}::timestamp"
+    distinct, valid = duck.execute(
+        f"select count(distinct {key}), count(*) from {BATCH_CLASS} "
+        "where reason is null"
+    ).fetchone()
+    duck.execute(
+        f"create or replace temp table {BATCH_CONFLICTS} (file_no integer, "
+        "line_no bigint, detail varchar, raw varchar)"
+    )
+    if distinct == valid:
+        # The usual case: no key twice in the batch, so no copy of the payloads.
+        duck.execute(
+            f"create or replace temp view {BATCH_KEEP} as select * from {BATCH_CLASS} "
+            "where reason is null"
+        )
+    else:
+        duck.execute(
+            f"create or replace temp table {BATCH_KEEP} as select * from {BATCH_CLASS} "
+            f"where reason is null qualify row_number() over "
+            f"(partition by {key} order by line_no) = 1"
+        )
+        # Later valid copies of a kept key: in the same file, or in an earlier file of
+        # the batch (which, loaded one by one, would already be in the table).
+        duck.execute(
+            f"insert into {BATCH_CONFLICTS} select v.file_no, "
+            "v.file_line as line_no, case when v.file_no = k.file_no "
+            f"then '{key} ' || v.{key} || ' also on line ' || k.file_line || "
+            "' of this file with a different body; the kept copy wins' "
+            f"else '{key} ' || v.{key} || ' already loaded from ' || kf.source_file || "
+            "' line ' || k.file_line || ' with a different body; the loaded copy "
+            "wins' end as detail, v.payload as raw "
+            f"from {BATCH_CLASS} as v inner join {BATCH_KEEP} as k "
+            f"on v.{key} = k.{key} inner join {FILES} as kf on kf.file_no = k.file_no "
+            "where v.reason is null and v.line_no <> k.line_no "
+            "and json(v.payload)::varchar <> json(k.payload)::varchar"
+        )
+    # Keys already loaded, found by reading only the raw table's key column.
+    duck.execute(
+        f"create or replace temp table {BATCH_EXISTING} as select v.line_no "
+        f"from {BATCH_KEEP} as v semi join {spec.qualified} as t on t.{key} = v.{key}"
+    )
+    if duck.execute(f"select count(*) from {BATCH_EXISTING}").fetchone()[0]:
+        duck.execute(
+            f"insert into {BATCH_CONFLICTS} select v.file_no, v.file_line, "
+            f"{_conflict_detail(spec, 't')}, v.payload from {BATCH_KEEP} as v "
+            f"inner join {spec.qualified} as t on t.{key} = v.{key} "
+            f"where v.line_no in (select line_no from {BATCH_EXISTING}) "
+            f"and {_conflict_condition(spec, 'v', 't', 'duckdb')}"
+        )
+    columns = ", ".join(spec.names)
+    values = ", ".join(f"v.{name}" for name in spec.names)
+    duck.execute(
+        f"insert into {spec.qualified} ({columns}, payload, _source_file, "
+        f"_source_line, _loaded_at) select {values}, v.payload::json, f.source_file, "
+        f"v.file_line, {stamp} from {BATCH_KEEP} as v inner join {FILES} as f "
+        f"on f.file_no = v.file_no where v.line_no not in "
+        f"(select line_no from {BATCH_EXISTING}) order by v.line_no"
+    )
+    duck.execute(
+        f"create or replace temp table {BATCH_COUNTS} as "
+        f"with c as (select file_no, count(*) as n_read, count(reason) as n_rejected "
+        f"from {BATCH_CLASS} group by 1), "
+        f"l as (select file_no, count(*) as n_loaded from {BATCH_KEEP} "
+        f"where line_no not in (select line_no from {BATCH_EXISTING}) group by 1), "
+        f"x as (select file_no, count(*) as n_conflicting from {BATCH_CONFLICTS} "
+        "group by 1) "
+        "select f.file_no, coalesce(c.n_read, 0) as n_read, "
+        "coalesce(l.n_loaded, 0) as n_loaded, "
+        "coalesce(c.n_read, 0) - coalesce(c.n_rejected, 0) - coalesce(l.n_loaded, 0) "
+        "as n_duplicate, coalesce(c.n_rejected, 0) as n_rejected, "
+        f"coalesce(x.n_conflicting, 0) as n_conflicting from {FILES} as f "
+        "left join c using (file_no) left join l using (file_no) "
+        "left join x using (file_no)"
+    )
+    duck.execute(
+        f"insert into raw_loader.rejects ({REJECT_COLUMNS}) select "
+        f"{sql_literal(spec.loader)}, f.source_file, r.line_no, r.reason, "
+        f"replace(left(r.raw, {MAX_RAW_SQL}), chr(0), '\\0'), {stamp}, r.detail, "
+        f"f.sha256 from (select file_no, file_line as line_no, reason, detail, "
+        f"payload as raw from {BATCH_CLASS} where reason is not null union all "
+        f"select file_no, line_no, '{CONFLICT_REASON}', detail, raw "
+        f"from {BATCH_CONFLICTS}) as r inner join {FILES} as f using (file_no)"
+    )
+    duck.execute(
+        "insert into raw_loader.loaded_files (loader, file_sha256, source_file, "
+        "file_bytes, records_read, records_loaded, records_duplicate, records_rejected, "
+        f"records_conflicting, loaded_at) select {sql_literal(spec.loader)}, f.sha256, "
+        "f.source_file, f.file_bytes, c.n_read, c.n_loaded, c.n_duplicate, "
+        f"c.n_rejected, c.n_conflicting, {stamp} from {FILES} as f "
+        f"inner join {BATCH_COUNTS} as c using (file_no)"
+    )
+    rows = duck.execute(
+        f"select file_no, n_read, n_loaded, n_duplicate, n_rejected, n_conflicting "
+        f"from {BATCH_COUNTS} order by file_no"
+    ).fetchall()
+    return [
+        FileResult(sources[row[0]], Counts(*row[1:]))  # read, loaded, dup, rej, conf
+        for row in rows
+    ]
+
+
+def drop(duck) -> None:
+    kinds = dict(
+        duck.execute(
+            "select table_name, table_type from information_schema.tables "
+            "where table_schema = 'main' and table_catalog = 'temp'"
+        ).fetchall()
+    )
+    for name in (*BATCH_TABLES, BATCH_COUNTS):
+        if name in kinds:
+            kind = "view" if kinds[name] == "VIEW" else "table"
+            duck.execute(f"drop {kind} {name}")
