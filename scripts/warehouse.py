@@ -30,7 +30,9 @@ class Warehouse:
             import duckdb
 
             try:
-                self._conn = duckdb.connect(target.duckdb_path)
+                self._conn = duckdb.connect(
+                    target.duckdb_path, config=target.duckdb_settings
+                )
             except duckdb.Error as exc:
                 raise WarehouseError(
                     f"cannot open {target.describe()}: {exc}. Another process (dbt, a "
