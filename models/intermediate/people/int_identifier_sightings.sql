@@ -27,16 +27,16 @@ message_events as (
 
     where
         coalesce(cio_id, customer_id, email) is not null
-        {% if is_incremental() %}
-            and loaded_at > (
-                select
-                    coalesce(
-                        max(last_loaded_at),
-                        cast('1900-01-01' as {{ dbt.type_timestamp() }})
-                    )
-                from {{ this }}
-            )
-        {% endif %}
+    {% if is_incremental() %}
+        and loaded_at > (
+            select
+                coalesce(
+                    max(last_loaded_at),
+                    cast('1900-01-01' as {{ dbt.type_timestamp() }})
+                )
+            from {{ this }}
+        )
+    {% endif %}
 
 ),
 
