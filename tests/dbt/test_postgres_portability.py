@@ -52,7 +52,7 @@ def test_postgres_build_matches_duckdb(tmp_path, postgres_env) -> None:
                              ("orders", "orders")):  # fmt: skip
             _run(env, audiences, "load", kind, str(data / folder), "--target", target)
         if target == "postgres":
-            _run(env, dbt, "run", "--target", target, "--select", "+dim_people",
+            _run(env, dbt, "build", "--target", target, "--select", "+dim_people",
                  "--vars", EARLIER, "--no-use-colors")  # fmt: skip
         _run(env, dbt, "build", "--target", target, "--vars", AS_OF, "--no-use-colors")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
