@@ -95,15 +95,19 @@ test-python: setup ## pytest only
 
 test: setup lint versions test-python ## Everything CI runs: lint, version check, pytest (incl. dbt build)
 
-bench: bench-demo bench-load bench-sync ## All benchmarks; figures go to benchmarks/results.md
+# A smaller run while iterating: make bench BENCH_ARGS="--people 50000 --days 120"
+BENCH_ARGS ?= --people 200000 --days 365
 
-bench-demo: setup ## demo-data at 200k people x 365 days (>= 10 M events): time and peak RSS
+bench: setup ## The loop end to end (load, dbt build, audiences, incremental, sync) vs floors; writes benchmarks/results.md
+	$(BIN)/python -m scripts.bench.end_to_end $(BENCH_ARGS)
+
+bench-demo: setup ## demo-data at 200k people x 365 days (>= 10 M events): time and peak RSS (printed)
 	$(BIN)/python -m scripts.bench.demo_data
 
-bench-load: setup ## Loader vs DuckDB read_json on 5 M webhook events
+bench-load: setup ## Loader vs DuckDB read_json on 5 M webhook events in 10 files (printed)
 	$(BIN)/python -m scripts.bench.load
 
-bench-sync: setup ## Sync vs raw requests on 1 M members (2 M messages)
+bench-sync: setup ## Sync vs raw requests on 1 M members, 2 M messages (printed)
 	$(BIN)/python -m scripts.bench.sync
 
 clean: ## Remove build output, the demo warehouse and caches

@@ -36,6 +36,15 @@ class Target:
     def duckdb_path(self) -> str:
         return str(self.options["path"])
 
+    @property
+    def duckdb_settings(self) -> dict[str, str]:
+        """The profile's DuckDB `settings` (memory_limit, temp_directory, ...), as dbt
+        applies them, so a loader or the sync stays inside the same limits as a build."""
+        return {
+            key: str(value)
+            for key, value in (self.options.get("settings") or {}).items()
+        }
+
     def describe(self) -> str:
         """A human description that never includes a password."""
         if self.type == "duckdb":

@@ -34,7 +34,9 @@ class Warehouse:
             import duckdb
 
             try:
-                self._conn = duckdb.connect(target.duckdb_path)
+                self._conn = duckdb.connect(
+                    target.duckdb_path, config=target.duckdb_settings
+                )
             except duckdb.Error as exc:
                 # DuckDB reports a held file lock only in its message ("Could not set
                 # lock on file"); name it here once, as a type callers can catch.

@@ -1,9 +1,9 @@
 """Benchmark `audiences demo-data` at the scale the benchmarks need.
 
 Generates 200,000 people over 365 days (the foundation issue's floor: >= 10 M webhook
-events "in well under 2 minutes on 2 cores with bounded memory"), then records wall time,
+events "in well under 2 minutes on 2 cores with bounded memory"), then prints wall time,
 peak RSS of the largest process (each shard runs in its own worker process) and the event
-counts from manifest.json to benchmarks/results.md. The output is deleted afterwards.
+counts from manifest.json. The output is deleted afterwards.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
   **{verdict}** it (ratio to the {GOAL_SECONDS}s ceiling: {elapsed / GOAL_SECONDS:.2f})
 - machine: {host}
 """
-    print(section)
     append_section(section)
 
 

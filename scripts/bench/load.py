@@ -3,8 +3,8 @@
 Generates EVENTS reporting-webhook events as NDJSON files in a temp folder, then times
 (1) the floor: `create table t as select * from read_json(…)` into a fresh DuckDB file,
 and (2) the loader, as a subprocess, into another fresh file, with its peak RSS; the
-pair is run --repeat times, alternating, and each side's median is reported. Appends
-the figures and the machine to benchmarks/results.md (earlier sections are kept).
+pair is run --repeat times, alternating, and each side's median is reported. Prints
+the figures and the machine (`make bench` owns benchmarks/results.md).
 
     .venv/bin/python -m scripts.bench.load [--events 5000000] [--files 10] [--repeat 3]
 """
@@ -163,7 +163,6 @@ def main(argv: list[str] | None = None) -> None:
 - machine: {host}
 """
     append_section(section)
-    print(section)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What every benchmark records beside its figures: the machine it ran on and how busy it
-was, and one shared results file (benchmarks/results.md) that sections are appended to."""
+was. benchmarks/results.md holds only the latest `make bench` run (scripts/bench/
+end_to_end.py writes it); the single-step benchmarks print their sections."""
 
 from __future__ import annotations
 
@@ -33,9 +34,5 @@ def describe() -> str:
 
 
 def append_section(section: str) -> None:
-    """Append a Markdown section to the results file (created with a title if missing)."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n")
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(section.rstrip() + "\n")
+    """Print a single-step benchmark's section; the results file is `make bench`'s alone."""
+    print(section.rstrip())

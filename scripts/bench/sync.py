@@ -10,9 +10,10 @@
    since Segment refuses bodies over 500 KB) to the reset receiver, timed in the same run.
 5. A no-change run over the same N members (goal ≤ 5 s).
 
-Figures, machine and ratio are appended to benchmarks/results.md (other sections kept).
+Figures, machine and ratio are printed (appended to --results FILE if given; `make bench`
+owns benchmarks/results.md). `make bench` reuses start_receiver, run_sync, stats and floor.
 
-    python -m scripts.bench.sync [--members 1000000] [--results benchmarks/results.md]
+    python -m scripts.bench.sync [--members 1000000] [--results FILE]
 """
 
 from __future__ import annotations
@@ -184,9 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="sending processes (default: auto)"
     )
-    parser.add_argument(
-        "--results", type=Path, default=REPO_ROOT / "benchmarks" / "results.md"
-    )
+    parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args(argv)
     messages = 2 * args.members
     host_line = machine()  # load average before this benchmark adds its own
@@ -246,11 +245,10 @@ Machine: {host_line}; receiver in a separate process on the same machine.
 
 Sync phases: {timings.removeprefix("timings: ")}.
 """
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    if not args.results.exists():
-        args.results.write_text("# Benchmark results\n", encoding="utf-8")
-    with args.results.open("a", encoding="utf-8") as out:
-        out.write(report)
+    if args.results is not None:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        with args.results.open("a", encoding="utf-8") as out:
+            out.write(report)
     print(report)
     print(no_change_out.strip().splitlines()[-1])
 

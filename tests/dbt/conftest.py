@@ -66,21 +66,26 @@ def _write_supplement(data_dir: Path) -> None:
     sequence = 0
 
     def event(person: int, metric: str, hours_ago: float, campaign: int, href: str | None,
-              channel: str = "email") -> None:  # fmt: skip
+              channel: str = "email", cio_id: str | None = "", into: list | None = None,
+              ) -> None:  # fmt: skip
         nonlocal sequence
         sequence += 1
+        identifiers = {"id": f"cus_supp_{person}", "email": f"Supp.{person}@Example.org",
+                       "cio_id": cio_id if cio_id != "" else f"supp{person:08x}"}  # fmt: skip
+        if cio_id is None:
+            del identifiers["cio_id"]
         data = {
             "campaign_id": campaign, "action_id": campaign * 10 + 1,
             "delivery_id": f"SUPP{person:05d}{sequence:06d}", "journey_id": f"J{sequence:025d}",
-            "identifiers": {"id": f"cus_supp_{person}", "email": f"Supp.{person}@Example.org",
-                            "cio_id": f"supp{person:08x}"},
+            "identifiers": identifiers,
             "recipient": f"supp.{person}@example.org", "subject": "Supplement",
         }  # fmt: skip
         if href:
             data.update({"href": href, "link_id": 1, "machine": False})
         stamp = int((as_of - timedelta(hours=hours_ago)).timestamp())
-        events.append({"event_id": f"SUPP{sequence:022d}", "object_type": channel,
-                       "metric": metric, "timestamp": stamp, "data": data})  # fmt: skip
+        (events if into is None else into).append(
+            {"event_id": f"SUPP{sequence:022d}", "object_type": channel,
+             "metric": metric, "timestamp": stamp, "data": data})  # fmt: skip
 
     serum = "https://shop.example/products/hydrating-serum?utm_source=customerio"
     cart = "https://shop.example/cart?token=abc"
@@ -96,7 +101,18 @@ def _write_supplement(data_dir: Path) -> None:
             event(person, "sent", 6 + send * 20, 3001, None)
     for person, hours in ((30, 71.9), (31, 72.1), (32, 10)):
         event(person, "clicked", hours, 102, cart)
+    # Identity that changes between the two builds: person 40's customer_id is first seen
+    # with one cio_id (a file of the first half), later with another (the last file). An
+    # event that carries only the customer_id must move to the newer cio_id's person on
+    # the incremental build, exactly as a full refresh resolves it.
+    first_half: list[dict] = []
+    event(40, "delivered", 24 * 12, 3001, None, cio_id="moved00a", into=first_half)
+    event(40, "opened", 24 * 11, 3001, None, cio_id=None, into=first_half)
+    event(40, "clicked", 24 * 2, 3001, "https://shop.example/", cio_id="moved00b")
     folder = data_dir / "webhooks"
+    (folder / "0000-01-01_supplement.ndjson").write_text(
+        "".join(json.dumps(e) + "\n" for e in first_half)
+    )
     (folder / "9999-12-31_supplement.ndjson").write_text(
         "".join(json.dumps(e) + "\n" for e in events)
     )

@@ -31,6 +31,26 @@ def test_duckdb_transaction_rolls_back_everything(duckdb_path) -> None:
         _atomicity(warehouse)
 
 
+def test_duckdb_uses_the_profiles_memory_limit_and_temp_directory(
+    duckdb_path, monkeypatch
+) -> None:
+    # The defaults from profiles.yml, the same ones dbt applies.
+    with connect() as warehouse:
+        # 3GB means 3 * 10^9 bytes; DuckDB reports it in GiB.
+        assert warehouse.scalar("select current_setting('memory_limit')") == "2.7 GiB"
+        assert warehouse.scalar("select current_setting('temp_directory')") == (
+            f"{duckdb_path}.tmp"
+        )
+    spill = duckdb_path.parent / "spill"
+    monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY_LIMIT", "700MB")
+    monkeypatch.setenv("AUDIENCES_DUCKDB_TEMP_DIRECTORY", str(spill))
+    with connect() as warehouse:
+        assert warehouse.scalar("select current_setting('memory_limit')") == "667.5 MiB"
+        assert warehouse.scalar("select current_setting('temp_directory')") == str(
+            spill
+        )
+
+
 @pytest.mark.postgres
 def test_postgres_transaction_rolls_back_everything(postgres_env) -> None:
     with connect("postgres") as warehouse:

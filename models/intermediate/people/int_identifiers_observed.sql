@@ -1,6 +1,9 @@
+{{ config(materialized='table') }}
 {#
     Every (cio_id, customer_id, email) combination seen up to as_of, from message events and
-    orders. Identity is resolved from this alone, so `--vars as_of` replays it exactly.
+    orders, with its latest sighting. Identity is resolved from this alone, so `--vars as_of`
+    replays it exactly; only each combination's latest sighting decides which id is the most
+    recent, so one row per combination loses nothing.
 #}
 
 with
@@ -11,9 +14,9 @@ message_events as (
         cio_id,
         customer_id,
         email,
-        occurred_at
+        observed_at
 
-    from {{ ref('int_message_events_unioned') }}
+    from {{ ref('int_identifier_sightings') }}
 
 ),
 
@@ -34,7 +37,7 @@ observations as (
         cio_id,
         customer_id,
         email,
-        occurred_at as observed_at
+        observed_at
 
     from message_events
 
@@ -50,13 +53,13 @@ observations as (
 
 ),
 
-as_of_filtered as (
+latest_per_combination as (
 
     select
         cio_id,
         customer_id,
         email,
-        observed_at
+        max(observed_at) as observed_at
 
     from observations
 
@@ -64,6 +67,8 @@ as_of_filtered as (
         observed_at <= {{ as_of_timestamp() }}
         and coalesce(cio_id, customer_id, email) is not null
 
+    group by 1, 2, 3
+
 )
 
-select * from as_of_filtered
+select * from latest_per_combination

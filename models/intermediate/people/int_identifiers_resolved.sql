@@ -1,8 +1,21 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        unique_key=['identifier_type', 'identifier_value'],
+        incremental_strategy='delete+insert',
+    )
+}}
 {#
     One row per identifier value (of type cio_id, customer_id or email) with the person it
     belongs to. cio_id is Customer.io's immutable person id, so it anchors people whose
     customer_id changed; an id or email seen beside a cio_id resolves to the cio_id it was
     seen with most recently; email-only records join a person through the lower-cased email.
+
+    Resolved in full each run (from the compact int_identifiers_observed), but stored
+    incrementally: a run writes only the identifiers whose person changed, stamped with
+    changed_at, so int_message_events_resolved re-resolves just their events. An identifier
+    not yet seen as of as_of (a replay of an earlier moment) keeps its row with a null
+    person_id.
 #}
 
 with
@@ -137,6 +150,58 @@ unioned as (
 
     select * from emails
 
+),
+
+{% if is_incremental() %}
+    previously_resolved as (
+
+        select
+            identifier_type,
+            identifier_value,
+            person_id
+
+        from {{ this }}
+
+    ),
+
+    changed as (
+
+        select
+            coalesce(unioned.identifier_type, previously_resolved.identifier_type)
+                as identifier_type,
+            coalesce(unioned.identifier_value, previously_resolved.identifier_value)
+                as identifier_value,
+            unioned.person_id
+
+        from unioned
+
+        full outer join previously_resolved
+            on
+                unioned.identifier_type = previously_resolved.identifier_type
+                and unioned.identifier_value = previously_resolved.identifier_value
+
+        where unioned.person_id is distinct from previously_resolved.person_id
+
+    ),
+
+{% else %}
+    changed as (
+
+        select * from unioned
+
+    ),
+
+{% endif %}
+stamped as (
+
+    select
+        identifier_type,
+        identifier_value,
+        person_id,
+        {{ run_started_timestamp() }} as changed_at
+
+    from changed
+
 )
 
-select * from unioned
+select * from stamped

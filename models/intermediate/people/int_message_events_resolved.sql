@@ -1,21 +1,78 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        unique_key='message_event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
 {#
-    Message events up to as_of with the person each belongs to: by cio_id first, then
-    customer_id, then lower-cased email.
+    Every distinct message event with the person it belongs to as of as_of: by cio_id first,
+    then customer_id, then lower-cased email. Readers filter occurred_at <= as_of; the table
+    holds every event so that a run costs what changed, not the history. Each run resolves
+    (a) the events loaded since the last run and (b) the events of identifiers whose person
+    changed since the last run (int_identifiers_resolved stamps them), so the result is what
+    a full refresh gives for the same as_of.
 #}
 
 with
 
+{% if is_incremental() %}
+    last_run as (
+
+        select
+            coalesce(
+                max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})
+            ) as last_loaded_at,
+            coalesce(
+                max(resolved_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})
+            ) as last_resolved_at
+
+        from {{ this }}
+
+    ),
+
+    changed_identifiers as (
+
+        select
+            identifier_type,
+            identifier_value
+
+        from {{ ref('int_identifiers_resolved') }}
+
+        where changed_at > (select last_resolved_at from last_run)
+
+    ),
+
+{% endif %}
 message_events as (
 
-    select * from {{ ref('fct_message_events') }}
+    select * from {{ ref('int_message_events_deduplicated') }}
 
-    where occurred_at <= {{ as_of_timestamp() }}
+    {% if is_incremental() %}
+        where
+            loaded_at > (select last_loaded_at from last_run)
+            or cio_id in (
+                select identifier_value from changed_identifiers
+                where identifier_type = 'cio_id'
+            )
+            or customer_id in (
+                select identifier_value from changed_identifiers
+                where identifier_type = 'customer_id'
+            )
+            or email in (
+                select identifier_value from changed_identifiers
+                where identifier_type = 'email'
+            )
+    {% endif %}
 
 ),
 
 identifiers as (
 
     select * from {{ ref('int_identifiers_resolved') }}
+
+    where person_id is not null
 
 ),
 
@@ -61,7 +118,8 @@ resolved as (
         message_events.*,
         coalesce(
             by_cio_id.person_id, by_customer_id.person_id, by_email.person_id
-        ) as person_id
+        ) as person_id,
+        {{ run_started_timestamp() }} as resolved_at
 
     from message_events
 

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 {# People matched by any identifier on the global suppression list seed. #}
 
 with

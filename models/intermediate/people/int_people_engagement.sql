@@ -1,0 +1,50 @@
+{{ config(materialized='table') }}
+{#
+    One row per person with message events up to as_of: the last human open or click on
+    each channel of var('engagement_channels'), and the first message event of any kind.
+    Machine opens and clicks never count; an unknown flag (null) counts as human.
+#}
+
+with
+
+message_events as (
+
+    select
+        person_id,
+        channel,
+        metric,
+        is_machine,
+        occurred_at
+
+    from {{ ref('int_message_events_resolved') }}
+
+    where
+        person_id is not null
+        and occurred_at <= {{ as_of_timestamp() }}
+
+),
+
+summarised as (
+
+    select
+        person_id,
+        {% for channel in var('engagement_channels') %}
+            max(
+                case
+                    when
+                        channel = '{{ channel }}'
+                        and metric in ('opened', 'clicked')
+                        and coalesce(is_machine, false) = false
+                        then occurred_at
+                end
+            ) as last_human_{{ channel }}_engagement_at,
+        {% endfor %}
+        min(occurred_at) as first_message_event_at
+
+    from message_events
+
+    group by 1
+
+)
+
+select * from summarised

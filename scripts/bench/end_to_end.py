@@ -1,0 +1,385 @@
+"""`make bench`: the whole loop at a brand's size, each step beside its floor.
+
+In one run, in a temp folder (nothing else on the machine is touched):
+
+1. `audiences demo-data --people P --days D`; the last arrival day is held back.
+2. load, daily layout: `audiences load webhooks` over every other day's files.
+   Floor: DuckDB `read_json` of the same files into a table.
+3. load, receiver-like layout: one day's events as 1,440 small files (one a minute, as the
+   receiver rotates them), into a fresh file. Floor: `read_json` of those files.
+4. Segment events and orders are loaded (timed, no floor), then a full `dbt build`.
+5. every audience's members against a hand-written DuckDB query for the same rule over the
+   same resolved tables (scripts/bench/audience_queries.py): the same people, or the run
+   fails; the ratio is the model's own time (dbt's run_results.json) over the query's.
+6. the held-back day is loaded, then an incremental `dbt build`.
+7. the first sync of every audience, then a no-change sync, to the local receiver.
+   Floor: the same payloads as raw batched posts (scripts/bench/sync.py).
+
+Peak RSS is each step's own process (`wait4`), or this process for the in-process floors.
+benchmarks/results.md is replaced by this run's table (older runs live in git history).
+
+    .venv/bin/python -m scripts.bench.end_to_end --people 200000 --days 365
+    .venv/bin/python -m scripts.bench.end_to_end --people 50000 --days 120 --no-results
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from scripts.bench import audience_queries
+from scripts.bench.machine import RESULTS, describe
+from scripts.bench.sync import floor as sync_floor
+from scripts.bench.sync import run_sync, start_receiver, stats
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+END_DATE = "2026-06-30"
+AS_OF_FULL = "2026-06-29T23:59:59Z"
+AS_OF_INCREMENTAL = "2026-06-30T23:59:59Z"
+MINUTES_PER_DAY = 1440
+GOALS = {
+    "load": "≤ 2x floor",
+    "build": "≤ 60 s, ≤ 4 GB",
+    "incremental": "≤ 10 s and ≤ 15 % of full",
+    "audience": "≤ 3x hand-written",
+    "sync": "≥ 20,000 msg/s",
+    "no-change": "≤ 5 s",
+}
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    peak_rss: int
+    floor_seconds: float | None = None
+    floor_rss: int | None = None
+    goal: str = ""
+    note: str = ""
+
+
+def _gib(value: int | None) -> str:
+    return "" if value is None else f"{value / 2**30:.2f} GiB"
+
+
+def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Run one command to its exit; wall seconds, its peak RSS, its stdout."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(  # noqa: S603 (our own entry points)
+        args,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(args[:3])} failed:\n{output[-4000:]}")
+    return elapsed, usage.ru_maxrss * 1024, output
+
+
+def read_json_floor(files: list[Path], db: Path) -> tuple[float, int]:
+    """DuckDB's own read_json of the same files into a table, to durable completion, in a
+    child process so that its peak RSS is its own."""
+    code = (
+        "import duckdb, json, sys\n"
+        "files = json.loads(sys.argv[2])\n"
+        "with duckdb.connect(sys.argv[1]) as con:\n"
+        '    con.execute("create table t as select * from read_json(?, '
+        "format = 'newline_delimited', ignore_errors = true, union_by_name = true)\", "
+        "[files])\n"
+    )
+    seconds, rss, _ = run_timed(
+        [sys.executable, "-c", code, str(db), json.dumps([str(f) for f in files])],
+        dict(os.environ),
+    )
+    return seconds, rss
+
+
+def receiver_layout(day_files: list[Path], folder: Path) -> int:
+    """One day's webhook events re-cut into 1,440 files in arrival order, as the receiver
+    leaves them (it rotates a file a minute)."""
+    lines: list[bytes] = []
+    for path in day_files:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            lines.extend(handle.readlines())
+    folder.mkdir(parents=True)
+    per_file = -(-len(lines) // MINUTES_PER_DAY)
+    for minute in range(MINUTES_PER_DAY):
+        chunk = lines[minute * per_file : (minute + 1) * per_file]
+        (folder / f"events-{minute:04d}.ndjson").write_bytes(b"".join(chunk))
+    return len(lines)
+
+
+def dbt_model_seconds(target_dir: Path) -> dict[str, float]:
+    """Each model's execution time by relation name (`<model>_v<n>` for versions)."""
+    seconds = {}
+    for row in json.loads((target_dir / "run_results.json").read_text())["results"]:
+        parts = row["unique_id"].split(".")
+        if parts[0] != "model":
+            continue
+        versioned = len(parts) == 4 and parts[3][:1] == "v" and parts[3][1:].isdigit()
+        name = f"{parts[2]}_{parts[3]}" if versioned else parts[2]
+        seconds[name] = row["execution_time"]
+    return seconds
+
+
+def compare_audiences(
+    db: Path, as_of: str, model_seconds: dict[str, float]
+) -> list[Step]:
+    steps = []
+    with duckdb.connect(str(db), read_only=True) as con:
+        for name, sql in audience_queries.queries(as_of).items():
+            con.execute(f"create or replace temp table hand as {sql}")  # warm-up
+            started = time.perf_counter()
+            con.execute(f"create or replace temp table hand as {sql}")
+            hand_seconds = time.perf_counter() - started
+            hand = {
+                row[0] for row in con.execute("select person_id from hand").fetchall()
+            }
+            model = {
+                row[0]
+                for row in con.execute(
+                    f"select person_id from analytics.{name}"
+                ).fetchall()
+            }
+            if hand != model:
+                raise SystemExit(
+                    f"{name}: the model has {len(model)} people, the hand-written query "
+                    f"{len(hand)}; {len(model ^ hand)} differ, e.g. "
+                    f"{sorted(model ^ hand)[:5]}"
+                )
+            steps.append(
+                Step(
+                    f"audience `{name}` ({len(model):,} people, same as the query)",
+                    model_seconds.get(name, float("nan")),
+                    0,
+                    floor_seconds=hand_seconds,
+                    goal=GOALS["audience"],
+                )
+            )
+    return steps
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=200_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--no-results", action="store_true", help="print only; leave results.md alone"
+    )
+    parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
+    args = parser.parse_args(argv)
+    host = f"{describe()}, DuckDB {duckdb.__version__}"
+    tmp_context = (
+        tempfile.TemporaryDirectory(prefix="bench-e2e-") if args.keep is None else None
+    )
+    root = Path(tmp_context.name) if tmp_context else args.keep
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        steps = run(root, args.people, args.days)
+    finally:
+        if tmp_context:
+            tmp_context.cleanup()
+    report = render(steps, args.people, args.days, host)
+    print(report)
+    if not args.no_results:
+        RESULTS.write_text(report, encoding="utf-8")
+
+
+def run(root: Path, people: int, days: int) -> list[Step]:
+    audiences = str(BIN / "audiences")
+    data = root / "data"
+    db = root / "warehouse.duckdb"
+    env = {
+        **os.environ,
+        "AUDIENCES_DUCKDB_PATH": str(db),
+        "DBT_TARGET_PATH": str(root / "target"),
+        "DBT_LOG_PATH": str(root / "logs"),
+    }
+    env.pop("AUDIENCES_TARGET", None)
+    steps: list[Step] = []
+
+    seconds, rss, _ = run_timed(
+        [audiences, "demo-data", "--out", str(data), "--people", str(people),
+         "--days", str(days), "--seed", "1", "--end-date", END_DATE],
+        env,
+    )  # fmt: skip
+    manifest = json.loads((data / "manifest.json").read_text())["totals"]
+    steps.append(Step(
+        f"demo-data ({manifest['webhook_events']:,} webhook + "
+        f"{manifest['segment_events']:,} Segment events)", seconds, rss,
+    ))  # fmt: skip
+
+    webhook_files = sorted((data / "webhooks").iterdir())
+    last_day = webhook_files[-1].name[:10]
+    held_back = [f for f in webhook_files if f.name.startswith(last_day)]
+    daily = [f for f in webhook_files if not f.name.startswith(last_day)]
+    segment_files = sorted((data / "segment").iterdir())
+    segment_held = [f for f in segment_files if f.name.startswith(last_day)]
+    segment_daily = [f for f in segment_files if not f.name.startswith(last_day)]
+
+    floor_s, floor_rss = read_json_floor(daily, root / "floor-daily.duckdb")
+    seconds, rss, out = run_timed(
+        [audiences, "load", "webhooks", *map(str, daily), "--no-progress"], env
+    )
+    steps.append(Step(
+        f"load webhooks, daily layout ({len(daily)} files)", seconds, rss,
+        floor_s, floor_rss, GOALS["load"], out.strip().splitlines()[-1],
+    ))  # fmt: skip
+    (root / "floor-daily.duckdb").unlink()
+
+    small = root / "receiver-day"
+    # The busiest arrival day (the last ones are short: mostly late events).
+    sizes: dict[str, int] = {}
+    for path in daily:
+        sizes[path.name[:10]] = sizes.get(path.name[:10], 0) + path.stat().st_size
+    day = max(sizes, key=lambda name: sizes[name])
+    events = receiver_layout([f for f in daily if f.name.startswith(day)], small)
+    small_files = sorted(small.iterdir())
+    floor_s, floor_rss = read_json_floor(small_files, root / "floor-small.duckdb")
+    small_env = {**env, "AUDIENCES_DUCKDB_PATH": str(root / "small.duckdb")}
+    seconds, rss, out = run_timed(
+        [audiences, "load", "webhooks", str(small), "--no-progress"], small_env
+    )
+    steps.append(Step(
+        f"load webhooks, receiver-like layout ({MINUTES_PER_DAY:,} files, {events:,} "
+        "events of one day)", seconds, rss, floor_s, floor_rss, GOALS["load"],
+        out.strip().splitlines()[-1],
+    ))  # fmt: skip
+    shutil.rmtree(small)
+    for leftover in ("floor-small.duckdb", "small.duckdb"):
+        (root / leftover).unlink(missing_ok=True)
+
+    seconds, rss, _ = run_timed(
+        [
+            audiences,
+            "load",
+            "segment-events",
+            *map(str, segment_daily),
+            "--no-progress",
+        ],
+        env,
+    )
+    steps.append(Step("load segment-events (daily layout)", seconds, rss))
+    seconds, rss, _ = run_timed(
+        [audiences, "load", "orders", str(data / "orders"), "--no-progress"], env
+    )
+    steps.append(Step("load orders", seconds, rss))
+
+    dbt = [str(BIN / "dbt"), "build", "--no-use-colors"]
+    seconds, rss, _ = run_timed(
+        [*dbt, "--vars", json.dumps({"as_of": AS_OF_FULL})], env
+    )
+    full_seconds = seconds
+    steps.append(Step("full `dbt build` (models, unit and data tests)", seconds, rss,
+                      goal=GOALS["build"]))  # fmt: skip
+    model_seconds = dbt_model_seconds(root / "target")
+    steps.extend(compare_audiences(db, AS_OF_FULL, model_seconds))
+
+    for command, files in (("webhooks", held_back), ("segment-events", segment_held)):
+        run_timed([audiences, "load", command, *map(str, files), "--no-progress"], env)
+    seconds, rss, _ = run_timed(
+        [*dbt, "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})], env
+    )
+    steps.append(Step(
+        f"incremental `dbt build` after one more day ({seconds / full_seconds:.0%} of "
+        "the full build)", seconds, rss, goal=GOALS["incremental"],
+    ))  # fmt: skip
+
+    steps.extend(sync_steps(db))
+    return steps
+
+
+def sync_steps(db: Path) -> list[Step]:
+    receiver, host = start_receiver()
+    try:
+        # --force: the demo ends on a fixed date, which the staleness guard would refuse.
+        started = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        first_s, _ = run_sync(db, host, ["--force"])
+        received = stats(host)
+        messages = received["distinct_ids"]
+        rss = (
+            max(started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
+        )
+        no_change_s, _ = run_sync(db, host, ["--force"])
+        if stats(host)["requests"] != received["requests"]:
+            raise SystemExit("the no-change sync sent requests")
+        floor_s, floor_messages = sync_floor(db, host)
+        if floor_messages != messages:
+            raise SystemExit(f"floor posted {floor_messages}, the sync {messages}")
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+    return [
+        Step(
+            f"first sync of every audience ({messages:,} messages, "
+            f"{messages / first_s:,.0f} msg/s)",
+            first_s, rss, floor_s, None, GOALS["sync"],
+        ),
+        Step("no-change sync over every member", no_change_s, rss,
+             goal=GOALS["no-change"]),
+    ]  # fmt: skip
+
+
+def render(steps: list[Step], people: int, days: int, host: str) -> str:
+    rows = []
+    for step in steps:
+        ratio = (
+            f"{step.seconds / step.floor_seconds:.2f}x" if step.floor_seconds else ""
+        )
+        floor = "" if step.floor_seconds is None else f"{step.floor_seconds:.2f} s"
+        rows.append(
+            f"| {step.name} | {step.seconds:.2f} s | {_gib(step.peak_rss or None)} | "
+            f"{floor} | {_gib(step.floor_rss)} | {ratio} | {step.goal} |"
+        )
+    notes = "\n".join(f"- {s.name.split(' (')[0]}: `{s.note}`" for s in steps if s.note)
+    return f"""# Benchmark results
+
+`make bench` (scripts/bench/end_to_end.py), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, at
+`--people {people:,} --days {days}`. Older runs live in git history.
+
+Machine: {host}. The machine is shared: other jobs ran beside this one, so wall times
+are upper bounds.
+
+| step | time | peak RSS | floor | floor peak RSS | ratio | goal |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Floors: loads against DuckDB `read_json` of the same files into a table; each audience
+against a hand-written DuckDB query of the same rule over the same resolved tables
+(scripts/bench/audience_queries.py), which must return the same people, and whose time is
+the query alone while the model's (dbt's `run_results.json`) includes writing its table;
+the sync against the same payloads posted as raw batches (scripts/bench/sync.py).
+
+{notes}
+
+Reproduce:
+
+```bash
+make bench                                   # --people 200000 --days 365
+make bench BENCH_ARGS="--people 50000 --days 120"
+```
+"""
+
+
+if __name__ == "__main__":
+    main()
