@@ -1,6 +1,7 @@
 {#
     Every audience version defined under models/audiences/, read from dbt's graph: one dict
-    per version with key, version, model name, is_latest and the yml's meta.audience.
+    per version with key, version, model name, is_latest and the yml's meta.audience
+    (segment_calls: which Segment calls carry membership, identify, track or both).
     Empty at parse time (the graph is only filled when dbt executes).
 #}
 {% macro audience_registry() -%}
@@ -23,10 +24,18 @@
                 'owner': meta.get('owner', ''),
                 'holdout_share': meta.get('holdout_share', 0) | float,
                 'is_synced': meta.get('is_synced', false),
+                'segment_calls': meta.get('segment_calls', 'both'),
                 'changelog': meta.get('changelog', []),
                 'exit_reasons': meta.get('exit_reasons', []),
                 'unsubscribed_channels': meta.get('unsubscribed_channels', []),
             }) -%}
+        {%- endfor -%}
+        {%- for audience in registry
+            if audience.segment_calls not in ['identify', 'track', 'both'] -%}
+            {{ exceptions.raise_compiler_error(
+                audience.audience_key ~ ": meta.audience.segment_calls must be identify, "
+                ~ "track or both, not '" ~ audience.segment_calls ~ "'"
+            ) }}
         {%- endfor -%}
     {%- endif -%}
     {{ return(registry | sort(attribute='audience_key')) }}

@@ -38,6 +38,7 @@ definitions as (
             '{{ ns.change | replace("'", "''") }}' as version_change,
             '{{ audience.relation_name | replace("'", "''") }}' as relation_name,
             cast({{ audience.holdout_share }} as {{ dbt.type_numeric() }}) as holdout_share,
+            '{{ audience.segment_calls }}' as segment_calls,
             {{ audience.is_synced }} as is_synced,
             {{ audience.is_latest }} as is_latest,
             {{ 'purchased' in audience.exit_reasons }} as has_purchase_exit,
@@ -61,6 +62,7 @@ definitions as (
             cast(null as {{ dbt.type_string() }}) as version_change,
             cast(null as {{ dbt.type_string() }}) as relation_name,
             cast(null as {{ dbt.type_numeric() }}) as holdout_share,
+            cast(null as {{ dbt.type_string() }}) as segment_calls,
             cast(null as {{ dbt.type_boolean() }}) as is_synced,
             cast(null as {{ dbt.type_boolean() }}) as is_latest,
             cast(null as {{ dbt.type_boolean() }}) as has_purchase_exit,
@@ -88,6 +90,7 @@ definitions_joined_to_fingerprints as (
         definitions.audience_description,
         definitions.version_change,
         definitions.relation_name,
+        definitions.segment_calls,
         fingerprints.fingerprint,
 
         ---------- numerics
