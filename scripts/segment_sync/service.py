@@ -128,7 +128,7 @@ def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
 def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
     header = (
         f"{'audience':<32} {'current':>8} {'desired':>8} {'enter':>7} {'exit':>7} "
-        f"{'unchanged':>9} {'deferred':>8} {'resync':>7} {'no_user_id':>10}"
+        f"{'unchanged':>9} {'deferred':>8} {'resync':>7} {'skipped':>8}"
     )
     echo(header)
     for key in sorted(p.audiences):
@@ -136,14 +136,24 @@ def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
         echo(
             f"{key:<32} {a.current_members:>8} {a.desired_members:>8} {a.enter:>7} "
             f"{a.exit:>7} {a.unchanged:>9} {a.deferred:>8} {a.resync:>7} "
-            f"{a.skipped_missing_user_id:>10}"
+            f"{a.skipped:>8}"
         )
     if not p.audiences:
         echo("(no audiences in the sync input or state)")
-    if p.duplicate_rows:
-        echo(
-            f"note: {p.duplicate_rows} duplicate (audience_key, user_id) input rows ignored"
-        )
+    _print_skipped(p, echo)
+
+
+def _print_skipped(p: plan.Plan, echo: Callable[[str], None]) -> None:
+    """Members not sent, per audience and reason: treatment = desired + skipped."""
+    for key in sorted(p.audiences):
+        a = p.audiences[key]
+        reasons = [
+            f"{getattr(a, f'skipped_{reason}')} {reason}"
+            for reason in plan.SKIP_REASONS
+            if getattr(a, f"skipped_{reason}")
+        ]
+        if reasons:
+            echo(f"not sent: {key}: {', '.join(reasons)}")
 
 
 def _write_plan_file(path: Path, document: dict[str, Any]) -> None:
@@ -665,6 +675,8 @@ class SyncRun:
             f"update {state.RUNS} set finished_at = %s, status = %s, exit_code = %s, "
             "count_planned = %s, count_sent = %s, count_failed = %s, "
             "count_dead_lettered = %s, count_skipped_missing_user_id = %s, "
+            "count_skipped_missing_identifier = %s, "
+            "count_skipped_duplicate_identity = %s, "
             "count_deferred = %s, error = %s where run_id = %s",
             (
                 state.now_utc(),
@@ -674,7 +686,10 @@ class SyncRun:
                 c.sent,
                 c.failed,
                 c.dead_lettered,
-                self.plan.skipped_missing_user_id if self.plan else 0,
+                *(
+                    self.plan.skipped_by_reason[reason] if self.plan else 0
+                    for reason in plan.SKIP_REASONS
+                ),
                 self.plan.deferred if self.plan else 0,
                 self.redact(error)[:2000] if error else None,
                 self.run_id,

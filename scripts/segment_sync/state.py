@@ -8,7 +8,8 @@
   `pending` → `sent`, or `dead` after `max_attempts` row-level refusals. `seq` orders
   sending; a rerun resends `pending` rows with their stored ids.
 - `dead_letters`: messages given up on, with the reason and the payload.
-- `runs`: one row per real run (dry runs change nothing, so they log nothing).
+- `runs`: one row per real run (dry runs change nothing, so they log nothing), with the
+  members not sent counted per reason (`count_skipped_*`).
 - `lock`: at most one row; see lock.py.
 - `installation`: one random id mixed into every messageId, because Segment dedupes
   globally across all workspaces (segment.md §1.5) and audience keys and user ids are not
@@ -69,7 +70,8 @@ OUTBOX_COLUMNS = """
     attempts integer not null,
     last_error varchar,
     created_at timestamp not null,
-    sent_at timestamp
+    sent_at timestamp,
+    email varchar
 """
 
 
@@ -122,6 +124,8 @@ def ensure_state(wh: Warehouse) -> str:
             count_failed bigint not null default 0,
             count_dead_lettered bigint not null default 0,
             count_skipped_missing_user_id bigint not null default 0,
+            count_skipped_missing_identifier bigint default 0,
+            count_skipped_duplicate_identity bigint default 0,
             count_deferred bigint not null default 0,
             error varchar
         )""",
@@ -137,6 +141,7 @@ def ensure_state(wh: Warehouse) -> str:
     ]
     for statement in ddl:
         wh.execute(statement)
+    add_identity_columns(wh)
     if wh.dialect == "postgres":
         wh.execute(f"create index if not exists outbox_seq on {OUTBOX} (seq)")
         wh.execute(
@@ -158,6 +163,17 @@ def ensure_state(wh: Warehouse) -> str:
         (installation_id, now_utc()),
     )
     return installation_id
+
+
+def add_identity_columns(wh: Warehouse) -> None:
+    """Columns added for the identity policy, on state created before it: the outbox's
+    email (sent as a trait) and the runs table's skip counts per reason."""
+    for table, column, kind in (
+        (OUTBOX, "email", "varchar"),
+        (RUNS, "count_skipped_missing_identifier", "bigint default 0"),
+        (RUNS, "count_skipped_duplicate_identity", "bigint default 0"),
+    ):
+        wh.execute(f"alter table {table} add column if not exists {column} {kind}")
 
 
 def installation_id_or(wh: Warehouse, default: str) -> str:
