@@ -135,6 +135,8 @@ final as (
                 }) }}
             when metric = 'clicked' then is_machine_click
         end as is_machine,
+        is_prefetched,
+        is_proxied,
 
         ---------- timestamps
         occurred_at,
