@@ -32,7 +32,8 @@ would drop a reused one). `nonce` is empty except for resyncs, which use the run
 fresh ids. The installation id makes ids unique across every workspace using this tool,
 since Segment dedupes globally. The ids are computed in SQL (bulk, in plan.py) by
 `message_id_sql`; `message_id` is the same scheme in Python for tests and docs. A
-transition's id is the message id of its identify call.
+transition's id is the message id of its first call (identify, or track for track-only
+audiences).
 """
 
 from __future__ import annotations

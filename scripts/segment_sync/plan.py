@@ -497,7 +497,8 @@ def write_outbox(
     before = int(wh.scalar(f"select count(*) from {state.OUTBOX}") or 0)
     # A transition's messages get adjacent seq numbers (2r - 1, 2r), so the recorder can
     # find every message of a transition next to the group it just sent. Its
-    # transition_id is its identify message id.
+    # transition_id is the message id of its first call (the identify, unless the
+    # audience sends tracks only).
     wh.execute(
         f"""
         insert into {state.OUTBOX} (
@@ -513,12 +514,21 @@ def write_outbox(
             from sync_plan
             where not sync_plan.is_blocked
         ),
-        chosen as (
+        ided as (
             select
                 ranked.*,
                 {identify_id} as identify_id,
                 {track_id} as track_id
             from ranked {limit_clause}
+        ),
+        chosen as (
+            select
+                ided.*,
+                case
+                    when ided.segment_calls = 'track' then ided.track_id
+                    else ided.identify_id
+                end as transition_message_id
+            from ided
         ),
         calls as (
             select 1 as call_order, 'identify' as call_type
@@ -548,7 +558,7 @@ def write_outbox(
                 else messages.track_id
             end,
             {base_seq} + 2 * messages.plan_rank - 2 + messages.call_order,
-            messages.identify_id,
+            messages.transition_message_id,
             {_literal(run_id)},
             messages.audience_key, messages.audience_name, messages.audience_version,
             messages.person_id, messages.user_id, messages.transition,

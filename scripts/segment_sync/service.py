@@ -637,7 +637,8 @@ class SyncRun:
                 outbox.exit_reason, outbox.transition_id, %s, cast(%s as timestamp)
             from {state.OUTBOX} as outbox
             inner join complete on outbox.transition_id = complete.transition_id
-            where outbox.call_type = 'identify' and outbox.seq between %s and %s
+            where outbox.message_id = outbox.transition_id
+                and outbox.seq between %s and %s
             on conflict (audience_key, user_id) do update set
                 audience_name = excluded.audience_name,
                 audience_version = excluded.audience_version,
