@@ -129,11 +129,14 @@ final as (
         ---------- booleans
         {# Apple MPP and Gmail prefetch open the pixel; link scanners click. #}
         case
-            when metric = 'opened' and (is_prefetched or is_proxied) then true
-            when metric = 'opened' and (is_prefetched = false or is_proxied = false)
-                then false
+            when metric = 'opened'
+                then {{ machine_open({
+                    'prefetched': 'is_prefetched', 'proxied': 'is_proxied'
+                }) }}
             when metric = 'clicked' then is_machine_click
         end as is_machine,
+        is_prefetched,
+        is_proxied,
 
         ---------- timestamps
         occurred_at,
