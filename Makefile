@@ -68,7 +68,7 @@ demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatib
 	@SEGMENT_WRITE_KEY=demo-write-key $(BIN)/python -m scripts.fakes.segment_receiver --port 8765 & \
 	  receiver=$$!; trap "kill $$receiver" EXIT; \
 	  for _ in $$(seq 50); do curl -sf 127.0.0.1:8765/control/stats >/dev/null && break; sleep 0.1; done; \
-	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment; \
+	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_SPACE_ID=spa_demo SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment; \
 	  echo "receiver: $$(curl -s 127.0.0.1:8765/control/stats)"; \
 	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment
 

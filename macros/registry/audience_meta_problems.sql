@@ -3,9 +3,9 @@
     a list of messages naming the audience and the key (empty when it is valid). Meta reaches
     SQL (dim_audiences, the holdout split, the ledger's exit reasons), so each value must be
     what it claims: holdout_share a number in [0, 0.5] (more than half held out leaves
-    nothing to measure against), is_synced a boolean, exit_reasons and
-    unsubscribed_channels lists from their vocabularies, changelog entries with an integer
-    version and an ISO date. audience_registry() stops the build on any problem and
+    nothing to measure against), is_synced a boolean, segment_calls one of identify, track
+    or both, exit_reasons and unsubscribed_channels lists from their vocabularies,
+    changelog entries with an integer version and an ISO date. audience_registry() stops the build on any problem and
     `audiences versions check` reports them.
 #}
 {% macro audience_meta_problems(audience_key, meta) -%}
@@ -37,6 +37,12 @@
             {%- endfor -%}
         {%- endif -%}
     {%- endfor -%}
+
+    {%- set calls = meta.get('segment_calls', 'both') -%}
+    {%- if calls not in ['identify', 'track', 'both'] -%}
+        {%- do problems.append(where ~ "segment_calls must be identify, track or both, got "
+            ~ calls | tojson) -%}
+    {%- endif -%}
 
     {%- set changelog = meta.get('changelog', []) -%}
     {%- if changelog is string or changelog is mapping or changelog is not iterable -%}

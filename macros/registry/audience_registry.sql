@@ -1,6 +1,7 @@
 {#
     Every audience version defined under models/audiences/, read from dbt's graph: one dict
-    per version with key, version, model name, is_latest and the yml's meta.audience.
+    per version with key, version, model name, is_latest and the yml's meta.audience
+    (segment_calls: which Segment calls carry membership, identify, track or both).
     Empty at parse time (the graph is only filled when dbt executes). Stops the build when
     any audience's meta is invalid (audience_meta_problems), listing every problem.
 #}
@@ -26,6 +27,7 @@
                 'owner': meta.get('owner', ''),
                 'holdout_share': meta.get('holdout_share', 0) | float,
                 'is_synced': meta.get('is_synced', false),
+                'segment_calls': meta.get('segment_calls', 'both'),
                 'changelog': meta.get('changelog', []),
                 'exit_reasons': meta.get('exit_reasons', []),
                 'unsubscribed_channels': meta.get('unsubscribed_channels', []),

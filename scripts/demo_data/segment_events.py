@@ -1,6 +1,8 @@
 """The same traffic as Customer.io's "Segment (Message Metrics)" integration sends it.
 
-`track` calls named like `Email Link Clicked`; `userId` is the person's id, or the email
+`track` calls named as Customer.io's "Journeys Message Metrics Source" page lists them
+(docs/customerio-events.md): `Email Link Clicked`, `Push Suppressed`, `In-App Clicked`,
+and the customer-level `Subscribed` / `Unsubscribed`; `userId` is the person's id, or the email
 goes in `anonymousId` when the person has none; `properties` carry the webhook `data`
 fields (`delivery_id`, parent ids, `journey_id`, `subject`, `recipient`, `href` plus
 `link_url`, `link_id`, MPP/machine flags); `context.traits.email` the address.
@@ -39,8 +41,16 @@ EVENT_NAMES = {
         "clicked": "Push Link Clicked",
         "converted": "Push Converted",
         "bounced": "Push Bounced",
+        "dropped": "Push Suppressed",
+    },
+    "in_app": {
+        "opened": "In-App Opened",
+        "clicked": "In-App Clicked",
+        "converted": "In-App Converted",
     },
 }
+# Customer-level subscription changes, which the page lists under "Subscription".
+CUSTOMER_EVENT_NAMES = {"subscribed": "Subscribed", "unsubscribed": "Unsubscribed"}
 
 
 class SegmentPolicy:

@@ -544,18 +544,45 @@ class Simulation:
         return self.outage_from <= ts < self.outage_to
 
     def emit_customer(self, p: Person, metric: str, ts: int) -> None:
-        """A customer-level (un)subscribe: webhooks only, no delivery attached."""
-        if self.outage_from <= ts < self.outage_to:
-            self.stats["webhook_lost_in_outage"] += 1
-            return
+        """A customer-level (un)subscribe, no delivery attached: a webhook, and once the
+        Segment integration is on, the same change as a `Subscribed` / `Unsubscribed`
+        track (the only copy during a webhook outage)."""
         person_id, email = p.identity(ts)
-        data = webhooks.customer_data(person_id, email, p.cio_id)
         day = (ts - self.start) // DAY
-        self.web.emit(
-            day, ts, webhooks.line(self.ids.ulid(ts), "customer", metric, ts, data)
+        lost = self.outage_from <= ts < self.outage_to
+        if lost:
+            self.stats["webhook_lost_in_outage"] += 1
+        else:
+            data = webhooks.customer_data(person_id, email, p.cio_id)
+            self.web.emit(
+                day, ts, webhooks.line(self.ids.ulid(ts), "customer", metric, ts, data)
+            )
+            counts = self.counts["customer"]
+            counts[metric] = counts.get(metric, 0) + 1
+        if ts < self.segment_on:
+            return
+        name = segment_events.CUSTOMER_EVENT_NAMES[metric]
+        who = (
+            f'"anonymousId":"{email}"'
+            if person_id is None
+            else f'"userId":"{person_id}"'
         )
-        counts = self.counts["customer"]
-        counts[metric] = counts.get(metric, 0) + 1
+        iso = self.period.iso
+        self.seg_emit(
+            day,
+            ts,
+            segment_events.line(
+                name,
+                self.ids.uuid4(),
+                iso(ts),
+                iso(ts + 1 + (ts & 7)),
+                who,
+                f'"email_address":"{email}"',
+                email,
+            ),
+        )
+        self.segment_counts[name] = self.segment_counts.get(name, 0) + 1
+        self.stats["segment_only" if lost else "segment_mirrored"] += 1
 
     # -- result -----------------------------------------------------------------
 

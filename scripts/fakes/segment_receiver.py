@@ -75,6 +75,8 @@ class Stats:
     resets: int = 0
     held: int = 0
     unauthorized: int = 0
+    # What the distinct accepted events carry, so a demo run shows the Engage fields.
+    fields: dict[str, int] = field(default_factory=dict)
 
 
 class SegmentReceiver:
@@ -253,6 +255,7 @@ class SegmentReceiver:
                 self._stats.duplicates += 1
                 continue
             self._ids.add(message_id)
+            _tally_fields(self._stats.fields, event)
             if self.keep_messages:
                 self._messages[message_id] = event
 
@@ -358,6 +361,31 @@ class SegmentReceiver:
             handler.reply(200, {"reset": True})
         else:
             handler.reply(404, {"code": "not_found", "message": path})
+
+
+def _tally_fields(tally: dict[str, int], event: dict[str, Any]) -> None:
+    """Count the identifiers and Engage fields an accepted event carries."""
+    context = event.get("context") if isinstance(event.get("context"), dict) else {}
+    personas = (
+        context.get("personas") if isinstance(context.get("personas"), dict) else {}
+    )
+    traits = event.get("traits") if isinstance(event.get("traits"), dict) else {}
+    context_traits = (
+        context.get("traits") if isinstance(context.get("traits"), dict) else {}
+    )
+    present = {
+        "userId": bool(event.get("userId")),
+        "anonymousId": bool(event.get("anonymousId")),
+        "traits.email": "email" in traits,
+        "context.traits.email": "email" in context_traits,
+        **{f"personas.{name}": name in personas for name in (
+            "computation_class", "computation_id", "computation_key", "space_id",
+            "namespace",
+        )},
+    }  # fmt: skip
+    for name, is_present in present.items():
+        if is_present:
+            tally[name] = tally.get(name, 0) + 1
 
 
 def _valid_event(event: Any) -> bool:

@@ -35,6 +35,7 @@ Examples:
       audiences sync segment --target postgres --max-rps 50
   SEGMENT_WRITE_KEY=... audiences sync segment --audience lapsed_buyers --force
   SEGMENT_WRITE_KEY=... audiences sync segment --workers 2 --max-rps 500
+  SEGMENT_WRITE_KEY=... SEGMENT_SPACE_ID=spa_123 audiences sync segment
 
 \b
 Exit codes (docs/scheduling.md):
@@ -213,6 +214,19 @@ def segment(
     false and "Audience Exited" with its exit_reason. Every message is written to
     segment_sync.outbox with a deterministic messageId before sending, so a crash
     followed by a rerun resends the same ids and loses nothing.
+
+    \b
+    Payloads follow Engage's audience events: context.personas carries
+    computation_class, computation_key, computation_id (aud_ + md5 of the
+    audience key, kept across versions) and, when SEGMENT_SPACE_ID is set,
+    space_id and namespace (SEGMENT_NAMESPACE, default the space id). The
+    email goes on identify traits and track context.traits. Each audience sends
+    the calls its segment_calls meta chose (identify, track or both).
+
+    \b
+    Members without a user id are sent under an email-derived anonymousId or
+    skipped, by the dbt var segment_identity_policy; the plan counts every
+    member not sent by reason (column "skipped", "not sent:" lines).
 
     \b
     SEGMENT_WRITE_KEY (required unless --dry-run) and SEGMENT_HOST (default

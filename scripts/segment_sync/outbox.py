@@ -15,9 +15,11 @@ Tables:
   only finishes what an earlier run decided is never refused as a large change.
 - `outbox`: the plan, one row per message, written before anything is sent. `status` is
   `pending` → `sent`, or `dead` after `max_attempts` row-level refusals. `seq` orders
-  sending; a rerun resends `pending` rows with their stored ids.
+  sending; a rerun resends `pending` rows with their stored ids. `email` (v3) is the
+  member's email, sent as a trait.
 - `dead_letters`: messages given up on, with the reason and the payload.
-- `runs`: one row per real run (dry runs change nothing, so they log nothing). A row a
+- `runs`: one row per real run (dry runs change nothing, so they log nothing), with the
+  members not sent counted per reason (`count_skipped_*`; two of them since v3). A row a
   killed run left `running` is marked `abandoned` by the next run that takes the lock.
 - `lock`: at most one row; lock.py decides when a row is stale.
 - `installation`: one random id mixed into every messageId, because Segment dedupes
@@ -60,7 +62,7 @@ RUNS = f"{SCHEMA}.runs"
 LOCK = f"{SCHEMA}.lock"
 INSTALLATION = f"{SCHEMA}.installation"
 SCHEMA_VERSION_TABLE = f"{SCHEMA}.schema_version"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises migrations.
 MIGRATION_LOCK_KEY = 0x5E6_5711C
 LOCK_NAME = "segment_sync"
@@ -81,6 +83,7 @@ STATE_COLUMNS = """
     primary key (audience_key, user_id)
 """
 
+# The v1 columns: MIGRATIONS add later ones (v3: email), so every path ends the same.
 OUTBOX_COLUMNS = """
     message_id varchar not null,
     seq bigint not null,
@@ -243,9 +246,26 @@ def _migrate_to_v2(wh: Warehouse) -> None:
     )
 
 
+def _migrate_to_v3(wh: Warehouse) -> None:
+    """The identity policy: the outbox keeps the member's email (sent as a trait), and
+    runs count members not sent per reason. Existing rows get no email (they were
+    planned without one) and zero counts."""
+    wh.execute(f"alter table {OUTBOX} add column email varchar")
+    for column in (
+        "count_skipped_missing_identifier",
+        "count_skipped_duplicate_identity",
+    ):
+        # No NOT NULL: DuckDB cannot add a column with a constraint; the default fills
+        # existing rows on both engines.
+        wh.execute(f"alter table {RUNS} add column {column} bigint default 0")
+
+
 # Version n is reached by running MIGRATIONS[n] on a warehouse at version n - 1. Append a
 # function (and bump SCHEMA_VERSION) for every change to the tables; never edit one.
-MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {2: _migrate_to_v2}
+MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {
+    2: _migrate_to_v2,
+    3: _migrate_to_v3,
+}
 
 
 def exists(wh: Warehouse) -> bool:
@@ -387,7 +407,10 @@ def enqueue(
     limit: int | None,
 ) -> int:
     """Copy the chosen transitions of `sync_plan` into the outbox as messages; return
-    how many messages were added."""
+    how many messages were added.
+
+    Each transition gets the calls its audience chose (`segment_calls`); a resync is one
+    call: the identify, or the track for track-only audiences."""
     base_seq = int(wh.scalar(f"select coalesce(max(seq), 0) from {OUTBOX}") or 0)
     installation = _literal(installation_id)
     nonce = (
@@ -405,14 +428,15 @@ def enqueue(
     before = int(wh.scalar(f"select count(*) from {OUTBOX}") or 0)
     # A transition's messages get adjacent seq numbers (2r - 1, 2r), so the recorder can
     # find every message of a transition next to the group it just sent. Its
-    # transition_id is its identify message id.
+    # transition_id is the message id of its first call (the identify, unless the
+    # audience sends tracks only): apply_state reads the transition from that row.
     wh.execute(
         f"""
         insert into {OUTBOX} (
             message_id, seq, transition_id, run_id, audience_key, audience_name,
             audience_version, person_id, user_id, transition, generation, is_member,
             exit_reason, occurred_at, call_type, status, attempts, last_error,
-            created_at, sent_at
+            created_at, sent_at, email
         )
         with ranked as (
             select
@@ -421,12 +445,21 @@ def enqueue(
             from sync_plan
             where not sync_plan.is_blocked
         ),
-        chosen as (
+        ided as (
             select
                 ranked.*,
                 {identify_id} as identify_id,
                 {track_id} as track_id
             from ranked {limit_clause}
+        ),
+        chosen as (
+            select
+                ided.*,
+                case
+                    when ided.segment_calls = 'track' then ided.track_id
+                    else ided.identify_id
+                end as transition_message_id
+            from ided
         ),
         calls as (
             select 1 as call_order, 'identify' as call_type
@@ -437,7 +470,18 @@ def enqueue(
             select chosen.*, calls.call_order, calls.call_type
             from chosen
             cross join calls
-            where chosen.transition <> 'resync' or calls.call_type = 'identify'
+            where
+                (
+                    chosen.segment_calls = 'both'
+                    or chosen.segment_calls = calls.call_type
+                )
+                and (
+                    chosen.transition <> 'resync'
+                    or calls.call_type = case
+                        when chosen.segment_calls = 'track' then 'track'
+                        else 'identify'
+                    end
+                )
         )
         select
             case
@@ -445,13 +489,14 @@ def enqueue(
                 else messages.track_id
             end,
             {base_seq} + 2 * messages.plan_rank - 2 + messages.call_order,
-            messages.identify_id,
+            messages.transition_message_id,
             {_literal(run_id)},
             messages.audience_key, messages.audience_name, messages.audience_version,
             messages.person_id, messages.user_id, messages.transition,
             messages.generation, messages.is_member, messages.exit_reason,
             messages.occurred_at, messages.call_type, 'pending', 0,
-            cast(null as varchar), cast(%s as timestamp), cast(null as timestamp)
+            cast(null as varchar), cast(%s as timestamp), cast(null as timestamp),
+            messages.email
         from messages
         """,
         (created_at,),
@@ -638,7 +683,8 @@ def apply_state(
             outbox.exit_reason, outbox.transition_id, %s, cast(%s as timestamp)
         from {OUTBOX} as outbox
         inner join complete on outbox.transition_id = complete.transition_id
-        where outbox.call_type = 'identify' and outbox.seq between %s and %s
+        where outbox.message_id = outbox.transition_id
+            and outbox.seq between %s and %s
         on conflict (audience_key, user_id) do update set
             audience_name = excluded.audience_name,
             audience_version = excluded.audience_version,
@@ -723,7 +769,10 @@ class RunOutcome:
     sent: int
     failed: int
     dead_lettered: int
+    # Members not sent, one count per reason (plan.SKIP_REASONS; v3 added the last two).
     skipped_missing_user_id: int
+    skipped_missing_identifier: int
+    skipped_duplicate_identity: int
     deferred: int
     error: str | None
 
@@ -757,6 +806,8 @@ def finish_run(wh: Warehouse, run_id: str, outcome: RunOutcome) -> None:
         f"update {RUNS} set finished_at = %s, status = %s, exit_code = %s, "
         "count_planned = %s, count_sent = %s, count_failed = %s, "
         "count_dead_lettered = %s, count_skipped_missing_user_id = %s, "
+        "count_skipped_missing_identifier = %s, "
+        "count_skipped_duplicate_identity = %s, "
         "count_deferred = %s, error = %s where run_id = %s",
         (
             now_utc(),
@@ -767,6 +818,8 @@ def finish_run(wh: Warehouse, run_id: str, outcome: RunOutcome) -> None:
             outcome.failed,
             outcome.dead_lettered,
             outcome.skipped_missing_user_id,
+            outcome.skipped_missing_identifier,
+            outcome.skipped_duplicate_identity,
             outcome.deferred,
             outcome.error,
             run_id,

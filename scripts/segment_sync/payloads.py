@@ -8,9 +8,21 @@ audiences keep working:
   audience_version})`
 - exit: the trait `false` and `track("Audience Exited", {..., <audience_key>: false,
   exit_reason})`
-- `context.personas = {computation_class: "audience", computation_key: <audience_key>}`,
-  which is how Actions destinations recognise audience membership (§3.4).
-- resync (`--full-resync`): the identify only, with the current trait value.
+- `context.personas = {computation_class: "audience", computation_key: <audience_key>,
+  computation_id: "aud_" + md5(audience_key), space_id, namespace}`, which is how Actions
+  destinations recognise audience membership. `computation_id` depends on the audience key
+  only, so a new version of an audience keeps it (the destination list stays the same list,
+  as when an Engage audience is edited); a new key is a new audience with a new id.
+  `space_id` and `namespace` come from SEGMENT_SPACE_ID / SEGMENT_NAMESPACE (namespace
+  defaults to the space id, as in Engage's payloads) and are left out when unset.
+- identifiers on every call: `traits.email` on identify, `context.traits.email` on track
+  (ad destinations match on it). A member without a user id is sent under an anonymousId
+  derived from the email (models/syncs/segment/, ANONYMOUS_ID_PREFIX), never a userId.
+- each audience chooses its calls (identify, track or both: `segment_calls`); plan.py
+  writes only those to the outbox.
+- resync (`--full-resync`): the identify only (the track for track-only audiences), with
+  the current trait value.
+docs/segment-engage-payloads.md has the documented Engage shape these follow.
 
 Message ids: `ea-` + md5(installation | audience_key | transition | generation | nonce |
 call | user_id), 35 characters (Segment allows 100). Deterministic, so a resend after a
@@ -20,13 +32,15 @@ would drop a reused one). `nonce` is empty except for resyncs, which use the run
 fresh ids. The installation id makes ids unique across every workspace using this tool,
 since Segment dedupes globally. The ids are computed in SQL (bulk, in plan.py) by
 `message_id_sql`; `message_id` is the same scheme in Python for tests and docs. A
-transition's id is the message id of its identify call.
+transition's id is the message id of its first call (identify, or track for track-only
+audiences).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
@@ -37,6 +51,8 @@ MAX_EVENT_BYTES = 32 << 10  # the library's and Segment's per-event limit
 EVENT_ENTERED = "Audience Entered"
 EVENT_EXITED = "Audience Exited"
 CALLS = ("identify", "track")
+# Written by macros/keys/segment_anonymous_id.sql: the sync key of an email-only member.
+ANONYMOUS_ID_PREFIX = "anon-email-"
 # What the library stamps into context.library (read from its metadata, not by importing
 # it, which costs half a second of start-up in runs that send nothing).
 LIBRARY = {"name": "analytics-python", "version": version("segment-analytics-python")}
@@ -87,6 +103,16 @@ def message_id_sql(installation: str, plan: str, call: str, nonce: str) -> str:
     return f"'ea-' || md5({key})"
 
 
+def computation_id(audience_key: str) -> str:
+    """Engage-style `aud_…` id, stable per audience key (every version keeps it)."""
+    digest = hashlib.md5(audience_key.encode("utf-8"), usedforsecurity=False)
+    return "aud_" + digest.hexdigest()
+
+
+def is_anonymous(sync_key: str) -> bool:
+    return sync_key.startswith(ANONYMOUS_ID_PREFIX)
+
+
 class PayloadBuilder:
     """Builds messages exactly as `Client.identify/track` would enqueue them.
 
@@ -96,22 +122,39 @@ class PayloadBuilder:
     tests/segment_sync/test_payloads.py checks equality with the library's own output.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, space_id: str | None = None, namespace: str | None = None
+    ) -> None:
+        # Workers build their own builder in another process: the environment is the one
+        # place every builder can read the Engage space from.
+        self.space_id = space_id or os.environ.get("SEGMENT_SPACE_ID") or None
+        self.namespace = (
+            namespace or os.environ.get("SEGMENT_NAMESPACE") or self.space_id or None
+        )
         self._contexts: dict[str, dict[str, Any]] = {}
         self._times: dict[datetime, str] = {}
 
     def _context(self, audience_key: str) -> dict[str, Any]:
         context = self._contexts.get(audience_key)
         if context is None:
-            context = {
-                "personas": {
-                    "computation_class": "audience",
-                    "computation_key": audience_key,
-                },
-                "library": LIBRARY,
+            personas: dict[str, Any] = {
+                "computation_class": "audience",
+                "computation_id": computation_id(audience_key),
+                "computation_key": audience_key,
             }
+            if self.namespace:
+                personas["namespace"] = self.namespace
+            if self.space_id:
+                personas["space_id"] = self.space_id
+            context = {"personas": personas, "library": LIBRARY}
             self._contexts[audience_key] = context
         return context
+
+    def _track_context(self, audience_key: str, email: str | None) -> dict[str, Any]:
+        context = self._context(audience_key)
+        if not email:
+            return context
+        return {**context, "traits": {"email": email}}
 
     def _timestamp(self, occurred_at: datetime | str) -> str:
         if isinstance(occurred_at, str):  # already formatted in SQL (timestamp_sql)
@@ -141,16 +184,24 @@ class PayloadBuilder:
         is_member: bool,
         exit_reason: str | None,
         occurred_at: datetime | str,
+        email: str | None = None,
     ) -> dict[str, Any]:
+        """`user_id` is the sync key: a userId, or an anonymousId (ANONYMOUS_ID_PREFIX)."""
+        anonymous_id: str | None = None
+        if is_anonymous(user_id):
+            anonymous_id, user_id = user_id, None  # type: ignore[assignment]
         if call_type == "identify":
+            traits: dict[str, Any] = {audience_key: is_member}
+            if email:
+                traits["email"] = email
             return {
                 "integrations": {},
-                "anonymousId": None,
+                "anonymousId": anonymous_id,
                 "timestamp": self._timestamp(occurred_at),
                 "context": self._context(audience_key),
                 "type": "identify",
                 "userId": user_id,
-                "traits": {audience_key: is_member},
+                "traits": traits,
                 "messageId": message_id,
             }
         properties: dict[str, Any] = {
@@ -163,10 +214,10 @@ class PayloadBuilder:
             properties["exit_reason"] = exit_reason
         return {
             "integrations": {},
-            "anonymousId": None,
+            "anonymousId": anonymous_id,
             "properties": properties,
             "timestamp": self._timestamp(occurred_at),
-            "context": self._context(audience_key),
+            "context": self._track_context(audience_key, email),
             "userId": user_id,
             "type": "track",
             "event": EVENT_ENTERED if is_member else EVENT_EXITED,
@@ -198,7 +249,7 @@ def outbox_columns_sql(dialect: str) -> str:
     """The outbox columns a sender needs, in the order `build_from_row` reads them."""
     return (
         "seq, message_id, call_type, audience_key, audience_name, audience_version, "
-        f"user_id, is_member, exit_reason, {timestamp_sql(dialect, 'occurred_at')}"
+        f"user_id, is_member, exit_reason, {timestamp_sql(dialect, 'occurred_at')}, email"
     )
 
 
@@ -214,10 +265,17 @@ def build_from_row(builder: PayloadBuilder, row: tuple) -> dict[str, Any]:
         is_member=row[7],
         exit_reason=row[8],
         occurred_at=row[9],
+        email=row[10],
     )
 
 
 def may_be_oversized(row: tuple) -> bool:
     """Only long free-text values can approach 32 KB; rows failing this need the check."""
-    variable = len(row[4] or "") + len(row[6]) + len(row[8] or "") + 3 * len(row[3])
+    variable = (
+        len(row[4] or "")
+        + len(row[6])
+        + len(row[8] or "")
+        + len(row[10] or "")
+        + 3 * len(row[3])
+    )
     return variable > SHORT_ENOUGH

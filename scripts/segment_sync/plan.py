@@ -1,17 +1,24 @@
 """The diff, in SQL in the warehouse: desired membership vs what Segment was told.
 
 Inputs (docs/warehouse-contracts.md), nothing else:
-- `<schema>.sync_segment__audience_memberships`: desired state, one row per
-  (audience_key, user_id) Segment should see as a member.
+- `<schema>.sync_segment__audience_memberships`: desired state, one row per audience and
+  Segment identity (user_id, else anonymous_id) Segment should see as a member.
 - `<schema>.sync_segment__audience_exits`: the latest exit reason of people who left.
+- `<schema>.sync_segment__audience_skips`: members not sent, with the reason.
 - the sync's own state, through the temp views `outbox.stage` makes (`sync_state`,
   `sync_unsent`, `sync_decided`); this module never touches `segment_sync` tables.
+The identity, anonymous_id, email and segment_calls columns and the skips model are read
+when present, so inputs built before them still plan (as user_id-only, both calls).
+
+The sync key (`user_id` in the plan, outbox and state) is the userId, or the anonymousId
+of an email-only member; payloads.py tells them apart by ANONYMOUS_ID_PREFIX.
 
 The plan lands in session temp tables (`sync_desired`, `sync_exit_reasons`,
-`sync_blocked`, `sync_plan`, `sync_decision_delta`), so a dry run writes nothing
-persistent. A real run then has `outbox.enqueue` copy the chosen transitions into the
-outbox, two messages each (identify + track; a resync is the identify alone), with ids
-computed in SQL (payloads.py scheme).
+`sync_audience_calls`, `sync_blocked`, `sync_plan`, `sync_decision_delta`), so a dry
+run writes nothing persistent. A real run then has `outbox.enqueue` copy the chosen
+transitions into the outbox, one message per call the audience chose (`segment_calls`:
+identify + track by default; a resync is one call), with ids computed in SQL (payloads.py
+scheme).
 
 Two baselines:
 - transitions (what to send) are diffed against `sync_state`, what Segment holds;
@@ -50,7 +57,12 @@ MEMBERSHIP_COLUMNS = (
     "entered_at",
 )
 EXIT_COLUMNS = ("audience_key", "user_id", "exit_reason", "exited_at")
+SKIPS = "sync_segment__audience_skips"
 DEFAULT_EXIT_REASON = "window_expired"
+DEFAULT_CALLS = "both"
+# Why a treatment member is not sent: the first two come from the skips model (the
+# identity policy), the last is a second member with the same identity (sent once).
+SKIP_REASONS = ("missing_user_id", "missing_identifier", "duplicate_identity")
 
 
 class PlanError(Exception):
@@ -74,6 +86,12 @@ class AudiencePlan:
     decided_members: int = 0
     decided_enter: int = 0
     decided_exit: int = 0
+    skipped_missing_identifier: int = 0
+    skipped_duplicate_identity: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return sum(getattr(self, f"skipped_{reason}") for reason in SKIP_REASONS)
 
 
 @dataclass
@@ -92,7 +110,16 @@ class Plan:
 
     @property
     def skipped_missing_user_id(self) -> int:
-        return sum(a.skipped_missing_user_id for a in self.audiences.values())
+        return self.skipped_by_reason["missing_user_id"]
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        return {
+            reason: sum(
+                getattr(a, f"skipped_{reason}") for a in self.audiences.values()
+            )
+            for reason in SKIP_REASONS
+        }
 
     @property
     def deferred(self) -> int:
@@ -106,7 +133,10 @@ class Plan:
             if self.newest_input_at
             else None,
             "duplicate_input_rows": self.duplicate_rows,
-            "audiences": [asdict(a) for a in self.audiences.values()],
+            "skipped_by_reason": self.skipped_by_reason,
+            "audiences": [
+                {**asdict(a), "skipped": a.skipped} for a in self.audiences.values()
+            ],
         }
 
 
@@ -131,6 +161,26 @@ def check_inputs(wh: Warehouse, schema: str) -> None:
             )
 
 
+def _input_columns(wh: Warehouse, schema: str, table: str) -> set[str]:
+    rows = wh.query(
+        "select column_name from information_schema.columns "
+        "where table_schema = %s and table_name = %s",
+        (schema, table),
+    )
+    return {str(r[0]).lower() for r in rows}
+
+
+def _identity_sql(columns: set[str]) -> str:
+    """The sync key: the user id, else the anonymousId the identity policy gave."""
+    if "anonymous_id" in columns:
+        return "coalesce(nullif(user_id, ''), nullif(anonymous_id, ''))"
+    return "nullif(user_id, '')"
+
+
+def _optional(columns: set[str], column: str, default: str) -> str:
+    return column if column in columns else f"{default} as {column}"
+
+
 def build_plan(
     wh: Warehouse,
     *,
@@ -151,45 +201,73 @@ def build_plan(
         wh.execute(f"drop table if exists {name}")
 
     selected, member_params = outbox.audience_predicate("audience_key", audiences)
+    member_columns = _input_columns(wh, schema, MEMBERSHIPS)
+    member_key = _identity_sql(member_columns)
     wh.execute(
         f"""
         create temp table sync_desired as
-        with ranked as (
+        with keyed as (
             select
-                audience_key, audience_name, audience_version, person_id, user_id,
-                signal_at, entered_at,
+                audience_key, audience_name, audience_version, person_id,
+                {member_key} as user_id,
+                {_optional(member_columns, "email", "cast(null as varchar)")},
+                {_optional(member_columns, "segment_calls", "cast(null as varchar)")},
+                signal_at, entered_at
+            from {schema}.{MEMBERSHIPS}
+            where {selected}
+        ),
+        ranked as (
+            select
+                keyed.*,
                 row_number() over (
                     partition by audience_key, user_id
                     order by audience_version desc, entered_at desc
                 ) as row_rank
-            from {schema}.{MEMBERSHIPS}
-            where user_id is not null and user_id <> '' and {selected}
+            from keyed
+            where user_id is not null
         )
         select
-            audience_key, audience_name, audience_version, person_id, user_id,
+            audience_key, audience_name, audience_version, person_id, user_id, email,
+            coalesce(segment_calls, '{DEFAULT_CALLS}') as segment_calls,
             signal_at, entered_at
         from ranked
         where row_rank = 1
         """,
         member_params,
     )
+    exit_columns = _input_columns(wh, schema, EXITS)
     wh.execute(
         f"""
         create temp table sync_exit_reasons as
-        with ranked as (
+        with keyed as (
             select
-                audience_key, user_id, exit_reason, exited_at,
+                audience_key, {_identity_sql(exit_columns)} as user_id,
+                {_optional(exit_columns, "email", "cast(null as varchar)")},
+                exit_reason, exited_at
+            from {schema}.{EXITS}
+            where {selected}
+        ),
+        ranked as (
+            select
+                keyed.*,
                 row_number() over (
                     partition by audience_key, user_id order by exited_at desc
                 ) as row_rank
-            from {schema}.{EXITS}
-            where user_id is not null and {selected}
+            from keyed
+            where user_id is not null
         )
-        select audience_key, user_id, exit_reason, exited_at
+        select audience_key, user_id, email, exit_reason, exited_at
         from ranked
         where row_rank = 1
         """,
         member_params,
+    )
+    # An audience's calls for its exits too; one whose members all left uses the default.
+    wh.execute("drop table if exists sync_audience_calls")
+    wh.execute(
+        "create temp table sync_audience_calls as "
+        "select audience_key, max(segment_calls) as segment_calls "
+        "from sync_desired group by audience_key"
     )
     wh.execute(
         f"""
@@ -207,11 +285,18 @@ def build_plan(
             state.audience_key, state.audience_name, state.audience_version,
             cast(null as varchar) as person_id, state.user_id,
             'resync' as transition, state.generation, state.is_member,
-            state.exit_reason, cast(%s as timestamp) as occurred_at
+            state.exit_reason, cast(%s as timestamp) as occurred_at,
+            coalesce(sync_desired.email, sync_exit_reasons.email) as email,
+            sync_audience_calls.segment_calls
         from state
         left join sync_desired
             on state.audience_key = sync_desired.audience_key
             and state.user_id = sync_desired.user_id
+        left join sync_exit_reasons
+            on state.audience_key = sync_exit_reasons.audience_key
+            and state.user_id = sync_exit_reasons.user_id
+        left join sync_audience_calls
+            on state.audience_key = sync_audience_calls.audience_key
         where (state.is_member and sync_desired.user_id is not null)
             or (not state.is_member and sync_desired.user_id is null)
         """
@@ -238,7 +323,8 @@ def build_plan(
                 sync_desired.user_id, 'enter' as transition,
                 coalesce(state.generation, 0) + 1 as generation, true as is_member,
                 cast(null as varchar) as exit_reason,
-                coalesce(sync_desired.entered_at, cast(%s as timestamp)) as occurred_at
+                coalesce(sync_desired.entered_at, cast(%s as timestamp)) as occurred_at,
+                sync_desired.email, sync_desired.segment_calls
             from sync_desired
             left join state
                 on sync_desired.audience_key = state.audience_key
@@ -250,7 +336,8 @@ def build_plan(
                 cast(null as varchar) as person_id, state.user_id,
                 'exit' as transition, state.generation, false as is_member,
                 coalesce(sync_exit_reasons.exit_reason, '{DEFAULT_EXIT_REASON}'),
-                coalesce(sync_exit_reasons.exited_at, cast(%s as timestamp))
+                coalesce(sync_exit_reasons.exited_at, cast(%s as timestamp)),
+                sync_exit_reasons.email, sync_audience_calls.segment_calls
             from state
             left join sync_desired
                 on state.audience_key = sync_desired.audience_key
@@ -258,11 +345,16 @@ def build_plan(
             left join sync_exit_reasons
                 on state.audience_key = sync_exit_reasons.audience_key
                 and state.user_id = sync_exit_reasons.user_id
+            left join sync_audience_calls
+                on state.audience_key = sync_audience_calls.audience_key
             where state.is_member and sync_desired.user_id is null
             {resync}
         )
         select
-            changes.*,
+            changes.audience_key, changes.audience_name, changes.audience_version,
+            changes.person_id, changes.user_id, changes.transition, changes.generation,
+            changes.is_member, changes.exit_reason, changes.occurred_at, changes.email,
+            coalesce(changes.segment_calls, '{DEFAULT_CALLS}') as segment_calls,
             sync_blocked.user_id is not null as is_blocked
         from changes
         left join sync_blocked
@@ -345,12 +437,7 @@ def _summarise(
         setattr(entry, transition, getattr(entry, transition) + int(count))
         if blocked:
             entry.deferred += int(count)
-    for key, count in wh.query(
-        f"select audience_key, count(*) from {schema}.{MEMBERSHIPS} "
-        f"where (user_id is null or user_id = '') and {selected} group by 1",
-        member_params,
-    ):
-        _audience(plan, key).skipped_missing_user_id = int(count)
+    _count_skipped(wh, plan, schema, selected, member_params)
     for key, name in wh.query(
         f"select audience_key, max(audience_name) from sync_state where {selected} "
         "group by 1",
@@ -364,14 +451,45 @@ def _summarise(
     if exited is not None:
         newest.append(exited)
     plan.newest_input_at = max(newest) if newest else None
-    valid_rows = wh.scalar(
-        f"select count(*) from {schema}.{MEMBERSHIPS} "
-        f"where user_id is not null and user_id <> '' and {selected}",
+    plan.duplicate_rows = sum(
+        a.skipped_duplicate_identity for a in plan.audiences.values()
+    )
+
+
+def _count_skipped(
+    wh: Warehouse,
+    plan: Plan,
+    schema: str,
+    selected: str,
+    member_params: list[str],
+) -> None:
+    """Every treatment member that is not desired, by reason (SKIP_REASONS), so that
+    treatment members = desired + skipped for every audience."""
+    key = _identity_sql(_input_columns(wh, schema, MEMBERSHIPS))
+    for audience_key, keyed, unkeyed in wh.query(
+        f"select audience_key, count({key}), count(*) - count({key}) "
+        f"from {schema}.{MEMBERSHIPS} where {selected} group by 1",
         member_params,
-    )
-    plan.duplicate_rows = int(valid_rows or 0) - sum(
-        a.desired_members for a in plan.audiences.values()
-    )
+    ):
+        entry = _audience(plan, audience_key)
+        # A row the sync cannot address (no identity at all) is a missing user id.
+        entry.skipped_missing_user_id += int(unkeyed)
+        entry.skipped_duplicate_identity = int(keyed) - entry.desired_members
+    if not wh.table_exists(schema, SKIPS):
+        return
+    for audience_key, reason, count in wh.query(
+        f"select audience_key, skip_reason, count(*) from {schema}.{SKIPS} "
+        f"where {selected} group by 1, 2",
+        member_params,
+    ):
+        if reason not in SKIP_REASONS:
+            raise PlanError(
+                f"{schema}.{SKIPS} has the unknown skip_reason {reason!r} "
+                f"(expected one of {', '.join(SKIP_REASONS)})"
+            )
+        entry = _audience(plan, audience_key)
+        field_name = f"skipped_{reason}"
+        setattr(entry, field_name, getattr(entry, field_name) + int(count))
 
 
 def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:
@@ -392,15 +510,21 @@ def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:
         )
         select
             audience_key, audience_name, audience_version, user_id, transition,
-            generation, is_member, exit_reason, occurred_at
+            generation, is_member, exit_reason, occurred_at, email, segment_calls
         from ranked
         where sample_rank <= %s
         order by transition, audience_key, user_id
         """,
         (per_kind,),
     )
-    for key, name, version, user_id, transition, generation, member, reason, at in rows:
-        calls = ("identify",) if transition == "resync" else payloads.CALLS
+    for row in rows:
+        key, name, version, user_id, transition, generation, member, reason, at = row[
+            :9
+        ]
+        email, segment_calls = row[9], row[10]
+        calls = [c for c in payloads.CALLS if segment_calls in (c, DEFAULT_CALLS)]
+        if transition == "resync":
+            calls = calls[:1]
         for call in calls:
             samples.append(
                 builder.build(
@@ -416,6 +540,7 @@ def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:
                     is_member=bool(member),
                     exit_reason=reason,
                     occurred_at=at,
+                    email=email,
                 )
             )
     return samples

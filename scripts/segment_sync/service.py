@@ -118,7 +118,7 @@ def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
 def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
     header = (
         f"{'audience':<32} {'current':>8} {'desired':>8} {'enter':>7} {'exit':>7} "
-        f"{'unchanged':>9} {'deferred':>8} {'resync':>7} {'no_user_id':>10}"
+        f"{'unchanged':>9} {'deferred':>8} {'resync':>7} {'skipped':>8}"
     )
     echo(header)
     for key in sorted(p.audiences):
@@ -126,7 +126,7 @@ def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
         echo(
             f"{key:<32} {a.current_members:>8} {a.desired_members:>8} {a.enter:>7} "
             f"{a.exit:>7} {a.unchanged:>9} {a.deferred:>8} {a.resync:>7} "
-            f"{a.skipped_missing_user_id:>10}"
+            f"{a.skipped:>8}"
         )
     if not p.audiences:
         echo("(no audiences in the sync input or state)")
@@ -139,10 +139,20 @@ def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
                 f"now, and guardrails judge this build's {a.decided_enter} enter and "
                 f"{a.decided_exit} exit against the decided {a.decided_members}"
             )
-    if p.duplicate_rows:
-        echo(
-            f"note: {p.duplicate_rows} duplicate (audience_key, user_id) input rows ignored"
-        )
+    _print_skipped(p, echo)
+
+
+def _print_skipped(p: plan.Plan, echo: Callable[[str], None]) -> None:
+    """Members not sent, per audience and reason: treatment = desired + skipped."""
+    for key in sorted(p.audiences):
+        a = p.audiences[key]
+        reasons = [
+            f"{getattr(a, f'skipped_{reason}')} {reason}"
+            for reason in plan.SKIP_REASONS
+            if getattr(a, f"skipped_{reason}")
+        ]
+        if reasons:
+            echo(f"not sent: {key}: {', '.join(reasons)}")
 
 
 def _write_plan_file(path: Path, document: dict[str, Any]) -> None:
@@ -490,6 +500,11 @@ class SyncRun:
 
     def _finish(self, wh: Warehouse, status: str, code: int, error: str | None) -> None:
         c = self.counts
+        skipped = (
+            self.plan.skipped_by_reason
+            if self.plan
+            else dict.fromkeys(plan.SKIP_REASONS, 0)
+        )
         outbox.finish_run(
             wh,
             self.run_id,
@@ -500,9 +515,9 @@ class SyncRun:
                 sent=c.sent,
                 failed=c.failed,
                 dead_lettered=c.dead_lettered,
-                skipped_missing_user_id=(
-                    self.plan.skipped_missing_user_id if self.plan else 0
-                ),
+                skipped_missing_user_id=skipped["missing_user_id"],
+                skipped_missing_identifier=skipped["missing_identifier"],
+                skipped_duplicate_identity=skipped["duplicate_identity"],
                 deferred=self.plan.deferred if self.plan else 0,
                 error=self.redact(error)[:2000] if error else None,
             ),

@@ -291,19 +291,19 @@ def test_a_load_that_fails_names_the_loader_and_the_error() -> None:
 def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -> None:
     from datetime import datetime, timedelta
 
-    from scripts.segment_sync import state
+    from scripts.segment_sync import outbox
 
     since = datetime(2026, 11, 30, 6)
     with connect() as wh:
-        state.ensure_state(wh)
+        outbox.ensure(wh)
         wh.execute(
-            f"insert into {state.RUNS} (run_id, target_name, started_at, status, "
+            f"insert into {outbox.RUNS} (run_id, target_name, started_at, status, "
             "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
             "count_failed) values ('r9', 'dev', %s, 'partial', 5, false, false, 10, 7, 3)",
             (since + timedelta(minutes=1),),
         )
         wh.execute(
-            f"insert into {state.OUTBOX} (seq, message_id, transition_id, run_id, "
+            f"insert into {outbox.OUTBOX} (seq, message_id, transition_id, run_id, "
             "audience_key, audience_name, audience_version, user_id, person_id, "
             "transition, call_type, is_member, generation, occurred_at, status, "
             "attempts, created_at) values (1, 'm1', 't1', 'r9', 'fatigued', "

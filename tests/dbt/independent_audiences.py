@@ -56,10 +56,15 @@ def _text(value: object) -> str | None:
 
 def _segment_name(event_name: str) -> tuple[str, str] | None:
     """Customer.io's Segment event names back to (channel, metric)."""
+    # Customer.io's Journeys Message Metrics page: subscription changes are person-level.
+    if event_name in ("Subscribed", "Unsubscribed"):
+        return "customer", event_name.lower()
+    if event_name == "Subscription Preferences Changed":
+        return "customer", "cio_subscription_preferences_changed"
     if event_name in ("Customer Subscribed", "Customer Unsubscribed"):
         return "customer", event_name.split()[1].lower()
-    if event_name == "Unsubscribed":
-        return "email", "unsubscribed"
+    if event_name == "In-App Clicked":
+        return "in_app", "clicked"
     prefixes = {"Email ": "email", "SMS ": "sms", "Push ": "push", "In-App ": "in_app"}
     for prefix, channel in prefixes.items():
         if event_name.startswith(prefix):
@@ -75,7 +80,9 @@ def _segment_name(event_name: str) -> tuple[str, str] | None:
 
 def _machine(channel: str, metric: str, data: dict) -> bool | None:
     if metric == "opened":
-        flags = [data.get("prefetched"), data.get("proxied")]
+        # The default machine_open_flags: prefetched only (proxied alone is a human's
+        # privacy proxy, per Customer.io's webhook spec).
+        flags = [data.get("prefetched")]
         if any(flag is True for flag in flags):
             return True
         if any(flag is False for flag in flags):

@@ -59,12 +59,11 @@ def test_audience_equals_independent_python(relation, built, expected) -> None:
 
 def test_demo_audiences_are_not_trivially_empty(expected) -> None:
     """The comparison above means little if the audiences are empty."""
-    for relation in (
-        "email_clickers_v1",
-        "unengaged_45_days_v1",
-        "recent_purchasers_v1",
-    ):
+    for relation in ("email_clickers_v1", "recent_purchasers_v1"):
         assert len(expected[relation]) >= 20, relation
+    # Smaller since proxied-only opens count as human (machine_open_flags default): in
+    # 50 days of demo data few people reach 45 days without a human open.
+    assert len(expected["unengaged_45_days_v1"]) >= 10
     # The hand-made supplement (tests/dbt/conftest.py) pins the short-window audiences.
     assert {p[-8:] for p in expected["replenishment_clicked_no_purchase_v1"]} == {
         f"{n:08x}" for n in (4, 5)

@@ -2,7 +2,7 @@
 
 The rpt_* tables follow the contract of the reporting models (docs/report.md), created
 here with exactly those columns in a real DuckDB file or PostgreSQL database; the sync's
-tables are made by the sync's own DDL (state.ensure_state) and the ticks' by record.py.
+tables are made by the sync's own DDL (outbox.ensure) and the ticks' by record.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from scripts.run import record
-from scripts.segment_sync import state
+from scripts.segment_sync import outbox
 from scripts.warehouse import Warehouse
 
 SCHEMA = "analytics"
@@ -248,9 +248,9 @@ REFUSAL = (
 
 
 def _sync_history(wh: Warehouse) -> None:
-    state.ensure_state(wh)
+    outbox.ensure(wh)
     wh.executemany(
-        f"insert into {state.RUNS} (run_id, target_name, started_at, finished_at, status, "
+        f"insert into {outbox.RUNS} (run_id, target_name, started_at, finished_at, status, "
         "exit_code, is_forced, is_full_resync, count_planned, count_sent, count_failed, "
         "count_dead_lettered, error) values "
         "(%s, 'dev', %s, %s, %s, %s, false, false, %s, %s, %s, %s, %s)",
@@ -294,7 +294,7 @@ def _sync_history(wh: Warehouse) -> None:
         ],
     )
     wh.executemany(
-        f"insert into {state.DEAD_LETTERS} (message_id, transition_id, run_id, "
+        f"insert into {outbox.DEAD_LETTERS} (message_id, transition_id, run_id, "
         "audience_key, user_id, call_type, reason, attempts, payload, dead_lettered_at) "
         f"values (%s, %s, 'r2', 'fatigued', %s, 'track', %s, 3, "
         f"cast('{{}}' as {wh.json_type}), %s)",

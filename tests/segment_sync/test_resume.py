@@ -223,6 +223,41 @@ def test_sync_segment__v1_tables_upgraded_in_place(engine: str, sync_cli: Sync):
     # Running the upgraded code again migrates nothing and changes nothing.
     assert sync_cli.run().code == 0
     assert sync_cli.query("select count(*) from segment_sync.schema_version") == [(1,)]
+    # v3: every v1 outbox row is still there, without an email (planned without one);
+    # the old run's row reads zero for the counts v1 did not have, and the new runs
+    # recorded theirs.
+    assert sync_cli.query(
+        "select count(*), count(email) from segment_sync.outbox "
+        "where run_id = 'old-run'"
+    ) == [(len(outbox_rows), 0)]
+    assert sync_cli.query(
+        "select count_skipped_missing_identifier, count_skipped_duplicate_identity "
+        "from segment_sync.runs where run_id = 'old-run'"
+    ) == [(0, 0)]
+    assert sync_cli.query(
+        "select count(*) from segment_sync.runs where run_id <> 'old-run' "
+        "and count_skipped_missing_identifier = 0 "
+        "and count_skipped_duplicate_identity = 0"
+    ) == [(2,)]
+    # The upgrade path ends with exactly the tables a first run creates.
+    with sync_cli.wh() as wh:
+        upgraded = _sync_columns(wh)
+        wh.execute("drop schema segment_sync cascade")
+        outbox.ensure(wh)
+        assert _sync_columns(wh) == upgraded
+    assert {"email"} <= {c[1] for c in upgraded if c[0] == "outbox"}
+
+
+def _sync_columns(wh: Warehouse) -> list[tuple]:
+    """(table, column, type, nullable, default) of every segment_sync column."""
+    return [
+        tuple(row)
+        for row in wh.query(
+            "select table_name, column_name, data_type, is_nullable, column_default "
+            "from information_schema.columns where table_schema = 'segment_sync' "
+            "order by table_name, column_name"
+        )
+    ]
 
 
 def test_sync_segment__dry_run_on_v1_tables_migrates_nothing(duck: str, sync_cli: Sync):

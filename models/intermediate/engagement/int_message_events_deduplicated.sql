@@ -129,12 +129,18 @@ final as (
 
         ---------- booleans
         {# Apple MPP and Gmail prefetch open the pixel; link scanners click. #}
+        {#- Which open flags mean "machine" is var machine_open_flags (macros/engagement/
+            machine_open.sql). The flag is stored, so changing that var needs
+            `dbt build --full-refresh --select int_message_events_deduplicated+`. #}
         case
-            when metric = 'opened' and (is_prefetched or is_proxied) then true
-            when metric = 'opened' and (is_prefetched = false or is_proxied = false)
-                then false
+            when metric = 'opened'
+                then {{ machine_open({
+                    'prefetched': 'is_prefetched', 'proxied': 'is_proxied'
+                }) }}
             when metric = 'clicked' then is_machine_click
         end as is_machine,
+        is_prefetched,
+        is_proxied,
 
         ---------- timestamps
         occurred_at,

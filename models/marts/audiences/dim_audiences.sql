@@ -39,6 +39,7 @@ definitions as (
             {{ sql_string_literal(ns.change) }} as version_change,
             {{ sql_string_literal(audience.relation_name) }} as relation_name,
             cast({{ audience.holdout_share }} as {{ dbt.type_numeric() }}) as holdout_share,
+            {{ sql_string_literal(audience.segment_calls) }} as segment_calls,
             {{ 'true' if audience.is_synced else 'false' }} as is_synced,
             {{ 'true' if audience.is_latest else 'false' }} as is_latest,
             {{ 'purchased' in audience.exit_reasons }} as has_purchase_exit,
@@ -62,6 +63,7 @@ definitions as (
             cast(null as {{ dbt.type_string() }}) as version_change,
             cast(null as {{ dbt.type_string() }}) as relation_name,
             cast(null as {{ dbt.type_numeric() }}) as holdout_share,
+            cast(null as {{ dbt.type_string() }}) as segment_calls,
             cast(null as {{ dbt.type_boolean() }}) as is_synced,
             cast(null as {{ dbt.type_boolean() }}) as is_latest,
             cast(null as {{ dbt.type_boolean() }}) as has_purchase_exit,
@@ -89,6 +91,7 @@ definitions_joined_to_fingerprints as (
         definitions.audience_description,
         definitions.version_change,
         definitions.relation_name,
+        definitions.segment_calls,
         fingerprints.fingerprint,
 
         ---------- numerics

@@ -1,27 +1,73 @@
 {#
-    The latest exit reason per audience and Segment user id, for people whose most recent
-    ledger change is an exit. The sync labels "Audience Exited" with it.
+    The latest exit reason per audience and Segment identity (user id, or the email-derived
+    anonymousId under the identity policy user_id_or_email), for identities whose most
+    recent ledger change is an exit. The sync labels "Audience Exited" with it; a member
+    Segment holds that has no row here exits as window_expired.
+    A member who was sent under an anonymousId and has since gained a user id is re-keyed:
+    the user id enters, and the anonymousId gets a row here with identity_changed, so the
+    anonymous profile is told it left instead of keeping a stale true trait.
 #}
+
+{%- set policy = segment_identity_policy() %}
 
 with
 
 ledger as (
 
+    select * from {{ ref('fct_audience_membership_changes') }}
+
+),
+
+people as (
+
     select
-        audience_key,
-        user_id,
         person_id,
-        change_type,
-        exit_reason,
-        changed_at,
+        user_id,
+        email
+
+    from {{ ref('dim_people') }}
+
+),
+
+keyed_changes as (
+
+    select
+        ledger.audience_key,
+        ledger.person_id,
+        ledger.user_id,
+        {% if policy == 'user_id_or_email' %}
+            case
+                when ledger.user_id is null and people.email is not null
+                    then {{ segment_anonymous_id('people.email') }}
+            end
+        {% else %}
+            cast(null as {{ dbt.type_string() }})
+        {% endif %} as anonymous_id,
+        people.email,
+        ledger.change_type,
+        ledger.exit_reason,
+        ledger.changed_at,
+        ledger.change_sequence
+
+    from ledger
+
+    left join people
+        on ledger.person_id = people.person_id
+
+),
+
+ranked as (
+
+    select
+        *,
         row_number() over (
-            partition by audience_key, user_id
+            partition by audience_key, user_id, anonymous_id
             order by changed_at desc, change_sequence desc
         ) as recency_rank
 
-    from {{ ref('fct_audience_membership_changes') }}
+    from keyed_changes
 
-    where user_id is not null
+    where user_id is not null or anonymous_id is not null
 
 ),
 
@@ -30,14 +76,69 @@ latest_exits as (
     select
         audience_key,
         user_id,
+        anonymous_id,
         person_id,
+        email,
         exit_reason,
         changed_at as exited_at
 
-    from ledger
+    from ranked
 
     where recency_rank = 1 and change_type = 'exited'
 
-)
+),
 
-select * from latest_exits
+{% if policy == 'user_id_or_email' %}
+    {# Entered while anonymous, identified since: the anonymousId Segment may still hold. #}
+    superseded_anonymous_ids as (
+
+        select
+            ledger.audience_key,
+            cast(null as {{ dbt.type_string() }}) as user_id,
+            {{ segment_anonymous_id('people.email') }} as anonymous_id,
+            ledger.person_id,
+            people.email,
+            'identity_changed' as exit_reason,
+            max(ledger.changed_at) as exited_at
+
+        from ledger
+
+        inner join people
+            on ledger.person_id = people.person_id
+
+        where
+            ledger.user_id is null
+            and people.user_id is not null
+            and people.email is not null
+
+        group by 1, 2, 3, 4, 5
+
+    ),
+
+    exits_unioned as (
+
+        select * from latest_exits
+
+        union all
+
+        select superseded_anonymous_ids.*
+
+        from superseded_anonymous_ids
+
+        left join latest_exits
+            on
+                superseded_anonymous_ids.audience_key = latest_exits.audience_key
+                and superseded_anonymous_ids.anonymous_id = latest_exits.anonymous_id
+
+        where latest_exits.anonymous_id is null
+
+    )
+{% else %}
+    exits_unioned as (
+
+        select * from latest_exits
+
+    )
+{% endif %}
+
+select * from exits_unioned

@@ -1,9 +1,13 @@
 {#
     What Segment should currently see: treatment-arm members of the latest version of every
-    audience that syncs, keyed by the Segment user id. scripts/segment_sync diffs this
-    against what it has already sent (segment_sync.audience_state); holdout members and
-    people without a user id never leave the warehouse.
+    audience that syncs, keyed by the Segment user id or, under the identity policy
+    user_id_or_email, by an anonymousId derived from the email of members without one.
+    scripts/segment_sync diffs this against what it has already sent
+    (segment_sync.audience_state). Holdout members never leave the warehouse; members the
+    policy cannot send are in sync_segment__audience_skips, with the reason.
 #}
+
+{%- set policy = segment_identity_policy() %}
 
 with
 
@@ -17,7 +21,8 @@ audiences as (
 
     select
         audience_key,
-        audience_version
+        audience_version,
+        segment_calls
 
     from {{ ref('dim_audiences') }}
 
@@ -25,7 +30,17 @@ audiences as (
 
 ),
 
-syncable as (
+people as (
+
+    select
+        person_id,
+        email
+
+    from {{ ref('dim_people') }}
+
+),
+
+treatment_members as (
 
     select
         memberships.audience_key,
@@ -33,6 +48,8 @@ syncable as (
         memberships.audience_version,
         memberships.person_id,
         memberships.user_id,
+        people.email,
+        audiences.segment_calls,
         memberships.signal_at,
         memberships.entered_at
 
@@ -43,10 +60,38 @@ syncable as (
             memberships.audience_key = audiences.audience_key
             and memberships.audience_version = audiences.audience_version
 
-    where
-        memberships.arm = 'treatment'
-        and memberships.user_id is not null
+    left join people
+        on memberships.person_id = people.person_id
+
+    where memberships.arm = 'treatment'
+
+),
+
+identified as (
+
+    select
+        audience_key,
+        audience_name,
+        audience_version,
+        person_id,
+        user_id,
+        {% if policy == 'user_id_or_email' %}
+            case
+                when user_id is null and email is not null
+                    then {{ segment_anonymous_id('email') }}
+            end
+        {% else %}
+            cast(null as {{ dbt.type_string() }})
+        {% endif %} as anonymous_id,
+        email,
+        segment_calls,
+        signal_at,
+        entered_at
+
+    from treatment_members
 
 )
 
-select * from syncable
+select * from identified
+
+where user_id is not null or anonymous_id is not null
