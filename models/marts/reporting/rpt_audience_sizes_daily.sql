@@ -14,7 +14,7 @@ with
 
 days as (
 
-    select cast(date_day as date) as day
+    select cast(date_day as date) as day  -- noqa: RF04
 
     from (
         {{ dbt.date_spine(
@@ -35,7 +35,7 @@ changes as (
         arm,
         change_type,
         exit_reason,
-        cast(changed_at as date) as day
+        cast(changed_at as date) as day  -- noqa: RF04
 
     from {{ ref('fct_audience_membership_changes') }}
 
@@ -51,7 +51,7 @@ series as (
 
     from changes
 
-    group by audience_key, audience_version, arm
+    group by 1, 2, 3
 
 ),
 
@@ -72,7 +72,7 @@ daily_changes as (
 
     from changes
 
-    group by audience_key, audience_version, arm, day
+    group by 1, 2, 3, 4
 
 ),
 
@@ -86,8 +86,9 @@ filled as (
         coalesce(daily_changes.entered, 0) as entered,
         coalesce(daily_changes.exited, 0) as exited,
         {% for reason in exit_reasons %}
-            coalesce(daily_changes.exited_{{ reason }}, 0)
-            as exited_{{ reason }}{% if not loop.last %},{% endif %}
+            coalesce(
+                daily_changes.exited_{{ reason }}, 0
+            ) as exited_{{ reason }}{% if not loop.last %},{% endif %}
         {% endfor %}
 
     from days
@@ -107,7 +108,8 @@ filled as (
 final as (
 
     select
-        day,
+        {# `day` is the reporting contract's name for the date. #}
+        day,  -- noqa: RF04
         audience_key,
         audience_version,
         arm,

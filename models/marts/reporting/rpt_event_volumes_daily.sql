@@ -32,7 +32,9 @@ events as (
 
     from {{ ref('fct_message_events') }}
 
-    where occurred_at < cast(cast({{ as_of_timestamp() }} as date) as {{ dbt.type_timestamp() }})
+    where
+        occurred_at
+        < cast(cast({{ as_of_timestamp() }} as date) as {{ dbt.type_timestamp() }})
 
 ),
 
@@ -45,7 +47,7 @@ series as (
 
     from events
 
-    group by channel, metric
+    group by 1, 2
 
 ),
 
@@ -59,7 +61,7 @@ daily_counts as (
 
     from events
 
-    group by channel, metric, event_date
+    group by 1, 2, 3
 
 ),
 
@@ -99,13 +101,16 @@ baselines as (
         on
             filled.channel = history.channel
             and filled.metric = history.metric
-            and history.event_date < filled.event_date
+            and filled.event_date > history.event_date
             and history.event_date >= {{ dbt.dateadd(
                 'day', -7 * var('volume_baseline_weeks'), 'filled.event_date'
             ) }}
-            and {{ dbt.datediff('history.event_date', 'filled.event_date', 'day') }} % 7 = 0
+            {# Same weekday: a whole number of weeks apart. #}
+            and mod(
+                {{ dbt.datediff('history.event_date', 'filled.event_date', 'day') }}, 7
+            ) = 0
 
-    group by filled.event_date, filled.channel, filled.metric
+    group by 1, 2, 3
 
 ),
 

@@ -8,95 +8,146 @@
 
 with
 
-{# One row per identifier value (distinct), so the joins below never fan out. #}
-{% for identifier in ['customer_id', 'email', 'cio_id'] %}
-    resolved_{{ identifier }}s as (
+window_bounds as (
 
-        select distinct {{ 'lower(email)' if identifier == 'email' else identifier }}
-            as identifier_value
-
-        from {{ ref('dim_people') }}
-
-        where user_id is not null and {{ identifier }} is not null
-
-    ),
-
-{% endfor %}
-window_start as (
-
-    select {{ dbt.dateadd(
-        'day', -1 * var('reporting_history_days'),
-        'cast(cast(' ~ as_of_timestamp() ~ ' as date) as ' ~ dbt.type_timestamp() ~ ')'
-    ) }} as starts_at
+    select
+        {{ dbt.dateadd(
+            'day', -1 * var('reporting_history_days'),
+            'cast(cast(' ~ as_of_timestamp() ~ ' as date) as '
+            ~ dbt.type_timestamp() ~ ')'
+        ) }} as starts_at,
+        {{ as_of_timestamp() }} as ends_at
 
 ),
 
-events as (
+people_with_user_id as (
 
     select
-        cast(events.occurred_at as date) as record_date,
-        coalesce(
-            by_customer_id.identifier_value,
-            by_email.identifier_value,
-            by_cio_id.identifier_value
-        ) is not null as is_resolved
+        person_id,
+        customer_id,
+        cio_id,
+        lower(email) as email
 
-    from {{ ref('fct_message_events') }} as events
+    from {{ ref('dim_people') }}
 
-    cross join window_start
+    where user_id is not null
 
-    left join resolved_customer_ids as by_customer_id
-        on events.customer_id = by_customer_id.identifier_value
+),
 
-    left join resolved_emails as by_email
-        on lower(events.email) = by_email.identifier_value
+{# One row per identifier value, so the joins below never fan out. #}
+resolved_customer_ids as (
 
-    left join resolved_cio_ids as by_cio_id
-        on events.cio_id = by_cio_id.identifier_value
+    select distinct customer_id
+    from people_with_user_id
+    where customer_id is not null
 
-    where
-        events.occurred_at >= window_start.starts_at
-        and events.occurred_at < {{ as_of_timestamp() }}
+),
+
+resolved_emails as (
+
+    select distinct email
+    from people_with_user_id
+    where email is not null
+
+),
+
+resolved_cio_ids as (
+
+    select distinct cio_id
+    from people_with_user_id
+    where cio_id is not null
+
+),
+
+message_events as (
+
+    select
+        customer_id,
+        cio_id,
+        occurred_at,
+        lower(email) as email
+
+    from {{ ref('fct_message_events') }}
 
 ),
 
 orders as (
 
     select
-        cast(orders.ordered_at as date) as record_date,
-        people.person_id is not null as is_resolved
+        person_id,
+        ordered_at
 
-    from {{ ref('fct_orders') }} as orders
+    from {{ ref('fct_orders') }}
 
-    cross join window_start
+    where not is_cancelled
 
-    left join {{ ref('dim_people') }} as people
-        on orders.person_id = people.person_id and people.user_id is not null
+),
+
+events_resolved as (
+
+    select
+        cast(message_events.occurred_at as date) as record_date,
+        coalesce(
+            resolved_customer_ids.customer_id,
+            resolved_emails.email,
+            resolved_cio_ids.cio_id
+        ) is not null as is_resolved
+
+    from message_events
+
+    cross join window_bounds
+
+    left join resolved_customer_ids
+        on message_events.customer_id = resolved_customer_ids.customer_id
+
+    left join resolved_emails
+        on message_events.email = resolved_emails.email
+
+    left join resolved_cio_ids
+        on message_events.cio_id = resolved_cio_ids.cio_id
 
     where
-        not orders.is_cancelled
-        and orders.ordered_at >= window_start.starts_at
-        and orders.ordered_at < {{ as_of_timestamp() }}
+        message_events.occurred_at >= window_bounds.starts_at
+        and message_events.occurred_at < window_bounds.ends_at
+
+),
+
+orders_resolved as (
+
+    select
+        cast(orders.ordered_at as date) as record_date,
+        people_with_user_id.person_id is not null as is_resolved
+
+    from orders
+
+    cross join window_bounds
+
+    left join people_with_user_id
+        on orders.person_id = people_with_user_id.person_id
+
+    where
+        orders.ordered_at >= window_bounds.starts_at
+        and orders.ordered_at < window_bounds.ends_at
 
 ),
 
 records as (
 
     select
-        'message_event' as record_type,
         record_date,
-        is_resolved
+        is_resolved,
+        'message_event' as record_type
 
-    from events
+    from events_resolved
 
     union all
 
     select
-        'order' as record_type,
         record_date,
-        is_resolved
+        is_resolved,
+        'order' as record_type
 
-    from orders
+    from orders_resolved
 
 ),
 
@@ -112,7 +163,7 @@ final as (
 
     from records
 
-    group by record_date, record_type
+    group by 1, 2
 
 )
 

@@ -38,7 +38,7 @@ final as (
 
     from opens
 
-    group by event_date, channel
+    group by 1, 2
 
 )
 

@@ -32,8 +32,9 @@ final as (
     select
         source_name,
         last_loaded_at,
-        {{ dbt.datediff('last_loaded_at', as_of_timestamp(), 'hour') }}
-        as hours_since_load
+        {{ dbt.datediff(
+            'last_loaded_at', as_of_timestamp(), 'hour'
+        ) }} as hours_since_load
 
     from last_loads
 
