@@ -169,7 +169,8 @@ def test_machine_open_share_fails_on_a_jump(healthy_and_broken) -> None:
     assert result.status == "fail"
     (row,) = result.rows
     assert row["channel"] == "email"
-    assert row["recent_share"] == 0 and row["baseline_share"] > 0.15
+    assert row["recent_share"] == 0
+    assert row["baseline_share"] > 0.15
 
 
 def test_audience_size_fails_when_an_audience_empties(healthy_and_broken) -> None:
@@ -177,7 +178,8 @@ def test_audience_size_fails_when_an_audience_empties(healthy_and_broken) -> Non
     assert result.status == "fail"
     (row,) = result.rows
     assert row["audience_key"] == "unengaged_45_days"
-    assert row["members"] == 0 and row["previous_members"] > 0
+    assert row["members"] == 0
+    assert row["previous_members"] > 0
 
 
 def test_event_volume_is_not_fooled_by_these_faults(healthy_and_broken) -> None:
