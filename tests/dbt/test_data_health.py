@@ -198,7 +198,11 @@ def _synthetic_daily_counts(drop_day: date) -> list[tuple]:
     as_of_day = date.fromisoformat(AS_OF[:10])
     start = as_of_day - timedelta(days=70)
     flash_days = {start + timedelta(days=d) for d in (5, 26, 45, 63)}
-    base = {("email", "clicked"): 60, ("sms", "clicked"): 45, ("email", "delivered"): 900}
+    base = {
+        ("email", "clicked"): 60,
+        ("sms", "clicked"): 45,
+        ("email", "delivered"): 900,
+    }
     rows = []
     for offset in range(70):
         day = start + timedelta(days=offset)
@@ -208,7 +212,9 @@ def _synthetic_daily_counts(drop_day: date) -> list[tuple]:
             count = _poisson(mean, rng)
             if (channel, metric, day) == ("email", "clicked", drop_day):
                 count //= 2
-            rows.append((channel, metric, datetime(day.year, day.month, day.day, 12), count))
+            rows.append(
+                (channel, metric, datetime(day.year, day.month, day.day, 12), count)
+            )
     return rows
 
 

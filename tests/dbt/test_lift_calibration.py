@@ -104,7 +104,14 @@ def test_intervals_cover_the_true_lift_95_percent_of_the_time(lift_sql: str) -> 
         treatment_cdf = _binomial_cdf(n_t, base_rate * (1 + relative))
         holdout_cdf = _binomial_cdf(n_h, base_rate)
         rows += [
-            (scenario, run, n_t, _draw(treatment_cdf, rng), n_h, _draw(holdout_cdf, rng))
+            (
+                scenario,
+                run,
+                n_t,
+                _draw(treatment_cdf, rng),
+                n_h,
+                _draw(holdout_cdf, rng),
+            )
             for run in range(RUNS_PER_SCENARIO)
         ]
     results = _run(lift_sql, rows)
