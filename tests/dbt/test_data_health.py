@@ -92,6 +92,18 @@ def healthy_and_broken(demo_warehouse, tmp_path_factory):
     root = tmp_path_factory.mktemp("data-health")
     path = root / "warehouse.duckdb"
     shutil.copy(demo_warehouse.path, path)
+    # The session demo was built twice, first from half the files, and its audiences
+    # jumped in between (as the audience_size check rightly says). Judge the warehouse
+    # built once from all of the data, as the scheduled build after a backfill is.
+    rebuilt = _dbt(
+        path,
+        root / "rebuilt",
+        "build",
+        "--full-refresh",
+        "--exclude",
+        "tag:data_health",
+    )
+    assert rebuilt.returncode == 0, rebuilt.stdout[-4000:]
 
     healthy = _dbt(path, root / "healthy", "test", "--select", "tag:data_health")
     assert healthy.returncode == 0, healthy.stdout[-4000:]
