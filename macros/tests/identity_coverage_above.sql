@@ -4,7 +4,7 @@
     (rpt_identity_coverage_daily's records and resolved_records). Types with fewer than
     `min_records` records in the period are not judged. Fails with the types below.
 #}
-{% test identity_coverage_above(model, min_share=0.9, recent_days=7, min_records=50) %}
+{% test identity_coverage_above(model, min_share=0.75, recent_days=7, min_records=50) %}
 
 with
 
