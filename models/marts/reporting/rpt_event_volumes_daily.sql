@@ -1,7 +1,7 @@
 {#
-    Message events per day, channel and metric, against the median of the same weekday
-    over the previous `volume_baseline_weeks` weeks (weekly seasonality: Mondays are
-    compared with Mondays). Days without events are rows with 0, so a dead webhook is a
+    Message events per day, channel and metric, against the lower median of the same
+    weekday over the previous `volume_baseline_weeks` weeks (weekly seasonality: Mondays
+    are compared with Mondays; see macros/stats/lower_median.sql for why the lower one). Days without events are rows with 0, so a dead webhook is a
     drop, not a missing row. Only complete days before as_of, within
     `reporting_history_days`; a (channel, metric) appears from its first day with events.
 #}
@@ -92,7 +92,7 @@ baselines as (
         filled.event_date,
         filled.channel,
         filled.metric,
-        {{ median('history.events') }} as baseline_median,
+        {{ lower_median('history.events') }} as baseline_median,
         count(history.events) as baseline_weeks
 
     from filled
