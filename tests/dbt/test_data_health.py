@@ -67,13 +67,14 @@ def _data_health_results(path: Path, target: Path) -> dict[str, CheckResult]:
     """Each data-health test's outcome by its meta.check, as the guardrails find them:
     run_results.json for the status, the manifest for tag and check name, the stored
     failures for the rows."""
+    # Unit tests run in the same build but live outside "nodes"; they are no checks.
     manifest = json.loads((target / "manifest.json").read_text())["nodes"]
     results = json.loads((target / "run_results.json").read_text())["results"]
     found: dict[str, CheckResult] = {}
     with duckdb.connect(str(path), read_only=True) as connection:
         for result in results:
-            node = manifest[result["unique_id"]]
-            if "data_health" not in node["config"]["tags"]:
+            node = manifest.get(result["unique_id"])
+            if node is None or "data_health" not in node["config"]["tags"]:
                 continue
             rows: list[dict] = []
             if result["status"] == "fail" and result.get("relation_name"):
@@ -127,8 +128,13 @@ def healthy_and_broken(demo_warehouse, tmp_path_factory):
             f"where metric = 'opened' and channel = 'email' "
             f"and occurred_at >= timestamp '{RECENT_START}'"
         )
-        # Audience size: the latest build (AS_OF) emptied unengaged_45_days: every open
-        # stint exits, as a broken upstream would make it.
+        # Audience size: yesterday's build had unengaged_45_days as it is now, today's
+        # (AS_OF) emptied it: every open stint exits, as a broken upstream would make it.
+        connection.execute(
+            "update analytics.fct_audience_membership_changes "
+            "set changed_at = timestamp '2026-02-28 12:00:00' "
+            "where audience_key = 'unengaged_45_days'"
+        )
         connection.execute(
             """
             insert into analytics.fct_audience_membership_changes
