@@ -19,7 +19,7 @@ DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 
 .PHONY: help setup demo demo-sync demo-data load build versions sync report test lint fix \
-        test-python bench bench-demo bench-load bench-sync clean
+        test-python docs bench bench-demo bench-load bench-sync clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -75,6 +75,10 @@ demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatib
 demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> sizes -> HTML report
 	rm -f $(AUDIENCES_DUCKDB_PATH)
 	$(MAKE) --no-print-directory demo-data load build sync report report-html
+
+docs: setup ## dbt docs: models, tests, exposures and audience meta in target/static_index.html
+	$(BIN)/dbt docs generate --static --quiet --no-use-colors
+	@echo "docs: open target/static_index.html (one file), or run: $(BIN)/dbt docs serve"
 
 lint: setup ## ruff check, ruff format --check, sqlfluff lint
 	$(BIN)/ruff check .

@@ -4,7 +4,8 @@
     SQL (dim_audiences, the holdout split, the ledger's exit reasons), so each value must be
     what it claims: holdout_share a number in [0, 0.5] (more than half held out leaves
     nothing to measure against), is_synced a boolean, segment_calls one of identify, track
-    or both, exit_reasons and unsubscribed_channels lists from their vocabularies,
+    or both, conversion_window_days whole days from 1 to 365, exit_reasons and
+    unsubscribed_channels lists from their vocabularies,
     changelog entries with an integer version and an ISO date. audience_registry() stops the build on any problem and
     `audiences versions check` reports them.
 #}
@@ -42,6 +43,12 @@
     {%- if calls not in ['identify', 'track', 'both'] -%}
         {%- do problems.append(where ~ "segment_calls must be identify, track or both, got "
             ~ calls | tojson) -%}
+    {%- endif -%}
+
+    {%- set window = meta.get('conversion_window_days', 7) -%}
+    {%- if window is boolean or window is not integer or window < 1 or window > 365 -%}
+        {%- do problems.append(where ~ "conversion_window_days must be a whole number of "
+            ~ "days from 1 to 365, got " ~ window | tojson) -%}
     {%- endif -%}
 
     {%- set changelog = meta.get('changelog', []) -%}

@@ -31,6 +31,7 @@
                 'changelog': meta.get('changelog', []),
                 'exit_reasons': meta.get('exit_reasons', []),
                 'unsubscribed_channels': meta.get('unsubscribed_channels', []),
+                'conversion_window_days': meta.get('conversion_window_days', 7) | int,
             }) -%}
         {%- endfor -%}
     {%- endif -%}

@@ -143,12 +143,15 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
     # Loaders exit 3 when rejects pass 1 %; the demo's dirt stays well below that.
     warehouse.run(audiences, "load", "webhooks", *map(str, webhook_files[:half]))
     warehouse.run(audiences, "load", "orders", str(warehouse.data_dir / "orders"))
-    warehouse.dbt("build", as_of=FIRST_AS_OF)
+    # The data-health checks would rightly flag this two-phase build (half the files as
+    # of a later moment look like an outage, then audiences jump); tests/dbt/
+    # test_data_health.py judges a copy of it rebuilt in one go.
+    warehouse.dbt("build", "--exclude", "tag:data_health", as_of=FIRST_AS_OF)
     warehouse.run(audiences, "load", "webhooks", *map(str, webhook_files[half:]))
     warehouse.run(
         audiences, "load", "segment-events", str(warehouse.data_dir / "segment")
     )
-    warehouse.dbt("build")
+    warehouse.dbt("build", "--exclude", "tag:data_health")
     return warehouse
 
 

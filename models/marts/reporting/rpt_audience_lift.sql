@@ -1,0 +1,218 @@
+{#
+    Does the audience work? Treatment vs holdout per audience version and entry cohort
+    (the ISO week, Monday, of entering), from the membership ledger: a member converts
+    with a non-cancelled order within conversion_window_days (audience meta, default 7) of
+    entering. Only entries whose window has closed by as_of are counted, so a cohort's
+    numbers only grow until its window closes, never shrink. A person who enters twice in
+    one week counts once, from the first entry. The statistics (intervals, minimum
+    detectable effect) are audience_lift_statistics, the macro the calibration test proves.
+#}
+
+{% set registry = audience_registry() %}
+
+with
+
+conversion_windows as (
+
+    {% for audience in registry %}
+        select
+            '{{ audience.audience_key }}' as audience_key,
+            {{ audience.audience_version }} as audience_version,
+            {{ audience.conversion_window_days }} as conversion_window_days
+        {% if not loop.last %}union all{% endif %}
+    {% else %}
+        select
+            cast(null as {{ dbt.type_string() }}) as audience_key,
+            cast(null as {{ dbt.type_int() }}) as audience_version,
+            cast(null as {{ dbt.type_int() }}) as conversion_window_days
+        where false
+    {% endfor %}
+
+),
+
+entries as (
+
+    select
+        audience_key,
+        audience_version,
+        person_id,
+        arm,
+        changed_at as entered_at,
+        cast({{ dbt.date_trunc('week', 'changed_at') }} as date) as cohort_week
+
+    from {{ ref('fct_audience_membership_changes') }}
+
+    where change_type = 'entered'
+
+),
+
+first_entries as (
+
+    select
+        entries.*,
+        row_number() over (
+            partition by
+                entries.audience_key,
+                entries.audience_version,
+                entries.person_id,
+                entries.cohort_week
+            order by entries.entered_at
+        ) as entry_rank
+
+    from entries
+
+),
+
+entries_with_windows as (
+
+    select
+        first_entries.audience_key,
+        first_entries.audience_version,
+        first_entries.person_id,
+        first_entries.arm,
+        first_entries.cohort_week,
+        first_entries.entered_at,
+        conversion_windows.conversion_window_days,
+        {{ dbt.dateadd(
+            'day', 'conversion_windows.conversion_window_days', 'first_entries.entered_at'
+        ) }} as window_ends_at
+
+    from first_entries
+
+    inner join conversion_windows
+        on
+            first_entries.audience_key = conversion_windows.audience_key
+            and first_entries.audience_version = conversion_windows.audience_version
+
+    where first_entries.entry_rank = 1
+
+),
+
+purchases as (
+
+    select
+        person_id,
+        ordered_at,
+        total_cents
+
+    from {{ ref('fct_orders') }}
+
+    where not is_cancelled and person_id is not null
+
+),
+
+outcomes as (
+
+    select
+        entries_with_windows.audience_key,
+        entries_with_windows.audience_version,
+        entries_with_windows.cohort_week,
+        entries_with_windows.conversion_window_days,
+        entries_with_windows.person_id,
+        entries_with_windows.arm,
+        entries_with_windows.window_ends_at <= {{ as_of_timestamp() }} as is_window_closed,
+        count(purchases.person_id) > 0 as is_converter,
+        coalesce(sum(purchases.total_cents), 0) as revenue_cents
+
+    from entries_with_windows
+
+    left join purchases
+        on
+            entries_with_windows.person_id = purchases.person_id
+            and purchases.ordered_at > entries_with_windows.entered_at
+            and purchases.ordered_at <= entries_with_windows.window_ends_at
+
+    group by
+        entries_with_windows.audience_key,
+        entries_with_windows.audience_version,
+        entries_with_windows.cohort_week,
+        entries_with_windows.conversion_window_days,
+        entries_with_windows.person_id,
+        entries_with_windows.arm,
+        entries_with_windows.window_ends_at
+
+),
+
+cohort_counts as (
+
+    select
+        audience_key,
+        audience_version,
+        cohort_week,
+        conversion_window_days,
+        {% for arm in ['treatment', 'holdout'] %}
+            sum(
+                case when is_window_closed and arm = '{{ arm }}' then 1 else 0 end
+            ) as {{ arm }}_members,
+            sum(
+                case
+                    when is_window_closed and arm = '{{ arm }}' and is_converter then 1
+                    else 0
+                end
+            ) as {{ arm }}_converters,
+            sum(
+                case when is_window_closed and arm = '{{ arm }}' then revenue_cents else 0 end
+            ) as {{ arm }}_revenue_cents,
+        {% endfor %}
+        sum(case when is_window_closed then 0 else 1 end) as members_in_open_window
+
+    from outcomes
+
+    group by audience_key, audience_version, cohort_week, conversion_window_days
+
+),
+
+lift as (
+
+    {{ audience_lift_statistics('cohort_counts') }}
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        audience_key,
+        audience_version,
+        cohort_week,
+
+        ---------- numerics
+        conversion_window_days,
+        treatment_members,
+        holdout_members,
+        treatment_converters,
+        holdout_converters,
+        treatment_conversion_rate,
+        holdout_conversion_rate,
+        cast(treatment_revenue_cents as {{ type_double() }})
+        / 100 / nullif(treatment_members, 0) as treatment_revenue_per_member,
+        cast(holdout_revenue_cents as {{ type_double() }})
+        / 100 / nullif(holdout_members, 0) as holdout_revenue_per_member,
+        absolute_lift,
+        absolute_lift_ci_lower,
+        absolute_lift_ci_upper,
+        relative_lift,
+        relative_lift_ci_lower,
+        relative_lift_ci_upper,
+        minimum_detectable_effect,
+
+        ---------- booleans and reasons
+        case
+            when members_in_open_window > 0 then 'conversion window still open'
+            when
+                treatment_members < {{ var('lift_min_arm_members') }}
+                or holdout_members < {{ var('lift_min_arm_members') }}
+                then 'arm too small'
+            when absolute_lift_ci_lower <= 0 and absolute_lift_ci_upper >= 0
+                then 'interval spans zero'
+        end as inconclusive_reason
+
+    from lift
+
+)
+
+select
+    *,
+    inconclusive_reason is not null as is_inconclusive
+
+from final
