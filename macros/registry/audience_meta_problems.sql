@@ -5,8 +5,8 @@
     what it claims: holdout_share a number in [0, 0.5] (more than half held out leaves
     nothing to measure against), is_synced a boolean, segment_calls one of identify, track
     or both, conversion_window_days whole days from 1 to 365, exit_reasons and
-    unsubscribed_channels lists from their vocabularies,
-    changelog entries with an integer version and an ISO date. audience_registry() stops the build on any problem and
+    unsubscribed_channels lists from their vocabularies, changelog entries with an integer
+    version and an ISO date. audience_registry() stops the build on any problem and
     `audiences versions check` reports them.
 #}
 {% macro audience_meta_problems(audience_key, meta) -%}
