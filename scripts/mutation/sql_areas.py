@@ -84,6 +84,7 @@ def mutants_of_area(
 
 def run_area(area: SqlArea, *, only: tuple[str, ...] = (), log: Path) -> AreaResult:
     project = fresh_copy(f"sql-{area.name}")
+    (project / "build").mkdir(exist_ok=True)  # where the scratch warehouse lives
     candidates = mutants_of_area(project, area, only)
     started = time.monotonic()
     result = AreaResult(
