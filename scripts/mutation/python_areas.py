@@ -53,6 +53,11 @@ def configure(project: Path, area: PythonArea, mutants: tuple[str, ...]) -> None
 def environment(project: Path) -> dict[str, str]:
     hits = project / "build" / "mutation-hits"
     hits.mkdir(parents=True, exist_ok=True)
+    # mutants/ must exist before mutmut starts: Python caches a PYTHONPATH entry that is
+    # missing at start-up as "nothing here" for the whole process, so mutmut's own
+    # sys.path entry for it is skipped too; `tests` then imports from the editable install,
+    # REPO_ROOT is the checkout, and subprocesses started there run the unmutated code.
+    (project / "mutants").mkdir(exist_ok=True)
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(project / "mutants"), str(SITE_HOOK)]),
