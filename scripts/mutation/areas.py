@@ -24,8 +24,10 @@ class PythonArea:
 class SqlArea:
     name: str
     files: tuple[str, ...]  # SQL files (globs) whose operators are swapped
-    dbt_select: str  # `dbt build --select` that judges them (unit tests, data tests)
-    pytest: tuple[str, ...]  # pytest paths that judge them too (the audience checks)
+    dbt: tuple[str, ...]  # the dbt command that judges them first (the unit tests)
+    pytest: tuple[
+        str, ...
+    ]  # pytest paths that judge the survivors (the audience checks)
 
 
 PYTHON_AREAS: dict[str, PythonArea] = {
@@ -50,6 +52,9 @@ PYTHON_AREAS: dict[str, PythonArea] = {
 }
 
 AUDIENCE_CHECKS = ("tests/dbt/test_audiences_match_python.py",)
+# `dbt build` runs a unit test only together with its model; `dbt test` runs them alone
+# against the baseline warehouse the runner builds first.
+UNIT_TESTS = ("test", "--select", "test_type:unit")
 
 SQL_AREAS: dict[str, SqlArea] = {
     area.name: area
@@ -57,7 +62,7 @@ SQL_AREAS: dict[str, SqlArea] = {
         SqlArea(
             "audience_macros",
             ("macros/audiences/*.sql",),
-            "resource_type:unit_test resource_type:seed",
+            UNIT_TESTS,
             AUDIENCE_CHECKS,
         ),
         SqlArea(
@@ -72,7 +77,7 @@ SQL_AREAS: dict[str, SqlArea] = {
                 # the sync
                 "models/syncs/segment/*.sql",
             ),
-            "resource_type:unit_test resource_type:seed",
+            UNIT_TESTS,
             AUDIENCE_CHECKS,
         ),
     )
