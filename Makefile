@@ -19,7 +19,7 @@ DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 
 .PHONY: help setup demo demo-sync demo-data load build versions sync report test lint fix \
-        test-python docs bench bench-demo bench-load bench-sync clean
+        test-python docs bench bench-demo bench-load bench-sync mutate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -113,6 +113,9 @@ bench-load: setup ## Loader vs DuckDB read_json on 5 M webhook events in 10 file
 
 bench-sync: setup ## Sync vs raw requests on 1 M members, 2 M messages (printed)
 	$(BIN)/python -m scripts.bench.sync
+
+mutate: setup ## Mutation testing (not in `make test`, ~1 h on 2 cores); MUTATE_ARGS='--python versions'
+	$(BIN)/python -m scripts.mutation $(MUTATE_ARGS)
 
 clean: ## Remove build output, the demo warehouse and caches
 	rm -rf build target logs .pytest_cache .ruff_cache $(AUDIENCES_DUCKDB_PATH)

@@ -1,0 +1,87 @@
+"""The mutation areas: which modules are mutated and which test subset judges them.
+
+Each area has ITS OWN tests, so a mutant only pays for the tests that can see it and the
+whole run fits in about an hour on 2 cores. PostgreSQL-only tests are left out by default:
+each mutant runs in a fresh pytest session, and starting a server per mutant would dominate
+the run; the DuckDB variants exercise the same Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PYTEST_MARKERS = "not postgres"
+
+
+@dataclass(frozen=True)
+class PythonArea:
+    name: str
+    mutate: tuple[str, ...]  # mutmut `only_mutate` globs, relative to the project root
+    tests: tuple[str, ...]  # pytest paths (or node ids) that judge this area
+
+
+@dataclass(frozen=True)
+class SqlArea:
+    name: str
+    files: tuple[str, ...]  # SQL files (globs) whose operators are swapped
+    dbt: tuple[str, ...]  # the dbt command that judges them first (the unit tests)
+    pytest: tuple[
+        str, ...
+    ]  # pytest paths that judge the survivors (the audience checks)
+
+
+PYTHON_AREAS: dict[str, PythonArea] = {
+    area.name: area
+    for area in (
+        PythonArea("versions", ("scripts/versions/*",), ("tests/versions",)),
+        PythonArea("receiver", ("scripts/receiver/*",), ("tests/receiver",)),
+        PythonArea(
+            "segment_sync",
+            tuple(
+                f"scripts/segment_sync/{name}.py"
+                for name in ("plan", "guards", "payloads", "outbox")
+            ),
+            ("tests/segment_sync",),
+        ),
+        PythonArea(
+            "loaders",
+            tuple(f"scripts/loaders/{name}.py" for name in ("files", "bulk", "orders")),
+            ("tests/loaders",),
+        ),
+    )
+}
+
+AUDIENCE_CHECKS = ("tests/dbt/test_audiences_match_python.py",)
+# `dbt build` runs a unit test only together with its model; `dbt test` runs them alone
+# against the baseline warehouse the runner builds first.
+UNIT_TESTS = ("test", "--select", "test_type:unit")
+
+SQL_AREAS: dict[str, SqlArea] = {
+    area.name: area
+    for area in (
+        SqlArea(
+            "audience_macros",
+            ("macros/audiences/*.sql",),
+            UNIT_TESTS,
+            AUDIENCE_CHECKS,
+        ),
+        SqlArea(
+            "ledger_identity_sync_models",
+            (
+                # the ledger
+                "models/marts/audiences/fct_audience_memberships.sql",
+                "models/marts/audiences/fct_audience_membership_changes.sql",
+                # identity
+                "models/intermediate/people/int_identifiers_observed.sql",
+                "models/intermediate/people/int_identifiers_resolved.sql",
+                # the sync
+                "models/syncs/segment/*.sql",
+            ),
+            UNIT_TESTS,
+            AUDIENCE_CHECKS,
+        ),
+    )
+}
+
+# What a mutant must score to pass; below it `make mutate` exits non-zero.
+REQUIRED_SCORE = 0.85

@@ -1,0 +1,46 @@
+"""What a mutation run found, whichever runner produced it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# mutmut's statuses (and ours) that mean a test noticed the mutant.
+DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
+
+
+@dataclass
+class Mutant:
+    name: str
+    status: str
+    diff: str = ""
+
+    @property
+    def detected(self) -> bool:
+        return self.status in DETECTED
+
+
+@dataclass
+class AreaResult:
+    kind: str  # "python" or "sql"
+    area: str
+    mutants: list[Mutant] = field(default_factory=list)
+    seconds: float = 0.0
+    scope: str = ""  # what was mutated, when a run covered only part of the area
+    command: str = ""
+
+    @property
+    def scored(self) -> list[Mutant]:
+        """The mutants that count: an invalid one (no longer compiles) says nothing."""
+        return [m for m in self.mutants if m.status != "invalid"]
+
+    @property
+    def killed(self) -> int:
+        return sum(m.detected for m in self.scored)
+
+    @property
+    def score(self) -> float:
+        return self.killed / len(self.scored) if self.scored else 0.0
+
+    @property
+    def survivors(self) -> list[Mutant]:
+        return [m for m in self.scored if not m.detected]

@@ -1,0 +1,110 @@
+"""Mutation testing of the Python areas with mutmut, one scratch project per area.
+
+Why the extra plumbing around `mutmut run`:
+- mutmut's [tool.mutmut] names one set of modules and one test selection; each area needs
+  its own, so every area runs in its own scratch copy whose pyproject.toml gets the area's
+  `only_mutate` and `pytest_add_cli_args_test_selection`.
+- Many tests run the code in a subprocess (`.venv/bin/audiences`, `python -m scripts...`),
+  which would import `scripts` from the editable install (the checkout). PYTHONPATH puts the
+  scratch copy's `mutants/` first, and the subprocess inherits MUTANT_UNDER_TEST, so its
+  trampolines switch to the same mutant as the test's process.
+- mutmut records which tests reach which function only in the pytest process;
+  `site/sitecustomize.py` and `pytest_hits.py` carry the subprocesses' hits back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scripts.mutation.areas import PYTEST_MARKERS, PythonArea
+from scripts.mutation.outcome import AreaResult, Mutant
+from scripts.mutation.scratch import PROJECT_ROOT, fresh_copy
+
+MUTMUT = Path(sys.executable).parent / "mutmut"
+SITE_HOOK = Path(__file__).resolve().parent / "site"
+RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
+
+
+def _toml_list(values: list[str] | tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{value}"' for value in values) + "]"
+
+
+def configure(project: Path, area: PythonArea, mutants: tuple[str, ...]) -> None:
+    """Give the scratch copy's [tool.mutmut] this area's modules and tests."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    if "[tool.mutmut]\n" not in text:
+        raise SystemExit("pyproject.toml has no [tool.mutmut] section to extend")
+    selection = [*area.tests, "-m", PYTEST_MARKERS]
+    area_keys = (
+        f"only_mutate = {_toml_list(mutants or area.mutate)}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(selection)}\n"
+    )
+    pyproject.write_text(
+        text.replace("[tool.mutmut]\n", "[tool.mutmut]\n" + area_keys, 1)
+    )
+
+
+def environment(project: Path) -> dict[str, str]:
+    hits = project / "build" / "mutation-hits"
+    hits.mkdir(parents=True, exist_ok=True)
+    # mutants/ must exist before mutmut starts: Python caches a PYTHONPATH entry that is
+    # missing at start-up as "nothing here" for the whole process, so mutmut's own
+    # sys.path entry for it is skipped too; `tests` then imports from the editable install,
+    # REPO_ROOT is the checkout, and subprocesses started there run the unmutated code.
+    (project / "mutants").mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(project / "mutants"), str(SITE_HOOK)]),
+        "MUTATION_HITS_DIR": str(hits),
+        "MUTATION_PROJECT_ROOT": str(project),
+    }
+
+
+def run_area(
+    area: PythonArea, *, max_children: int, only: tuple[str, ...] = (), log: Path
+) -> AreaResult:
+    """Run mutmut over one area; `only` narrows it to some files (globs) for a quick proof."""
+    project = fresh_copy(f"python-{area.name}")
+    configure(project, area, only)
+    env = environment(project)
+    started = time.monotonic()
+    with log.open("w") as output:
+        finished = subprocess.run(  # noqa: S603 (our venv's mutmut)
+            [str(MUTMUT), "run", "--max-children", str(max_children)],
+            cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT, check=False,
+        )  # fmt: skip
+    seconds = time.monotonic() - started
+    if finished.returncode != 0:
+        raise SystemExit(f"mutmut run for {area.name} failed; see {log}")
+    listed = subprocess.run(  # noqa: S603
+        [str(MUTMUT), "results", "--all", "true"],
+        cwd=project, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    mutants = []
+    for line in listed.splitlines():
+        match = RESULT_LINE.match(line)
+        if not match:
+            continue
+        mutant = Mutant(match["name"], match["status"].strip())
+        if not mutant.detected:
+            mutant.diff = subprocess.run(  # noqa: S603
+                [str(MUTMUT), "show", mutant.name],
+                cwd=project, env=env, capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+        mutants.append(mutant)
+    command = f"python -m scripts.mutation --python {area.name}" + "".join(
+        f" --only '{glob}'" for glob in only
+    )
+    return AreaResult(
+        "python", area.name, mutants, seconds,
+        scope=", ".join(only or area.mutate), command=command,
+    )  # fmt: skip
+
+
+__all__ = ["PROJECT_ROOT", "run_area"]

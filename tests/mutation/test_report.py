@@ -1,0 +1,39 @@
+"""benchmarks/mutation.md: a run rewrites its own areas' sections and keeps the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scripts.mutation.outcome import AreaResult, Mutant
+from scripts.mutation.report import update
+
+
+def result(area: str, statuses: list[str]) -> AreaResult:
+    mutants = [Mutant(f"{area}.m{n}", status, "-a < b\n+a <= b\n") for n, status in
+               enumerate(statuses)]  # fmt: skip
+    return AreaResult("sql", area, mutants, 1.0, scope="x.sql", command="cmd")
+
+
+def test_rerun_replaces_only_its_section_and_keeps_the_notes(tmp_path: Path) -> None:
+    path = tmp_path / "mutation.md"
+    path.write_text("# Mutation testing\n\nNotes by hand.\n\n## Results\n")
+    update(path, [result("a", ["killed", "survived"]), result("b", ["killed"])], "m")
+    update(path, [result("a", ["killed", "killed", "invalid"])], "m")
+    text = path.read_text()
+    assert text.startswith("# Mutation testing\n\nNotes by hand.\n\n## Results\n")
+    assert text.count("### sql: a") == 1
+    assert "killed: 2 of 2 = **100%** (pass)" in text
+    assert "(1 invalid, left out of the score)" in text
+    assert "### sql: b" in text
+
+
+def test_survivors_are_listed_with_their_diff_and_a_low_score_is_flagged(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mutation.md"
+    update(path, [result("a", ["killed", "survived", "no tests"])], "m")
+    text = path.read_text()
+    assert "killed: 1 of 3 = **33%** (BELOW THE 85 % BAR)" in text
+    assert "- `a.m1` (survived)" in text
+    assert "- `a.m2` (no tests)" in text
+    assert "  +a <= b" in text
