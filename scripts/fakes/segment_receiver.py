@@ -1,6 +1,6 @@
 """A local Segment-compatible `/v1/batch` receiver with fault injection.
 
-It follows Segment's documented contract (reference/segment.md §1.3-1.5, §5.3), not
+It follows Segment's documented contract (docs/segment-http-api.md, with its sources), not
 RudderStack's: Basic auth or a body `writeKey`, optional gzip bodies, 400 for a batch over
 500 KB or an event over 32 KB, a 200 that silently drops every event of a batch over 2500
 events, events without a user id / event name / valid messageId dropped, and dedupe on
@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-# "500 KB" read strictly (the unit is UNCONFIRMED, segment.md §1.3)
+# "500 KB" read strictly: Segment does not say KB or KiB (docs/segment-http-api.md, Limits)
 MAX_BATCH_BYTES = 500_000
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_EVENTS = 2500
@@ -411,7 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
     # keep-alive, as the client's requests.Session expects
     protocol_version = "HTTP/1.1"
     # Without this, Nagle + delayed ACK stall every keep-alive answer by ~40 ms
-    # (reference/toolchain.md §5).
+    # (Python's http.server `disable_nagle_algorithm`; RFC 1122 §4.2.3.2 on delayed ACKs).
     disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -1,8 +1,8 @@
 """`audiences load segment-events`: Segment-format `track` events into
-`raw_customerio_segment.tracks`, one row per `messageId` (segment.md §1.5-1.6).
+`raw_customerio_segment.tracks`, one row per `messageId` (docs/segment-http-api.md).
 
-Input is what Customer.io's Segment (Message Metrics) integration sends (customerio.md
-§4.1) and what Segment's S3 / warehouse exports hold: one Segment message per line or
+Input is what Customer.io's Segment (Message Metrics) integration sends
+(docs/customerio-events.md) and what Segment's S3 / warehouse exports hold: one Segment message per line or
 array element. Decisions:
 
 - only `type: track` is loaded; identify/page/… are rejected `not_a_track` (they belong

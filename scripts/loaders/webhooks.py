@@ -1,5 +1,5 @@
 """`audiences load webhooks`: Customer.io reporting-webhook events into
-`raw_customerio.webhook_events`, one row per `event_id` (customerio.md §1.2, §1.10).
+`raw_customerio.webhook_events`, one row per `event_id` (docs/customerio-webhooks.md).
 
 The whole event is kept as `payload`, unknown object types, metrics and fields included:
 Customer.io adds them without notice (§6.5). Decisions on doubtful input, each covered by

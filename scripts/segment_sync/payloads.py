@@ -1,6 +1,6 @@
 """Segment payloads and message ids: the only place Segment's camelCase appears.
 
-Naming follows Engage (reference/segment.md §3.2-3.4), so mappings built for Engage
+Naming follows Engage (docs/segment-engage-payloads.md), so mappings built for Engage
 audiences keep working:
 
 - enter: `identify(userId, traits={<audience_key>: true})` and

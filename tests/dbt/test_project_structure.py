@@ -1,6 +1,7 @@
 """Our stand-in for dbt-project-evaluator (not installable here): structure, testing,
 documentation and governance rules over target/manifest.json, with reasoned exceptions in
-seeds/project_check_exceptions.csv (CONVENTIONS.md §9)."""
+seeds/project_check_exceptions.csv (the rules of dbt-project-evaluator:
+https://dbt-labs.github.io/dbt-project-evaluator/)."""
 
 from __future__ import annotations
 

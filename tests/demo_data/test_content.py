@@ -12,7 +12,7 @@ import pytest
 
 from tests.demo_data.files import parse, raw_lines, stream_files
 
-# reference/customerio.md §1.5, from the spec's oneOf lists
+# docs/customerio-webhooks.md §2, from the spec's oneOf lists
 METRIC_MATRIX = {
     "customer": {"subscribed", "unsubscribed", "cio_subscription_preferences_changed"},
     "email": {

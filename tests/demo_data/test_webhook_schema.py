@@ -2,7 +2,7 @@
 
 `webhooks.reportingWebhook` is a `oneOf` over the object types, whose variants overlap
 (the customer schema accepts any object_type), so we validate with anyOf semantics over
-those variants, as reference/customerio.md advises. Inner `oneOf`s (parent variants,
+those variants, as docs/customerio-webhooks.md advises. Inner `oneOf`s (parent variants,
 metrics) stay as published. No exceptions were needed: where the spec requires a field
 (`subject` on clicks, `recipient` on failures, `customer_id` + `email_address` on
 customer events) the generator writes it.

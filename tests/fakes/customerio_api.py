@@ -1,4 +1,4 @@
-"""A local stand-in for the Customer.io App API `/v1/messages` (customerio.md §2).
+"""A local stand-in for the Customer.io App API `/v1/messages` (docs/customerio-app-api.md).
 
 It follows the documented behaviour: Bearer auth (401 otherwise), `limit` (default 50,
 at most 1000), opaque `start`/`next` cursors (`next` is "" on the last page), `type`,

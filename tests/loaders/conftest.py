@@ -63,7 +63,7 @@ def query(target: str, sql: str, params: Sequence[object] | None = None) -> list
 
 
 def event(event_id: str = "01J9ZK3M4Q8R2T6V0W1X2Y3Z4A", **overrides: object) -> dict:
-    """A reporting-webhook email click shaped like customerio.md §1.7."""
+    """A reporting-webhook email click shaped like docs/customerio-webhooks.md §1."""
     body: dict = {
         "event_id": event_id,
         "object_type": "email",
