@@ -341,11 +341,12 @@ final as (
         cross join ledger_latest
     {% endif %}
 
+    {#- A future as_of (a what-if) writes nothing; nor does a past one (not after the latest change). #}
     where
+        {% if is_incremental() -%}
+            {{ as_of_timestamp() }} > ledger_latest.latest_changed_at and
+        {% endif -%}
         {{ 'true' if writes_history else 'false' }}
-        {% if is_incremental() %}
-            and {{ as_of_timestamp() }} > ledger_latest.latest_changed_at
-        {% endif %}
 
 )
 
