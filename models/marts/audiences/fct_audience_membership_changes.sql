@@ -341,7 +341,7 @@ final as (
         cross join ledger_latest
     {% endif %}
 
-    {#- A future as_of (a what-if) writes nothing; nor does a past one (not after the latest change). #}
+    {#- A future as_of writes nothing; nor does a past one (not after the last change). #}
     where
         {% if is_incremental() -%}
             {{ as_of_timestamp() }} > ledger_latest.latest_changed_at and
