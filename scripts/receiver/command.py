@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from scripts.cli_options import fail
-from scripts.receiver.landing import LandingWriter
+from scripts.receiver.landing import LandingWriter, describe_os_error
 from scripts.receiver.server import HEALTH_PATH, ReceiverConfig, ReceiverServer
 
 KEY_ENV = "CIO_WEBHOOK_SIGNING_KEY"
@@ -41,6 +41,9 @@ or --rotate-seconds, so loaders never see a half-written file. 401 = bad or
 missing X-CIO-Signature, 400 = not one JSON object, 413 = too large, 503 = disk
 error (Customer.io retries). Replays are accepted: the loader dedupes on
 event_id. SIGTERM/SIGINT: stop accepting, finish in-flight requests, rotate, exit 0.
+GET /healthz answers 200, or 503 with a "reason" when a write would fail now
+(read-only or full disk: it writes and syncs a probe file) or the last one failed.
+A --landing-dir that cannot be written at start: one error line, exit 2.
 """,
 )
 @click.option(
@@ -122,10 +125,7 @@ def serve_webhooks(
     if not key:
         _log("WARNING: signatures are NOT verified (--insecure-no-signature)")
 
-    writer = LandingWriter(
-        landing_dir, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds, log=_log
-    )
-    writer.recover()
+    writer = _open_landing(landing_dir, rotate_bytes, rotate_seconds)
     config = ReceiverConfig(
         signing_key=key.encode("utf-8") if key else None,
         path=webhook_path,
@@ -177,6 +177,30 @@ def serve_webhooks(
         f"stopped: {status['events']} events, {status['bytes']} bytes, "
         f"{status['files']} files"
     )
+
+
+def _open_landing(
+    landing_dir: Path, rotate_bytes: int, rotate_seconds: float
+) -> LandingWriter:
+    """The writer, once the directory is proven writable; else one line and exit 2.
+
+    Checked before listening, so a bad --landing-dir never answers a single request.
+    """
+    try:
+        writer = LandingWriter(
+            landing_dir,
+            rotate_bytes=rotate_bytes,
+            rotate_seconds=rotate_seconds,
+            log=_log,
+        )
+        problem = writer.probe()
+        if problem is None:
+            writer.recover()
+    except OSError as exc:
+        problem = f"cannot prepare it: {describe_os_error(exc)}"
+    if problem is not None:
+        fail(f"--landing-dir {landing_dir}: {problem}")
+    return writer
 
 
 def _rotate_periodically(
