@@ -18,9 +18,16 @@ from scripts.receiver.server import HEALTH_PATH, ReceiverConfig, ReceiverServer
 KEY_ENV = "CIO_WEBHOOK_SIGNING_KEY"
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def _log(message: str) -> None:
+    # Request threads log concurrently; print() writes text and newline separately, so
+    # without the lock two lines can fuse into one.
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    print(f"{stamp} serve-webhooks: {message}", file=sys.stderr, flush=True)
+    with _LOG_LOCK:
+        sys.stderr.write(f"{stamp} serve-webhooks: {message}\n")
+        sys.stderr.flush()
 
 
 @click.command(
