@@ -18,8 +18,8 @@ DEMO_DAYS ?= 90
 DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 
-.PHONY: help setup demo demo-sync demo-data load build versions sync report test lint fix \
-        test-python bench bench-demo bench-load bench-sync clean
+.PHONY: help setup hooks demo demo-sync demo-data load build versions sync report test lint fix \
+        typecheck test-python test-spark bench bench-demo bench-load bench-sync clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -35,7 +35,17 @@ $(BIN)/audiences: $(UV) pyproject.toml uv.lock
 	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet
 	@touch $@
 
-setup: $(BIN)/audiences ## Create .venv with the locked toolchain (uv, offline-safe pins)
+setup: $(BIN)/audiences hooks ## Create .venv with the locked toolchain (uv, offline-safe pins)
+
+hooks: $(BIN)/audiences ## Install the git pre-commit hook (.pre-commit-config.yaml) in this checkout
+	@# Only in a main checkout and only once: linked worktrees share the main checkout's
+	@# hooks, so installing from one would change every other worktree. A branch without
+	@# the config still commits (--allow-missing-config). AUDIENCES_NO_HOOKS=1 skips this.
+	@if [ "$${AUDIENCES_NO_HOOKS:-}" != 1 ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1 \
+	  && [ "$$(git rev-parse --git-dir)" = "$$(git rev-parse --git-common-dir)" ] \
+	  && [ ! -e "$$(git rev-parse --git-path hooks)/pre-commit" ]; then \
+	  $(BIN)/pre-commit install --allow-missing-config; \
+	fi
 
 demo-data: setup ## Write the demo data set to $(DEMO_DIR)
 	rm -rf $(DEMO_DIR)
@@ -58,13 +68,22 @@ sync: setup ## Plan the Segment sync (dry run; set SEGMENT_WRITE_KEY and drop --
 report: setup ## Print audience sizes
 	$(BIN)/audiences report
 
-demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatible receiver
-	@SEGMENT_WRITE_KEY=demo-write-key $(BIN)/python -m scripts.fakes.segment_receiver --port 8765 & \
-	  receiver=$$!; trap "kill $$receiver" EXIT; \
-	  for _ in $$(seq 50); do curl -sf 127.0.0.1:8765/control/stats >/dev/null && break; sleep 0.1; done; \
-	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment; \
-	  echo "receiver: $$(curl -s 127.0.0.1:8765/control/stats)"; \
-	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment
+demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatible receiver (free port), twice
+	@# Port 0: the receiver takes a free port and prints its URL, so a busy port can never
+	@# send the demo's events to whatever else listens there.
+	@log=$$(mktemp); \
+	  SEGMENT_WRITE_KEY=demo-write-key $(BIN)/python -m scripts.fakes.segment_receiver --port 0 >$$log & \
+	  receiver=$$!; trap 'kill $$receiver 2>/dev/null; rm -f $$log' EXIT; \
+	  url=; for _ in $$(seq 100); do \
+	    url=$$(sed -n 's/^segment receiver listening on //p' $$log); \
+	    if [ -n "$$url" ] || ! kill -0 $$receiver 2>/dev/null; then break; fi; sleep 0.1; \
+	  done; \
+	  if [ -z "$$url" ]; then echo "error: the local Segment receiver did not start" >&2; exit 1; fi; \
+	  echo "==> local Segment receiver at $$url"; \
+	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=$$url $(BIN)/audiences sync segment; \
+	  echo "receiver: $$(curl -s $$url/control/stats)"; \
+	  echo "==> the same sync again: nothing is sent twice"; \
+	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=$$url $(BIN)/audiences sync segment
 
 demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> audience sizes
 	rm -f $(AUDIENCES_DUCKDB_PATH)
@@ -77,6 +96,9 @@ lint: setup ## ruff check, ruff format --check, sqlfluff lint
 	@# branches whatever state the demo warehouse is in
 	mkdir -p build && rm -f build/lint.duckdb
 	AUDIENCES_DUCKDB_PATH=build/lint.duckdb $(BIN)/sqlfluff lint models --processes 2
+
+typecheck: setup ## mypy on scripts/ (not yet part of lint: see README "Development")
+	$(BIN)/mypy
 
 fix: setup ## Apply ruff and sqlfluff fixes
 	$(BIN)/ruff check --fix .

@@ -164,7 +164,7 @@ def serve_webhooks(
         daemon=True,
     )
     ticker.start()
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = server.socket.getsockname()[:2]
     _log(
         f"listening on http://{bound_host}:{bound_port}{webhook_path} "
         f"(landing {landing_dir}, health {HEALTH_PATH})"
