@@ -111,6 +111,19 @@ test-python: setup ## pytest only
 
 test: setup lint versions test-python ## Everything CI runs: lint, version check, pytest (incl. dbt build)
 
+SPARK_VENV := .spark-venv
+
+$(SPARK_VENV)/bin/dbt: $(UV) spark/requirements.txt
+	@echo "==> installing dbt-spark[session] + pyspark (~700 MB) into $(SPARK_VENV)/ (pinned: spark/requirements.txt)"
+	rm -rf $(SPARK_VENV)
+	UV_PYTHON_DOWNLOADS=never $(UV) venv --quiet --python $(PYTHON) $(SPARK_VENV)
+	UV_PYTHON_DOWNLOADS=never $(UV) pip sync --quiet --python $(SPARK_VENV)/bin/python spark/requirements.txt
+	@touch $@
+
+test-spark: setup $(SPARK_VENV)/bin/dbt ## Build on Spark (session mode, Java 17) and compare memberships with DuckDB
+	@command -v java >/dev/null || { echo "error: test-spark needs Java 17 (java on PATH)" >&2; exit 2; }
+	$(BIN)/python -m scripts.spark_check
+
 bench: bench-demo bench-load bench-sync ## All benchmarks; figures go to benchmarks/results.md
 
 bench-demo: setup ## demo-data at 200k people x 365 days (>= 10 M events): time and peak RSS
