@@ -163,8 +163,8 @@ class Warehouse:
             opts = self.target.options
             raise WarehouseError(
                 f"role {opts.get('user')} may not create schema {schema}: it needs "
-                f"CREATE on database {opts.get('dbname')} (grant connect, create on "
-                f"database {opts.get('dbname')} to {opts.get('user')})"
+                f"CREATE on database {opts.get('dbname')} (grant connect, create, "
+                f"temporary on database {opts.get('dbname')} to {opts.get('user')})"
             ) from None
 
     # ----------------------------------------------------------- type names

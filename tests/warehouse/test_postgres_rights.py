@@ -57,7 +57,7 @@ def test_load_without_create_on_the_database_is_one_line_exit_2(
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == (
         "error: role audiences_limited may not create schema raw_loader: it needs CREATE "
-        "on database audiences_rights_check (grant connect, create on database "
-        "audiences_rights_check to audiences_limited)"
+        "on database audiences_rights_check (grant connect, create, temporary on "
+        "database audiences_rights_check to audiences_limited)"
     )
     assert password not in result.stderr + result.stdout
