@@ -18,8 +18,8 @@ DEMO_DAYS ?= 90
 DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
 
-.PHONY: help setup demo demo-sync demo-data load build versions sync report test lint fix \
-        test-python docs bench bench-demo bench-load bench-sync mutate clean
+.PHONY: help setup hooks demo demo-sync demo-data load build versions sync report test lint fix \
+        typecheck test-python test-spark docs bench bench-demo bench-load bench-sync mutate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -35,7 +35,17 @@ $(BIN)/audiences: $(UV) pyproject.toml uv.lock
 	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet
 	@touch $@
 
-setup: $(BIN)/audiences ## Create .venv with the locked toolchain (uv, offline-safe pins)
+setup: $(BIN)/audiences hooks ## Create .venv with the locked toolchain (uv, offline-safe pins)
+
+hooks: $(BIN)/audiences ## Install the git pre-commit hook (.pre-commit-config.yaml) in this checkout
+	@# Only in a main checkout and only once: linked worktrees share the main checkout's
+	@# hooks, so installing from one would change every other worktree. A branch without
+	@# the config still commits (--allow-missing-config). AUDIENCES_NO_HOOKS=1 skips this.
+	@if [ "$${AUDIENCES_NO_HOOKS:-}" != 1 ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1 \
+	  && [ "$$(git rev-parse --git-dir)" = "$$(git rev-parse --git-common-dir)" ] \
+	  && [ ! -e "$$(git rev-parse --git-path hooks)/pre-commit" ]; then \
+	  $(BIN)/pre-commit install --allow-missing-config; \
+	fi
 
 demo-data: setup ## Write the demo data set to $(DEMO_DIR)
 	rm -rf $(DEMO_DIR)
@@ -64,13 +74,22 @@ REPORT_HTML ?= build/report.html
 report-html: setup ## Write the HTML report (sizes, lift, volumes, syncs) to $(REPORT_HTML)
 	$(BIN)/audiences report --out $(REPORT_HTML)
 
-demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatible receiver
-	@SEGMENT_WRITE_KEY=demo-write-key $(BIN)/python -m scripts.fakes.segment_receiver --port 8765 & \
-	  receiver=$$!; trap "kill $$receiver" EXIT; \
-	  for _ in $$(seq 50); do curl -sf 127.0.0.1:8765/control/stats >/dev/null && break; sleep 0.1; done; \
-	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_SPACE_ID=spa_demo SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment; \
-	  echo "receiver: $$(curl -s 127.0.0.1:8765/control/stats)"; \
-	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=http://127.0.0.1:8765 $(BIN)/audiences sync segment
+demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatible receiver (free port), twice
+	@# Port 0: the receiver takes a free port and prints its URL, so a busy port can never
+	@# send the demo's events to whatever else listens there.
+	@log=$$(mktemp); \
+	  SEGMENT_WRITE_KEY=demo-write-key $(BIN)/python -m scripts.fakes.segment_receiver --port 0 >$$log & \
+	  receiver=$$!; trap 'kill $$receiver 2>/dev/null; rm -f $$log' EXIT; \
+	  url=; for _ in $$(seq 100); do \
+	    url=$$(sed -n 's/^segment receiver listening on //p' $$log); \
+	    if [ -n "$$url" ] || ! kill -0 $$receiver 2>/dev/null; then break; fi; sleep 0.1; \
+	  done; \
+	  if [ -z "$$url" ]; then echo "error: the local Segment receiver did not start" >&2; exit 1; fi; \
+	  echo "==> local Segment receiver at $$url"; \
+	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_SPACE_ID=spa_demo SEGMENT_HOST=$$url $(BIN)/audiences sync segment; \
+	  echo "receiver: $$(curl -s $$url/control/stats)"; \
+	  echo "==> the same sync again: nothing is sent twice"; \
+	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=$$url $(BIN)/audiences sync segment
 
 demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> sizes -> HTML report
 	rm -f $(AUDIENCES_DUCKDB_PATH)
@@ -88,6 +107,9 @@ lint: setup ## ruff check, ruff format --check, sqlfluff lint
 	mkdir -p build && rm -f build/lint.duckdb
 	AUDIENCES_DUCKDB_PATH=build/lint.duckdb $(BIN)/sqlfluff lint models --processes 2
 
+typecheck: setup ## mypy on scripts/ (not yet part of lint: see README "Development")
+	$(BIN)/mypy
+
 fix: setup ## Apply ruff and sqlfluff fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -98,6 +120,19 @@ test-python: setup ## pytest only
 	$(BIN)/pytest
 
 test: setup lint versions test-python ## Everything CI runs: lint, version check, pytest (incl. dbt build)
+
+SPARK_VENV := .spark-venv
+
+$(SPARK_VENV)/bin/dbt: $(UV) spark/requirements.txt
+	@echo "==> installing dbt-spark[session] + pyspark (~700 MB) into $(SPARK_VENV)/ (pinned: spark/requirements.txt)"
+	rm -rf $(SPARK_VENV)
+	UV_PYTHON_DOWNLOADS=never $(UV) venv --quiet --python $(PYTHON) $(SPARK_VENV)
+	UV_PYTHON_DOWNLOADS=never $(UV) pip sync --quiet --python $(SPARK_VENV)/bin/python spark/requirements.txt
+	@touch $@
+
+test-spark: setup $(SPARK_VENV)/bin/dbt ## Build on Spark (session mode, Java 17) and compare memberships with DuckDB
+	@command -v java >/dev/null || { echo "error: test-spark needs Java 17 (java on PATH)" >&2; exit 2; }
+	$(BIN)/python -m scripts.spark_check
 
 # A smaller run while iterating: make bench BENCH_ARGS="--people 50000 --days 120"
 BENCH_ARGS ?= --people 200000 --days 365

@@ -37,6 +37,16 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
 
+    def invoke(self, ctx: click.Context) -> object:
+        """A warehouse refusal anywhere in a command is one line and exit 2, not a traceback."""
+        from scripts.warehouse import WarehouseError
+
+        try:
+            return super().invoke(ctx)
+        except WarehouseError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            raise SystemExit(2) from None
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = self.lazy.get(cmd_name)
         if target is None:

@@ -9,9 +9,10 @@ target_option = click.option(
     "target_name",
     metavar="NAME",
     default=None,
-    envvar="AUDIENCES_TARGET",
-    show_envvar=True,
-    help="profiles.yml output to use (default: the profile's target, `dev` = DuckDB).",
+    # No click envvar: AUDIENCES_TARGET is read through profiles.yml's `target:`, the
+    # same place dbt reads it, so scripts/settings.py can refuse a profile that ignores it.
+    help="profiles.yml output to use (default: $AUDIENCES_TARGET, else `dev` = DuckDB; "
+    "plain `dbt build` follows the same variable).",
 )
 
 

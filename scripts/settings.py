@@ -3,6 +3,12 @@
 The CLI renders the committed `profiles.yml` with the same `env_var()` semantics as dbt, so
 `audiences … --target postgres` and `dbt build --target postgres` can never disagree about
 where the data lives. Only the keys the loaders and the sync need are kept.
+
+Without `--target`, one setting picks the warehouse for both: `AUDIENCES_TARGET`. The
+profile's `target:` reads it (`{{ env_var('AUDIENCES_TARGET', 'dev') }}`), so plain
+`dbt build` follows it too. Anything that would let the two drift apart is refused with a
+message instead: a profile whose `target:` ignores AUDIENCES_TARGET, or a `DBT_TARGET` (dbt's
+own variable for `--target`) that names another target than the CLI would use.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import yaml
 
 PROFILE_NAME = "engagement_audiences"
 DEFAULT_TARGET_ENV = "AUDIENCES_TARGET"
+DBT_TARGET_ENV = "DBT_TARGET"
 
 
 class SettingsError(Exception):
@@ -106,6 +113,19 @@ def _coerce_number(value: Any) -> Any:
     return value
 
 
+def _profile_target(profile: dict, env: jinja2.Environment, path: Path) -> str:
+    """The profile's default target, which must follow AUDIENCES_TARGET when it is set."""
+    rendered = str(_render(profile.get("target", "dev"), env))
+    wanted = os.environ.get(DEFAULT_TARGET_ENV)
+    if wanted and wanted != rendered:
+        raise SettingsError(
+            f"{DEFAULT_TARGET_ENV}={wanted}, but the profile's target in {path} is "
+            f"{rendered!r}, so a plain `dbt build` would use {rendered!r}; make it "
+            f"target: \"{{{{ env_var('{DEFAULT_TARGET_ENV}', 'dev') }}}}\""
+        )
+    return rendered
+
+
 def load_target(name: str | None = None) -> Target:
     """Render the named output of the project's profile (default: the profile's target)."""
     path = profiles_dir() / "profiles.yml"
@@ -119,9 +139,14 @@ def load_target(name: str | None = None) -> Target:
     env.globals["env_var"] = _env_var
     env.filters["as_number"] = _coerce_number
     env.filters["as_text"] = str
-    chosen = (
-        name or os.environ.get(DEFAULT_TARGET_ENV) or _render(profile["target"], env)
-    )
+    chosen = name or _profile_target(profile, env, path)
+    dbt_target = os.environ.get(DBT_TARGET_ENV)
+    if dbt_target and dbt_target != chosen:
+        raise SettingsError(
+            f"{DBT_TARGET_ENV}={dbt_target} makes dbt use target {dbt_target!r}, but this "
+            f"command would use {chosen!r}; set {DEFAULT_TARGET_ENV}={dbt_target} (it moves "
+            f"both) and unset {DBT_TARGET_ENV}"
+        )
     outputs = profile.get("outputs", {})
     if chosen not in outputs:
         known = ", ".join(sorted(outputs))

@@ -14,6 +14,9 @@ from typing import Any
 
 from scripts.settings import Target, load_target
 
+# SQLSTATE 42501, PostgreSQL's insufficient_privilege.
+INSUFFICIENT_PRIVILEGE = "42501"
+
 
 class WarehouseError(Exception):
     """The warehouse could not be reached or refused a statement."""
@@ -160,7 +163,18 @@ class Warehouse:
         )
 
     def ensure_schema(self, schema: str) -> None:
-        self.execute(f"create schema if not exists {schema}")
+        try:
+            self.execute(f"create schema if not exists {schema}")
+        except Exception as exc:
+            # PostgreSQL checks CREATE on the database even when the schema exists.
+            if getattr(exc, "pgcode", None) != INSUFFICIENT_PRIVILEGE:
+                raise
+            opts = self.target.options
+            raise WarehouseError(
+                f"role {opts.get('user')} may not create schema {schema}: it needs "
+                f"CREATE on database {opts.get('dbname')} (grant connect, create, "
+                f"temporary on database {opts.get('dbname')} to {opts.get('user')})"
+            ) from None
 
     # ----------------------------------------------------------- type names
     @property

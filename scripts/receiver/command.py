@@ -12,15 +12,22 @@ from pathlib import Path
 import click
 
 from scripts.cli_options import fail
-from scripts.receiver.landing import LandingWriter
+from scripts.receiver.landing import LandingWriter, describe_os_error
 from scripts.receiver.server import HEALTH_PATH, ReceiverConfig, ReceiverServer
 
 KEY_ENV = "CIO_WEBHOOK_SIGNING_KEY"
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def _log(message: str) -> None:
+    # Request threads log concurrently; print() writes text and newline separately, so
+    # without the lock two lines can fuse into one.
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    print(f"{stamp} serve-webhooks: {message}", file=sys.stderr, flush=True)
+    with _LOG_LOCK:
+        sys.stderr.write(f"{stamp} serve-webhooks: {message}\n")
+        sys.stderr.flush()
 
 
 @click.command(
@@ -41,6 +48,9 @@ or --rotate-seconds, so loaders never see a half-written file. 401 = bad or
 missing X-CIO-Signature, 400 = not one JSON object, 413 = too large, 503 = disk
 error (Customer.io retries). Replays are accepted: the loader dedupes on
 event_id. SIGTERM/SIGINT: stop accepting, finish in-flight requests, rotate, exit 0.
+GET /healthz answers 200, or 503 with a "reason" when a write would fail now
+(read-only or full disk: it writes and syncs a probe file) or the last one failed.
+A --landing-dir that cannot be written at start: one error line, exit 2.
 """,
 )
 @click.option(
@@ -122,10 +132,7 @@ def serve_webhooks(
     if not key:
         _log("WARNING: signatures are NOT verified (--insecure-no-signature)")
 
-    writer = LandingWriter(
-        landing_dir, rotate_bytes=rotate_bytes, rotate_seconds=rotate_seconds, log=_log
-    )
-    writer.recover()
+    writer = _open_landing(landing_dir, rotate_bytes, rotate_seconds)
     config = ReceiverConfig(
         signing_key=key.encode("utf-8") if key else None,
         path=webhook_path,
@@ -157,7 +164,7 @@ def serve_webhooks(
         daemon=True,
     )
     ticker.start()
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = server.socket.getsockname()[:2]
     _log(
         f"listening on http://{bound_host}:{bound_port}{webhook_path} "
         f"(landing {landing_dir}, health {HEALTH_PATH})"
@@ -177,6 +184,30 @@ def serve_webhooks(
         f"stopped: {status['events']} events, {status['bytes']} bytes, "
         f"{status['files']} files"
     )
+
+
+def _open_landing(
+    landing_dir: Path, rotate_bytes: int, rotate_seconds: float
+) -> LandingWriter:
+    """The writer, once the directory is proven writable; else one line and exit 2.
+
+    Checked before listening, so a bad --landing-dir never answers a single request.
+    """
+    try:
+        writer = LandingWriter(
+            landing_dir,
+            rotate_bytes=rotate_bytes,
+            rotate_seconds=rotate_seconds,
+            log=_log,
+        )
+        problem = writer.probe()
+        if problem is None:
+            writer.recover()
+    except OSError as exc:
+        problem = f"cannot prepare it: {describe_os_error(exc)}"
+    if problem is not None:
+        fail(f"--landing-dir {landing_dir}: {problem}")
+    return writer
 
 
 def _rotate_periodically(

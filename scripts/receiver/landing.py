@@ -15,6 +15,7 @@ acknowledged) and finalises it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -25,7 +26,12 @@ from pathlib import Path
 
 INCOMING = ".incoming"
 PART_SUFFIX = ".part"
+PROBE_PREFIX = ".probe-"
 _TAIL_CHUNK = 64 * 1024
+# How long a failed append keeps /healthz unhealthy even if the probe passes: a one-byte
+# probe can succeed while full-size events still fail (size limits, an almost-full disk),
+# but a health check that never recovers without traffic would hold a load balancer off.
+RECENT_FAILURE_SECONDS = 60.0
 
 
 class LandingError(Exception):
@@ -45,6 +51,13 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`ENOSPC No space left on device`: what the system said, without the path."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    text = exc.strerror or str(exc)
+    return f"{name} {text}".strip()
 
 
 def _sync_data(fd: int) -> None:
@@ -100,6 +113,7 @@ class LandingWriter:
         self.bytes_written = 0
         self.events_accepted = 0
         self.fsyncs = 0
+        self._last_append_error: tuple[float, str] | None = None
 
     # ------------------------------------------------------------------ recovery
     def recover(self) -> list[Path]:
@@ -155,6 +169,12 @@ class LandingWriter:
                     pending.error = error
                 if error is None:
                     self.events_accepted += len(batch)
+                    self._last_append_error = None
+                else:
+                    self._last_append_error = (
+                        time.monotonic(),
+                        describe_os_error(error),
+                    )
                 self._busy = False
                 self._cond.notify_all()
         if item.error is not None:
@@ -247,6 +267,44 @@ class LandingWriter:
             self._log(f"error: could not finalize after a failed write: {exc}")
             self._fd = None
             self._part = None
+
+    # ------------------------------------------------------------------ health
+    def probe(self) -> str | None:
+        """Why a write would fail now, or None: create, write, fsync, unlink a file.
+
+        The same steps an append takes (a new file in `.incoming/`, a data block, a sync),
+        so a read-only directory, a full disk or a vanished directory all show up here.
+        """
+        name = f"{PROBE_PREFIX}{os.getpid()}-{threading.get_ident()}"
+        probe = self.incoming_dir / name
+        try:
+            fd = os.open(
+                probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
+            )
+            try:
+                os.write(fd, b"\n")
+                _sync_data(fd)
+            finally:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    probe.unlink()
+        except OSError as exc:
+            return f"cannot write to the landing directory: {describe_os_error(exc)}"
+        return None
+
+    def health_problem(self) -> str | None:
+        """Why the receiver cannot land events now (probe or a recent failed append)."""
+        problem = self.probe()
+        if problem is not None:
+            return problem
+        with self._cond:
+            failure = self._last_append_error
+        if (
+            failure is not None
+            and time.monotonic() - failure[0] < RECENT_FAILURE_SECONDS
+        ):
+            return f"the last event could not be stored: {failure[1]}"
+        return None
 
     # ------------------------------------------------------------------ rotation
     def rotate_if_due(self, force: bool = False) -> None:

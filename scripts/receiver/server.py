@@ -13,10 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from scripts.receiver.landing import LandingError, LandingWriter
@@ -104,12 +107,40 @@ class ReceiverServer(ThreadingHTTPServer):
                 return False
             time.sleep(0.01)
 
-    def status(self) -> dict[str, object]:
-        return {
-            "status": "draining" if self.draining else "ok",
-            **self.writer.status(),
-            "uptime_seconds": round(time.monotonic() - self.started_at, 1),
-        }
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """One line per failed connection, never a traceback.
+
+        Anyone can open a connection and drop it without a signature, and socketserver's
+        default prints ~30 traceback lines each time: enough to drown the log.
+        """
+        exc = sys.exc_info()[1]
+        client = ":".join(str(part) for part in client_address[:2])
+        if isinstance(exc, ConnectionError | TimeoutError):
+            self.log(f"client {client} dropped the connection ({type(exc).__name__})")
+            return
+        where = ""
+        trace = traceback.extract_tb(exc.__traceback__) if exc is not None else []
+        if trace:
+            where = f" at {Path(trace[-1].filename).name}:{trace[-1].lineno}"
+        self.log(
+            f"error: request from {client} failed: {type(exc).__name__}: {exc}{where}"
+        )
+
+    def status(self) -> tuple[int, dict[str, object]]:
+        """HTTP status and body of /healthz: 503 with the reason when writes fail."""
+        problem = self.writer.health_problem()
+        if problem is not None:
+            state, code = "unhealthy", 503
+        elif self.draining:
+            state, code = "draining", 200
+        else:
+            state, code = "ok", 200
+        body: dict[str, object] = {"status": state}
+        if problem is not None:
+            body["reason"] = problem
+        body.update(self.writer.status())
+        body["uptime_seconds"] = round(time.monotonic() - self.started_at, 1)
+        return code, body
 
 
 class WebhookHandler(BaseHTTPRequestHandler):
@@ -186,7 +217,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self._route() == HEALTH_PATH:
-            self._reply(200, self.server.status())
+            self._reply(*self.server.status())
         else:
             self._not_allowed()
 

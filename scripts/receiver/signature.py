@@ -1,4 +1,4 @@
-"""Customer.io reporting-webhook signatures (reference customerio.md §1.8).
+"""Customer.io reporting-webhook signatures (docs/customerio-webhooks.md, "Signing").
 
 The signed string is `v0:<X-CIO-Timestamp>:<raw body>`, HMAC-SHA256 with the webhook
 signing key, sent as lowercase hex in `X-CIO-Signature`. The raw bytes are signed, so

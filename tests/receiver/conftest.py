@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from scripts.receiver.signature import sign
+from tests.receiver.sync_recording_launcher import SYNC_LOG_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Made per test session: no key literal in the repo.
@@ -26,12 +27,17 @@ _LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 
 
 class Receiver:
-    """One `serve-webhooks` subprocess; stderr is collected on a thread."""
+    """One `serve-webhooks` subprocess; stderr is collected on a thread.
+
+    It runs through `sync_recording_launcher`, so `data_syncs()` shows which landing
+    bytes were fsync'd, which reading the files back cannot (they come from the page cache).
+    """
 
     def __init__(self, landing_dir: Path, args: list[str], env: dict[str, str]):
         self.landing_dir = landing_dir
         self.args = args
-        self.env = env
+        self.sync_log = landing_dir.parent / f"{landing_dir.name}-syncs.log"
+        self.env = {**env, SYNC_LOG_ENV: str(self.sync_log)}
         self.stderr_lines: list[str] = []
         self.base_url = ""
         self.process: subprocess.Popen[str] | None = None
@@ -42,7 +48,7 @@ class Receiver:
             [
                 sys.executable,
                 "-m",
-                "scripts.receiver",
+                "tests.receiver.sync_recording_launcher",
                 "--landing-dir",
                 str(self.landing_dir),
                 "--port",
@@ -93,6 +99,17 @@ class Receiver:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def data_syncs(self) -> list[tuple[int, str]]:
+        """(file size at the sync, file name) of every sync of a `.part` landing file."""
+        if not self.sync_log.exists():
+            return []
+        syncs = []
+        for entry in self.sync_log.read_text().splitlines():
+            _call, size, path = entry.split("\t", 2)
+            if path.endswith(".part"):
+                syncs.append((int(size), Path(path).name))
+        return syncs
 
     def finalized_files(self) -> list[Path]:
         return sorted(self.landing_dir.glob("*.ndjson"))

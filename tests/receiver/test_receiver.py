@@ -46,9 +46,13 @@ def test_serve_webhooks__good_signature_is_on_disk_before_the_200(make_receiver)
     response = post_signed(None, receiver.url, body)
     assert response.status_code == 200
     assert response.json() == {"status": "accepted"}
-    # The line is fsync'd in the open .part file already, byte for byte as received.
+    # The line is in the open .part file already, byte for byte as received ...
     assert receiver.landed_lines(include_parts=True) == [body]
     assert receiver.finalized_files() == []
+    # ... and was synced before the 200: the file read above could come from the page
+    # cache, the sync log cannot (it is written when the real fsync call returns).
+    (part,) = receiver.part_files()
+    assert (len(body) + 1, part.name) in receiver.data_syncs()
 
     assert receiver.stop() == 0
     assert receiver.part_files() == []
@@ -304,11 +308,14 @@ def test_serve_webhooks__kill_9_right_after_a_200_keeps_the_event(make_receiver)
     receiver = make_receiver()
     body = body_of(make_event(9))
     assert post_signed(None, receiver.url, body).status_code == 200
+    # Synced before the 200 (what makes the line survive power loss, not only kill -9).
+    synced = receiver.data_syncs()
     receiver.kill()
 
     # On disk without any help from the dead process: the open .part holds the line.
     assert receiver.landed_lines(include_parts=True) == [body]
-    assert len(receiver.part_files()) == 1
+    (part,) = receiver.part_files()
+    assert (len(body) + 1, part.name) in synced
 
     restarted = make_receiver()
     assert "recovery: finalized" in restarted.stderr

@@ -1,0 +1,1 @@
+"""`make test-spark`: build the dbt project on Spark and compare memberships with DuckDB."""

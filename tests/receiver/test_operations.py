@@ -1,0 +1,187 @@
+"""What the operator sees when clients misbehave or the disk refuses writes (issue 8 §5).
+
+The failures are real: connections reset by the kernel, a file-size limit of 0 bytes set on
+the running receiver with prlimit (every write then fails with EFBIG, as on a full disk), a
+directory made read-only (immutable for root, mode 0555 otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.receiver.conftest import REPO_ROOT, WEBHOOK_PATH, post_signed
+
+EVENT = b'{"event_id":"01OPS","object_type":"email","metric":"sent","timestamp":1}'
+
+
+def _abort_mid_body(base_url: str) -> None:
+    """Send half a request, then reset the connection (SO_LINGER 0 sends an RST)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)), timeout=10)
+    client.sendall(
+        f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{{".encode()
+    )
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+def _wait_for_lines(receiver, text: str, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while receiver.stderr.count(text) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_serve_webhooks__each_aborted_connection_logs_one_line(make_receiver):
+    receiver = make_receiver()
+    aborted = 20
+    for _ in range(aborted):
+        _abort_mid_body(receiver.base_url)
+    _wait_for_lines(receiver, "dropped the connection", aborted)
+    assert post_signed(None, receiver.url, EVENT).status_code == 200
+    assert receiver.stop() == 0
+
+    dropped = [
+        line for line in receiver.stderr_lines if "dropped the connection" in line
+    ]
+    assert len(dropped) == aborted
+    assert all("(ConnectionResetError)" in line for line in dropped)
+    assert "Traceback" not in receiver.stderr
+    assert "----" not in receiver.stderr
+    # listening, 20 dropped, stopping, rotated, stopped: nothing else.
+    assert len(receiver.stderr_lines) == aborted + 4, receiver.stderr
+    assert receiver.landed_lines() == [EVENT]
+
+
+def _health(receiver) -> tuple[int, dict]:
+    response = requests.get(receiver.base_url + "/healthz", timeout=10)
+    return response.status_code, response.json()
+
+
+def test_healthz__503_with_the_reason_while_writes_fail_then_ok_again(make_receiver):
+    receiver = make_receiver()
+    assert post_signed(None, receiver.url, EVENT).status_code == 200
+    assert _health(receiver)[0] == 200
+
+    pid = receiver.process.pid
+    limit = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, limit[1]))
+    try:
+        assert post_signed(None, receiver.url, EVENT).status_code == 503
+        code, health = _health(receiver)
+        assert code == 503
+        assert health["status"] == "unhealthy"
+        assert "EFBIG" in health["reason"]
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, limit)
+
+    assert _health(receiver)[0] == 503  # the failed append is still recent
+    assert post_signed(None, receiver.url, EVENT).status_code == 200
+    code, health = _health(receiver)
+    assert (code, health["status"]) == (200, "ok")
+    assert "reason" not in health
+    assert receiver.stop() == 0
+    assert receiver.landed_lines() == [EVENT, EVENT]
+
+
+@contextlib.contextmanager
+def _read_only(directory: Path) -> Iterator[None]:
+    """Make `directory` refuse new files, for root too; skip if this system cannot."""
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None:
+            pytest.skip("root needs chattr to make a directory read-only")
+        undo = ["chattr", "-i", str(directory)]
+        made = subprocess.run(["chattr", "+i", str(directory)], capture_output=True)
+    else:
+        undo = None
+        directory.chmod(0o555)
+        made = subprocess.CompletedProcess([], 0)
+    try:
+        probe = directory / "probe"
+        try:
+            probe.touch()
+        except OSError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("this filesystem cannot make a directory read-only")
+        if made.returncode != 0:
+            pytest.skip("chattr +i is not supported here")
+        yield
+    finally:
+        if undo:
+            subprocess.run(undo, capture_output=True, check=False)
+        else:
+            directory.chmod(0o755)
+
+
+def test_healthz__503_when_the_landing_directory_becomes_read_only(make_receiver):
+    receiver = make_receiver()
+    with _read_only(receiver.landing_dir / ".incoming"):
+        code, health = _health(receiver)
+        assert code == 503
+        assert health["reason"].startswith("cannot write to the landing directory: E")
+    assert _health(receiver)[0] == 200
+    assert receiver.stop() == 0
+
+
+def _start(
+    landing_dir: Path, env: dict[str, str], **popen
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "scripts.receiver"),
+            *("--landing-dir", str(landing_dir), "--port", "0"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        **popen,
+    )
+
+
+def _assert_one_line_exit_2(result: subprocess.CompletedProcess, reason: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: --landing-dir ")
+    assert reason in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_webhooks__landing_dir_under_a_file_exits_2(tmp_path, receiver_env):
+    (tmp_path / "a-file").write_text("")
+    _assert_one_line_exit_2(
+        _start(tmp_path / "a-file" / "landing", receiver_env), "ENOTDIR"
+    )
+
+
+def test_serve_webhooks__read_only_landing_dir_exits_2(tmp_path, receiver_env):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    with _read_only(landing):
+        result = _start(landing, receiver_env)
+    _assert_one_line_exit_2(result, "cannot prepare it: E")
+
+
+def test_serve_webhooks__unwritable_disk_at_start_exits_2(tmp_path, receiver_env):
+    """No byte can be written (file-size limit 0): refused before listening."""
+
+    def no_file_growth() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    result = _start(tmp_path / "landing", receiver_env, preexec_fn=no_file_growth)
+    _assert_one_line_exit_2(result, "cannot write to the landing directory: EFBIG")
