@@ -27,7 +27,8 @@ import duckdb
 from scripts.bench.machine import append_section, describe
 
 METRICS = ("sent", "delivered", "opened", "clicked")
-# One email event shaped like Customer.io's reporting-webhook email events (docs/customerio-webhooks.md) (~480 bytes per line).
+# One email event shaped like Customer.io's reporting-webhook email events
+# (docs/customerio-webhooks.md), ~480 bytes per line.
 TEMPLATE = (
     '{"event_id":"01JB%022d","object_type":"email","metric":"%s","timestamp":%d,'
     '"data":{"campaign_id":12,"action_id":87,"journey_id":"01J9ZJ0000AAAABBBBCCCCDDDD",'

@@ -2,8 +2,8 @@
 `raw_customerio_segment.tracks`, one row per `messageId` (docs/segment-http-api.md).
 
 Input is what Customer.io's Segment (Message Metrics) integration sends
-(docs/customerio-events.md) and what Segment's S3 / warehouse exports hold: one Segment message per line or
-array element. Decisions:
+(docs/customerio-events.md) and what Segment's S3 / warehouse exports hold: one Segment
+message per line or array element. Decisions:
 
 - only `type: track` is loaded; identify/page/… are rejected `not_a_track` (they belong
   to other tables, and silently skipping them would hide a wrong input folder);
