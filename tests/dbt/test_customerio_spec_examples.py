@@ -35,9 +35,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
-SPEC = (
-    REPO_ROOT / "tests" / "demo_data" / "customerio-reporting-webhooks.openapi.json"
-)
+SPEC = REPO_ROOT / "tests" / "demo_data" / "customerio-reporting-webhooks.openapi.json"
 # Examples the loader rightly rejects, with the reason it gives. The component schema
 # `email_event_common` illustrates only the fields shared by every email event: it has no
 # `metric` and no `data`, so it is not a loadable event on its own.
