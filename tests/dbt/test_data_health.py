@@ -118,13 +118,13 @@ def healthy_and_broken(demo_warehouse, tmp_path_factory):
         )
         # Identity coverage: an integration stops sending identifiers on events.
         connection.execute(
-            "update analytics.fct_message_events "
+            "update analytics.int_message_events_deduplicated "
             "set customer_id = null, email = null, cio_id = null "
             f"where occurred_at >= timestamp '{RECENT_START}'"
         )
         # Machine-open share: a mailbox provider stops prefetching email this week.
         connection.execute(
-            "update analytics.fct_message_events set is_machine = false "
+            "update analytics.int_message_events_deduplicated set is_machine = false "
             f"where metric = 'opened' and channel = 'email' "
             f"and occurred_at >= timestamp '{RECENT_START}'"
         )
