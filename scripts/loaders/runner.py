@@ -44,7 +44,7 @@ from scripts.loaders.stage import (
     sql_literal,
     store_python_rejects,
 )
-from scripts.warehouse import Warehouse
+from scripts.warehouse import INSUFFICIENT_PRIVILEGE, Warehouse
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 # How far the fingerprinting thread runs ahead of the load, in stored bytes.
@@ -334,9 +334,6 @@ def ensure_rights(wh: Warehouse, create: Callable[[], None], schema: str) -> Non
             f"the server said: {str(exc).strip().splitlines()[0]}"
         ) from None
 
-
-# PostgreSQL's SQLSTATE for "permission denied" (insufficient_privilege).
-INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def _unreadable_line(loader: str, path: Path, exc: OSError) -> str:
