@@ -335,7 +335,6 @@ def ensure_rights(wh: Warehouse, create: Callable[[], None], schema: str) -> Non
         ) from None
 
 
-
 def _unreadable_line(loader: str, path: Path, exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         why = "it was deleted or moved during the run"
