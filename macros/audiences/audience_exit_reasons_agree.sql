@@ -7,6 +7,8 @@
     unsubscribed  unsubscribed_channels not none; a list also names the channels
     suppressed    any of suppress_spam_complaints, suppress_hard_bounces,
                   suppress_global_list
+    Meta that is itself invalid is left to audience_registry, which lists every such
+    problem at once; judging it here too would report whichever model compiled first.
 #}
 {% macro audience_exit_reasons_agree(
     no_purchase_since_signal,
@@ -18,7 +20,8 @@
 ) -%}
     {%- set node = model if model is defined and model is mapping else {} -%}
     {%- set meta = ((node.get('config') or {}).get('meta') or {}).get('audience') -%}
-    {%- if execute and meta is mapping -%}
+    {%- if execute and meta is mapping
+        and not audience_meta_problems(node.get('name', ''), meta) -%}
         {%- set implied = [] -%}
         {%- if no_purchase_since_signal or purchased_within_days is not none -%}
             {%- do implied.append('purchased') -%}
