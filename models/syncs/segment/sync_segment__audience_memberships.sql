@@ -54,10 +54,10 @@ treatment_members as (
         memberships.person_id,
         memberships.user_id,
         people.email,
-        case when audiences.is_sms_audience then people.phone end as phone,
         audiences.segment_calls,
         memberships.signal_at,
-        memberships.entered_at
+        memberships.entered_at,
+        case when audiences.is_sms_audience then people.phone end as phone
 
     from memberships
 
