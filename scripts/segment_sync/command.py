@@ -220,7 +220,8 @@ def segment(
     computation_class, computation_key, computation_id (aud_ + md5 of the
     audience key, kept across versions) and, when SEGMENT_SPACE_ID is set,
     space_id and namespace (SEGMENT_NAMESPACE, default the space id). The
-    email goes on identify traits and track context.traits. Each audience sends
+    email (and, for SMS audiences, the phone when known) goes on identify
+    traits and track context.traits. Each audience sends
     the calls its segment_calls meta chose (identify, track or both).
 
     \b

@@ -16,7 +16,7 @@ Tables:
 - `outbox`: the plan, one row per message, written before anything is sent. `status` is
   `pending` → `sent`, or `dead` after `max_attempts` row-level refusals. `seq` orders
   sending; a rerun resends `pending` rows with their stored ids. `email` (v3) is the
-  member's email, sent as a trait.
+  member's email and `phone` (v4) their phone (SMS audiences only), sent as traits.
 - `dead_letters`: messages given up on, with the reason and the payload.
 - `runs`: one row per real run (dry runs change nothing, so they log nothing), with the
   members not sent counted per reason (`count_skipped_*`; two of them since v3). A row a
@@ -62,7 +62,7 @@ RUNS = f"{SCHEMA}.runs"
 LOCK = f"{SCHEMA}.lock"
 INSTALLATION = f"{SCHEMA}.installation"
 SCHEMA_VERSION_TABLE = f"{SCHEMA}.schema_version"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises migrations.
 MIGRATION_LOCK_KEY = 0x5E6_5711C
 LOCK_NAME = "segment_sync"
@@ -83,7 +83,8 @@ STATE_COLUMNS = """
     primary key (audience_key, user_id)
 """
 
-# The v1 columns: MIGRATIONS add later ones (v3: email), so every path ends the same.
+# The v1 columns: MIGRATIONS add later ones (v3: email, v4: phone), so every path ends
+# the same.
 OUTBOX_COLUMNS = """
     message_id varchar not null,
     seq bigint not null,
@@ -260,11 +261,18 @@ def _migrate_to_v3(wh: Warehouse) -> None:
         wh.execute(f"alter table {RUNS} add column {column} bigint default 0")
 
 
+def _migrate_to_v4(wh: Warehouse) -> None:
+    """SMS audiences: the outbox keeps the member's phone (sent as a trait, like the
+    email). Existing rows get none (they were planned without one)."""
+    wh.execute(f"alter table {OUTBOX} add column phone varchar")
+
+
 # Version n is reached by running MIGRATIONS[n] on a warehouse at version n - 1. Append a
 # function (and bump SCHEMA_VERSION) for every change to the tables; never edit one.
 MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {
     2: _migrate_to_v2,
     3: _migrate_to_v3,
+    4: _migrate_to_v4,
 }
 
 
@@ -436,7 +444,7 @@ def enqueue(
             message_id, seq, transition_id, run_id, audience_key, audience_name,
             audience_version, person_id, user_id, transition, generation, is_member,
             exit_reason, occurred_at, call_type, status, attempts, last_error,
-            created_at, sent_at, email
+            created_at, sent_at, email, phone
         )
         with ranked as (
             select
@@ -496,7 +504,7 @@ def enqueue(
             messages.generation, messages.is_member, messages.exit_reason,
             messages.occurred_at, messages.call_type, 'pending', 0,
             cast(null as varchar), cast(%s as timestamp), cast(null as timestamp),
-            messages.email
+            messages.email, messages.phone
         from messages
         """,
         (created_at,),

@@ -16,7 +16,9 @@ audiences keep working:
   `space_id` and `namespace` come from SEGMENT_SPACE_ID / SEGMENT_NAMESPACE (namespace
   defaults to the space id, as in Engage's payloads) and are left out when unset.
 - identifiers on every call: `traits.email` on identify, `context.traits.email` on track
-  (ad destinations match on it). A member without a user id is sent under an anonymousId
+  (ad destinations match on it), and likewise `traits.phone` / `context.traits.phone`
+  when the member of an SMS audience has a known phone (the models send it only then).
+  A member without a user id is sent under an anonymousId
   derived from the email (models/syncs/segment/, ANONYMOUS_ID_PREFIX), never a userId.
 - each audience chooses its calls (identify, track or both: `segment_calls`); plan.py
   writes only those to the outbox.
@@ -150,11 +152,14 @@ class PayloadBuilder:
             self._contexts[audience_key] = context
         return context
 
-    def _track_context(self, audience_key: str, email: str | None) -> dict[str, Any]:
+    def _track_context(
+        self, audience_key: str, email: str | None, phone: str | None
+    ) -> dict[str, Any]:
         context = self._context(audience_key)
-        if not email:
+        traits = _identifier_traits(email, phone)
+        if not traits:
             return context
-        return {**context, "traits": {"email": email}}
+        return {**context, "traits": traits}
 
     def _timestamp(self, occurred_at: datetime | str) -> str:
         if isinstance(occurred_at, str):  # already formatted in SQL (timestamp_sql)
@@ -185,15 +190,17 @@ class PayloadBuilder:
         exit_reason: str | None,
         occurred_at: datetime | str,
         email: str | None = None,
+        phone: str | None = None,
     ) -> dict[str, Any]:
         """`user_id` is the sync key: a userId, or an anonymousId (ANONYMOUS_ID_PREFIX)."""
         anonymous_id: str | None = None
         if is_anonymous(user_id):
             anonymous_id, user_id = user_id, None  # type: ignore[assignment]
         if call_type == "identify":
-            traits: dict[str, Any] = {audience_key: is_member}
-            if email:
-                traits["email"] = email
+            traits: dict[str, Any] = {
+                audience_key: is_member,
+                **_identifier_traits(email, phone),
+            }
             return {
                 "integrations": {},
                 "anonymousId": anonymous_id,
@@ -217,12 +224,23 @@ class PayloadBuilder:
             "anonymousId": anonymous_id,
             "properties": properties,
             "timestamp": self._timestamp(occurred_at),
-            "context": self._track_context(audience_key, email),
+            "context": self._track_context(audience_key, email, phone),
             "userId": user_id,
             "type": "track",
             "event": EVENT_ENTERED if is_member else EVENT_EXITED,
             "messageId": message_id,
         }
+
+
+def _identifier_traits(email: str | None, phone: str | None) -> dict[str, str]:
+    """The identifiers destinations match on, under Segment's reserved trait names
+    (docs/segment-engage-payloads.md); an unknown one is left out, never sent empty."""
+    traits = {}
+    if email:
+        traits["email"] = email
+    if phone:
+        traits["phone"] = phone
+    return traits
 
 
 def timestamp_sql(dialect: str, column: str) -> str:
@@ -249,7 +267,8 @@ def outbox_columns_sql(dialect: str) -> str:
     """The outbox columns a sender needs, in the order `build_from_row` reads them."""
     return (
         "seq, message_id, call_type, audience_key, audience_name, audience_version, "
-        f"user_id, is_member, exit_reason, {timestamp_sql(dialect, 'occurred_at')}, email"
+        f"user_id, is_member, exit_reason, {timestamp_sql(dialect, 'occurred_at')}, email, "
+        "phone"
     )
 
 
@@ -266,6 +285,7 @@ def build_from_row(builder: PayloadBuilder, row: tuple) -> dict[str, Any]:
         exit_reason=row[8],
         occurred_at=row[9],
         email=row[10],
+        phone=row[11],
     )
 
 
@@ -276,6 +296,7 @@ def may_be_oversized(row: tuple) -> bool:
         + len(row[6])
         + len(row[8] or "")
         + len(row[10] or "")
+        + len(row[11] or "")
         + 3 * len(row[3])
     )
     return variable > SHORT_ENOUGH

@@ -7,7 +7,7 @@ Inputs (docs/warehouse-contracts.md), nothing else:
 - `<schema>.sync_segment__audience_skips`: members not sent, with the reason.
 - the sync's own state, through the temp views `outbox.stage` makes (`sync_state`,
   `sync_unsent`, `sync_decided`); this module never touches `segment_sync` tables.
-The identity, anonymous_id, email and segment_calls columns and the skips model are read
+The identity, anonymous_id, email, phone and segment_calls columns and the skips model are read
 when present, so inputs built before them still plan (as user_id-only, both calls).
 
 The sync key (`user_id` in the plan, outbox and state) is the userId, or the anonymousId
@@ -211,6 +211,7 @@ def build_plan(
                 audience_key, audience_name, audience_version, person_id,
                 {member_key} as user_id,
                 {_optional(member_columns, "email", "cast(null as varchar)")},
+                {_optional(member_columns, "phone", "cast(null as varchar)")},
                 {_optional(member_columns, "segment_calls", "cast(null as varchar)")},
                 signal_at, entered_at
             from {schema}.{MEMBERSHIPS}
@@ -228,7 +229,7 @@ def build_plan(
         )
         select
             audience_key, audience_name, audience_version, person_id, user_id, email,
-            coalesce(segment_calls, '{DEFAULT_CALLS}') as segment_calls,
+            phone, coalesce(segment_calls, '{DEFAULT_CALLS}') as segment_calls,
             signal_at, entered_at
         from ranked
         where row_rank = 1
@@ -243,6 +244,7 @@ def build_plan(
             select
                 audience_key, {_identity_sql(exit_columns)} as user_id,
                 {_optional(exit_columns, "email", "cast(null as varchar)")},
+                {_optional(exit_columns, "phone", "cast(null as varchar)")},
                 exit_reason, exited_at
             from {schema}.{EXITS}
             where {selected}
@@ -256,7 +258,7 @@ def build_plan(
             from keyed
             where user_id is not null
         )
-        select audience_key, user_id, email, exit_reason, exited_at
+        select audience_key, user_id, email, phone, exit_reason, exited_at
         from ranked
         where row_rank = 1
         """,
@@ -287,6 +289,7 @@ def build_plan(
             'resync' as transition, state.generation, state.is_member,
             state.exit_reason, cast(%s as timestamp) as occurred_at,
             coalesce(sync_desired.email, sync_exit_reasons.email) as email,
+            coalesce(sync_desired.phone, sync_exit_reasons.phone) as phone,
             sync_audience_calls.segment_calls
         from state
         left join sync_desired
@@ -324,7 +327,7 @@ def build_plan(
                 coalesce(state.generation, 0) + 1 as generation, true as is_member,
                 cast(null as varchar) as exit_reason,
                 coalesce(sync_desired.entered_at, cast(%s as timestamp)) as occurred_at,
-                sync_desired.email, sync_desired.segment_calls
+                sync_desired.email, sync_desired.phone, sync_desired.segment_calls
             from sync_desired
             left join state
                 on sync_desired.audience_key = state.audience_key
@@ -337,7 +340,8 @@ def build_plan(
                 'exit' as transition, state.generation, false as is_member,
                 coalesce(sync_exit_reasons.exit_reason, '{DEFAULT_EXIT_REASON}'),
                 coalesce(sync_exit_reasons.exited_at, cast(%s as timestamp)),
-                sync_exit_reasons.email, sync_audience_calls.segment_calls
+                sync_exit_reasons.email, sync_exit_reasons.phone,
+                sync_audience_calls.segment_calls
             from state
             left join sync_desired
                 on state.audience_key = sync_desired.audience_key
@@ -354,6 +358,7 @@ def build_plan(
             changes.audience_key, changes.audience_name, changes.audience_version,
             changes.person_id, changes.user_id, changes.transition, changes.generation,
             changes.is_member, changes.exit_reason, changes.occurred_at, changes.email,
+            changes.phone,
             coalesce(changes.segment_calls, '{DEFAULT_CALLS}') as segment_calls,
             sync_blocked.user_id is not null as is_blocked
         from changes
@@ -510,7 +515,7 @@ def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:
         )
         select
             audience_key, audience_name, audience_version, user_id, transition,
-            generation, is_member, exit_reason, occurred_at, email, segment_calls
+            generation, is_member, exit_reason, occurred_at, email, phone, segment_calls
         from ranked
         where sample_rank <= %s
         order by transition, audience_key, user_id
@@ -521,7 +526,7 @@ def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:
         key, name, version, user_id, transition, generation, member, reason, at = row[
             :9
         ]
-        email, segment_calls = row[9], row[10]
+        email, phone, segment_calls = row[9], row[10], row[11]
         calls = [c for c in payloads.CALLS if segment_calls in (c, DEFAULT_CALLS)]
         if transition == "resync":
             calls = calls[:1]
@@ -541,6 +546,7 @@ def sample_rows(wh: Warehouse, per_kind: int = 1) -> list[dict[str, Any]]:
                     exit_reason=reason,
                     occurred_at=at,
                     email=email,
+                    phone=phone,
                 )
             )
     return samples

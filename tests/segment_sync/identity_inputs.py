@@ -1,4 +1,4 @@
-"""Sync inputs with the identity columns (anonymous_id, email, segment_calls) and the skips
+"""Sync inputs with the identity columns (anonymous_id, email, phone, segment_calls) and the skips
 model, written directly like tests/segment_sync/inputs.py does for the base contract."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Member:
     user_id: str | None
     email: str | None
     segment_calls: str = "both"
+    phone: str | None = None  # the models set it for SMS audiences only
 
     @property
     def anonymous_id(self) -> str | None:
@@ -38,12 +39,13 @@ def _recreate(wh: Warehouse) -> None:
             "sync_segment__audience_memberships",
             "audience_key varchar, audience_name varchar, audience_version integer, "
             "person_id varchar, user_id varchar, anonymous_id varchar, email varchar, "
-            "segment_calls varchar, signal_at timestamp, entered_at timestamp",
+            "phone varchar, segment_calls varchar, signal_at timestamp, entered_at timestamp",
         ),
         (
             "sync_segment__audience_exits",
             "audience_key varchar, user_id varchar, anonymous_id varchar, "
-            "person_id varchar, email varchar, exit_reason varchar, exited_at timestamp",
+            "person_id varchar, email varchar, phone varchar, exit_reason varchar, "
+            "exited_at timestamp",
         ),
         (
             "sync_segment__audience_skips",
@@ -66,12 +68,12 @@ def write(
     now = utc_now()
     wh.executemany(
         f"insert into {SCHEMA}.sync_segment__audience_memberships values "
-        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [
             (
                 m.audience_key, m.audience_key.title(), 1,
                 f"p-{m.user_id or m.email}", m.user_id, m.anonymous_id, m.email,
-                m.segment_calls, now, now - timedelta(hours=1),
+                m.phone, m.segment_calls, now, now - timedelta(hours=1),
             )
             for m in members
         ],
@@ -79,11 +81,11 @@ def write(
     if exits:
         wh.executemany(
             f"insert into {SCHEMA}.sync_segment__audience_exits values "
-            "(%s, %s, %s, %s, %s, %s, %s)",
+            "(%s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     m.audience_key, m.user_id, m.anonymous_id, f"p-{m.email}",
-                    m.email, reason, now,
+                    m.email, m.phone, reason, now,
                 )
                 for m, reason in exits
             ],

@@ -136,6 +136,59 @@ def test_engage__email_only_member_goes_as_anonymous_id_on_both_calls():
     assert track["context"]["traits"]["email"] == "bob@example.org"
 
 
+PHONE = "+15550000001"
+
+
+@pytest.mark.parametrize("is_member", [True, False])
+def test_engage__sms_member_identify_carries_the_phone_trait(is_member: bool):
+    message = _build(
+        "identify", is_member=is_member, email="ann@example.org", phone=PHONE
+    )
+
+    assert message["traits"] == {
+        KEY: is_member,
+        "email": "ann@example.org",
+        "phone": PHONE,
+    }
+
+
+@pytest.mark.parametrize("is_member", [True, False])
+def test_engage__sms_member_track_carries_the_phone_in_context_traits(is_member: bool):
+    message = _build("track", is_member=is_member, email="ann@example.org", phone=PHONE)
+
+    assert message["context"]["traits"] == {"email": "ann@example.org", "phone": PHONE}
+    assert message["context"]["personas"] == _documented_personas(KEY)
+    assert "phone" not in message["properties"]
+    assert "traits" not in message
+
+
+def test_engage__phone_without_email_is_sent_alone():
+    anon = payloads.ANONYMOUS_ID_PREFIX + "0" * 32
+    identify = _build("identify", is_member=True, user=anon, phone=PHONE)
+    track = _build("track", is_member=True, user=anon, phone=PHONE)
+
+    assert identify["traits"] == {KEY: True, "phone": PHONE}
+    assert track["context"]["traits"] == {"phone": PHONE}
+
+
+def test_engage__phone_does_not_leak_into_the_cached_audience_context():
+    # The track context is shared per audience; a member's phone must not stick to it.
+    builder = payloads.PayloadBuilder(space_id=SPACE)
+    common = {
+        "call_type": "track",
+        "audience_key": KEY,
+        "audience_name": None,
+        "audience_version": 1,
+        "is_member": True,
+        "exit_reason": None,
+        "occurred_at": AT,
+    }
+    builder.build(message_id="m1", user_id="u1", phone=PHONE, **common)
+    later = builder.build(message_id="m2", user_id="u2", **common)
+
+    assert "traits" not in later["context"]
+
+
 def test_engage__no_email_known_means_no_email_field():
     identify = _build("identify", is_member=True)
     track = _build("track", is_member=True)
@@ -144,10 +197,20 @@ def test_engage__no_email_known_means_no_email_field():
     assert "traits" not in track["context"]
 
 
+def test_engage__empty_phone_is_left_out():
+    identify = _build("identify", is_member=True, phone="")
+    track = _build("track", is_member=True, phone="")
+
+    assert identify["traits"] == {KEY: True}
+    assert "traits" not in track["context"]
+
+
 @pytest.mark.parametrize("user", ["u123", payloads.ANONYMOUS_ID_PREFIX + "ab" * 16])
 @pytest.mark.parametrize("call", payloads.CALLS)
 def test_engage__equals_what_the_library_enqueues(call: str, user: str):
-    message = _build(call, is_member=True, user=user, email="c@example.org")
+    message = _build(
+        call, is_member=True, user=user, email="c@example.org", phone=PHONE
+    )
     client = Client("unused", send=False)
     ids = {"user_id": message["userId"], "anonymous_id": message["anonymousId"]}
     common = {

@@ -1,5 +1,6 @@
 """Issue 10 §1-2 at the sync: members known only by email reach Segment under an
 email-derived anonymousId and are re-keyed (not left stale) when they gain a user id;
+members of SMS audiences carry their phone beside the email (never in output or logs);
 each audience sends only the calls it chose; every member not sent is counted by reason
 in the plan, its JSON and the runs table (DuckDB and PostgreSQL, real receiver)."""
 
@@ -14,6 +15,7 @@ from tests.segment_sync.identity_inputs import Member
 LAPSED = "lapsed_buyers"
 SUPPRESS = "recent_buyers"  # identify only
 EVENTS = "cart_clickers"  # track only
+SMS = "sms_clickers"
 
 
 def _write(sync_cli: Sync, *args, **kwargs) -> None:
@@ -64,6 +66,54 @@ def test_identity__email_only_member_is_sent_anonymously_then_rekeyed(
     assert u2_identify["traits"] == {LAPSED: True, "email": "bob@example.org"}
     assert u2_identify["anonymousId"] is None
     assert sync_cli.state() == {(LAPSED, "u1"), (LAPSED, "u2")}
+
+
+def test_identity__sms_member_phone_reaches_segment_and_survives_a_resend(
+    engine: str, sync_cli: Sync
+):
+    phone, exit_phone = "+15550000001", "+15550000002"
+    texter = Member(SMS, "u1", "ann@example.org", phone=phone)
+    anonymous_texter = Member(SMS, None, "cat@example.org", phone="+15550000003")
+    leaver = Member(SMS, "u2", "bob@example.org", phone=exit_phone)
+    no_phone = Member(SMS, "u3", "dan@example.org")
+    _write(sync_cli, [texter, anonymous_texter, leaver, no_phone])
+
+    first = sync_cli.run()
+
+    assert first.code == 0, first.stderr
+    (identify,) = _by(sync_cli.receiver, type="identify", userId="u1")
+    assert identify["traits"] == {SMS: True, "email": "ann@example.org", "phone": phone}
+    (entered,) = _by(sync_cli.receiver, type="track", userId="u1")
+    assert entered["context"]["traits"] == {"email": "ann@example.org", "phone": phone}
+    anon = anonymous_texter.anonymous_id
+    (anon_identify,) = _by(sync_cli.receiver, type="identify", anonymousId=anon)
+    assert anon_identify["traits"]["phone"] == "+15550000003"
+    (u3_identify,) = _by(sync_cli.receiver, type="identify", userId="u3")
+    assert "phone" not in u3_identify["traits"]
+    # Stored with the message, like the email, so a resend after a crash carries it.
+    assert sync_cli.query(
+        "select phone from segment_sync.outbox where user_id = 'u1'"
+    ) == [(phone,), (phone,)]
+
+    # Bob leaves: the exit carries the phone from the exits model.
+    _write(
+        sync_cli, [texter, anonymous_texter, no_phone], exits=[(leaver, "unsubscribed")]
+    )
+    second = sync_cli.run()
+
+    assert second.code == 0, second.stderr
+    exit_identify = [
+        m for m in _by(sync_cli.receiver, type="identify", userId="u2")
+        if m["traits"][SMS] is False
+    ]  # fmt: skip
+    assert [m["traits"]["phone"] for m in exit_identify] == [exit_phone]
+    (exited,) = _by(sync_cli.receiver, event="Audience Exited", userId="u2")
+    assert exited["context"]["traits"]["phone"] == exit_phone
+    # PII: no phone in what the runs print or record.
+    runs = json.dumps(sync_cli.query("select * from segment_sync.runs"), default=str)
+    for text in (first.stdout, first.stderr, second.stdout, second.stderr, runs):
+        for number in (phone, exit_phone, "+15550000003"):
+            assert number not in text
 
 
 def test_calls__each_audience_sends_only_the_calls_it_chose(

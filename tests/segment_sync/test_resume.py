@@ -223,13 +223,13 @@ def test_sync_segment__v1_tables_upgraded_in_place(engine: str, sync_cli: Sync):
     # Running the upgraded code again migrates nothing and changes nothing.
     assert sync_cli.run().code == 0
     assert sync_cli.query("select count(*) from segment_sync.schema_version") == [(1,)]
-    # v3: every v1 outbox row is still there, without an email (planned without one);
-    # the old run's row reads zero for the counts v1 did not have, and the new runs
-    # recorded theirs.
+    # v3/v4: every v1 outbox row is still there, without an email or a phone (planned
+    # without them); the old run's row reads zero for the counts v1 did not have, and
+    # the new runs recorded theirs.
     assert sync_cli.query(
-        "select count(*), count(email) from segment_sync.outbox "
+        "select count(*), count(email), count(phone) from segment_sync.outbox "
         "where run_id = 'old-run'"
-    ) == [(len(outbox_rows), 0)]
+    ) == [(len(outbox_rows), 0, 0)]
     assert sync_cli.query(
         "select count_skipped_missing_identifier, count_skipped_duplicate_identity "
         "from segment_sync.runs where run_id = 'old-run'"
@@ -245,7 +245,7 @@ def test_sync_segment__v1_tables_upgraded_in_place(engine: str, sync_cli: Sync):
         wh.execute("drop schema segment_sync cascade")
         outbox.ensure(wh)
         assert _sync_columns(wh) == upgraded
-    assert {"email"} <= {c[1] for c in upgraded if c[0] == "outbox"}
+    assert {"email", "phone"} <= {c[1] for c in upgraded if c[0] == "outbox"}
 
 
 def _sync_columns(wh: Warehouse) -> list[tuple]:

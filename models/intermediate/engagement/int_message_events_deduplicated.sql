@@ -123,6 +123,7 @@ final as (
         end as parent_type,
         link_url,
         failure_message,
+        phone,
 
         ---------- numerics
         source_priority,

@@ -50,6 +50,8 @@ webhook_events_shaped as (
         transactional_message_id,
         link_url,
         failure_message,
+        {# On SMS the recipient is the phone number (the MSISDN) the message went to. #}
+        case when object_type = 'sms' then trim(recipient) end as phone,
         is_prefetched,
         is_proxied,
         is_machine_click,
@@ -80,6 +82,9 @@ segment_tracks_shaped as (
         segment_tracks.transactional_message_id,
         segment_tracks.link_url,
         segment_tracks.failure_message,
+        case
+            when segment_event_names.channel = 'sms' then trim(segment_tracks.recipient)
+        end as phone,
         segment_tracks.is_prefetched,
         segment_tracks.is_proxied,
         segment_tracks.is_machine_click,
@@ -115,6 +120,7 @@ segment_tracks_shaped as (
             cast(null as {{ dbt.type_string() }}) as transactional_message_id,
             cast(null as {{ dbt.type_string() }}) as link_url,
             cast(null as {{ dbt.type_string() }}) as failure_message,
+            cast(null as {{ dbt.type_string() }}) as phone,
             cast(null as {{ dbt.type_boolean() }}) as is_prefetched,
             cast(null as {{ dbt.type_boolean() }}) as is_proxied,
             cast(null as {{ dbt.type_boolean() }}) as is_machine_click,

@@ -1,5 +1,5 @@
 {#
-    One row per person as of as_of: identifiers, the id Segment receives, subscription state
+    One row per person as of as_of: identifiers (email, phone), the id Segment receives, subscription state
     and last human engagement per channel, last order. Each part is its own intermediate
     model; this mart only joins them.
 #}
@@ -19,6 +19,12 @@ people as (
 identifiers as (
 
     select * from {{ ref('int_people_identifiers') }}
+
+),
+
+phones as (
+
+    select * from {{ ref('int_people_phone') }}
 
 ),
 
@@ -57,6 +63,7 @@ people_joined as (
 
         ---------- strings
         identifiers.email,
+        phones.phone,
 
         ---------- numerics
         coalesce(purchases.count_orders, 0) as count_orders,
@@ -83,6 +90,9 @@ people_joined as (
 
     left join identifiers
         on people.person_id = identifiers.person_id
+
+    left join phones
+        on people.person_id = phones.person_id
 
     left join subscription_state
         on people.person_id = subscription_state.person_id

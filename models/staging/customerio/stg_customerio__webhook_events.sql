@@ -27,6 +27,8 @@ renamed as (
         metric,
         {{ json_text('payload', ['data', 'href']) }} as link_url,
         {{ json_text('payload', ['data', 'failure_message']) }} as failure_message,
+        {# Whom the message went to: an email, a phone (SMS: the MSISDN) or a person id. #}
+        {{ json_text('payload', ['data', 'recipient']) }} as recipient,
         lower(
             trim(
                 coalesce(

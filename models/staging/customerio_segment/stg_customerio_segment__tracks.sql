@@ -29,6 +29,7 @@ renamed as (
         ) as link_url,
         {{ json_text('payload', ['properties', 'failure_message']) }}
             as failure_message,
+        {{ json_text('payload', ['properties', 'recipient']) }} as recipient,
         {# Customer.io sends email-only people with their email as anonymousId. #}
         lower(
             trim(

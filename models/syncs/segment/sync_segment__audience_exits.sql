@@ -6,6 +6,7 @@
     A member who was sent under an anonymousId and has since gained a user id is re-keyed:
     the user id enters, and the anonymousId gets a row here with identity_changed, so the
     anonymous profile is told it left instead of keeping a stale true trait.
+    phone, like on memberships, only for SMS audiences (unsubscribed_channels: [sms]).
 #}
 
 {%- set policy = segment_identity_policy() %}
@@ -23,9 +24,20 @@ people as (
     select
         person_id,
         user_id,
-        email
+        email,
+        phone
 
     from {{ ref('dim_people') }}
+
+),
+
+sms_audiences as (
+
+    select distinct audience_key
+
+    from {{ ref('dim_audiences') }}
+
+    where is_latest and has_sms_unsubscribe_exit
 
 ),
 
@@ -44,6 +56,7 @@ keyed_changes as (
             cast(null as {{ dbt.type_string() }})
         {% endif %} as anonymous_id,
         people.email,
+        case when sms_audiences.audience_key is not null then people.phone end as phone,
         ledger.change_type,
         ledger.exit_reason,
         ledger.changed_at,
@@ -53,6 +66,9 @@ keyed_changes as (
 
     left join people
         on ledger.person_id = people.person_id
+
+    left join sms_audiences
+        on ledger.audience_key = sms_audiences.audience_key
 
 ),
 
@@ -79,6 +95,7 @@ latest_exits as (
         anonymous_id,
         person_id,
         email,
+        phone,
         exit_reason,
         changed_at as exited_at
 
@@ -98,6 +115,9 @@ latest_exits as (
             {{ segment_anonymous_id('people.email') }} as anonymous_id,
             ledger.person_id,
             people.email,
+            case
+                when sms_audiences.audience_key is not null then people.phone
+            end as phone,
             'identity_changed' as exit_reason,
             max(ledger.changed_at) as exited_at
 
@@ -106,12 +126,15 @@ latest_exits as (
         inner join people
             on ledger.person_id = people.person_id
 
+        left join sms_audiences
+            on ledger.audience_key = sms_audiences.audience_key
+
         where
             ledger.user_id is null
             and people.user_id is not null
             and people.email is not null
 
-        group by 1, 2, 3, 4, 5
+        group by 1, 2, 3, 4, 5, 6
 
     ),
 

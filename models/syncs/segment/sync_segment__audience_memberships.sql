@@ -5,6 +5,9 @@
     scripts/segment_sync diffs this against what it has already sent
     (segment_sync.audience_state). Holdout members never leave the warehouse; members the
     policy cannot send are in sync_segment__audience_skips, with the reason.
+    phone goes only to SMS audiences (those that exit on an SMS unsubscribe, meta
+    unsubscribed_channels: [sms]): a phone on an email audience would be PII no
+    destination of that audience needs.
 #}
 
 {%- set policy = segment_identity_policy() %}
@@ -22,7 +25,8 @@ audiences as (
     select
         audience_key,
         audience_version,
-        segment_calls
+        segment_calls,
+        has_sms_unsubscribe_exit as is_sms_audience
 
     from {{ ref('dim_audiences') }}
 
@@ -34,7 +38,8 @@ people as (
 
     select
         person_id,
-        email
+        email,
+        phone
 
     from {{ ref('dim_people') }}
 
@@ -51,7 +56,8 @@ treatment_members as (
         people.email,
         audiences.segment_calls,
         memberships.signal_at,
-        memberships.entered_at
+        memberships.entered_at,
+        case when audiences.is_sms_audience then people.phone end as phone
 
     from memberships
 
@@ -84,6 +90,7 @@ identified as (
             cast(null as {{ dbt.type_string() }})
         {% endif %} as anonymous_id,
         email,
+        phone,
         segment_calls,
         signal_at,
         entered_at
