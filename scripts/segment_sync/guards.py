@@ -24,6 +24,11 @@ finishes an interrupted or limited run must pass without `--force`.
   coverage, machine-open share, audience size) failed or errored in that same
   `run_results.json`. The refusal names the check (the test's `meta.check`, read from the
   `manifest.json` beside it), so the operator knows which signal to look at.
+- future as_of: dbt's last run used an `as_of` more than AS_OF_SKEW after it ran (a
+  what-if). The sync inputs then hold that future moment's membership, and sending them
+  would push it to Segment; the ledger ignores such builds, the sync must too. Run a plain
+  `dbt build` first. (A replay of a past as_of is not refused: tests and backfills sync
+  from fixed past moments on purpose.)
 - holdout (never overridable): a desired member is in the holdout arm of
   `fct_audience_memberships` for the same audience version. The input model already
   excludes holdouts; this re-checks it, because a leak would spoil the experiment.
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scripts.segment_sync.plan import Plan
@@ -197,6 +202,54 @@ def check_data_health(path: Path | None) -> list[Refusal]:
     ]
 
 
+# How far dbt's as_of may run ahead of the moment it ran and still count as "now" (the
+# ledger's as_of_future_skew_minutes default).
+AS_OF_SKEW = timedelta(minutes=5)
+
+
+def check_dbt_as_of(path: Path | None) -> list[Refusal]:
+    """A refusal when dbt's last run (run_results.json) was a what-if build whose as_of
+    lies in the future."""
+    if path is None or not path.is_file():
+        return []
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [Refusal("as_of", f"cannot read dbt results {path}")]
+    variables = (document.get("args") or {}).get("vars") or {}
+    as_of = variables.get("as_of") if isinstance(variables, dict) else None
+    if not as_of:
+        return []
+    try:
+        at = _utc(datetime.fromisoformat(str(as_of).replace("Z", "+00:00")))
+        ran = _utc(
+            datetime.fromisoformat(
+                str(document["metadata"]["generated_at"]).replace("Z", "+00:00")
+            )
+        )
+    except (KeyError, TypeError, ValueError):
+        return [
+            Refusal("as_of", f"cannot read as_of {as_of!r} from dbt results {path}")
+        ]
+    if at - ran <= AS_OF_SKEW:
+        return []
+    return [
+        Refusal(
+            "as_of",
+            f"the last dbt run used as_of {as_of}, in the future of when it ran ("
+            f"{ran:%Y-%m-%d %H:%M} UTC): its sync inputs are that moment's membership, "
+            "not today's; run a plain `dbt build` before syncing",
+        )
+    ]
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive UTC, as the rest of the sync compares times."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
 def check_holdout(wh: Warehouse, schema: str) -> list[Refusal]:
     """Desired members that the audience mart puts in the holdout arm (needs sync_desired)."""
     if not wh.table_exists(schema, HOLDOUT_SOURCE):
@@ -253,6 +306,7 @@ __all__ = [
     "Refusal",
     "blocking",
     "check_data_health",
+    "check_dbt_as_of",
     "check_dbt_results",
     "check_holdout",
     "check_plan",

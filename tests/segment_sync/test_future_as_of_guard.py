@@ -1,0 +1,60 @@
+"""Issue 8 §2 (the sync's side): after a what-if build with a future as_of, the sync
+inputs hold that future membership; the sync refuses to send it. The boundary is the
+ledger's skew (5 minutes): exactly at it passes, a second past it refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts.segment_sync.guards import check_dbt_as_of
+
+RAN_AT = "2026-12-02T08:00:00.000000Z"
+
+
+def _results(tmp_path: Path, variables: object) -> Path:
+    path = tmp_path / "run_results.json"
+    path.write_text(
+        json.dumps(
+            {
+                "metadata": {"generated_at": RAN_AT},
+                "args": {"vars": variables},
+                "results": [],
+            }
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("as_of", "refused"),
+    [
+        ("2030-01-01T00:00:00Z", True),  # the issue's what-if
+        ("2026-12-02T08:05:01Z", True),  # one second past the skew
+        ("2026-12-02T08:05:00Z", False),  # exactly at the skew
+        ("2026-12-02T09:04:59+01:00", False),  # an offset, converted to UTC
+        ("2026-12-02T09:05:01+01:00", True),
+        ("2026-03-01T12:00:00Z", False),  # a replay of the past is not a what-if
+    ],
+)
+def test_future_as_of_refuses_at_the_skew(tmp_path, as_of, refused) -> None:
+    refusals = check_dbt_as_of(_results(tmp_path, {"as_of": as_of}))
+    assert bool(refusals) is refused
+    if refused:
+        assert refusals[0].rule == "as_of"
+        assert as_of in refusals[0].message
+        assert "dbt build" in refusals[0].message
+
+
+def test_builds_without_as_of_and_missing_results_pass(tmp_path) -> None:
+    assert check_dbt_as_of(_results(tmp_path, {})) == []
+    assert check_dbt_as_of(_results(tmp_path, {"as_of": None})) == []
+    assert check_dbt_as_of(tmp_path / "absent.json") == []
+    assert check_dbt_as_of(None) == []
+
+
+def test_unreadable_as_of_refuses(tmp_path) -> None:
+    refusals = check_dbt_as_of(_results(tmp_path, {"as_of": "next tuesday"}))
+    assert [r.rule for r in refusals] == ["as_of"]
