@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import click
 
+# The share of rejected records (percent) above which a load exits 3 and a tick alerts;
+# the one default for every load command and `audiences run`.
+DEFAULT_MAX_REJECT_PCT = 1.0
+
 target_option = click.option(
     "--target",
     "target_name",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import click
 
 from scripts.cli import LazyGroup
-from scripts.cli_options import fail, target_option
+from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
 from scripts.loaders import orders, segment_events, webhooks
 from scripts.loaders.bulk import TableSpec
 from scripts.loaders.files import InputError
@@ -73,7 +73,7 @@ def common_options(func):
     func = click.option(
         "--max-reject-pct",
         type=click.FloatRange(0, 100),
-        default=1.0,
+        default=DEFAULT_MAX_REJECT_PCT,
         show_default=True,
         help="Exit 3 when more than this share of the records read was rejected.",
     )(func)
@@ -326,7 +326,7 @@ Exit 0 ok, 2 usage, connection or missing-right error, 3 rejects above
 @click.option(
     "--max-reject-pct",
     type=click.FloatRange(0, 100),
-    default=1.0,
+    default=DEFAULT_MAX_REJECT_PCT,
     show_default=True,
     help="Exit non-zero when more than this share of messages is rejected.",
 )

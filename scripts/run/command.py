@@ -12,7 +12,7 @@ import click
 
 from scripts.alerts.message import Alert
 from scripts.alerts.webhook import Alerter
-from scripts.cli_options import fail, target_option
+from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
 from scripts.run import findings, record
 from scripts.run.lock import RunLockedError, exclusive
 from scripts.run.steps import StepResult, audiences_command, dbt_command, run_step
@@ -103,7 +103,7 @@ def _worst(codes: list[int]) -> int:
 @click.option(
     "--max-reject-pct",
     type=click.FloatRange(0, 100),
-    default=1.0,
+    default=DEFAULT_MAX_REJECT_PCT,
     show_default=True,
     help="Passed to each load: above this share of rejected records the tick alerts.",
 )
