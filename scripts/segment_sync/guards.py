@@ -24,7 +24,8 @@ finishes an interrupted or limited run must pass without `--force`.
   coverage, machine-open share, audience size) failed or errored in that same
   `run_results.json`. The refusal names the check (the test's `meta.check`, read from the
   `manifest.json` beside it), so the operator knows which signal to look at.
-- future as_of: dbt's last run used an `as_of` more than AS_OF_SKEW after it ran (a
+- future as_of: dbt's last run used an `as_of` more than the ledger's skew
+  (`as_of_future_skew_minutes`, dbt_project.yml) after it ran (a
   what-if). The sync inputs then hold that future moment's membership, and sending them
   would push it to Segment; the ledger ignores such builds, the sync must too. Run a plain
   `dbt build` first. (A replay of a past as_of is not refused: tests and backfills sync
@@ -202,9 +203,19 @@ def check_data_health(path: Path | None) -> list[Refusal]:
     ]
 
 
-# How far dbt's as_of may run ahead of the moment it ran and still count as "now" (the
-# ledger's as_of_future_skew_minutes default).
-AS_OF_SKEW = timedelta(minutes=5)
+def _as_of_skew(variables: dict) -> timedelta:
+    """How far as_of may run ahead of the build and still count as "now": the ledger's
+    own var `as_of_future_skew_minutes`, from that run's --vars or dbt_project.yml, so
+    the ledger and the sync draw the line in one place."""
+    minutes = variables.get("as_of_future_skew_minutes")
+    if minutes is None:
+        import yaml
+
+        from scripts.settings import project_dir
+
+        project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
+        minutes = (project.get("vars") or {}).get("as_of_future_skew_minutes", 5)
+    return timedelta(minutes=float(minutes))
 
 
 def check_dbt_as_of(path: Path | None) -> list[Refusal]:
@@ -231,7 +242,7 @@ def check_dbt_as_of(path: Path | None) -> list[Refusal]:
         return [
             Refusal("as_of", f"cannot read as_of {as_of!r} from dbt results {path}")
         ]
-    if at - ran <= AS_OF_SKEW:
+    if at - ran <= _as_of_skew(variables):
         return []
     return [
         Refusal(

@@ -58,3 +58,10 @@ def test_builds_without_as_of_and_missing_results_pass(tmp_path) -> None:
 def test_unreadable_as_of_refuses(tmp_path) -> None:
     refusals = check_dbt_as_of(_results(tmp_path, {"as_of": "next tuesday"}))
     assert [r.rule for r in refusals] == ["as_of"]
+
+
+def test_the_run_s_own_skew_var_draws_the_line(tmp_path) -> None:
+    ahead = "2026-12-02T08:10:00Z"  # 10 minutes after the run
+    assert check_dbt_as_of(_results(tmp_path, {"as_of": ahead})) != []
+    widened = {"as_of": ahead, "as_of_future_skew_minutes": 15}
+    assert check_dbt_as_of(_results(tmp_path, widened)) == []
