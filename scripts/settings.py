@@ -45,12 +45,15 @@ class Target:
 
     @property
     def duckdb_settings(self) -> dict[str, str]:
-        """The profile's DuckDB `settings` (memory_limit, temp_directory, ...), as dbt
-        applies them, so a loader or the sync stays inside the same limits as a build."""
-        return {
-            key: str(value)
-            for key, value in (self.options.get("settings") or {}).items()
+        """The profile's DuckDB options (memory_limit, temp_directory, ...), so a loader
+        or the sync stays inside the same limits as a build: `config_options` (what
+        profiles.yml uses, given to duckdb.connect once) over `settings` (a user's own
+        profile may still use dbt-duckdb's per-cursor `SET`s)."""
+        merged = {
+            **(self.options.get("settings") or {}),
+            **(self.options.get("config_options") or {}),
         }
+        return {key: str(value) for key, value in merged.items()}
 
     def describe(self) -> str:
         """A human description that never includes a password."""
