@@ -1,10 +1,6 @@
 {#
-    A JSON boolean at a path as a SQL boolean, keeping "absent" as null: Customer.io's
-    machine-open flags are missing on older data and null must mean "unknown", not false.
+    A JSON boolean at a path as a SQL boolean, null when absent (see text_bool).
 #}
 {% macro json_bool(column, path) -%}
-    case lower({{ json_text(column, path) }})
-        when 'true' then true
-        when 'false' then false
-    end
+    {{ text_bool(json_text(column, path)) }}
 {%- endmacro %}

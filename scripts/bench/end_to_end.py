@@ -187,7 +187,28 @@ def main(argv: list[str] | None = None) -> None:
         "--no-results", action="store_true", help="print only; leave results.md alone"
     )
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="reuse this `audiences demo-data` output (generated with --end-date "
+        f"{END_DATE} and the same --people/--days) instead of generating it; the "
+        "generation step is then left out of the table",
+    )
     args = parser.parse_args(argv)
+    if args.data is not None:
+        manifest_path = args.data / "manifest.json"
+        if not manifest_path.is_file():
+            parser.error(
+                f"--data {args.data}: no manifest.json, not a demo-data folder"
+            )
+        made_with = json.loads(manifest_path.read_text())["args"]
+        if made_with.get("end_date") != END_DATE:
+            parser.error(
+                f"--data {args.data}: generated with --end-date "
+                f"{made_with.get('end_date')}, the benchmark needs {END_DATE}"
+            )
+        # The table's header names the size that was measured, whatever was typed.
+        args.people, args.days = made_with["people"], made_with["days"]
     host = f"{describe()}, DuckDB {duckdb.__version__}"
     tmp_context = (
         tempfile.TemporaryDirectory(prefix="bench-e2e-") if args.keep is None else None
@@ -195,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(tmp_context.name) if tmp_context else args.keep
     root.mkdir(parents=True, exist_ok=True)
     try:
-        steps = run(root, args.people, args.days)
+        steps = run(root, args.people, args.days, args.data)
     finally:
         if tmp_context:
             tmp_context.cleanup()
@@ -205,9 +226,10 @@ def main(argv: list[str] | None = None) -> None:
         RESULTS.write_text(report, encoding="utf-8")
 
 
-def run(root: Path, people: int, days: int) -> list[Step]:
+def run(root: Path, people: int, days: int, data: Path | None = None) -> list[Step]:
     audiences = str(BIN / "audiences")
-    data = root / "data"
+    generate = data is None
+    data = root / "data" if data is None else data
     db = root / "warehouse.duckdb"
     env = {
         **os.environ,
@@ -218,16 +240,18 @@ def run(root: Path, people: int, days: int) -> list[Step]:
     env.pop("AUDIENCES_TARGET", None)
     steps: list[Step] = []
 
-    seconds, rss, _ = run_timed(
-        [audiences, "demo-data", "--out", str(data), "--people", str(people),
-         "--days", str(days), "--seed", "1", "--end-date", END_DATE],
-        env,
-    )  # fmt: skip
+    if generate:
+        seconds, rss, _ = run_timed(
+            [audiences, "demo-data", "--out", str(data), "--people", str(people),
+             "--days", str(days), "--seed", "1", "--end-date", END_DATE],
+            env,
+        )  # fmt: skip
     manifest = json.loads((data / "manifest.json").read_text())["totals"]
-    steps.append(Step(
-        f"demo-data ({manifest['webhook_events']:,} webhook + "
-        f"{manifest['segment_events']:,} Segment events)", seconds, rss,
-    ))  # fmt: skip
+    if generate:
+        steps.append(Step(
+            f"demo-data ({manifest['webhook_events']:,} webhook + "
+            f"{manifest['segment_events']:,} Segment events)", seconds, rss,
+        ))  # fmt: skip
 
     webhook_files = sorted((data / "webhooks").iterdir())
     last_day = webhook_files[-1].name[:10]
@@ -357,8 +381,9 @@ def render(steps: list[Step], people: int, days: int, host: str) -> str:
 `make bench` (scripts/bench/end_to_end.py), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, at
 `--people {people:,} --days {days}`. Older runs live in git history.
 
-Machine: {host}. The machine is shared: other jobs ran beside this one, so wall times
-are upper bounds.
+Machine: {host}, {os.getloadavg()[0]:.1f} at the end. Wall times include whatever
+else ran on the machine (a load average above 2 on 2 cores means other work), so on a
+busy machine they are upper bounds; the ratios within a step are measured side by side.
 
 | step | time | peak RSS | floor | floor peak RSS | ratio | goal |
 |---|---|---|---|---|---|---|

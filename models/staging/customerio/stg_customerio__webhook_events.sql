@@ -6,48 +6,73 @@ source as (
 
 ),
 
+{# Every value this model takes from the payload, in one parse per row (see the macro). #}
+extracted as (
+
+    select
+        event_id,
+        object_type,
+        metric,
+        occurred_at,
+        _loaded_at,
+        {{ json_text_columns('payload', {
+            'delivery_id': ['data', 'delivery_id'],
+            'campaign_id': ['data', 'campaign_id'],
+            'broadcast_id': ['data', 'broadcast_id'],
+            'newsletter_id': ['data', 'newsletter_id'],
+            'action_id': ['data', 'action_id'],
+            'journey_id': ['data', 'journey_id'],
+            'transactional_message_id': ['data', 'transactional_message_id'],
+            'identifiers_id': ['data', 'identifiers', 'id'],
+            'identifiers_cio_id': ['data', 'identifiers', 'cio_id'],
+            'identifiers_email': ['data', 'identifiers', 'email'],
+            'email_address': ['data', 'email_address'],
+            'href': ['data', 'href'],
+            'failure_message': ['data', 'failure_message'],
+            'recipient': ['data', 'recipient'],
+            'prefetched': ['data', 'prefetched'],
+            'proxied': ['data', 'proxied'],
+            'machine': ['data', 'machine'],
+        }) }}
+
+    from source
+
+),
+
 renamed as (
 
     select
         ---------- ids
         event_id,
-        {{ json_text('payload', ['data', 'delivery_id']) }} as delivery_id,
-        {{ json_text('payload', ['data', 'campaign_id']) }} as campaign_id,
-        {{ json_text('payload', ['data', 'broadcast_id']) }} as broadcast_id,
-        {{ json_text('payload', ['data', 'newsletter_id']) }} as newsletter_id,
-        {{ json_text('payload', ['data', 'action_id']) }} as action_id,
-        {{ json_text('payload', ['data', 'journey_id']) }} as journey_id,
-        {{ json_text('payload', ['data', 'transactional_message_id']) }}
-            as transactional_message_id,
-        {{ json_text('payload', ['data', 'identifiers', 'id']) }} as customer_id,
-        {{ json_text('payload', ['data', 'identifiers', 'cio_id']) }} as cio_id,
+        delivery_id,
+        campaign_id,
+        broadcast_id,
+        newsletter_id,
+        action_id,
+        journey_id,
+        transactional_message_id,
+        identifiers_id as customer_id,
+        identifiers_cio_id as cio_id,
 
         ---------- strings
         object_type,
         metric,
-        {{ json_text('payload', ['data', 'href']) }} as link_url,
-        {{ json_text('payload', ['data', 'failure_message']) }} as failure_message,
+        href as link_url,
+        failure_message,
         {# Whom the message went to: an email, a phone (SMS: the MSISDN) or a person id. #}
-        {{ json_text('payload', ['data', 'recipient']) }} as recipient,
-        lower(
-            trim(
-                coalesce(
-                    {{ json_text('payload', ['data', 'identifiers', 'email']) }},
-                    {{ json_text('payload', ['data', 'email_address']) }}
-                )
-            )
-        ) as email,
+        recipient,
+        lower(trim(coalesce(identifiers_email, email_address))) as email,
 
         ---------- booleans
-        {{ json_bool('payload', ['data', 'prefetched']) }} as is_prefetched,
-        {{ json_bool('payload', ['data', 'proxied']) }} as is_proxied,
-        {{ json_bool('payload', ['data', 'machine']) }} as is_machine_click,
+        {{ text_bool('prefetched') }} as is_prefetched,
+        {{ text_bool('proxied') }} as is_proxied,
+        {{ text_bool('machine') }} as is_machine_click,
 
         ---------- timestamps
         occurred_at,
         _loaded_at as loaded_at
 
-    from source
+    from extracted
 
 )
 
