@@ -3,7 +3,7 @@
         materialized=('table' if target.type == 'spark' else 'incremental'),
         unique_key='message_event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
+        on_schema_change='sync_all_columns',
     )
 }}
 {#
@@ -13,6 +13,10 @@
     (a) the events loaded since the last run and (b) the events of identifiers whose person
     changed since the last run (int_identifiers_resolved stamps them), so the result is what
     a full refresh gives for the same as_of.
+    Narrow on purpose: only what the people models and the audience macros filter on. It is
+    a third copy of every event (after the union and the dedupe), so each column costs a
+    rewrite of millions of rows; identifiers, source ids and failure messages stay in
+    int_message_events_deduplicated (fct_message_events), joined by message_event_id.
 #}
 
 with
@@ -115,7 +119,20 @@ by_email as (
 resolved as (
 
     select
-        message_events.*,
+        message_events.message_event_id,
+        message_events.channel,
+        message_events.metric,
+        message_events.campaign_id,
+        message_events.broadcast_id,
+        message_events.newsletter_id,
+        message_events.action_id,
+        message_events.journey_id,
+        message_events.transactional_message_id,
+        message_events.link_url,
+        message_events.phone,
+        message_events.is_machine,
+        message_events.occurred_at,
+        message_events.loaded_at,
         coalesce(
             by_cio_id.person_id, by_customer_id.person_id, by_email.person_id
         ) as person_id,
