@@ -58,6 +58,16 @@ def _rows(path, sql: str) -> set[tuple]:
         return set(connection.execute(sql).fetchall())
 
 
+# The person of the events that carried only person 40's customer_id (no cio_id): the
+# resolved table keeps the person, fct_message_events the identifiers.
+MOVED_PERSON = (
+    "select resolved.person_id from analytics.int_message_events_resolved as resolved "
+    "inner join analytics.fct_message_events as events "
+    "on resolved.message_event_id = events.message_event_id "
+    "where events.customer_id = 'cus_supp_40' and events.cio_id is null"
+)
+
+
 def _derived(path) -> dict[str, set[tuple]]:
     return {name: _rows(path, sql) for name, sql in DERIVED.items()}
 
@@ -74,8 +84,7 @@ def test_incremental_build_equals_full_refresh(demo_warehouse) -> None:
     derived = _derived(demo_warehouse.path)
     moved = _person_of(
         demo_warehouse.path,
-        "select person_id from analytics.int_message_events_resolved "
-        "where customer_id = 'cus_supp_40' and cio_id is null",
+        MOVED_PERSON,
     )
     demo_warehouse.dbt("run", "--select", *INCREMENTAL_MODELS, "--full-refresh")
     demo_warehouse.dbt("run", "--select", *BELOW_THE_LEDGER)
@@ -121,8 +130,7 @@ def test_as_of_rebuilds_an_audience_as_it_was(demo_warehouse) -> None:
         # The replay rewinds identity: person 40 belonged to the older cio_id then.
         moved_then = _person_of(
             demo_warehouse.path,
-            "select person_id from analytics.int_message_events_resolved "
-            "where customer_id = 'cus_supp_40' and cio_id is null",
+            MOVED_PERSON,
         )
     finally:
         demo_warehouse.dbt("run", *selection, as_of=AS_OF)
