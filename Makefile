@@ -116,8 +116,14 @@ fix: setup ## Apply ruff and sqlfluff fixes
 	mkdir -p build && rm -f build/lint.duckdb
 	AUDIENCES_DUCKDB_PATH=build/lint.duckdb $(BIN)/sqlfluff fix models --processes 2
 
-test-python: setup ## pytest only
-	$(BIN)/pytest
+# pytest in PYTEST_WORKERS xdist processes (0: in this one). Most tests wait on dbt, loader
+# and server subprocesses, so two workers keep both cores of a 2-core machine busy. Work is
+# handed out by test file, with the files of one session warehouse kept together
+# (tests/work_units.py), so module and session builds are not made twice.
+PYTEST_WORKERS ?= 2
+
+test-python: setup ## pytest only (PYTEST_WORKERS=2 processes; 0 runs in one)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: setup lint versions test-python ## Everything CI runs: lint, version check, pytest (incl. dbt build)
 
