@@ -3,15 +3,55 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests import work_units
 from tests.postgres_server import create_database, running_server
+
+if TYPE_CHECKING:
+    from xdist.workermanage import WorkerController
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _db_counter = itertools.count()
+_units_dir = pytest.StashKey[Path]()
+
+
+# `make test` runs two xdist workers; tests/work_units.py says which tests share one.
+def pytest_configure(config: pytest.Config) -> None:
+    if work_units.active(config) and not hasattr(config, "workerinput"):
+        config.stash[_units_dir] = Path(tempfile.mkdtemp(prefix="audiences-units-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _units_dir in config.stash:
+        shutil.rmtree(config.stash[_units_dir], ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: WorkerController) -> None:
+    if _units_dir in node.config.stash:
+        node.workerinput[work_units.WORKERINPUT_KEY] = str(
+            node.config.stash[_units_dir]
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if _units_dir not in config.stash:
+        return None  # xdist's own scheduler for any other --dist
+    return work_units.make_scheduler(config, log, config.stash[_units_dir])
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    work_units.record(config, items)
 
 
 @pytest.fixture

@@ -178,7 +178,12 @@ def test_sync_segment__real_run_needs_write_key(duck: str, sync_cli: Sync):
     assert sync_cli.receiver.stats()["requests"] == 0
 
 
-@pytest.mark.parametrize("accepted_key", [WRITE_KEY, "some-other-key"])
+# ids: the key is random per process, and xdist workers must collect the same test ids
+@pytest.mark.parametrize(
+    "accepted_key",
+    [WRITE_KEY, "some-other-key"],
+    ids=["the-test-key", "some-other-key"],
+)
 def test_sync_segment__write_key_never_leaks(
     duck: str, sync_cli: Sync, duckdb_path, accepted_key: str
 ):
