@@ -321,12 +321,16 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
 
     for command, files in (("webhooks", held_back), ("segment-events", segment_held)):
         run_timed([audiences, "load", command, *map(str, files), "--no-progress"], env)
+    # What the scheduled tick runs (`audiences run`): unit tests are CI's, not each tick's.
     seconds, rss, _ = run_timed(
-        [*dbt, "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})], env
-    )
+        [*dbt, "--exclude-resource-type", "unit_test",
+         "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})],
+        env,
+    )  # fmt: skip
     steps.append(Step(
-        f"incremental `dbt build` after one more day ({seconds / full_seconds:.0%} of "
-        "the full build)", seconds, rss, goal=GOALS["incremental"],
+        f"incremental `dbt build` after one more day, as `audiences run` runs it "
+        f"({seconds / full_seconds:.0%} of the full build)", seconds, rss,
+        goal=GOALS["incremental"],
     ))  # fmt: skip
 
     steps.extend(sync_steps(db))
