@@ -158,3 +158,16 @@ def test_exposures_depend_only_on_public_tables(manifest, exceptions) -> None:
             ):
                 assert node["access"] == "public", parent
             assert node["config"]["materialized"] in ("table", "incremental"), parent
+
+
+def test_seed_values_carry_no_single_quote() -> None:
+    """dbt-spark's seed load puts the values into its INSERT without escaping a single
+    quote, so one apostrophe in a comment ("the tables' keys") failed the whole Spark
+    build with a syntax error; `make test-spark` found it, this keeps it found in CI."""
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted((REPO_ROOT / "seeds").glob("*.csv"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "'" in line
+    ]
+    assert offenders == []
