@@ -406,6 +406,10 @@ Reproduce:
 ```bash
 make bench                                   # --people 200000 --days 365
 make bench BENCH_ARGS="--people 50000 --days 120"
+# reuse generated data (same --end-date {END_DATE}); generation is then left out:
+.venv/bin/audiences demo-data --out data-200k --people 200000 --days 365 --seed 1 \\
+    --end-date {END_DATE}
+.venv/bin/python -m scripts.bench.end_to_end --data data-200k
 ```
 """
 
