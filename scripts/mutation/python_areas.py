@@ -14,6 +14,7 @@ Why the extra plumbing around `mutmut run`:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -66,6 +67,26 @@ def environment(project: Path) -> dict[str, str]:
     }
 
 
+# `mutmut show` once per survivor costs a full start-up each (~3 s on a busy machine, 100+
+# survivors in an area); one process asks mutmut for every diff.
+_DIFFS = """
+import json, sys
+from mutmut.__main__ import find_mutant, get_diff_for_mutant
+names = json.load(sys.stdin)
+json.dump({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}, sys.stdout)
+"""
+
+
+def _diffs(project: Path, env: dict[str, str], names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    shown = subprocess.run(  # noqa: S603 (our venv's python)
+        [sys.executable, "-c", _DIFFS], input=json.dumps(names),
+        cwd=project, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(shown.stdout)
+
+
 def run_area(
     area: PythonArea, *, max_children: int, only: tuple[str, ...] = (), log: Path
 ) -> AreaResult:
@@ -86,18 +107,14 @@ def run_area(
         [str(MUTMUT), "results", "--all", "true"],
         cwd=project, env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    mutants = []
-    for line in listed.splitlines():
-        match = RESULT_LINE.match(line)
-        if not match:
-            continue
-        mutant = Mutant(match["name"], match["status"].strip())
-        if not mutant.detected:
-            mutant.diff = subprocess.run(  # noqa: S603
-                [str(MUTMUT), "show", mutant.name],
-                cwd=project, env=env, capture_output=True, text=True, check=False,
-            ).stdout  # fmt: skip
-        mutants.append(mutant)
+    mutants = [
+        Mutant(match["name"], match["status"].strip())
+        for match in map(RESULT_LINE.match, listed.splitlines())
+        if match
+    ]
+    diffs = _diffs(project, env, [m.name for m in mutants if not m.detected])
+    for mutant in mutants:
+        mutant.diff = diffs.get(mutant.name, "")
     command = f"python -m scripts.mutation --python {area.name}" + "".join(
         f" --only '{glob}'" for glob in only
     )
