@@ -215,8 +215,9 @@ def test_audience_versions__models_without_config_or_meta_are_skipped():
 def test_recorded__round_trip_sorted_with_header(tmp_path: Path):
     path = tmp_path / "fingerprints.csv"
     fingerprints.write_recorded({("b", 1): "f2", ("a", 2): "f1", ("a", 10): "f3"}, path)
-    assert path.read_text() == (
-        "audience_key,audience_version,fingerprint\na,2,f1\na,10,f3\nb,1,f2\n"
+    # Bytes: "\n" line ends whatever the platform (read_text would hide a "\r\n").
+    assert path.read_bytes() == (
+        b"audience_key,audience_version,fingerprint\na,2,f1\na,10,f3\nb,1,f2\n"
     )
     assert fingerprints.read_recorded(path) == {
         ("a", 2): "f1",
@@ -316,3 +317,60 @@ def test_check__audience_keys_are_matched_literally_not_as_patterns():
     versions = [AudienceVersion("a.b", 1, "f", frozenset({1}), "x.sql")]
     assert check(versions, {("a.b", 1): "f"}, "ref('a.b', v=1)") == []
     assert len(check(versions, {("a.b", 1): "f"}, "ref('axb', v=1)")) == 1
+
+
+def test_check__problems_carry_their_audience_key():
+    versions = [AudienceVersion("k", 1, "edited", frozenset(), "k_v1.sql")]
+    problems = check(versions, {("k", 1): "f"}, "")
+    assert [(p.key, p.version) for p in problems] == [("k", 1)] * 3
+    assert [(p.key, p.version) for p in check(versions, {}, "")] == [("k", 1)] * 3
+
+
+def test_check__the_next_version_follows_the_latest_whatever_the_order():
+    versions = list(reversed(_two_versions(fp1="edited")))
+    [problem] = check(versions, {("a", 1): "f1", ("a", 2): "f2"}, LISTED)
+    assert "put the new logic in a_v3.sql" in problem.message
+
+
+def test_audience_versions__macros_are_this_project_s_by_the_manifest_s_name():
+    """Another project name: its macros count, engagement_audiences' do not."""
+    data = manifest()
+    data["metadata"] = {"project_name": "other"}
+    own = "macro.other.own"
+    data["macros"][own] = {"macro_sql": "select 1", "depends_on": {"macros": []}}
+    data["nodes"]["model.p.clicked_v1"]["depends_on"]["macros"] = [own, SIGNALS]
+    changed = manifest(metadata={"project_name": "other"}, macros=dict(data["macros"]))
+    changed["nodes"] = data["nodes"]
+    changed["macros"][own] = {"macro_sql": "select 2", "depends_on": {"macros": []}}
+    changed["macros"][SIGNALS] = {"macro_sql": "changed", "depends_on": {"macros": []}}
+    assert fingerprint_of(changed) != fingerprint_of(data)
+    only_signals = manifest(
+        metadata={"project_name": "other"}, macros=dict(data["macros"])
+    )
+    only_signals["nodes"] = data["nodes"]
+    only_signals["macros"][SIGNALS] = {
+        "macro_sql": "changed",
+        "depends_on": {"macros": []},
+    }
+    assert fingerprint_of(only_signals) == fingerprint_of(data)
+
+
+def test_audience_versions__other_nodes_before_an_audience_are_skipped_not_the_end():
+    data = manifest()
+    data["nodes"] = {
+        "model.p.dim_people": data["nodes"]["model.p.dim_people"],
+        "model.p.clicked_v1": data["nodes"]["model.p.clicked_v1"],
+    }
+    assert [a.version for a in fingerprints.audience_versions(data)] == [1]
+
+
+def test_audience_versions__a_model_without_macro_dependencies():
+    data = manifest()
+    node = data["nodes"]["model.p.clicked_v1"]
+    del node["depends_on"]
+    without_key = manifest()
+    without_key["nodes"]["model.p.clicked_v1"]["depends_on"] = {}
+    digest = hashlib.sha256(b"select * from a")
+    digest.update(b"\0meta.holdout_share\0")
+    digest.update(b"0")
+    assert fingerprint_of(data) == fingerprint_of(without_key) == digest.hexdigest()
