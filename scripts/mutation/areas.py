@@ -33,13 +33,17 @@ class SqlArea:
 PYTHON_AREAS: dict[str, PythonArea] = {
     area.name: area
     for area in (
-        # The end-to-end version tests compile the dbt project (10-30 s each, 135 s in
-        # all): a mutant of a function they reach would pay that each time. The rules are
-        # pinned without dbt in test_fingerprint_rules.py (2 s for the file).
+        # The end-to-end version tests compile the real project (10-30 s each, 135 s in
+        # all): a mutant of a function they reach would pay that each time. The same
+        # rules are pinned without dbt (test_fingerprint_rules.py) and the commands on a
+        # one-model project (test_versions_command.py, about a second per compile).
         PythonArea(
             "versions",
             ("scripts/versions/*",),
-            ("tests/versions/test_fingerprint_rules.py",),
+            (
+                "tests/versions/test_fingerprint_rules.py",
+                "tests/versions/test_versions_command.py",
+            ),
         ),
         PythonArea("receiver", ("scripts/receiver/*",), ("tests/receiver",)),
         PythonArea(
