@@ -82,6 +82,18 @@ def test_recover__newline_as_the_first_byte_of_a_chunk(tmp_path):
     assert files == [head + b"\n"]
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"\n", id="a-lone-newline"),
+        pytest.param(b"\n" + b"t" * (CHUNK + 5), id="newline-at-byte-0-of-a-long-file"),
+    ],
+)
+def test_recover__a_newline_at_the_very_start_is_a_complete_line(tmp_path, content):
+    files, _ = recovered(tmp_path, content)
+    assert files == [b"\n"]
+
+
 def test_recover__every_part_file_is_recovered_in_order(tmp_path):
     landing = tmp_path / "landing"
     (landing / INCOMING).mkdir(parents=True)
