@@ -35,3 +35,18 @@ def test_append__a_write_cut_short_is_refused_and_cut_from_the_file(tmp_path: Pa
     landed = sorted(landing.glob("*.ndjson"))
     assert [path.read_bytes() for path in landed] == [FIRST + b"\n"]
     assert writer.status()["events"] == 1
+
+
+def test_append__a_first_write_refused_outright_leaves_no_empty_file(tmp_path: Path):
+    landing = tmp_path / "landing"
+    writer = LandingWriter(landing, rotate_bytes=1 << 20, rotate_seconds=3600)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, limit[1]))
+    try:
+        with pytest.raises(LandingError):
+            writer.append(FIRST)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    writer.close()
+    assert list(landing.glob("*.ndjson")) == []
+    assert list((landing / ".incoming").glob("*.part")) == []
