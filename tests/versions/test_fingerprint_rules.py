@@ -172,11 +172,10 @@ def test_audience_versions__macros_of_other_packages_do_not_count():
     assert fingerprint_of(changed) == fingerprint_of(base)
 
 
-def test_audience_versions__a_macro_missing_from_the_manifest_ends_the_walk():
+def test_audience_versions__a_macro_without_depends_on_ends_the_walk_and_counts():
     data = manifest()
-    data["macros"][SUPPRESS]["depends_on"]["macros"].append(f"macro.{PROJECT}.gone")
-    data["macros"][f"macro.{PROJECT}.gone"] = {"macro_sql": "x"}  # no depends_on
-    fingerprints.audience_versions(data)  # does not raise
+    data["macros"][SUPPRESS]["depends_on"]["macros"].append(f"macro.{PROJECT}.leaf")
+    data["macros"][f"macro.{PROJECT}.leaf"] = {"macro_sql": "x"}  # no depends_on
     assert fingerprint_of(data) != fingerprint_of(manifest())
 
 
