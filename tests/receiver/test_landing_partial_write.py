@@ -50,3 +50,13 @@ def test_append__a_first_write_refused_outright_leaves_no_empty_file(tmp_path: P
     writer.close()
     assert list(landing.glob("*.ndjson")) == []
     assert list((landing / ".incoming").glob("*.part")) == []
+
+
+def test_append__after_close_is_refused_saying_so(tmp_path: Path):
+    writer = LandingWriter(
+        tmp_path / "landing", rotate_bytes=1 << 20, rotate_seconds=3600
+    )
+    writer.close()
+    with pytest.raises(LandingError) as refused:
+        writer.append(FIRST)
+    assert str(refused.value) == "the landing writer is closed"
