@@ -16,7 +16,7 @@ from scripts.mutation.scratch import PROJECT_ROOT, SCRATCH_ROOT
 
 EXAMPLES = """\
 examples:
-  python -m scripts.mutation                    # every area (about an hour on 2 cores)
+  python -m scripts.mutation                    # every area (hours today: benchmarks/mutation.md)
   python -m scripts.mutation --python versions  # one Python area through mutmut
   python -m scripts.mutation --python versions --only 'scripts/versions/command.py'
   python -m scripts.mutation --sql audience_macros --only 'macros/audiences/audience_signals.sql'
@@ -52,8 +52,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--unit-tests-only", action="store_true",
                         help="SQL: judge by the dbt unit tests alone, skip the audience "
                              "checks (a quick proof; the score is then a lower bound)")  # fmt: skip
+    parser.add_argument("--report-only", action="store_true",
+                        help="Python: run nothing, report the area's last (perhaps "
+                             "stopped) run from build/mutation/; unreached mutants are "
+                             "left out of the score and counted as not checked")  # fmt: skip
     parser.add_argument("--list", action="store_true", help="list the areas and exit")
     args = parser.parse_args(argv)
+    if args.report_only and (args.sql or not args.python):
+        parser.error("--report-only reports Python areas: give --python AREA")
     if args.only and len((args.python or []) + (args.sql or [])) != 1:
         parser.error("--only narrows exactly one area: give one --python or one --sql")
     return args
@@ -80,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== python {name} (mutmut)", flush=True)
         log = SCRATCH_ROOT / f"python-{name}.log"
         results.append(python_areas.run_area(
-            PYTHON_AREAS[name], max_children=args.max_children, only=only, log=log))  # fmt: skip
+            PYTHON_AREAS[name], max_children=args.max_children, only=only, log=log,
+            report_only=args.report_only))  # fmt: skip
     for name in sql_names:
         print(f"== sql {name}", flush=True)
         log = SCRATCH_ROOT / f"sql-{name}.log"

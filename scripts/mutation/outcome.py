@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 # mutmut's statuses (and ours) that mean a test noticed the mutant.
 DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
+# Left out of the score: a mutant that no longer compiles says nothing about the tests, and
+# one a stopped run never reached ("not checked") has not been judged yet.
+UNSCORED = frozenset({"invalid", "not checked"})
 
 
 @dataclass
@@ -30,8 +33,13 @@ class AreaResult:
 
     @property
     def scored(self) -> list[Mutant]:
-        """The mutants that count: an invalid one (no longer compiles) says nothing."""
-        return [m for m in self.mutants if m.status != "invalid"]
+        """The mutants that count (UNSCORED ones are left out)."""
+        return [m for m in self.mutants if m.status not in UNSCORED]
+
+    @property
+    def unchecked(self) -> int:
+        """Mutants a stopped run never reached: the score is then partial."""
+        return sum(m.status == "not checked" for m in self.mutants)
 
     @property
     def killed(self) -> int:

@@ -14,6 +14,7 @@ Why the extra plumbing around `mutmut run`:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from scripts.mutation.areas import PYTEST_MARKERS, PythonArea
 from scripts.mutation.outcome import AreaResult, Mutant
-from scripts.mutation.scratch import PROJECT_ROOT, fresh_copy
+from scripts.mutation.scratch import PROJECT_ROOT, SCRATCH_ROOT, fresh_copy
 
 MUTMUT = Path(sys.executable).parent / "mutmut"
 SITE_HOOK = Path(__file__).resolve().parent / "site"
@@ -66,41 +67,77 @@ def environment(project: Path) -> dict[str, str]:
     }
 
 
+# `mutmut show` once per survivor costs a full start-up each (~3 s on a busy machine, 100+
+# survivors in an area); one process asks mutmut for every diff.
+_DIFFS = """
+import json, sys
+from mutmut.__main__ import find_mutant, get_diff_for_mutant
+names = json.load(sys.stdin)
+json.dump({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}, sys.stdout)
+"""
+
+
+def _diffs(project: Path, env: dict[str, str], names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    shown = subprocess.run(  # noqa: S603 (our venv's python)
+        [sys.executable, "-c", _DIFFS], input=json.dumps(names),
+        cwd=project, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(shown.stdout)
+
+
 def run_area(
-    area: PythonArea, *, max_children: int, only: tuple[str, ...] = (), log: Path
+    area: PythonArea,
+    *,
+    max_children: int,
+    only: tuple[str, ...] = (),
+    log: Path,
+    report_only: bool = False,
 ) -> AreaResult:
-    """Run mutmut over one area; `only` narrows it to some files (globs) for a quick proof."""
-    project = fresh_copy(f"python-{area.name}")
-    configure(project, area, only)
-    env = environment(project)
-    started = time.monotonic()
-    with log.open("w") as output:
-        finished = subprocess.run(  # noqa: S603 (our venv's mutmut)
-            [str(MUTMUT), "run", "--max-children", str(max_children)],
-            cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT, check=False,
-        )  # fmt: skip
-    seconds = time.monotonic() - started
-    if finished.returncode != 0:
-        raise SystemExit(f"mutmut run for {area.name} failed; see {log}")
+    """Run mutmut over one area; `only` narrows it to some files (globs) for a quick proof.
+
+    `report_only` runs nothing: it reports what the area's last run (perhaps stopped at a
+    deadline) left in its scratch copy; mutants it never reached count as not checked.
+    """
+    project = SCRATCH_ROOT / f"python-{area.name}"
+    if report_only:
+        if not (project / "mutants").is_dir():
+            raise SystemExit(f"no earlier run of {area.name} in {project}")
+        env = environment(project)
+        # The run's wall time, from when its copy was made to its log's last line.
+        seconds = log.stat().st_mtime - (project / "pyproject.toml").stat().st_mtime
+    else:
+        project = fresh_copy(f"python-{area.name}")
+        configure(project, area, only)
+        env = environment(project)
+        started = time.monotonic()
+        with log.open("w") as output:
+            finished = subprocess.run(  # noqa: S603 (our venv's mutmut)
+                [str(MUTMUT), "run", "--max-children", str(max_children)],
+                cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT,
+                check=False,
+            )  # fmt: skip
+        seconds = time.monotonic() - started
+        if finished.returncode != 0:
+            raise SystemExit(f"mutmut run for {area.name} failed; see {log}")
     listed = subprocess.run(  # noqa: S603
         [str(MUTMUT), "results", "--all", "true"],
         cwd=project, env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    mutants = []
-    for line in listed.splitlines():
-        match = RESULT_LINE.match(line)
-        if not match:
-            continue
-        mutant = Mutant(match["name"], match["status"].strip())
-        if not mutant.detected:
-            mutant.diff = subprocess.run(  # noqa: S603
-                [str(MUTMUT), "show", mutant.name],
-                cwd=project, env=env, capture_output=True, text=True, check=False,
-            ).stdout  # fmt: skip
-        mutants.append(mutant)
+    mutants = [
+        Mutant(match["name"], match["status"].strip())
+        for match in map(RESULT_LINE.match, listed.splitlines())
+        if match
+    ]
+    diffs = _diffs(project, env, [m.name for m in mutants if not m.detected])
+    for mutant in mutants:
+        mutant.diff = diffs.get(mutant.name, "")
     command = f"python -m scripts.mutation --python {area.name}" + "".join(
         f" --only '{glob}'" for glob in only
     )
+    if report_only:
+        command += "`, reported by `--report-only"
     return AreaResult(
         "python", area.name, mutants, seconds,
         scope=", ".join(only or area.mutate), command=command,

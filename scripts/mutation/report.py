@@ -20,7 +20,13 @@ END = "<!-- /mutation: {key} -->"
 def section(result: AreaResult, machine: str) -> str:
     key = f"{result.kind}/{result.area}"
     verdict = "pass" if result.score >= REQUIRED_SCORE else "BELOW THE 85 % BAR"
-    invalid = len(result.mutants) - len(result.scored)
+    invalid = len(result.mutants) - len(result.scored) - result.unchecked
+    partial = (
+        f" PARTIAL: the run was stopped with {result.unchecked} mutants not checked;"
+        " they are left out of the score"
+        if result.unchecked
+        else ""
+    )
     lines = [
         START.format(key=key),
         f"### {result.kind}: {result.area}",
@@ -28,7 +34,7 @@ def section(result: AreaResult, machine: str) -> str:
         f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}",
         f"- command: `{result.command}`",
         f"- mutated: {result.scope}",
-        f"- mutants: {len(result.mutants)} ({invalid} invalid, left out of the score)",
+        f"- mutants: {len(result.mutants)} ({invalid} invalid, left out of the score){partial}",
         f"- killed: {result.killed} of {len(result.scored)} = **{result.score:.0%}** ({verdict})",
         f"- wall time: {result.seconds:.0f} s",
         "",

@@ -37,3 +37,15 @@ def test_survivors_are_listed_with_their_diff_and_a_low_score_is_flagged(
     assert "- `a.m1` (survived)" in text
     assert "- `a.m2` (no tests)" in text
     assert "  +a <= b" in text
+
+
+def test_a_stopped_run_scores_only_what_it_checked(tmp_path: Path) -> None:
+    path = tmp_path / "mutation.md"
+    update(
+        path, [result("a", ["killed", "survived", "not checked", "not checked"])], "m"
+    )
+    text = path.read_text()
+    assert "killed: 1 of 2 = **50%**" in text
+    assert "PARTIAL: the run was stopped with 2 mutants not checked" in text
+    assert "(0 invalid, left out of the score)" in text
+    assert "(not checked)" not in text

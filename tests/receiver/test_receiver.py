@@ -225,6 +225,9 @@ def test_serve_webhooks__routes_methods_and_health(make_receiver):
     assert status["events"] == 1
     assert status["bytes"] == len(body_of(make_event(6))) + 1
     assert status["files"] == 0
+    # A clean stop (not the fixture's SIGKILL): the shutdown path is part of the contract,
+    # and a mutation run records which code this receiver reached only when it exits.
+    assert receiver.stop() == 0
 
 
 def test_serve_webhooks__body_with_newlines_lands_on_one_line(make_receiver):

@@ -1,0 +1,375 @@
+"""The fingerprint rules on a hand-written manifest: no dbt, milliseconds per test.
+
+test_version_enforcement.py proves the same rules end to end (dbt compiles a copy of the
+project, 10-30 s a test); these pin each rule on its own, so a one-line change to
+scripts/versions/fingerprints.py fails a test that names the rule. They are also what
+`make mutate` runs for the versions area (benchmarks/mutation.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from scripts.versions import fingerprints
+from scripts.versions.fingerprints import AudienceVersion, check, normalise
+
+PROJECT = "engagement_audiences"
+SIGNALS = f"macro.{PROJECT}.audience_signals"
+SUPPRESS = f"macro.{PROJECT}.audience_apply_suppressions"
+BOOLEAN = f"macro.{PROJECT}.audience_boolean"
+DBT_DATEADD = "macro.dbt.dateadd"
+
+
+def manifest(**overrides) -> dict:
+    """A manifest with one audience (two versions), one non-audience model and a test."""
+    macros = {
+        SIGNALS: {"macro_sql": "select 1 -- signals", "depends_on": {"macros": [SUPPRESS]}},
+        SUPPRESS: {"macro_sql": "where true", "depends_on": {"macros": [BOOLEAN, DBT_DATEADD]}},
+        BOOLEAN: {"macro_sql": "{% do x %}", "depends_on": {"macros": [SIGNALS]}},
+        DBT_DATEADD: {"macro_sql": "dateadd", "depends_on": {"macros": []}},
+    }  # fmt: skip
+    nodes = {
+        "model.p.clicked_v1": _audience_node("clicked", 1, "select * from a"),
+        "model.p.clicked_v2": _audience_node("clicked", 2, "select * from b"),
+        "model.p.dim_people": {
+            "resource_type": "model", "name": "dim_people", "raw_code": "select 1",
+            "config": {"meta": {}}, "original_file_path": "models/dim_people.sql",
+        },
+        "test.p.not_null": {
+            "resource_type": "test", "name": "not_null", "raw_code": "select 1",
+            "config": {"meta": {"audience": {}}}, "original_file_path": "tests/x.sql",
+        },
+    }  # fmt: skip
+    result = {"metadata": {"project_name": PROJECT}, "macros": macros, "nodes": nodes}
+    result.update(overrides)
+    return result
+
+
+def _audience_node(name: str, version: int | None, sql: str, **audience) -> dict:
+    meta = {
+        "name": name,
+        "changelog": [{"version": 1, "change": "first"}, {"version": 2, "change": "b"}],
+        **audience,
+    }
+    return {
+        "resource_type": "model",
+        "name": name,
+        "version": version,
+        "raw_code": sql,
+        "config": {"meta": {"audience": meta}},
+        "depends_on": {"macros": [SIGNALS]},
+        "original_file_path": f"models/audiences/{name}_v{version}.sql",
+    }
+
+
+def fingerprint_of(data: dict, version: int = 1) -> str:
+    found = {a.version: a for a in fingerprints.audience_versions(data)}
+    return found[version].fingerprint
+
+
+# normalise ----------------------------------------------------------------------------
+
+
+def test_normalise__comments_go_before_whitespace_collapses():
+    # Collapsing first would join `where x > 3` onto the comment and drop it.
+    code = "select *\n-- the window\nwhere x > 3\n{# note #}  and y"
+    assert normalise(code) == "select * where x > 3 and y"
+
+
+def test_normalise__multiline_jinja_comment_and_surrounding_space():
+    assert normalise("  {# a\nb #}select\t1\n\n ") == "select 1"
+
+
+def test_normalise__logic_inside_a_line_is_kept_exactly():
+    assert normalise("where n > 3") != normalise("where n > 4")
+    assert normalise("a{#c#}b") == "a b"
+    assert normalise("a--c\nb") == "a b"
+
+
+# audience_versions --------------------------------------------------------------------
+
+
+def test_audience_versions__one_per_audience_model_sorted_with_paths_and_changelog():
+    found = fingerprints.audience_versions(manifest())
+    assert [(a.key, a.version, a.path, a.changelog_versions) for a in found] == [
+        ("clicked", 1, "models/audiences/clicked_v1.sql", frozenset({1, 2})),
+        ("clicked", 2, "models/audiences/clicked_v2.sql", frozenset({1, 2})),
+    ]
+    assert all(len(a.fingerprint) == 64 for a in found)
+    assert found[0].fingerprint != found[1].fingerprint
+
+
+def test_audience_versions__the_documented_digest():
+    """sha256 over the normalised SQL, then each project macro in the closure (sorted, id
+    framed by NULs, normalised source), then each membership meta key and its JSON value."""
+    data = manifest()
+    digest = hashlib.sha256(b"select * from a")
+    for macro_id, sql in sorted(
+        {SIGNALS: "select 1", SUPPRESS: "where true", BOOLEAN: "{% do x %}"}.items()
+    ):
+        digest.update(b"\0" + macro_id.encode() + b"\0")
+        digest.update(sql.encode())
+    digest.update(b"\0meta.holdout_share\0")
+    digest.update(b"0")
+    assert fingerprint_of(data) == digest.hexdigest()
+
+
+def test_audience_versions__unversioned_model_is_version_1_and_changelog_may_be_absent():
+    data = manifest()
+    node = _audience_node("plain", None, "select 2")
+    del node["config"]["meta"]["audience"]["changelog"]
+    data["nodes"] = {"model.p.plain": node}
+    [found] = fingerprints.audience_versions(data)
+    assert (found.key, found.version, found.changelog_versions) == (
+        "plain",
+        1,
+        frozenset(),
+    )
+
+
+def test_audience_versions__changelog_lines_without_a_version_are_ignored():
+    data = manifest()
+    node = _audience_node("plain", 3, "select 2")
+    node["config"]["meta"]["audience"]["changelog"] = [
+        {"change": "x"},
+        {"version": "3"},
+    ]
+    data["nodes"] = {"model.p.plain": node}
+    [found] = fingerprints.audience_versions(data)
+    assert found.changelog_versions == frozenset({3})
+
+
+def test_audience_versions__missing_project_name_means_this_project():
+    named, unnamed = manifest(), manifest()
+    unnamed["metadata"] = {}
+    assert fingerprint_of(named) == fingerprint_of(unnamed)
+
+
+def test_audience_versions__sql_change_moves_it_comment_change_does_not():
+    base, logic, comment = manifest(), manifest(), manifest()
+    logic["nodes"]["model.p.clicked_v1"]["raw_code"] = "select * from c"
+    comment["nodes"]["model.p.clicked_v1"]["raw_code"] = "select *  -- why\n from a"
+    assert fingerprint_of(logic) != fingerprint_of(base)
+    assert fingerprint_of(comment) == fingerprint_of(base)
+
+
+@pytest.mark.parametrize("macro_id", [SIGNALS, SUPPRESS, BOOLEAN])
+def test_audience_versions__every_project_macro_reached_counts(macro_id):
+    """Directly called, called by a called macro, and two steps away (cycles end)."""
+    base, changed = manifest(), manifest()
+    changed["macros"][macro_id]["macro_sql"] = (
+        "and more " + changed["macros"][macro_id]["macro_sql"]
+    )
+    assert fingerprint_of(changed) != fingerprint_of(base)
+
+
+def test_audience_versions__macros_of_other_packages_do_not_count():
+    base, changed = manifest(), manifest()
+    changed["macros"][DBT_DATEADD]["macro_sql"] = "a new dbt release"
+    assert fingerprint_of(changed) == fingerprint_of(base)
+
+
+def test_audience_versions__a_macro_without_depends_on_ends_the_walk_and_counts():
+    data = manifest()
+    data["macros"][SUPPRESS]["depends_on"]["macros"].append(f"macro.{PROJECT}.leaf")
+    data["macros"][f"macro.{PROJECT}.leaf"] = {"macro_sql": "x"}  # no depends_on
+    assert fingerprint_of(data) != fingerprint_of(manifest())
+
+
+def test_audience_versions__holdout_share_counts_other_meta_does_not():
+    base, holdout, owner = manifest(), manifest(), manifest()
+    holdout["nodes"]["model.p.clicked_v1"]["config"]["meta"]["audience"][
+        "holdout_share"
+    ] = 0.1
+    owner["nodes"]["model.p.clicked_v1"]["config"]["meta"]["audience"]["owner"] = "crm"
+    assert fingerprint_of(holdout) != fingerprint_of(base)
+    assert fingerprint_of(owner) == fingerprint_of(base)
+    explicit_zero = manifest()
+    explicit_zero["nodes"]["model.p.clicked_v1"]["config"]["meta"]["audience"][
+        "holdout_share"
+    ] = 0
+    assert fingerprint_of(explicit_zero) == fingerprint_of(base)
+
+
+def test_audience_versions__models_without_config_or_meta_are_skipped():
+    data = manifest()
+    data["nodes"]["model.p.bare"] = {"resource_type": "model", "name": "bare"}
+    data["nodes"]["model.p.none"] = {
+        "resource_type": "model",
+        "name": "n",
+        "config": None,
+    }
+    assert [a.key for a in fingerprints.audience_versions(data)] == [
+        "clicked",
+        "clicked",
+    ]
+
+
+# read_recorded / write_recorded / record_new ----------------------------------------
+
+
+def test_recorded__round_trip_sorted_with_header(tmp_path: Path):
+    path = tmp_path / "fingerprints.csv"
+    fingerprints.write_recorded({("b", 1): "f2", ("a", 2): "f1", ("a", 10): "f3"}, path)
+    # Bytes: "\n" line ends whatever the platform (read_text would hide a "\r\n").
+    assert path.read_bytes() == (
+        b"audience_key,audience_version,fingerprint\na,2,f1\na,10,f3\nb,1,f2\n"
+    )
+    assert fingerprints.read_recorded(path) == {
+        ("a", 2): "f1",
+        ("a", 10): "f3",
+        ("b", 1): "f2",
+    }
+
+
+def test_recorded__missing_file_is_nothing_recorded(tmp_path: Path):
+    assert fingerprints.read_recorded(tmp_path / "absent.csv") == {}
+
+
+def test_record_new__adds_only_versions_without_a_fingerprint():
+    versions = [
+        AudienceVersion("a", 1, "new-a1", frozenset({1}), "a_v1.sql"),
+        AudienceVersion("a", 2, "new-a2", frozenset({2}), "a_v2.sql"),
+    ]
+    recorded = {("a", 1): "released-a1"}
+    added = fingerprints.record_new(versions, recorded)
+    assert added == [versions[1]]
+    assert recorded == {("a", 1): "released-a1", ("a", 2): "new-a2"}
+
+
+# check --------------------------------------------------------------------------------
+
+LISTED = "-- depends_on: {{ ref('a', v=1) }}\n-- depends_on: {{ ref( 'a' , v = 2 ) }}\n"
+
+
+def _two_versions(fp1: str = "f1", fp2: str = "f2", changelog=frozenset({1, 2})):
+    return [
+        AudienceVersion("a", 1, fp1, changelog, "models/audiences/a_v1.sql"),
+        AudienceVersion("a", 2, fp2, changelog, "models/audiences/a_v2.sql"),
+    ]
+
+
+def test_check__all_in_order_is_no_problem():
+    assert check(_two_versions(), {("a", 1): "f1", ("a", 2): "f2"}, LISTED) == []
+
+
+def test_check__changed_released_version_names_the_next_version_after_the_latest():
+    [problem] = check(
+        _two_versions(fp1="edited"), {("a", 1): "f1", ("a", 2): "f2"}, LISTED
+    )
+    assert (problem.key, problem.version) == ("a", 1)
+    assert problem.message == (
+        "a v1 changed its logic but kept its version (models/audiences/a_v1.sql). Keep v1 "
+        "as it was; put the new logic in a_v3.sql, add `- v: 3` under versions, set "
+        "latest_version: 3, add a changelog line saying what changed and why, then run "
+        "`audiences versions record`."
+    )
+
+
+def test_check__no_changelog_line():
+    problems = check(
+        _two_versions(changelog=frozenset({1})),
+        {("a", 1): "f1", ("a", 2): "f2"},
+        LISTED,
+    )
+    assert [(p.version, p.message) for p in problems] == [
+        (
+            2,
+            'a v2 has no changelog line: add {version: 2, date: "YYYY-MM-DD", change: '
+            '"..."} to its changelog in models/audiences/_audiences.yml',
+        )
+    ]
+
+
+def test_check__no_recorded_fingerprint():
+    [problem] = check(_two_versions(), {("a", 1): "f1"}, LISTED)
+    assert (problem.version, problem.message) == (
+        2,
+        "a v2 has no recorded fingerprint: once its changelog line is in, run "
+        "`audiences versions record`",
+    )
+
+
+@pytest.mark.parametrize(
+    "members_sql",
+    [
+        pytest.param("-- depends_on: {{ ref('a', v=1) }}", id="v2-missing"),
+        pytest.param(LISTED.replace("'a' , v = 2", "'a' , v = 22"), id="v22-is-not-v2"),
+        pytest.param(
+            LISTED.replace("'a' , v = 2", "'ab' , v = 2"), id="other-audience"
+        ),
+    ],
+)
+def test_check__version_missing_from_the_members_model(members_sql):
+    [problem] = check(_two_versions(), {("a", 1): "f1", ("a", 2): "f2"}, members_sql)
+    assert (problem.version, problem.message) == (
+        2,
+        "a v2 is missing from models/intermediate/audiences/int_audience_members_unioned.sql"
+        ": add the line -- depends_on: {{ ref('a', v=2) }}",
+    )
+
+
+def test_check__audience_keys_are_matched_literally_not_as_patterns():
+    versions = [AudienceVersion("a.b", 1, "f", frozenset({1}), "x.sql")]
+    assert check(versions, {("a.b", 1): "f"}, "ref('a.b', v=1)") == []
+    assert len(check(versions, {("a.b", 1): "f"}, "ref('axb', v=1)")) == 1
+
+
+def test_check__problems_carry_their_audience_key():
+    versions = [AudienceVersion("k", 1, "edited", frozenset(), "k_v1.sql")]
+    problems = check(versions, {("k", 1): "f"}, "")
+    assert [(p.key, p.version) for p in problems] == [("k", 1)] * 3
+    assert [(p.key, p.version) for p in check(versions, {}, "")] == [("k", 1)] * 3
+
+
+def test_check__the_next_version_follows_the_latest_whatever_the_order():
+    versions = list(reversed(_two_versions(fp1="edited")))
+    [problem] = check(versions, {("a", 1): "f1", ("a", 2): "f2"}, LISTED)
+    assert "put the new logic in a_v3.sql" in problem.message
+
+
+def test_audience_versions__macros_are_this_project_s_by_the_manifest_s_name():
+    """Another project name: its macros count, engagement_audiences' do not."""
+    data = manifest()
+    data["metadata"] = {"project_name": "other"}
+    own = "macro.other.own"
+    data["macros"][own] = {"macro_sql": "select 1", "depends_on": {"macros": []}}
+    data["nodes"]["model.p.clicked_v1"]["depends_on"]["macros"] = [own, SIGNALS]
+    changed = manifest(metadata={"project_name": "other"}, macros=dict(data["macros"]))
+    changed["nodes"] = data["nodes"]
+    changed["macros"][own] = {"macro_sql": "select 2", "depends_on": {"macros": []}}
+    changed["macros"][SIGNALS] = {"macro_sql": "changed", "depends_on": {"macros": []}}
+    assert fingerprint_of(changed) != fingerprint_of(data)
+    only_signals = manifest(
+        metadata={"project_name": "other"}, macros=dict(data["macros"])
+    )
+    only_signals["nodes"] = data["nodes"]
+    only_signals["macros"][SIGNALS] = {
+        "macro_sql": "changed",
+        "depends_on": {"macros": []},
+    }
+    assert fingerprint_of(only_signals) == fingerprint_of(data)
+
+
+def test_audience_versions__other_nodes_before_an_audience_are_skipped_not_the_end():
+    data = manifest()
+    data["nodes"] = {
+        "model.p.dim_people": data["nodes"]["model.p.dim_people"],
+        "model.p.clicked_v1": data["nodes"]["model.p.clicked_v1"],
+    }
+    assert [a.version for a in fingerprints.audience_versions(data)] == [1]
+
+
+def test_audience_versions__a_model_without_macro_dependencies():
+    data = manifest()
+    node = data["nodes"]["model.p.clicked_v1"]
+    del node["depends_on"]
+    without_key = manifest()
+    without_key["nodes"]["model.p.clicked_v1"]["depends_on"] = {}
+    digest = hashlib.sha256(b"select * from a")
+    digest.update(b"\0meta.holdout_share\0")
+    digest.update(b"0")
+    assert fingerprint_of(data) == fingerprint_of(without_key) == digest.hexdigest()

@@ -1,0 +1,168 @@
+"""`audiences versions check|list|record` on a two-file dbt project, in-process.
+
+The end-to-end tests (test_version_enforcement.py, test_audience_definitions.py) run the
+same commands on a copy of the real project, 10-30 s a test. Here the project is one
+audience model and one macro, so a compile takes about a second: what each command prints
+and exits is pinned cheaply enough for `make mutate` to run it for every mutant of
+scripts/versions/ (benchmarks/mutation.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scripts.versions import fingerprints
+from scripts.versions.command import versions
+
+PROJECT_YML = """\
+name: tiny_audiences
+version: "0.1.0"
+config-version: 2
+profile: tiny_audiences
+model-paths: ["models"]
+macro-paths: ["macros"]
+"""
+PROFILES_YML = """\
+tiny_audiences:
+  target: dev
+  outputs:
+    dev: {type: duckdb, path: "{path}", schema: analytics, threads: 1}
+"""
+MODEL_SQL = "select 1 as person_id -- the only member\nwhere {{ tiny_filter() }}\n"
+MACRO_SQL = "{% macro tiny_filter() %}true{% endmacro %}\n"
+SCHEMA_YML = """\
+models:
+  - name: tiny
+    latest_version: 1
+    versions:
+      - v: 1
+    config:
+      meta:
+        audience:
+          holdout_share: {holdout}
+          changelog:
+            - {{version: 1, date: "2026-01-01", change: "first"}}
+"""
+MEMBERS_SQL = "-- depends_on: {{ ref('tiny', v=1) }}\nselect 1\n"
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    project = tmp_path / "project"
+    files = {
+        "dbt_project.yml": PROJECT_YML,
+        "profiles.yml": PROFILES_YML.replace("{path}", str(tmp_path / "tiny.duckdb")),
+        "models/audiences/tiny_v1.sql": MODEL_SQL,
+        "models/audiences/_audiences.yml": SCHEMA_YML.format(holdout=0),
+        "macros/tiny_filter.sql": MACRO_SQL,
+        str(fingerprints.MEMBERS_MODEL): MEMBERS_SQL,
+    }
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    (project / "seeds").mkdir()
+    # The commands change directory to the project; monkeypatch puts it back.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(project))
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    return project
+
+
+def run(*args: str):
+    return CliRunner().invoke(versions, list(args), catch_exceptions=False)
+
+
+def seed(project: Path) -> Path:
+    return project / fingerprints.FINGERPRINTS_SEED
+
+
+def test_record_then_check_then_list(tiny):
+    recorded = run("record")
+    assert (recorded.exit_code, recorded.stdout) == (
+        0,
+        "recorded tiny v1\n1 new fingerprint(s) recorded\n",
+    )
+    [row] = seed(tiny).read_text().splitlines()[1:]
+    key, version, fingerprint = row.split(",")
+    assert (key, version, len(fingerprint)) == ("tiny", "1", 64)
+
+    checked = run("check")
+    assert (checked.exit_code, checked.stdout, checked.stderr) == (
+        0,
+        "audience versions: 1 checked, all fingerprints match\n",
+        "",
+    )
+    listed = run("list")
+    assert listed.stdout == f"{'tiny':40} v1   {fingerprint[:12]} ok\n"
+
+    again = run("record")
+    assert again.stdout == "0 new fingerprint(s) recorded\n"
+    assert seed(tiny).read_text().splitlines()[1:] == [row]
+
+
+def test_check__a_logic_change_without_a_new_version(tiny):
+    run("record")
+    macro = tiny / "macros/tiny_filter.sql"
+    macro.write_text(MACRO_SQL.replace("true", "false"))
+    checked = run("check")
+    assert checked.exit_code == 1
+    assert checked.stdout == ""
+    assert checked.stderr.splitlines() == [
+        "- tiny v1 changed its logic but kept its version "
+        "(models/audiences/tiny_v1.sql). Keep v1 as it was; put the new logic in "
+        "tiny_v2.sql, add `- v: 2` under versions, set latest_version: 2, add a "
+        "changelog line saying what changed and why, then run `audiences versions "
+        "record`.",
+        '1 audience version problem(s); see README "Add or change an audience".',
+    ]
+    assert run("list").stdout.endswith(" CHANGED/NEW\n")
+
+
+def test_check__nothing_recorded_yet(tiny):
+    checked = run("check")
+    assert checked.exit_code == 1
+    assert checked.stderr.splitlines()[0] == (
+        "- tiny v1 has no recorded fingerprint: once its changelog line is in, "
+        "run `audiences versions record`"
+    )
+    assert run("list").stdout == (
+        f"{'tiny':40} v1   {run('list').stdout.split()[2]} CHANGED/NEW\n"
+    )
+
+
+def test_check__a_project_that_does_not_compile_exits_1_with_the_hint(tiny):
+    (tiny / "models/audiences/tiny_v1.sql").write_text("select {{ no_such_macro() }}\n")
+    checked = run("check")
+    assert checked.exit_code == 1
+    assert "no_such_macro" in checked.stderr
+    assert checked.stderr.endswith(
+        'audience definitions do not build; see README "Add or change an '
+        'audience" and macros/_macros.yml.\n'
+    )
+
+
+def test_load_manifest__compiles_the_audiences_and_returns_the_manifest(tiny):
+    manifest = fingerprints.load_manifest(tiny)
+    assert manifest["metadata"]["project_name"] == "tiny_audiences"
+    [node] = [n for n in manifest["nodes"].values() if n["name"] == "tiny"]
+    assert node["raw_code"].strip() == MODEL_SQL.strip()
+    assert (tiny / "target" / "manifest.json").is_file()
+    [audience] = fingerprints.audience_versions(manifest)
+    assert (audience.key, audience.version) == ("tiny", 1)
+
+
+def test_load_manifest__honours_dbt_target_path(tiny, monkeypatch):
+    monkeypatch.setenv("DBT_TARGET_PATH", "elsewhere")
+    manifest = fingerprints.load_manifest(tiny)
+    assert (tiny / "elsewhere" / "manifest.json").is_file()
+    assert not (tiny / "target" / "manifest.json").exists()
+    assert manifest["metadata"]["project_name"] == "tiny_audiences"
+
+
+def test_load_manifest__a_compile_error_is_a_definition_error(tiny):
+    (tiny / "models/audiences/tiny_v1.sql").write_text("select {{ no_such_macro() }}\n")
+    with pytest.raises(fingerprints.DefinitionError, match="no_such_macro"):
+        fingerprints.load_manifest(tiny)
