@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,8 +77,13 @@ def _gib(value: int | None) -> str:
     return "" if value is None else f"{value / 2**30:.2f} GiB"
 
 
-def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run one command to its exit; wall seconds, its peak RSS, its stdout."""
+def run_timed(
+    args: list[str],
+    env: dict[str, str],
+    accept: Callable[[int], bool] = lambda code: code == 0,
+) -> tuple[float, int, str]:
+    """Run one command to its exit; wall seconds, its peak RSS, its stdout. An exit code
+    `accept` refuses ends the benchmark with the command's output."""
     started = time.perf_counter()
     proc = subprocess.Popen(  # noqa: S603 (our own entry points)
         args,
@@ -90,7 +96,7 @@ def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     output = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if not accept(os.waitstatus_to_exitcode(status)):
         raise SystemExit(f"{' '.join(args[:3])} failed:\n{output[-4000:]}")
     return elapsed, usage.ru_maxrss * 1024, output
 
@@ -127,6 +133,36 @@ def receiver_layout(day_files: list[Path], folder: Path) -> int:
         chunk = lines[minute * per_file : (minute + 1) * per_file]
         (folder / f"events-{minute:04d}.ndjson").write_bytes(b"".join(chunk))
     return len(lines)
+
+
+def only_data_health_failed(target_dir: Path) -> Callable[[int], bool]:
+    """A dbt build may exit 1 when the only nodes that failed are data-health checks: the
+    demo data carries a deliberate week-long webhook outage, which the event-volume check
+    rightly flags at full size. Anything else failing ends the benchmark."""
+
+    def accept(code: int) -> bool:
+        if code == 0:
+            return True
+        if code != 1 or not (target_dir / "run_results.json").is_file():
+            return False
+        manifest = json.loads((target_dir / "manifest.json").read_text())["nodes"]
+        results = json.loads((target_dir / "run_results.json").read_text())["results"]
+        failed = [r["unique_id"] for r in results if r["status"] in ("fail", "error")]
+        return bool(failed) and all(
+            "data_health" in manifest.get(node, {}).get("tags", []) for node in failed
+        )
+
+    return accept
+
+
+def failed_checks(target_dir: Path) -> list[str]:
+    """The data-health checks that failed in the last build (run_results.json)."""
+    results = json.loads((target_dir / "run_results.json").read_text())["results"]
+    return sorted(
+        r["unique_id"].split(".")[2]
+        for r in results
+        if r["status"] in ("fail", "error")
+    )
 
 
 def dbt_model_seconds(target_dir: Path) -> dict[str, float]:
@@ -310,12 +346,17 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
     steps.append(Step("load orders", seconds, rss))
 
     dbt = [str(BIN / "dbt"), "build", "--no-use-colors"]
+    build_ok = only_data_health_failed(root / "target")
     seconds, rss, _ = run_timed(
-        [*dbt, "--vars", json.dumps({"as_of": AS_OF_FULL})], env
+        [*dbt, "--vars", json.dumps({"as_of": AS_OF_FULL})], env, build_ok
     )
     full_seconds = seconds
+    flagged = failed_checks(root / "target")
     steps.append(Step("full `dbt build` (models, unit and data tests)", seconds, rss,
-                      goal=GOALS["build"]))  # fmt: skip
+                      goal=GOALS["build"], note=(
+                          "data-health checks that failed (the demo's deliberate "
+                          f"webhook outage): {', '.join(flagged)}" if flagged else "")
+                      ))  # fmt: skip
     model_seconds = dbt_model_seconds(root / "target")
     steps.extend(compare_audiences(db, AS_OF_FULL, model_seconds))
 
@@ -325,7 +366,7 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
     seconds, rss, _ = run_timed(
         [*dbt, "--exclude-resource-type", "unit_test",
          "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})],
-        env,
+        env, build_ok,
     )  # fmt: skip
     steps.append(Step(
         f"incremental `dbt build` after one more day, as `audiences run` runs it "
