@@ -426,7 +426,7 @@ def render(steps: list[Step], people: int, days: int, host: str) -> str:
 `make bench` (scripts/bench/end_to_end.py), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, at
 `--people {people:,} --days {days}`. Older runs live in git history.
 
-Machine: {host}, {os.getloadavg()[0]:.1f} at the end. Wall times include whatever
+Machine: {host}; load average {os.getloadavg()[0]:.1f} at the end. Wall times include whatever
 else ran on the machine (a load average above 2 on 2 cores means other work), so on a
 busy machine they are upper bounds; the ratios within a step are measured side by side.
 
