@@ -9,6 +9,8 @@ before it: the torn tail is cut, not left for the loader to trip over.
 from __future__ import annotations
 
 import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,18 +21,24 @@ FIRST = b'{"event_id":"01FIRST"}'
 SECOND = b'{"event_id":"01SECOND","note":"' + b"x" * 200 + b'"}'
 
 
+@contextmanager
+def file_size_limit(max_bytes: int) -> Iterator[None]:
+    """Files this process writes may not grow past max_bytes (EFBIG), until the block ends."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+
+
 def test_append__a_write_cut_short_is_refused_and_cut_from_the_file(tmp_path: Path):
     landing = tmp_path / "landing"
     writer = LandingWriter(landing, rotate_bytes=1 << 20, rotate_seconds=3600)
     writer.append(FIRST)
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     # Room for the first line and a few bytes of the second, not all of it.
-    resource.setrlimit(resource.RLIMIT_FSIZE, (len(FIRST) + 1 + 10, limit[1]))
-    try:
-        with pytest.raises(LandingError):
-            writer.append(SECOND)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    with file_size_limit(len(FIRST) + 1 + 10), pytest.raises(LandingError):
+        writer.append(SECOND)
     writer.close()
     landed = sorted(landing.glob("*.ndjson"))
     assert [path.read_bytes() for path in landed] == [FIRST + b"\n"]
@@ -40,13 +48,8 @@ def test_append__a_write_cut_short_is_refused_and_cut_from_the_file(tmp_path: Pa
 def test_append__a_first_write_refused_outright_leaves_no_empty_file(tmp_path: Path):
     landing = tmp_path / "landing"
     writer = LandingWriter(landing, rotate_bytes=1 << 20, rotate_seconds=3600)
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, limit[1]))
-    try:
-        with pytest.raises(LandingError):
-            writer.append(FIRST)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    with file_size_limit(0), pytest.raises(LandingError):
+        writer.append(FIRST)
     writer.close()
     assert list(landing.glob("*.ndjson")) == []
     assert list((landing / ".incoming").glob("*.part")) == []
