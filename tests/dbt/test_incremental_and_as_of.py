@@ -47,7 +47,7 @@ BELOW_THE_LEDGER = [
 ]
 INCREMENTAL_MODELS = [
     "int_message_events_deduplicated",
-    "int_identifier_sightings",
+    "int_message_events_unioned",
     "int_identifiers_resolved",
     "int_message_events_resolved",
 ]

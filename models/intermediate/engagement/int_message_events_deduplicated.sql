@@ -16,12 +16,12 @@
     that a late event touches, so on Spark this model is rebuilt in full each run.
 #}
 
-with
-
-message_events as (
-
-    select * from {{ ref('int_message_events_unioned') }}
-
+{#
+    The rows loaded since the newest row this table holds. Two CTEs below each read the
+    union with this filter, rather than sharing one CTE: DuckDB materializes a CTE read
+    twice, which here would copy every wide row once more before ranking them.
+#}
+{% set loaded_since_last_run %}
     {% if is_incremental() %}
         {# An empty table (built before any load) must not stop every later run. #}
         where loaded_at > (
@@ -32,11 +32,17 @@ message_events as (
             from {{ this }}
         )
     {% endif %}
+{% endset %}
 
-),
+with
 
 keyed as (
 
+    {#
+        Only the columns that decide which copy wins. Ranking the narrow rows and joining
+        the winners back costs half of ranking whole rows (the window operator carries
+        every column it orders).
+    #}
     select
         {# The same delivery + metric + second seen through two sources is one event. #}
         {{ generate_surrogate_key([
@@ -45,9 +51,14 @@ keyed as (
             "metric",
             dbt.date_trunc('second', 'occurred_at'),
         ]) }} as message_event_id,
-        *
+        source_system,
+        source_event_id,
+        source_priority,
+        loaded_at
 
-    from message_events
+    from {{ ref('int_message_events_unioned') }}
+
+    {{ loaded_since_last_run }}
 
 ),
 
@@ -68,9 +79,16 @@ ranked as (
 
     select
         keyed.*,
+        {#
+            The best source, then the smallest source id; an App API delivery fetched
+            again (same source id) keeps its latest copy, as an incremental run does.
+        #}
         row_number() over (
             partition by keyed.message_event_id
-            order by keyed.source_priority, keyed.source_event_id
+            order by
+                keyed.source_priority,
+                keyed.source_event_id,
+                keyed.loaded_at desc
         ) as rank_within_event
 
     from keyed
@@ -94,39 +112,61 @@ ranked as (
 
 ),
 
+winners as (
+
+    select
+        message_event_id,
+        source_system,
+        source_event_id,
+        loaded_at
+
+    from ranked
+
+    where rank_within_event = 1
+
+),
+
+message_events as (
+
+    select * from {{ ref('int_message_events_unioned') }}
+
+    {{ loaded_since_last_run }}
+
+),
+
 final as (
 
     select
         ---------- ids
-        message_event_id,
-        source_event_id,
-        customer_id,
-        cio_id,
-        delivery_id,
-        campaign_id,
-        broadcast_id,
-        newsletter_id,
-        action_id,
-        journey_id,
-        transactional_message_id,
+        winners.message_event_id,
+        message_events.source_event_id,
+        message_events.customer_id,
+        message_events.cio_id,
+        message_events.delivery_id,
+        message_events.campaign_id,
+        message_events.broadcast_id,
+        message_events.newsletter_id,
+        message_events.action_id,
+        message_events.journey_id,
+        message_events.transactional_message_id,
 
         ---------- strings
-        source_system,
-        email,
-        channel,
-        metric,
+        message_events.source_system,
+        message_events.email,
+        message_events.channel,
+        message_events.metric,
         case
-            when campaign_id is not null then 'campaign'
-            when broadcast_id is not null then 'broadcast'
-            when newsletter_id is not null then 'newsletter'
-            when transactional_message_id is not null then 'transactional'
+            when message_events.campaign_id is not null then 'campaign'
+            when message_events.broadcast_id is not null then 'broadcast'
+            when message_events.newsletter_id is not null then 'newsletter'
+            when message_events.transactional_message_id is not null then 'transactional'
         end as parent_type,
-        link_url,
-        failure_message,
-        phone,
+        message_events.link_url,
+        message_events.failure_message,
+        message_events.phone,
 
         ---------- numerics
-        source_priority,
+        message_events.source_priority,
 
         ---------- booleans
         {# Apple MPP and Gmail prefetch open the pixel; link scanners click. #}
@@ -134,22 +174,28 @@ final as (
             machine_open.sql). The flag is stored, so changing that var needs
             `dbt build --full-refresh --select int_message_events_deduplicated+`. #}
         case
-            when metric = 'opened'
+            when message_events.metric = 'opened'
                 then {{ machine_open({
-                    'prefetched': 'is_prefetched', 'proxied': 'is_proxied'
+                    'prefetched': 'message_events.is_prefetched',
+                    'proxied': 'message_events.is_proxied',
                 }) }}
-            when metric = 'clicked' then is_machine_click
+            when message_events.metric = 'clicked' then message_events.is_machine_click
         end as is_machine,
-        is_prefetched,
-        is_proxied,
+        message_events.is_prefetched,
+        message_events.is_proxied,
 
         ---------- timestamps
-        occurred_at,
-        loaded_at
+        message_events.occurred_at,
+        message_events.loaded_at
 
-    from ranked
+    {# One source row per (system, source id, load): the raw tables' keys. #}
+    from message_events
 
-    where rank_within_event = 1
+    inner join winners
+        on
+            message_events.source_system = winners.source_system
+            and message_events.source_event_id = winners.source_event_id
+            and message_events.loaded_at = winners.loaded_at
 
 )
 
