@@ -86,8 +86,8 @@ ranked as (
         row_number() over (
             partition by keyed.message_event_id
             order by
-                keyed.source_priority,
-                keyed.source_event_id,
+                keyed.source_priority asc,
+                keyed.source_event_id asc,
                 keyed.loaded_at desc
         ) as rank_within_event
 
@@ -159,7 +159,8 @@ final as (
             when message_events.campaign_id is not null then 'campaign'
             when message_events.broadcast_id is not null then 'broadcast'
             when message_events.newsletter_id is not null then 'newsletter'
-            when message_events.transactional_message_id is not null then 'transactional'
+            when message_events.transactional_message_id is not null
+                then 'transactional'
         end as parent_type,
         message_events.link_url,
         message_events.failure_message,
