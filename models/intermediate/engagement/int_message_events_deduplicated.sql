@@ -17,21 +17,16 @@
 #}
 
 {#
-    The rows loaded since the newest row this table holds. Two CTEs below each read the
-    union with this filter, rather than sharing one CTE: DuckDB materializes a CTE read
-    twice, which here would copy every wide row once more before ranking them.
+    The newest load this table holds: each run takes the rows loaded after it. Two CTEs
+    below each read the union with this filter rather than share one CTE: DuckDB
+    materializes a CTE read twice, which would copy every wide row once more.
+    An empty table (built before any load) must not stop every later run.
 #}
-{% set loaded_since_last_run %}
-    {% if is_incremental() %}
-        {# An empty table (built before any load) must not stop every later run. #}
-        where loaded_at > (
-            select
-                coalesce(
-                    max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})
-                )
-            from {{ this }}
-        )
-    {% endif %}
+{% set newest_load_held %}
+    (
+        select coalesce(max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+        from {{ this }}
+    )
 {% endset %}
 
 with
@@ -58,7 +53,9 @@ keyed as (
 
     from {{ ref('int_message_events_unioned') }}
 
-    {{ loaded_since_last_run }}
+    {% if is_incremental() %}
+        where loaded_at > {{ newest_load_held }}
+    {% endif %}
 
 ),
 
@@ -130,7 +127,9 @@ message_events as (
 
     select * from {{ ref('int_message_events_unioned') }}
 
-    {{ loaded_since_last_run }}
+    {% if is_incremental() %}
+        where loaded_at > {{ newest_load_held }}
+    {% endif %}
 
 ),
 
