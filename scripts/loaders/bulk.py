@@ -90,7 +90,10 @@ def count_staged(duck) -> tuple[Counts, int]:
 def _pick_kept(duck, spec: TableSpec) -> str:
     """Choose one record per key inside the file; returns the relation to load from.
 
-    Conflicting in-file copies go to `_ld_conflicts`.
+    Conflicting in-file copies go to `_ld_conflicts`. Only the copies that lose are
+    written down (`_ld_losers`, found by a window over the key and line number alone):
+    ranking whole records would carry every payload through the window, and a file
+    repeats few keys.
     """
     valid = f"(select * from {CLASSIFIED} where reason is null)"
     if spec.version is None:
@@ -101,23 +104,32 @@ def _pick_kept(duck, spec: TableSpec) -> str:
         if distinct == total:
             return valid
         order = "line_no"
+        ranked = f"{spec.key}, line_no"
         same_version = "true"
     else:
         order = f"{spec.version} desc nulls last, line_no desc"
+        ranked = f"{spec.key}, line_no, {spec.version}"
         same_version = f"v.{spec.version} = k.{spec.version}"
     duck.execute(
-        f"create or replace temp table _ld_keep as select * from {valid} "
-        f"qualify row_number() over (partition by {spec.key} order by {order}) = 1"
+        "create or replace temp table _ld_losers as select line_no from ("
+        f"select line_no, row_number() over (partition by {spec.key} order by {order}) "
+        f"as copy_rank from (select {ranked} from {CLASSIFIED} where reason is null)) "
+        "where copy_rank > 1"
+    )
+    kept = (
+        f"(select * from {CLASSIFIED} where reason is null "
+        "and line_no not in (select line_no from _ld_losers))"
     )
     duck.execute(
         "insert into _ld_conflicts select v.line_no, "
         f"'{spec.key} ' || v.{spec.key} || ' also on line ' || k.line_no || "
         "' of this file with a different body; the kept copy wins', v.payload "
-        f"from {valid} as v inner join _ld_keep as k on v.{spec.key} = k.{spec.key} "
-        f"where v.line_no <> k.line_no and {same_version} "
+        f"from {CLASSIFIED} as v inner join {kept} as k on v.{spec.key} = k.{spec.key} "
+        "where v.line_no in (select line_no from _ld_losers) "
+        f"and {same_version} "
         "and json(v.payload)::varchar <> json(k.payload)::varchar"
     )
-    return "_ld_keep"
+    return kept
 
 
 def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:

@@ -101,7 +101,7 @@ def drop_stage(duck) -> None:
         LINES,
         CLASSIFIED,
         PY_REJECTS,
-        "_ld_keep",
+        "_ld_losers",
         "_ld_conflicts",
         "_ld_existing",
     ):
