@@ -29,9 +29,6 @@ EXIT_FAILED = 6
 # One exit code for the tick: the most serious outcome of any step wins.
 SEVERITY = (EXIT_ERROR, EXIT_FAILED, EXIT_PARTIAL, EXIT_LOCKED, EXIT_ATTENTION)
 
-# What a tick's `dbt build` adds to the project's vars (dbt_project.yml explains each).
-TICK_DBT_VARS = '{"data_tests_scope": "recent"}'
-
 SYNC_EXIT = {0: EXIT_OK, 3: EXIT_ATTENTION, 4: EXIT_LOCKED, 5: EXIT_PARTIAL}
 
 EPILOG = """\b
@@ -293,13 +290,9 @@ class Tick:
             # learns nothing from them; they run in CI and in `make build`. dbt's docs
             # recommend exactly this (docs/scheduling.md), and they are 19 of the ~200
             # nodes of every tick.
-            # The unique tests on the tables of every event check the keys loaded in
-            # the last few days, not the whole history, on each tick (a plain `dbt
-            # build` checks every key; macros/tests/keys_loaded_recently.sql).
             args = [
                 "build", *target, "--project-dir", str(self.project),
                 "--exclude-resource-type", "unit_test",
-                "--vars", TICK_DBT_VARS,
             ]  # fmt: skip
             result = self.step("dbt build", dbt_command(*args), "dbt " + " ".join(args))
             for alert in findings.build_findings(
