@@ -28,6 +28,7 @@ from scripts.loaders.bulk import (
     TableSpec,
     _conflict_condition,
     _conflict_detail,
+    loaded_rows,
 )
 from scripts.loaders.files import LINE_DELIMITER, UTF8_CHECK_BYTES, SourceFile
 from scripts.loaders.ledger import CONFLICT_REASON, Counts
@@ -156,7 +157,11 @@ def apply(
             f"else '{key} ' || v.{key} || ' already loaded from ' || kf.source_file || "
             "' line ' || k.file_line || ' with a different body; the loaded copy "
             "wins' end as detail, v.payload as raw "
-            f"from {BATCH_CLASS} as v inner join {BATCH_KEEP} as k "
+            # Only the repeated keys' rows are joined, so only their payloads are read.
+            f"from (select * from {BATCH_CLASS} where {key} in (select {key} "
+            f"from {BATCH_CLASS} where reason is null group by {key} "
+            "having count(*) > 1)) as v "
+            f"inner join {BATCH_KEEP} as k "
             f"on v.{key} = k.{key} inner join {FILES} as kf on kf.file_no = k.file_no "
             "where v.reason is null and v.line_no <> k.line_no "
             "and json(v.payload)::varchar <> json(k.payload)::varchar"
@@ -167,10 +172,14 @@ def apply(
         f"from {BATCH_KEEP} as v semi join {spec.qualified} as t on t.{key} = v.{key}"
     )
     if duck.execute(f"select count(*) from {BATCH_EXISTING}").fetchone()[0]:
+        loaded = loaded_rows(
+            duck, spec, f"select v.{key} from {BATCH_KEEP} as v "
+            f"where v.line_no in (select line_no from {BATCH_EXISTING})",
+        )  # fmt: skip
         duck.execute(
             f"insert into {BATCH_CONFLICTS} select v.file_no, v.file_line, "
             f"{_conflict_detail(spec, 't')}, v.payload from {BATCH_KEEP} as v "
-            f"inner join {spec.qualified} as t on t.{key} = v.{key} "
+            f"inner join {loaded} as t on t.{key} = v.{key} "
             f"where v.line_no in (select line_no from {BATCH_EXISTING}) "
             f"and {_conflict_condition(spec, 'v', 't', 'duckdb')}"
         )

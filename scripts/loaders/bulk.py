@@ -111,10 +111,10 @@ def _pick_kept(duck, spec: TableSpec) -> str:
         ranked = f"{spec.key}, line_no, {spec.version}"
         same_version = f"v.{spec.version} = k.{spec.version}"
     duck.execute(
-        "create or replace temp table _ld_losers as select line_no from ("
-        f"select line_no, row_number() over (partition by {spec.key} order by {order}) "
-        f"as copy_rank from (select {ranked} from {CLASSIFIED} where reason is null)) "
-        "where copy_rank > 1"
+        f"create or replace temp table _ld_losers as select line_no, {spec.key} from ("
+        f"select {spec.key}, line_no, row_number() over (partition by {spec.key} "
+        f"order by {order}) as copy_rank from (select {ranked} from {CLASSIFIED} "
+        "where reason is null)) where copy_rank > 1"
     )
     kept = (
         f"(select * from {CLASSIFIED} where reason is null "
@@ -124,9 +124,13 @@ def _pick_kept(duck, spec: TableSpec) -> str:
         "insert into _ld_conflicts select v.line_no, "
         f"'{spec.key} ' || v.{spec.key} || ' also on line ' || k.line_no || "
         "' of this file with a different body; the kept copy wins', v.payload "
-        f"from {CLASSIFIED} as v inner join {kept} as k on v.{spec.key} = k.{spec.key} "
-        "where v.line_no in (select line_no from _ld_losers) "
-        f"and {same_version} "
+        # Both sides narrowed to the repeated keys before the join, so only their
+        # payloads are read.
+        f"from (select * from {CLASSIFIED} where line_no in "
+        "(select line_no from _ld_losers)) as v "
+        f"inner join (select * from {kept} where {spec.key} in "
+        f"(select {spec.key} from _ld_losers)) as k on v.{spec.key} = k.{spec.key} "
+        f"where {same_version} "
         "and json(v.payload)::varchar <> json(k.payload)::varchar"
     )
     return kept
@@ -157,6 +161,25 @@ def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
 
 def _select_columns(spec: TableSpec, alias: str) -> str:
     return ", ".join(f"{alias}.{name}" for name in spec.names)
+
+
+# Up to this many re-sent keys are listed as constants (see loaded_rows).
+MAX_LISTED_KEYS = 5000
+
+
+def loaded_rows(duck, spec: TableSpec, keys_select: str) -> str:
+    """The raw table's rows for the keys `keys_select` returns, as a relation.
+
+    Comparing a re-sent record with its loaded copy needs the loaded payload. A join on
+    the key would read the payload column of the whole (growing) table; constants in an
+    IN list reach the table scan as a filter, so only the matching rows' payloads are
+    read. Past MAX_LISTED_KEYS (a whole file sent again) the subquery is cheaper to plan.
+    """
+    keys = [row[0] for row in duck.execute(keys_select).fetchall()]
+    if len(keys) > MAX_LISTED_KEYS:
+        return f"(select * from {spec.qualified} where {spec.key} in ({keys_select}))"
+    listed = ", ".join(sql_literal(str(key)) for key in keys) or "null"
+    return f"(select * from {spec.qualified} where {spec.key} in ({listed}))"
 
 
 def _conflict_condition(spec: TableSpec, new: str, old: str, dialect: str) -> str:
@@ -205,9 +228,13 @@ def _apply_duckdb(
     )
     if duck.execute("select count(*) from _ld_existing").fetchone()[0]:
         # Re-sent keys are rare; only then are the loaded copies' bodies compared.
+        loaded = loaded_rows(
+            duck, spec, f"select v.{spec.key} from {kept} as v "
+            "where v.line_no in (select line_no from _ld_existing)",
+        )  # fmt: skip
         duck.execute(
             f"insert into _ld_conflicts select v.line_no, {_conflict_detail(spec, 't')}, "
-            f"v.payload from {kept} as v inner join {spec.qualified} as t "
+            f"v.payload from {kept} as v inner join {loaded} as t "
             f"on t.{spec.key} = v.{spec.key} "
             "where v.line_no in (select line_no from _ld_existing) "
             f"and {_conflict_condition(spec, 'v', 't', 'duckdb')}"
