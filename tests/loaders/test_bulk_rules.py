@@ -232,6 +232,15 @@ def test_apply__keys_loaded_by_an_earlier_file(wh, tmp_path):
     ]  # fmt: skip
 
 
+def test_apply__a_resend_spelt_differently_is_the_same_body(wh, tmp_path):
+    stage(wh, EVENTS, [valid(1, "a", "x", '{"id": "a",  "k": "x"}')], tmp_path)
+    load(wh, EVENTS, "first.ndjson", tmp_path)
+    stage(wh, EVENTS, [valid(1, "a", "x", '{"id":"a","k":"x"}')], tmp_path)
+    counts = load(wh, EVENTS, "second.ndjson", tmp_path)
+    assert counts == Counts(read=1, duplicate=1)
+    assert rejects(wh, "second.ndjson") == []
+
+
 def test_apply__a_resent_file_is_all_duplicates(wh, tmp_path):
     rows = [valid(1, "a", "x"), valid(2, "b", "y")]
     stage(wh, EVENTS, rows, tmp_path)

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import os
 import socket
+import stat
 import zlib
 from pathlib import Path
 
@@ -94,6 +95,17 @@ def test_discover__fifo_socket_and_device_are_refused_by_kind(tmp_path):
     with pytest.raises(InputError) as error:
         discover(["/dev/null"], EXTENSIONS)
     assert str(error.value) == "not a regular file (a device): /dev/null"
+
+
+def test_discover__block_device_is_a_device(tmp_path):
+    block = tmp_path / "blk"
+    try:
+        os.mknod(block, stat.S_IFBLK | 0o600, os.makedev(7, 0))
+    except PermissionError:
+        pytest.skip("creating a block device needs CAP_MKNOD")
+    with pytest.raises(InputError) as error:
+        discover([str(block)], EXTENSIONS)
+    assert str(error.value) == f"not a regular file (a device): {block}"
 
 
 # ------------------------------------------------------------------ inspect
@@ -266,6 +278,13 @@ def test_open_content__truncated_gzip_prefix_reads_in_small_pieces(tmp_path):
     assert prefix.stream.closed is True
 
 
+def test_open_content__truncated_gzip_of_one_complete_byte(tmp_path):
+    info = source(tmp_path, gzip.compress(b'\n{"torn":')[:-8], "cut.ndjson.gz")
+    assert info.readable_bytes == 1
+    with open_content(info) as stream:
+        assert stream.read() == b"\n"
+
+
 def test_open_content__plain_and_whole_gzip(tmp_path):
     plain = source(tmp_path, b"1\n2\n")
     with open_content(plain) as stream:
@@ -317,6 +336,8 @@ def test_raw_text__marks_bad_bytes_and_keeps_64_kib():
         (b'[{"a":1},{"b":2}]', "array"),  # one line, no newline
         (b'{\n  "a": 1\n}\n', "object"),
         (files.BOM + b'  [\n1,\n2]\n', "array"),
+        (files.BOM + b'{"a":1}\n', "ndjson"),  # its first line parses once the BOM goes
+        (b"[1] ", "array"),  # no newline: the whole file is the document
         (b"[\n1,\n", "ndjson"),  # broken: left to the line reader, which rejects
         (b'"text"\n', "ndjson"),
         (b"", "ndjson"),
@@ -347,6 +368,11 @@ def test_iter_records__array_elements_numbered_from_one_and_compacted(tmp_path):
 def test_iter_records__one_object_is_record_one(tmp_path):
     info = source(tmp_path, b'{\n  "a": "x"\n}\n')
     assert list(iter_records(info, "object")) == [(1, b'{"a":"x"}')]
+
+
+def test_iter_records__only_the_line_ending_is_cut(tmp_path):
+    info = source(tmp_path, b'{"a":1} \t\r\nabcX\r\n\r\n')
+    assert list(iter_records(info, "ndjson")) == [(1, b'{"a":1} \t'), (2, b"abcX")]
 
 
 def test_iter_records__lines_keep_their_numbers(tmp_path):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import gzip
-from datetime import date, datetime, time, timedelta
+import time as pytime
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
@@ -340,6 +341,18 @@ def test_normalise__segment_amounts_email_and_timestamps():
     )
 
 
+def test_normalise__segment_timestamps_are_named_in_their_rejects():
+    assert rejected(normalise, track(timestamp="soon"), LIMIT) == (
+        "invalid_timestamp",
+        "timestamp is not ISO-8601: 'soon'",
+    )
+    props = {"order_id": "s1", "ordered_at": "then"}
+    assert rejected(normalise, track(properties=props), LIMIT) == (
+        "invalid_timestamp",
+        "properties.ordered_at is not ISO-8601: 'then'",
+    )
+
+
 def test_normalise__segment_messages_that_are_not_orders():
     assert rejected(normalise, track(type="identify"), LIMIT) == (
         "not_a_track",
@@ -409,6 +422,7 @@ def test_records__csv_invalid_utf8_row(tmp_path):
     content = (
         HEADER.encode() + b"\n"
         b"o1,c\xff,,completed,1,,2026-11-01T00:00:00Z,\n"
+        b"o2,c\x80,,completed,1,,2026-11-01T00:00:00Z,\n"
         b"o3,c3,,completed,1,,2026-11-01T00:00:00Z,\n"
     )
     got = records(tmp_path, "o.csv", content)
@@ -417,8 +431,9 @@ def test_records__csv_invalid_utf8_row(tmp_path):
         b"o1,c\xff,,completed,1,,2026-11-01T00:00:00Z,",
         ("invalid_utf8", "row is not valid UTF-8"),
     )
-    assert got[1][0] == 3
-    assert got[1][2]["order_id"] == "o3"
+    assert got[1][::2] == (3, ("invalid_utf8", "row is not valid UTF-8"))
+    assert got[2][0] == 4
+    assert got[2][2]["order_id"] == "o3"
 
 
 def test_records__csv_field_limit_follows_the_record_limit(tmp_path):
@@ -432,7 +447,7 @@ def test_records__csv_field_limit_follows_the_record_limit(tmp_path):
         csv.field_size_limit(15)  # the header's longest name is 11
         content = f"{HEADER}\no1,{'y' * 20},,completed,1,,,\no2,c,,completed,1,,,\n"
         got = records(tmp_path, "p.csv", content.encode(), max_bytes=5)
-        assert got[0][:1] == (2,)
+        assert got[0][:2] == (2, b"")
         assert got[0][2] == (
             "record_too_large",
             "CSV row cannot be read: field larger than field limit (15)",
@@ -527,6 +542,17 @@ def test_plain__values_parquet_may_hold():
     assert orders._plain(UUID(int=1)) == "00000000-0000-0000-0000-000000000001"
     for value in (None, "s", 3, 1.5, False):
         assert orders._plain(value) == value
+
+
+def test_plain__zoned_times_become_utc_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    pytime.tzset()
+    try:
+        zoned = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+        assert orders._plain(zoned) == "2026-01-01T10:00:00"
+    finally:
+        monkeypatch.undo()
+        pytime.tzset()
 
 
 def test_records__not_parquet_is_unreadable(tmp_path):
