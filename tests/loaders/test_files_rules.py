@@ -137,7 +137,9 @@ def test_inspect__gzip_is_hashed_as_stored_and_checked_as_content(tmp_path):
     assert info.fast_path_ok is False
 
 
-def test_inspect__gzip_content_is_checked_for_utf8_whatever_its_size(tmp_path, monkeypatch):
+def test_inspect__gzip_content_is_checked_for_utf8_whatever_its_size(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(files, "UTF8_CHECK_BYTES", 1)
     info = source(tmp_path, gzip.compress(b'{"a":"\xff"}\n'), "in.ndjson.gz")
     assert info.utf8_error == "invalid UTF-8 at byte 6"
@@ -162,7 +164,9 @@ def test_inspect__cr_delimiter_and_bom_each_leave_the_fast_path(tmp_path):
     assert (bom.has_bom, bom.fast_path_ok, bom.first_char) == (True, False, b"{")
 
 
-def test_inspect__first_invalid_utf8_byte_is_reported_across_chunks(tmp_path, monkeypatch):
+def test_inspect__first_invalid_utf8_byte_is_reported_across_chunks(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(files, "CHUNK", 2)
     info = source(tmp_path, b"ab\xff\n\xfe")
     # chunks "ab", "\xff\n", "\xfe": the first bad byte is 2, not the later one at 4
@@ -300,7 +304,9 @@ def test_open_content__plain_and_whole_gzip(tmp_path):
     ["gzip_error", "truncation", "utf8_error", "has_cr", "has_delimiter", "bom"],
 )
 def test_source_file__each_problem_alone_leaves_the_fast_path(tmp_path, flag):
-    info = SourceFile(path=tmp_path / "x", size=1, sha256="s", gzipped=False, head=b"{}")
+    info = SourceFile(
+        path=tmp_path / "x", size=1, sha256="s", gzipped=False, head=b"{}"
+    )
     assert info.fast_path_ok is True
     if flag == "bom":
         info.head = files.BOM + b"{}"
@@ -335,7 +341,7 @@ def test_raw_text__marks_bad_bytes_and_keeps_64_kib():
         (b'[\n {"a": 1},\n {"b": 2}\n]\n', "array"),
         (b'[{"a":1},{"b":2}]', "array"),  # one line, no newline
         (b'{\n  "a": 1\n}\n', "object"),
-        (files.BOM + b'  [\n1,\n2]\n', "array"),
+        (files.BOM + b"  [\n1,\n2]\n", "array"),
         (files.BOM + b'{"a":1}\n', "ndjson"),  # its first line parses once the BOM goes
         (b"[1] ", "array"),  # no newline: the whole file is the document
         (b"[\n1,\n", "ndjson"),  # broken: left to the line reader, which rejects

@@ -254,14 +254,18 @@ def test_normalise__negative_total_only_for_completed(status, ok):
             "a completed order cannot total -1 cents (a refund is status refunded)",
         )
     assert normalise(flat(status=status, total_cents=0), LIMIT)["total_cents"] == 0
-    assert normalise(flat(status=status, total_cents=None), LIMIT)["total_cents"] is None
+    assert (
+        normalise(flat(status=status, total_cents=None), LIMIT)["total_cents"] is None
+    )
 
 
 # ------------------------------------------------------------------ timestamps
 def test_timestamp__forms():
     assert orders._timestamp(None, "t") is None
     assert orders._timestamp("", "t") is None
-    assert orders._timestamp(" 2024-01-02T03:04:05Z ", "t") == datetime(2024, 1, 2, 3, 4, 5)
+    assert orders._timestamp(" 2024-01-02T03:04:05Z ", "t") == datetime(
+        2024, 1, 2, 3, 4, 5
+    )
     assert orders._timestamp("2024-01-02 03:04:05-02:30", "t") == datetime(
         2024, 1, 2, 5, 34, 5
     )
@@ -318,7 +322,8 @@ def test_normalise__segment_other_events_have_no_ordered_at_of_their_own(event, 
 def test_normalise__segment_amounts_email_and_timestamps():
     props = {"order_id": "s1", "revenue": 5, "total": None, "email": "p@x.y"}
     row = normalise(track(properties=props), LIMIT)
-    assert (row["total_cents"], row["email"]) == (None, "p@x.y")  # total wins, even null
+    # `total` wins over `revenue` even when it is null
+    assert (row["total_cents"], row["email"]) == (None, "p@x.y")
     row = normalise(track(properties={"order_id": "s1", "revenue": "2.5"}), LIMIT)
     assert row["total_cents"] == 250
     row = normalise(track(properties={"order_id": "s1"}, context="x"), LIMIT)
@@ -326,7 +331,8 @@ def test_normalise__segment_amounts_email_and_timestamps():
     row = normalise(track(context={"traits": ["x"]}), LIMIT)
     assert row["email"] is None
     row = normalise(
-        track(timestamp="", originalTimestamp=None, sentAt="2026-11-04T00:00:00Z"), LIMIT
+        track(timestamp="", originalTimestamp=None, sentAt="2026-11-04T00:00:00Z"),
+        LIMIT,
     )
     assert row["updated_at"] == datetime(2026, 11, 4)
     row = normalise(
@@ -396,7 +402,7 @@ def _put(path: Path, content: bytes) -> Path:
 def test_records__csv_rows_with_their_line_numbers(tmp_path):
     content = (
         "\ufeff" + HEADER + ",note\n"
-        "o1,c1,,completed,100,usd,2026-11-01T00:00:00Z,,\"two\nlines\"\n"
+        'o1,c1,,completed,100,usd,2026-11-01T00:00:00Z,,"two\nlines"\n'
         ",,,,,,,,\n"
         "o2,c2,,refunded,5,,,2026-11-02T00:00:00Z,x,extra\n"
         "o3,c3,,completed,7,,2026-11-01T00:00:00Z\n"
@@ -459,7 +465,10 @@ def test_records__csv_field_limit_follows_the_record_limit(tmp_path):
 
 def test_records__ndjson_and_gzip_and_json_errors(tmp_path):
     content = b'{"order_id":"o1"}\n\n{"order_id":\n{"a":"\xed\xa0\x80"}\n'
-    for name, stored in (("o.ndjson", content), ("o.ndjson.gz", gzip.compress(content))):
+    for name, stored in (
+        ("o.ndjson", content),
+        ("o.ndjson.gz", gzip.compress(content)),
+    ):
         got = records(tmp_path, name, stored)
         assert got[0] == (1, b'{"order_id":"o1"}', {"order_id": "o1"})
         assert got[1][:2] == (3, b'{"order_id":')
@@ -626,7 +635,14 @@ def test_stage__record_size_limit_exactly(tmp_path):
 def test_stage__unreadable_gzip_empty_file_truncation_and_not_parquet(tmp_path):
     assert stage_file(tmp_path, "o.csv.gz", b"garbage") == (
         [],
-        [(None, "invalid_gzip", "not a readable gzip file: Not a gzipped file (b'ga')", "")],
+        [
+            (
+                None,
+                "invalid_gzip",
+                "not a readable gzip file: Not a gzipped file (b'ga')",
+                "",
+            )
+        ],
     )
     assert stage_file(tmp_path, "e.csv", b"") == ([], [])
     assert stage_file(tmp_path, "h.csv", b"  \n") == ([], [])
