@@ -169,6 +169,22 @@ def test_normalise__window_start_is_2000_exactly(name):
     )
 
 
+def test_normalise__updated_at_is_checked_when_ordered_at_is_unknown():
+    record = flat(ordered_at=None, updated_at="1999-12-31T23:59:59")
+    assert rejected(normalise, record, LIMIT) == (
+        validity.OUT_OF_RANGE,
+        "updated_at 1999-12-31 23:59:59 is before 2000-01-01",
+    )
+
+
+@pytest.mark.parametrize("name", ["ordered_at", "updated_at"])
+def test_normalise__flat_timestamps_are_named_in_their_rejects(name):
+    assert rejected(normalise, flat(**{name: "soon"}), LIMIT) == (
+        "invalid_timestamp",
+        f"{name} is not ISO-8601: 'soon'",
+    )
+
+
 @pytest.mark.parametrize("name", ["ordered_at", "updated_at"])
 def test_normalise__future_limit_exactly_is_allowed(name):
     at_limit = LIMIT.isoformat()
@@ -290,6 +306,13 @@ def test_timestamp__invalid():
         validity.OUT_OF_RANGE,
         "t '0001-01-01T00:00:00+01:00' is before 2000-01-01",
     )
+    padded = (
+        "0001-01-01T00:00:00+01:00" + " " * 100
+    )  # parsed stripped, shown cut at 100
+    assert rejected(orders._timestamp, padded, "t") == (
+        validity.OUT_OF_RANGE,
+        f"t {padded[:100]!r} is before 2000-01-01",
+    )
 
 
 # ------------------------------------------------------------------ Segment events
@@ -356,6 +379,13 @@ def test_normalise__segment_timestamps_are_named_in_their_rejects():
     assert rejected(normalise, track(properties=props), LIMIT) == (
         "invalid_timestamp",
         "properties.ordered_at is not ISO-8601: 'then'",
+    )
+
+
+def test_normalise__a_type_alone_makes_a_segment_message():
+    assert rejected(normalise, {"type": "identify", "userId": "c1"}, LIMIT) == (
+        "not_a_track",
+        "only track messages are orders, got 'identify'",
     )
 
 
@@ -658,6 +688,7 @@ def test_stage__unreadable_gzip_empty_file_truncation_and_not_parquet(tmp_path):
     ]
     classified, py_rejects = stage_file(tmp_path, "p.parquet", b"PAR1 not really")
     assert classified == []
+    assert [row[::3] for row in py_rejects] == [(None, "")]
     assert [row[:2] for row in py_rejects] == [(None, "unreadable_file")]
     assert py_rejects[0][2].startswith("not a readable Parquet file: ")
 
