@@ -594,6 +594,18 @@ def test_plain__zoned_times_become_utc_whatever_the_local_zone(monkeypatch):
         pytime.tzset()
 
 
+def test_timestamp__offsets_become_utc_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    pytime.tzset()
+    try:
+        assert orders._timestamp("2026-01-01T12:00:00+02:00", "t") == datetime(
+            2026, 1, 1, 10
+        )
+    finally:
+        monkeypatch.undo()
+        pytime.tzset()
+
+
 def test_records__not_parquet_is_unreadable(tmp_path):
     source = inspect(_put(tmp_path / "o.parquet", b"PAR1 not really"))
     with pytest.raises(orders.UnreadableFileError) as error:
