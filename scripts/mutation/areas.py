@@ -59,7 +59,7 @@ PYTHON_AREAS: dict[str, PythonArea] = {
         # load` into a DuckDB file, and nearly all of them reach inspect() and apply(): a
         # mutant there would pay the whole pass. The *_rules.py files pin the same rules
         # by calling files.py, bulk.py and orders.py directly on real files and a real
-        # DuckDB (about 5 s for the three).
+        # DuckDB (about 8 s for the three).
         PythonArea(
             "loaders",
             tuple(f"scripts/loaders/{name}.py" for name in ("files", "bulk", "orders")),
