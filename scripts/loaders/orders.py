@@ -132,16 +132,17 @@ def _csv_records(
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape")
         reader = csv.DictReader(text)
         while True:
-            before = reader.line_num
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                # The reader resumes on the next line; only this row is lost.
+                # The reader resumes on the next line; only this row is lost. line_num
+                # counts the lines read before the bad one; counted before next(), it
+                # would miss the header DictReader reads on the first call.
                 too_large = "field limit" in str(exc)
                 yield (
-                    before + 1,
+                    reader.line_num + 1,
                     b"",
                     InvalidRecordError(
                         "record_too_large" if too_large else "malformed_csv_row",
