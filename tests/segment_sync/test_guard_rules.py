@@ -60,6 +60,10 @@ def test_check_plan__the_messages_an_operator_reads():
         ),
     ]  # fmt: skip
     assert all(r.overridable for r in refusals)
+    week = guards.check_plan(
+        _plan(grown, newest=NOW - timedelta(hours=180, minutes=4)), LIMITS, NOW
+    )
+    assert "is 180.1 h old" in week[-1].message
 
 
 def test_check_plan__no_change_means_nothing_to_judge():
@@ -122,6 +126,8 @@ def test_check_dbt_results__failed_sync_checks_only(tmp_path: Path):
     ]
     assert guards.check_dbt_results(_results(tmp_path, rows[:1])) == []
     assert guards.check_dbt_results(_results(tmp_path, [])) == []
+    path.write_text(json.dumps({"metadata": {}}))  # no results at all
+    assert guards.check_dbt_results(path) == []
 
 
 def test_check_dbt_results__lists_five_then_an_ellipsis(tmp_path: Path):
@@ -157,6 +163,7 @@ def test_node_name():
 def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
     manifest = tmp_path / "manifest.json"
     nodes = {
+        "test.p.e.0": {"resource_type": "test", "tags": ["other"], "meta": {"check": "no"}},
         "test.p.a.1": {"resource_type": "test", "tags": ["data_health"], "meta": {"check": "volume"}},
         "test.p.b.2": {"resource_type": "test", "config": {"tags": ["data_health"], "meta": {"check": "fresh"}}, "meta": {"check": "old"}},
         "test.p.c.3": {"resource_type": "test", "tags": ["data_health"], "name": "c_test"},
@@ -195,6 +202,8 @@ def test_check_data_health__one_refusal_per_check_naming_three_tests(tmp_path: P
             "see `dbt test --select tag:data_health`",
         )
     ]
+    path.write_text(json.dumps({"metadata": {}}))  # no results at all
+    assert guards.check_data_health(path) == []
     path.write_text("[")
     assert guards.check_data_health(path) == [
         Refusal("data_health", f"cannot read dbt results {path}")
@@ -202,10 +211,33 @@ def test_check_data_health__one_refusal_per_check_naming_three_tests(tmp_path: P
 
 
 # ------------------------------------------------------------------ as_of
-def test_as_of_skew__the_project_default_and_utc():
-    assert guards._as_of_skew({}) == timedelta(minutes=5)  # dbt_project.yml's var
+def test_as_of_skew__the_run_s_var_then_the_project_s_then_five_minutes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     assert guards._as_of_skew({"as_of_future_skew_minutes": "2.5"}) == timedelta(seconds=150)  # fmt: skip
-    assert guards._utc(datetime.fromisoformat("2026-12-01T13:00:00+01:00")) == NOW
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(tmp_path))
+    project = tmp_path / "dbt_project.yml"
+    project.write_text("name: p\nvars:\n  as_of_future_skew_minutes: 7\n")
+    assert guards._as_of_skew({}) == timedelta(minutes=7)
+    assert guards._as_of_skew({"as_of_future_skew_minutes": 0}) == timedelta(0)
+    project.write_text("name: p\nvars:\n  other: 1\n")
+    assert guards._as_of_skew({}) == timedelta(minutes=5)
+    project.write_text("name: p\nvars:\n")  # an empty `vars:` is None
+    assert guards._as_of_skew({}) == timedelta(minutes=5)
+
+
+def test_utc__converts_to_utc_whatever_the_machine_s_zone(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert guards._utc(datetime.fromisoformat("2026-12-01T13:00:00+01:00")) == NOW
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert guards._utc(NOW) == NOW
 
 

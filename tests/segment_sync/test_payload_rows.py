@@ -1,0 +1,111 @@
+"""From outbox row to payload: `build_from_row` reads the columns `next_page` selects, in
+their order, and `may_be_oversized` weighs exactly the free-text columns that can make a
+message approach Segment's 32 KB limit (2,500 characters, the audience key counting
+three times: it is in the traits, the properties and the context)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scripts.segment_sync import outbox, payloads
+from scripts.warehouse import Warehouse, connect
+from tests.segment_sync.test_outbox_rules import make_plan  # the sync_plan a planner leaves
+
+AT = datetime(2026, 12, 1, 12, 0, 0)
+OCCURRED = datetime(2026, 12, 1, 9, 30, 15, 250000)
+
+
+@pytest.fixture
+def wh(duckdb_path: Path) -> Iterator[Warehouse]:
+    with connect() as warehouse:
+        yield warehouse
+
+
+def test_build_from_row__the_message_of_every_column(wh: Warehouse):
+    installation = outbox.ensure(wh)
+    make_plan(
+        wh,
+        [
+            {"audience_key": "sms_clickers", "user_id": "u1", "transition": "exit",
+             "exit_reason": "unsubscribed", "email": "a@x", "phone": "+100",
+             "audience_version": 4},
+        ],
+    )  # fmt: skip
+    outbox.enqueue(wh, installation_id=installation, run_id="r", created_at=AT, limit=1)
+    identify_row, track_row = outbox.next_page(
+        wh, after_seq=0, group_size=10, audiences=[]
+    )
+    builder = payloads.PayloadBuilder(space_id="spa_1")
+    expected = {
+        "message_id": None,
+        "audience_key": "sms_clickers",
+        "audience_name": "Sms_Clickers",
+        "audience_version": 4,
+        "user_id": "u1",
+        "is_member": False,
+        "exit_reason": "unsubscribed",
+        "occurred_at": OCCURRED,
+        "email": "a@x",
+        "phone": "+100",
+    }
+
+    for row, call in ((identify_row, "identify"), (track_row, "track")):
+        built = payloads.build_from_row(builder, row)
+        direct = builder.build(**{**expected, "message_id": row[1], "call_type": call})
+        assert built == direct
+        assert built["timestamp"] == "2026-12-01T09:30:15.250+00:00"
+    assert payloads.build_from_row(builder, track_row)["properties"] == {
+        "audience_key": "sms_clickers",
+        "sms_clickers": False,
+        "audience_name": "Sms_Clickers",
+        "audience_version": 4,
+        "exit_reason": "unsubscribed",
+    }
+
+
+def _row(**text: str | None) -> tuple:
+    """An outbox row as next_page selects it, with only the given free text set."""
+    return (
+        1, "ea-x", "track", text.get("key", ""), text.get("name"), 1,
+        text.get("user", ""), True, text.get("reason"), "2026-01-01T00:00:00.000+00:00",
+        text.get("email"), text.get("phone"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["name", "user", "reason", "email", "phone"])
+def test_may_be_oversized__each_free_text_column_at_the_limit(field: str):
+    assert not payloads.may_be_oversized(_row(**{field: "x" * payloads.SHORT_ENOUGH}))
+    assert payloads.may_be_oversized(_row(**{field: "x" * (payloads.SHORT_ENOUGH + 1)}))
+
+
+def test_may_be_oversized__the_key_counts_three_times_and_columns_add_up():
+    assert not payloads.may_be_oversized(_row(key="k" * 833))  # 2,499
+    assert payloads.may_be_oversized(_row(key="k" * 834))  # 2,502
+    assert not payloads.may_be_oversized(_row())
+    halves = {"name": "x" * 600, "user": "x" * 600, "reason": "x" * 600, "email": "x" * 400, "phone": "x" * 1}  # fmt: skip
+    assert not payloads.may_be_oversized(_row(key="k" * 100, **{**halves, "phone": None}))  # 2,500  # fmt: skip
+    assert payloads.may_be_oversized(_row(key="k" * 100, **halves))  # 2,501
+
+
+def _track(name: str) -> dict:
+    return payloads.PayloadBuilder().build(
+        message_id="ea-1", call_type="track", audience_key="k", audience_name=name,
+        audience_version=1, user_id="u", is_member=True, exit_reason=None,
+        occurred_at=OCCURRED,
+    )  # fmt: skip
+
+
+def test_oversized__exactly_32_kb_as_the_library_measures_it_is_allowed():
+    """The library refuses `len(json.dumps(msg)) > 32768` (consumer.MAX_MSG_SIZE)."""
+    base = len(json.dumps(_track("")).encode("utf-8"))
+    at_limit = _track("x" * (payloads.MAX_EVENT_BYTES - base))
+    over = _track("x" * (payloads.MAX_EVENT_BYTES - base + 1))
+
+    assert len(json.dumps(at_limit).encode("utf-8")) == 32_768
+    assert not payloads.oversized(at_limit)
+    assert payloads.oversized(over)
