@@ -303,6 +303,19 @@ def test_check_holdout__counts_desired_members_in_the_holdout_arm(wh: Warehouse)
     ]
 
 
+def test_check_holdout__a_mart_with_exactly_the_needed_columns_is_checked(
+    wh: Warehouse,
+):
+    wh.ensure_schema(inputs.SCHEMA)
+    _desired(wh, [("a", 1, "u1")])
+    wh.execute(
+        f"create table {inputs.SCHEMA}.{guards.HOLDOUT_SOURCE} as select 'a' as "
+        "audience_key, 1 as audience_version, 'u1' as user_id, 'holdout' as arm"
+    )
+
+    assert [r.rule for r in guards.check_holdout(wh, inputs.SCHEMA)] == ["holdout"]
+
+
 def test_check_holdout__a_mart_without_the_arm_is_not_checked(wh: Warehouse):
     wh.ensure_schema(inputs.SCHEMA)
     _desired(wh, [("a", 1, "u1")])

@@ -481,7 +481,8 @@ def test_apply_state__exit_keeps_the_entry_time_and_resyncs_change_nothing(
 
 
 def test_record_group__one_transaction_for_every_outcome(wh: Warehouse):
-    _enqueued(wh, [(A, "u1"), (A, "u2"), (A, "u3")])
+    _enqueued(wh, [(A, "u1"), (A, "u2"), (A, "u3"), (B, "u9")])
+    # seqs: B u9 = 1, 2 (another audience: this run did not send it); A = 3..8
     failed = mid(A, "enter", "track", "u2")
     refused = mid(A, "enter", "identify", "u3")
     dead = mid(A, "enter", "track", "u3")
@@ -493,16 +494,20 @@ def test_record_group__one_transaction_for_every_outcome(wh: Warehouse):
         not_sent=sorted([failed, refused, dead]),
     )
 
+    before = outbox.now_utc()
     outbox.record_group(
-        wh, first_seq=1, last_seq=6, audiences=[], outcome=outcome, known=known, run_id="run1"
+        wh, first_seq=1, last_seq=8, audiences=[A], outcome=outcome, known=known, run_id="run1"
     )  # fmt: skip
 
     assert outbox_rows(wh, "seq, status, attempts, last_error") == [
-        (1, "sent", 0, None), (2, "sent", 0, None),
-        (3, "sent", 0, None), (4, "pending", 0, "HTTP 500"),
-        (5, "pending", 1, "invalid"), (6, "dead", 1, "too big"),
+        (1, "pending", 0, None), (2, "pending", 0, None),
+        (3, "sent", 0, None), (4, "sent", 0, None),
+        (5, "sent", 0, None), (6, "pending", 0, "HTTP 500"),
+        (7, "pending", 1, "invalid"), (8, "dead", 1, "too big"),
     ]  # fmt: skip
-    assert [row[:3] for row in state(wh)] == [(A, "u1", True)]
+    assert [row[:3] + row[-1:] for row in state(wh)] == [(A, "u1", True, "run1")]
+    (sent_at,) = {row[0] for row in outbox_rows(wh, "sent_at") if row[0] is not None}
+    assert before <= sent_at <= outbox.now_utc()
     assert wh.query(f"select message_id, attempts from {outbox.DEAD_LETTERS}") == [(dead, 1)]  # fmt: skip
 
 

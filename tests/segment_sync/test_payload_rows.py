@@ -109,3 +109,16 @@ def test_oversized__exactly_32_kb_as_the_library_measures_it_is_allowed():
     assert len(json.dumps(at_limit).encode("utf-8")) == 32_768
     assert not payloads.oversized(at_limit)
     assert payloads.oversized(over)
+
+
+def test_timestamps_render_like_the_library_on_each_engine():
+    """The library's `isoformat(timespec="milliseconds")` of a UTC time; PostgreSQL has
+    no server in this fast file, so its SQL is pinned as text (run by the postgres
+    variants of test_sync_core.py)."""
+    assert payloads.timestamp_sql("postgres", "t") == (
+        """to_char(t, 'YYYY-MM-DD"T"HH24:MI:SS.MS"+00:00"')"""
+    )
+    assert payloads.timestamp_sql("duckdb", "t") == (
+        "strftime(t, '%Y-%m-%dT%H:%M:%S.%g+00:00')"
+    )
+    assert "to_char(occurred_at, " in payloads.outbox_columns_sql("postgres")
