@@ -252,14 +252,17 @@ def test_refuses__a_port_in_use(tmp_path: Path):
 def test_rotate_periodically__logs_a_failed_rotation_and_keeps_going(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    writer = LandingWriter(tmp_path / "landing", rotate_bytes=1 << 20, rotate_seconds=0.01)  # fmt: skip
+    writer = LandingWriter(tmp_path / "landing", rotate_bytes=1 << 20, rotate_seconds=3600)  # fmt: skip
     writer.append(BODY)
+    writer.rotate_seconds = 0  # due now, and only from the ticker
     # The landing directory is moved away and a file takes its name: the rename of the
     # open file into it fails.
     writer.landing_dir.rename(tmp_path / "elsewhere")
     writer.landing_dir.write_text("")
     stop = threading.Event()
-    ticker = threading.Thread(target=command._rotate_periodically, args=(writer, stop, 0.01))  # fmt: skip
+    ticker = threading.Thread(
+        target=command._rotate_periodically, args=(writer, stop, 0.01), daemon=True
+    )
     ticker.start()
     logged: list[str] = []
 
@@ -267,10 +270,12 @@ def test_rotate_periodically__logs_a_failed_rotation_and_keeps_going(
         logged.extend(capsys.readouterr().err.splitlines())
         return bool(logged)
 
-    wait_until(failure_logged, "the failed rotation's log line")
-    assert ticker.is_alive()  # one failure does not end the ticker
-    stop.set()
-    ticker.join(5)
+    try:
+        wait_until(failure_logged, "the failed rotation's log line")
+        assert ticker.is_alive()  # one failure does not end the ticker
+    finally:
+        stop.set()
+        ticker.join(5)
     assert not ticker.is_alive()
     assert len(logged) == 1
     assert re.fullmatch(STAMP + r"error: rotation failed: \[Errno \d+\] .*", logged[0])
