@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -99,6 +100,14 @@ def test_audience_predicate_and_literal():
     for bad in ("", "a'b", "a b"):
         with pytest.raises(ValueError, match="unexpected characters"):
             outbox._literal(bad)
+
+
+def test_in_list__one_array_parameter_per_engine(wh: Warehouse):
+    """PostgreSQL takes `= any(array)`; DuckDB unnests the list. The PostgreSQL text is
+    pinned here (no server in this fast file; test_sync_core.py runs it for real)."""
+    postgres = SimpleNamespace(dialect="postgres")  # _in_list reads only the dialect
+    assert outbox._in_list(postgres, "message_id") == "message_id = any(%s)"  # type: ignore[arg-type]
+    assert outbox._in_list(wh, "message_id") == "message_id in (select unnest(%s))"
 
 
 def test_now_utc_is_naive_utc():

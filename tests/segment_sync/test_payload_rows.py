@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -122,3 +122,20 @@ def test_timestamps_render_like_the_library_on_each_engine():
         "strftime(t, '%Y-%m-%dT%H:%M:%S.%g+00:00')"
     )
     assert "to_char(occurred_at, " in payloads.outbox_columns_sql("postgres")
+
+
+def test_timestamp__an_aware_time_keeps_its_offset_a_naive_one_is_utc():
+    builder = payloads.PayloadBuilder()
+    paris = datetime(2026, 12, 1, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+
+    assert _track_at(builder, paris)["timestamp"] == "2026-12-01T10:00:00.000+01:00"
+    assert _track_at(builder, OCCURRED)["timestamp"] == "2026-12-01T09:30:15.250+00:00"
+    # the same moment again, from the builder's cache
+    assert _track_at(builder, paris)["timestamp"] == "2026-12-01T10:00:00.000+01:00"
+
+
+def _track_at(builder: payloads.PayloadBuilder, at: datetime) -> dict:
+    return builder.build(
+        message_id="ea-1", call_type="track", audience_key="k", audience_name="n",
+        audience_version=1, user_id="u", is_member=True, exit_reason=None, occurred_at=at,
+    )  # fmt: skip
