@@ -517,7 +517,13 @@ def test_sample_rows__the_payloads_each_kind_would_send(wh: Warehouse):
         ],
     )
     confirm(wh)
-    members(wh, [member(A, "u1", email="a@x"), member(B, "u3", segment_calls="track")])
+    members(
+        wh,
+        [
+            member(A, "u1", email="a@x", phone="+1"),
+            member(B, "u3", segment_calls="track", audience_version=3),
+        ],
+    )
     planned(wh, full_resync=True)
 
     one = plan.sample_rows(wh)
@@ -533,6 +539,7 @@ def test_sample_rows__the_payloads_each_kind_would_send(wh: Warehouse):
     assert one[0]["traits"] == {A: False}
     assert one[1]["properties"]["exit_reason"] == "window_expired"
     assert one[2]["properties"]["audience_name"] == B.title()
+    assert one[2]["properties"]["audience_version"] == 1  # what Segment holds
     assert one[2]["timestamp"] == AT.isoformat(timespec="milliseconds") + "+00:00"
     two = plan.sample_rows(wh, per_kind=2)
     assert [(m["type"], m["userId"]) for m in two] == [
@@ -541,7 +548,7 @@ def test_sample_rows__the_payloads_each_kind_would_send(wh: Warehouse):
         ("track", "u3"),
         ("identify", "u1"),  # the second resync; identify only, with its email
     ]
-    assert two[3]["traits"] == {A: True, "email": "a@x"}
+    assert two[3]["traits"] == {A: True, "email": "a@x", "phone": "+1"}
 
 
 def test_sample_rows__leave_out_deferred_pairs(wh: Warehouse):
