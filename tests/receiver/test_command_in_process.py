@@ -62,13 +62,17 @@ def http(port: int, raw: bytes) -> tuple[int, bytes]:
     raise AssertionError("no complete answer")
 
 
-def post(port: int, body: bytes, *, key: str | None = KEY, timestamp: str | None = None) -> int:  # fmt: skip
+def post(
+    port: int, body: bytes, *, key: str | None = KEY, timestamp: str | None = None
+) -> int:
     timestamp = timestamp or str(int(time.time()))
     headers = f"Content-Length: {len(body)}\r\nConnection: close\r\n"
     if key is not None:
         headers += f"X-CIO-Timestamp: {timestamp}\r\n"
         headers += f"X-CIO-Signature: {sign(key.encode(), timestamp, body)}\r\n"
-    return http(port, f"POST {PATH} HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode() + body)[0]  # fmt: skip
+    return http(
+        port, f"POST {PATH} HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode() + body
+    )[0]
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -80,13 +84,21 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) 
 
 def healthy(port: int) -> bool:
     try:
-        return http(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0] == 200  # fmt: skip
+        return (
+            http(
+                port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )[0]
+            == 200
+        )
     except OSError:
         return False
 
 
 def run(
-    args: list[str], *, key: str | None = KEY, during: Callable[[int], None] | None = None
+    args: list[str],
+    *,
+    key: str | None = KEY,
+    during: Callable[[int], None] | None = None,
 ) -> Result:
     """Invoke the command; once /healthz answers, `during(port)` runs on a thread and
     a SIGTERM to this process follows it."""
@@ -160,7 +172,9 @@ def test_serve__sigterm_rotates_the_open_file_and_recovers_at_start(tmp_path: Pa
     (landing / ".incoming").mkdir(parents=True)
     (landing / ".incoming" / "old.ndjson.part").write_bytes(b'{"a":1}\n{"torn')
 
-    result = run(["--landing-dir", str(landing), "--path", "/hook"], during=lambda port: None)  # fmt: skip
+    result = run(
+        ["--landing-dir", str(landing), "--path", "/hook"], during=lambda port: None
+    )
 
     assert result.exit_code == 0, result.output
     lines = log_lines(result)
@@ -176,10 +190,16 @@ def test_serve__sigterm_rotates_the_open_file_and_recovers_at_start(tmp_path: Pa
 def test_serve__insecure_mode_warns_and_accepts_unsigned(tmp_path: Path):
     codes: list[int] = []
     result = run(
-        ["--landing-dir", str(tmp_path / "l"), "--insecure-no-signature", "--rotate-bytes", "1"],
+        [
+            "--landing-dir",
+            str(tmp_path / "l"),
+            "--insecure-no-signature",
+            "--rotate-bytes",
+            "1",
+        ],
         key=None,
         during=lambda port: codes.append(post(port, BODY, key=None)),
-    )  # fmt: skip
+    )
 
     assert result.exit_code == 0, result.output
     assert codes == [200]
@@ -252,7 +272,9 @@ def test_refuses__a_port_in_use(tmp_path: Path):
 def test_rotate_periodically__logs_a_failed_rotation_and_keeps_going(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    writer = LandingWriter(tmp_path / "landing", rotate_bytes=1 << 20, rotate_seconds=3600)  # fmt: skip
+    writer = LandingWriter(
+        tmp_path / "landing", rotate_bytes=1 << 20, rotate_seconds=3600
+    )
     writer.append(BODY)
     writer.rotate_seconds = 0  # due now, and only from the ticker
     # The landing directory is moved away and a file takes its name: the rename of the
@@ -287,7 +309,8 @@ def test_log__one_stamped_line_per_message(capsys: pytest.CaptureFixture[str]):
 
     err = capsys.readouterr().err
     lines = err.splitlines()
-    assert len(lines) == 2 and err.endswith("\n")
+    assert len(lines) == 2
+    assert err.endswith("\n")
     assert re.fullmatch(STAMP + "hello", lines[0])
     assert re.fullmatch(STAMP + "world", lines[1])
     logged = calendar.timegm(time.strptime(lines[0][:20], "%Y-%m-%dT%H:%M:%SZ"))

@@ -47,9 +47,7 @@ class Served:
         ]
 
 
-def _serve(
-    tmp_path: Path, **config: object
-) -> Iterator[Served]:
+def _serve(tmp_path: Path, **config: object) -> Iterator[Served]:
     lines: list[str] = []
     writer = LandingWriter(
         tmp_path / "landing", rotate_bytes=1 << 20, rotate_seconds=3600
@@ -59,7 +57,9 @@ def _serve(
     server = ReceiverServer(
         ("127.0.0.1", 0), ReceiverConfig(**settings), writer, log=lines.append
     )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})  # fmt: skip
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}
+    )
     thread.start()
     try:
         yield Served(server, lines)
@@ -125,7 +125,9 @@ def closed_by_server(client: socket.socket) -> bool:
         return True
 
 
-def exchange(served: Served, raw: bytes) -> tuple[int, dict[str, str], dict, socket.socket]:
+def exchange(
+    served: Served, raw: bytes
+) -> tuple[int, dict[str, str], dict, socket.socket]:
     client = served.connect()
     client.sendall(raw)
     status, headers, body = response(client)
@@ -136,7 +138,9 @@ def exchange(served: Served, raw: bytes) -> tuple[int, dict[str, str], dict, soc
 def test_post__a_signed_object_lands_as_received_and_keeps_the_connection(
     served: Served,
 ):
-    status, headers, body, client = exchange(served, request("POST", PATH, BODY, signed(BODY)))  # fmt: skip
+    status, headers, body, client = exchange(
+        served, request("POST", PATH, BODY, signed(BODY))
+    )
 
     assert (status, body) == (200, {"status": "accepted"})
     assert headers["content-type"] == "application/json"
@@ -166,12 +170,16 @@ def test_post__a_body_with_a_raw_newline_lands_on_one_line(served: Served):
 def test_post__exactly_the_size_limit_passes_one_byte_more_is_413(served: Served):
     at_limit = b'{"a":"' + b"x" * 92 + b'"}'
     assert len(at_limit) == 100
-    status, _, _, client = exchange(served, request("POST", PATH, at_limit, signed(at_limit)))  # fmt: skip
+    status, _, _, client = exchange(
+        served, request("POST", PATH, at_limit, signed(at_limit))
+    )
     client.close()
     assert status == 200
 
     over = b'{"a":"' + b"x" * 93 + b'"}'
-    status, headers, body, client = exchange(served, request("POST", PATH, over, signed(over)))  # fmt: skip
+    status, headers, body, client = exchange(
+        served, request("POST", PATH, over, signed(over))
+    )
     assert (status, body) == (413, {"error": "body too large"})
     assert headers["connection"] == "close"
     assert closed_by_server(client)
@@ -198,7 +206,13 @@ def test_post__without_a_usable_length_is_411(served: Served, headers, length):
 
 
 def test_post__chunked_is_411_and_a_negative_length_400(served: Served):
-    chunked = request("POST", PATH, b"5\r\nhello\r\n0\r\n\r\n", {"Transfer-Encoding": "chunked"}, length=False)  # fmt: skip
+    chunked = request(
+        "POST",
+        PATH,
+        b"5\r\nhello\r\n0\r\n\r\n",
+        {"Transfer-Encoding": "chunked"},
+        length=False,
+    )
     status, headers, body, client = exchange(served, chunked)
     assert (status, body) == (411, {"error": "send a Content-Length body"})
     assert headers["connection"] == "close"
@@ -232,7 +246,9 @@ def test_post__a_body_cut_short_gets_no_answer_and_lands_nothing(served: Served)
     ids=["unsigned", "wrong-key", "blank", "other-body"],
 )
 def test_post__a_bad_signature_is_401_and_keeps_the_connection(served: Served, headers):
-    status, reply_headers, body, client = exchange(served, request("POST", PATH, BODY, headers))  # fmt: skip
+    status, reply_headers, body, client = exchange(
+        served, request("POST", PATH, BODY, headers)
+    )
 
     assert (status, body) == (401, {"error": "missing or invalid signature"})
     assert "connection" not in reply_headers
@@ -245,11 +261,15 @@ def test_post__a_bad_signature_is_401_and_keeps_the_connection(served: Served, h
 def test_post__max_skew_applies_when_configured(tmp_path: Path):
     old = str(int(time.time()) - 120)
     for served in _serve(tmp_path, max_skew_seconds=60.0):
-        status, _, _, client = exchange(served, request("POST", PATH, BODY, signed(BODY, old)))  # fmt: skip
+        status, _, _, client = exchange(
+            served, request("POST", PATH, BODY, signed(BODY, old))
+        )
         client.close()
         assert status == 401
     for served in _serve(tmp_path / "wide", max_skew_seconds=600.0):
-        status, _, _, client = exchange(served, request("POST", PATH, BODY, signed(BODY, old)))  # fmt: skip
+        status, _, _, client = exchange(
+            served, request("POST", PATH, BODY, signed(BODY, old))
+        )
         client.close()
         assert status == 200
 
@@ -264,7 +284,9 @@ def test_post__unsigned_accepted_when_no_key_is_configured(tmp_path: Path):
 
 @pytest.mark.parametrize("body", [b"[1]", b"nope", b'{"a":NaN}', b"\xff{}", b""])
 def test_post__not_one_json_object_is_400(served: Served, body: bytes):
-    status, headers, reply, client = exchange(served, request("POST", PATH, body, signed(body)))  # fmt: skip
+    status, headers, reply, client = exchange(
+        served, request("POST", PATH, body, signed(body))
+    )
     client.close()
 
     assert (status, reply) == (400, {"error": "body is not one JSON object"})
@@ -275,7 +297,9 @@ def test_post__not_one_json_object_is_400(served: Served, body: bytes):
 def test_post__a_closed_writer_is_503_logged_and_closed(served: Served):
     served.writer.close()
 
-    status, headers, body, client = exchange(served, request("POST", PATH, BODY, signed(BODY)))  # fmt: skip
+    status, headers, body, client = exchange(
+        served, request("POST", PATH, BODY, signed(BODY))
+    )
 
     assert (status, body) == (503, {"error": "could not store the event"})
     assert headers["connection"] == "close"
@@ -320,8 +344,12 @@ def test_healthz__the_status_body(served: Served):
     assert status == 200
     assert body.pop("uptime_seconds") >= 0
     assert body == {
-        "status": "ok", "files": 0, "bytes": 0, "events": 0, "current_file_bytes": 0,
-    }  # fmt: skip
+        "status": "ok",
+        "files": 0,
+        "bytes": 0,
+        "events": 0,
+        "current_file_bytes": 0,
+    }
     assert "connection" not in headers
 
 

@@ -38,15 +38,25 @@ def _plan(*audiences: AudiencePlan, newest: datetime | None = NOW) -> Plan:
 
 
 def test_check_plan__the_messages_an_operator_reads():
-    grown = AudiencePlan("b_grown", decided_members=200, desired_members=330, decided_enter=131, decided_exit=1)  # fmt: skip
-    emptied = AudiencePlan("a_emptied", decided_members=300, desired_members=0, decided_exit=300)  # fmt: skip
+    grown = AudiencePlan(
+        "b_grown",
+        decided_members=200,
+        desired_members=330,
+        decided_enter=131,
+        decided_exit=1,
+    )
+    emptied = AudiencePlan(
+        "a_emptied", decided_members=300, desired_members=0, decided_exit=300
+    )
     plan = _plan(grown, emptied, newest=NOW - timedelta(hours=40, minutes=30))
 
     refusals = guards.check_plan(plan, LIMITS, NOW)
 
     assert refusals == [
         # one refusal per audience: an emptied one is not also a "large change"
-        Refusal("drop_to_zero", "a_emptied would drop from 300 members to zero", "a_emptied"),
+        Refusal(
+            "drop_to_zero", "a_emptied would drop from 300 members to zero", "a_emptied"
+        ),
         Refusal(
             "max_change",
             "b_grown would change by 66% (131 enter, 1 exit, 200 members decided so "
@@ -58,7 +68,7 @@ def test_check_plan__the_messages_an_operator_reads():
             "the newest signal/entry/exit in the sync inputs is 40.5 h old (limit 36 h); "
             "did the loads and `dbt build` run?",
         ),
-    ]  # fmt: skip
+    ]
     assert all(r.overridable for r in refusals)
     week = guards.check_plan(
         _plan(grown, newest=NOW - timedelta(hours=180, minutes=4)), LIMITS, NOW
@@ -74,8 +84,12 @@ def test_check_plan__no_change_means_nothing_to_judge():
     assert guards.check_plan(_plan(steady, newest=None), LIMITS, NOW) == []
     new = AudiencePlan("new", decided_members=0, desired_members=500, decided_enter=500)
     assert guards.check_plan(_plan(new, newest=None), LIMITS, NOW) == []
-    exits_only = AudiencePlan("x", decided_members=10, desired_members=9, decided_exit=1)
-    assert [r.rule for r in guards.check_plan(_plan(exits_only, newest=old), LIMITS, NOW)] == ["stale"]  # fmt: skip
+    exits_only = AudiencePlan(
+        "x", decided_members=10, desired_members=9, decided_exit=1
+    )
+    assert [
+        r.rule for r in guards.check_plan(_plan(exits_only, newest=old), LIMITS, NOW)
+    ] == ["stale"]
 
 
 def test_refusal_as_dict_blocking_and_describe():
@@ -91,7 +105,9 @@ def test_refusal_as_dict_blocking_and_describe():
     assert Refusal("stale", "old").audience_key is None
     assert guards.blocking([soft, hard], force=False) == [soft, hard]
     assert guards.blocking([soft, hard], force=True) == [hard]
-    assert guards.describe([soft, hard]) == "  - [max_change] too big\n  - [holdout] leak"
+    assert (
+        guards.describe([soft, hard]) == "  - [max_change] too big\n  - [holdout] leak"
+    )
     assert guards.dbt_results_default(Path("/p")) == Path("/p/target/run_results.json")
 
 
@@ -106,7 +122,10 @@ def test_check_dbt_results__failed_sync_checks_only(tmp_path: Path):
     assert guards.check_dbt_results(None) == []
     assert guards.check_dbt_results(tmp_path / "absent.json") == []
     rows = [
-        {"unique_id": "model.p.sync_segment__audience_memberships", "status": "success"},
+        {
+            "unique_id": "model.p.sync_segment__audience_memberships",
+            "status": "success",
+        },
         {"unique_id": "test.p.unique_sync_segment__x.1", "status": "fail"},
         {"unique_id": "test.p.not_null_sync_segment__y.2", "status": "error"},
         {"unique_id": "model.p.sync_segment__z", "status": "runtime error"},
@@ -131,13 +150,18 @@ def test_check_dbt_results__failed_sync_checks_only(tmp_path: Path):
 
 
 def test_check_dbt_results__lists_five_then_an_ellipsis(tmp_path: Path):
-    rows = [{"unique_id": f"test.p.sync_segment__{i}", "status": "fail"} for i in range(6)]
+    rows = [
+        {"unique_id": f"test.p.sync_segment__{i}", "status": "fail"} for i in range(6)
+    ]
     path = _results(tmp_path, rows)
 
     (refusal,) = guards.check_dbt_results(path)
 
     shown = ", ".join(f"test.p.sync_segment__{i}" for i in range(5))
-    assert refusal.message == f"6 dbt check(s) on the sync models failed in {path}: {shown} …"
+    assert (
+        refusal.message
+        == f"6 dbt check(s) on the sync models failed in {path}: {shown} …"
+    )
     five = _results(tmp_path, rows[:5])
     assert guards.check_dbt_results(five)[0].message.endswith(shown)
 
@@ -163,15 +187,40 @@ def test_node_name():
 def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
     manifest = tmp_path / "manifest.json"
     nodes = {
-        "test.p.e.0": {"resource_type": "test", "tags": ["other"], "meta": {"check": "no"}},
-        "test.p.a.1": {"resource_type": "test", "tags": ["data_health"], "meta": {"check": "volume"}},
-        "test.p.b.2": {"resource_type": "test", "config": {"tags": ["data_health"], "meta": {"check": "fresh"}}, "meta": {"check": "old"}},
-        "test.p.c.3": {"resource_type": "test", "tags": ["data_health"], "name": "c_test"},
+        "test.p.e.0": {
+            "resource_type": "test",
+            "tags": ["other"],
+            "meta": {"check": "no"},
+        },
+        "test.p.a.1": {
+            "resource_type": "test",
+            "tags": ["data_health"],
+            "meta": {"check": "volume"},
+        },
+        "test.p.b.2": {
+            "resource_type": "test",
+            "config": {"tags": ["data_health"], "meta": {"check": "fresh"}},
+            "meta": {"check": "old"},
+        },
+        "test.p.c.3": {
+            "resource_type": "test",
+            "tags": ["data_health"],
+            "name": "c_test",
+        },
         "test.p.d.4": {"resource_type": "test", "config": {"tags": ["data_health"]}},
-        "test.p.e.5": {"resource_type": "test", "tags": ["other"], "meta": {"check": "no"}},
+        "test.p.e.5": {
+            "resource_type": "test",
+            "tags": ["other"],
+            "meta": {"check": "no"},
+        },
         "model.p.f": {"resource_type": "model", "tags": ["data_health"]},
-        "test.p.g.6": {"resource_type": "test", "tags": None, "config": None, "meta": None},
-    }  # fmt: skip
+        "test.p.g.6": {
+            "resource_type": "test",
+            "tags": None,
+            "config": None,
+            "meta": None,
+        },
+    }
     manifest.write_text(json.dumps({"nodes": nodes}))
 
     assert guards.data_health_checks(manifest) == {
@@ -189,11 +238,25 @@ def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
 
 def test_check_data_health__one_refusal_per_check_naming_three_tests(tmp_path: Path):
     uids = [f"test.p.t{i}.h" for i in range(5)] + ["test.p.other.h"]
-    nodes = {uid: {"resource_type": "test", "tags": ["data_health"], "meta": {"check": "volume"}} for uid in uids[:5]}  # fmt: skip
-    nodes["test.p.other.h"] = {"resource_type": "test", "tags": ["data_health"], "meta": {"check": "freshness"}}  # fmt: skip
+    nodes = {
+        uid: {
+            "resource_type": "test",
+            "tags": ["data_health"],
+            "meta": {"check": "volume"},
+        }
+        for uid in uids[:5]
+    }
+    nodes["test.p.other.h"] = {
+        "resource_type": "test",
+        "tags": ["data_health"],
+        "meta": {"check": "freshness"},
+    }
     (tmp_path / "manifest.json").write_text(json.dumps({"nodes": nodes}))
     statuses = ["fail", "error", "runtime error", "fail", "pass", "warn"]
-    path = _results(tmp_path, [{"unique_id": u, "status": s} for u, s in zip(uids, statuses, strict=True)])  # fmt: skip
+    path = _results(
+        tmp_path,
+        [{"unique_id": u, "status": s} for u, s in zip(uids, statuses, strict=True)],
+    )
 
     assert guards.check_data_health(path) == [
         Refusal(
@@ -214,7 +277,9 @@ def test_check_data_health__one_refusal_per_check_naming_three_tests(tmp_path: P
 def test_as_of_skew__the_run_s_var_then_the_project_s_then_five_minutes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    assert guards._as_of_skew({"as_of_future_skew_minutes": "2.5"}) == timedelta(seconds=150)  # fmt: skip
+    assert guards._as_of_skew({"as_of_future_skew_minutes": "2.5"}) == timedelta(
+        seconds=150
+    )
     monkeypatch.setenv("DBT_PROJECT_DIR", str(tmp_path))
     project = tmp_path / "dbt_project.yml"
     project.write_text("name: p\nvars:\n  as_of_future_skew_minutes: 7\n")
@@ -287,9 +352,27 @@ def _desired(wh: Warehouse, rows: list[tuple[str, int, str]]) -> None:
 
 def test_check_holdout__counts_desired_members_in_the_holdout_arm(wh: Warehouse):
     wh.ensure_schema(inputs.SCHEMA)
-    _desired(wh, [("a", 1, "u1"), ("a", 1, "u2"), ("a", 1, "u3"), ("b", 1, "u1"), ("c", 2, "u1")])  # fmt: skip
+    _desired(
+        wh,
+        [
+            ("a", 1, "u1"),
+            ("a", 1, "u2"),
+            ("a", 1, "u3"),
+            ("b", 1, "u1"),
+            ("c", 2, "u1"),
+        ],
+    )
     assert guards.check_holdout(wh, inputs.SCHEMA) == []  # no mart: nothing to check
-    inputs.set_holdouts(wh, [("a", "u1", "holdout"), ("a", "u2", "holdout"), ("a", "u3", "treatment"), ("b", "u1", "holdout"), ("c", "u1", "holdout")])  # fmt: skip
+    inputs.set_holdouts(
+        wh,
+        [
+            ("a", "u1", "holdout"),
+            ("a", "u2", "holdout"),
+            ("a", "u3", "treatment"),
+            ("b", "u1", "holdout"),
+            ("c", "u1", "holdout"),
+        ],
+    )
 
     assert guards.check_holdout(wh, inputs.SCHEMA) == [
         Refusal(

@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import pytest
 
 from scripts.segment_sync import outbox, payloads
-from scripts.segment_sync.outcomes import GroupOutcome
 from scripts.segment_sync.outbox import DeadLetter, MessageDetails, RunOutcome
+from scripts.segment_sync.outcomes import GroupOutcome
 from scripts.warehouse import Warehouse, connect
 
 AT = datetime(2026, 12, 1, 12, 0, 0)
@@ -78,7 +78,14 @@ def outbox_rows(wh: Warehouse, columns: str) -> list[tuple]:
     return wh.query(f"select {columns} from {outbox.OUTBOX} order by seq")
 
 
-def mid(key: str, transition: str, call: str, user: str, generation: int = 1, nonce: str = "") -> str:  # fmt: skip
+def mid(
+    key: str,
+    transition: str,
+    call: str,
+    user: str,
+    generation: int = 1,
+    nonce: str = "",
+) -> str:
     return payloads.message_id(
         INSTALLATION, key, transition, generation, nonce, call, user
     )
@@ -127,7 +134,8 @@ def test_ensure__creates_the_current_tables_once_with_one_installation_id(
 
     first = outbox.ensure(wh)
 
-    assert len(first) == 16 and int(first, 16) >= 0
+    assert len(first) == 16
+    assert int(first, 16) >= 0  # hex
     assert outbox.exists(wh)
     assert outbox.schema_version(wh) == outbox.SCHEMA_VERSION == 4
     assert outbox.ensure(wh) == first
@@ -162,7 +170,10 @@ def _v1_warehouse(wh: Warehouse) -> None:
     wh.ensure_schema(outbox.SCHEMA)
     outbox._create_v1(wh)
     wh.execute(f"insert into {outbox.INSTALLATION} values ('old0', %s)", (AT,))
-    wh.execute(f"insert into {outbox.INSTALLATION} values ('new0', %s)", (AT + timedelta(days=1),))  # fmt: skip
+    wh.execute(
+        f"insert into {outbox.INSTALLATION} values ('new0', %s)",
+        (AT + timedelta(days=1),),
+    )
     for user, member in (("settled", True), ("leaving", True), ("former", False)):
         wh.execute(
             f"insert into {outbox.AUDIENCE_STATE} (audience_key, user_id, is_member, "
@@ -205,8 +216,13 @@ def test_ensure__upgrades_v1_tables_and_rebuilds_what_was_decided(wh: Warehouse)
     assert outbox.ensure(wh) == "old0"  # the earliest installation id is kept
 
     assert outbox.schema_version(wh) == 4
-    assert wh.query(f"select audience_key, user_id from {outbox.DECIDED} order by 2") == V1_DECIDED  # fmt: skip
-    assert wh.query(f"select count(*), count(email), count(phone) from {outbox.OUTBOX}") == [(8, 0, 0)]  # fmt: skip
+    assert (
+        wh.query(f"select audience_key, user_id from {outbox.DECIDED} order by 2")
+        == V1_DECIDED
+    )
+    assert wh.query(
+        f"select count(*), count(email), count(phone) from {outbox.OUTBOX}"
+    ) == [(8, 0, 0)]
     assert wh.query(
         "select count_skipped_missing_identifier, count_skipped_duplicate_identity "
         f"from {outbox.RUNS}"
@@ -218,13 +234,24 @@ def test_stage__reads_history_on_v1_tables_without_migrating(wh: Warehouse):
 
     outbox.stage(wh)
 
-    assert wh.query("select audience_key, user_id from sync_decided order by 2") == V1_DECIDED  # fmt: skip
+    assert (
+        wh.query("select audience_key, user_id from sync_decided order by 2")
+        == V1_DECIDED
+    )
     assert wh.query("select user_id from sync_unsent order by 1") == [
-        ("back",), ("former",), ("joining",), ("late",), ("leaving",),
-    ]  # fmt: skip
-    assert wh.query("select user_id, is_member, generation from sync_state order by 1") == [  # fmt: skip
-        ("former", False, 1), ("leaving", True, 1), ("settled", True, 1),
-    ]  # fmt: skip
+        ("back",),
+        ("former",),
+        ("joining",),
+        ("late",),
+        ("leaving",),
+    ]
+    assert wh.query(
+        "select user_id, is_member, generation from sync_state order by 1"
+    ) == [
+        ("former", False, 1),
+        ("leaving", True, 1),
+        ("settled", True, 1),
+    ]
     assert outbox.schema_version(wh) == 1
 
 
@@ -239,7 +266,9 @@ def test_stage__empty_views_before_the_first_run(wh: Warehouse):
 
 def test_stage_and_decide__the_decided_table_on_current_tables(wh: Warehouse):
     outbox.ensure(wh)
-    wh.execute(f"insert into {outbox.DECIDED} values ('{A}', 'u1'), ('{A}', 'u2'), ('{B}', 'u2')")  # fmt: skip
+    wh.execute(
+        f"insert into {outbox.DECIDED} values ('{A}', 'u1'), ('{A}', 'u2'), ('{B}', 'u2')"
+    )
     wh.execute(
         "create temp table sync_decision_delta as select * from (values "
         f"('{A}', 'u2', 'exit'), ('{A}', 'u3', 'enter'), ('{B}', 'u9', 'exit')) "
@@ -250,8 +279,10 @@ def test_stage_and_decide__the_decided_table_on_current_tables(wh: Warehouse):
     outbox.stage(wh)
 
     assert wh.query("select audience_key, user_id from sync_decided order by 1, 2") == [
-        (B, "u2"), (A, "u1"), (A, "u3"),
-    ]  # fmt: skip
+        (B, "u2"),
+        (A, "u1"),
+        (A, "u3"),
+    ]
 
 
 # ------------------------------------------------------------------ enqueue
@@ -283,13 +314,57 @@ def test_enqueue__one_message_per_chosen_call_with_adjacent_seqs(wh: Warehouse):
     # ordered by audience, transition, user: cart_clickers first. Transition r has
     # seqs 2r - 1 (identify) and 2r (track), whichever calls it sends.
     assert rows == [
-        (2, mid(B, "enter", "track", "u3"), mid(B, "enter", "track", "u3"), "track", "u3", "enter", 1, True, None, *pending),
-        (3, mid(B, "enter", "identify", "u4"), mid(B, "enter", "identify", "u4"), "identify", "u4", "enter", 1, True, None, *pending),
+        (
+            2,
+            mid(B, "enter", "track", "u3"),
+            mid(B, "enter", "track", "u3"),
+            "track",
+            "u3",
+            "enter",
+            1,
+            True,
+            None,
+            *pending,
+        ),
+        (
+            3,
+            mid(B, "enter", "identify", "u4"),
+            mid(B, "enter", "identify", "u4"),
+            "identify",
+            "u4",
+            "enter",
+            1,
+            True,
+            None,
+            *pending,
+        ),
         (5, enter_u1, enter_u1, "identify", "u1", "enter", 1, True, None, *pending),
-        (6, mid(A, "enter", "track", "u1"), enter_u1, "track", "u1", "enter", 1, True, None, *pending),
+        (
+            6,
+            mid(A, "enter", "track", "u1"),
+            enter_u1,
+            "track",
+            "u1",
+            "enter",
+            1,
+            True,
+            None,
+            *pending,
+        ),
         (7, exit_u2, exit_u2, "identify", "u2", "exit", 3, False, "gone", *pending),
-        (8, mid(A, "exit", "track", "u2", generation=3), exit_u2, "track", "u2", "exit", 3, False, "gone", *pending),
-    ]  # fmt: skip
+        (
+            8,
+            mid(A, "exit", "track", "u2", generation=3),
+            exit_u2,
+            "track",
+            "u2",
+            "exit",
+            3,
+            False,
+            "gone",
+            *pending,
+        ),
+    ]
     assert wh.query(
         f"select audience_name, audience_version, person_id, occurred_at, email, phone "
         f"from {outbox.OUTBOX} where seq = 6"
@@ -315,9 +390,11 @@ def test_enqueue__limit_takes_the_first_transitions_in_a_stable_order(wh: Wareho
     assert enqueue(wh, limit=2) == 4
 
     assert outbox_rows(wh, "seq, user_id, call_type") == [
-        (1, "u9", "identify"), (2, "u9", "track"),
-        (3, "u2", "identify"), (4, "u2", "track"),
-    ]  # fmt: skip
+        (1, "u9", "identify"),
+        (2, "u9", "track"),
+        (3, "u2", "identify"),
+        (4, "u2", "track"),
+    ]
 
 
 def test_enqueue__resync_is_one_call_with_the_run_as_nonce(wh: Warehouse):
@@ -325,10 +402,21 @@ def test_enqueue__resync_is_one_call_with_the_run_as_nonce(wh: Warehouse):
     make_plan(
         wh,
         [
-            {"audience_key": A, "user_id": "u1", "transition": "resync", "is_member": True, "exit_reason": None},
-            {"audience_key": B, "user_id": "u2", "transition": "resync", "segment_calls": "track"},
+            {
+                "audience_key": A,
+                "user_id": "u1",
+                "transition": "resync",
+                "is_member": True,
+                "exit_reason": None,
+            },
+            {
+                "audience_key": B,
+                "user_id": "u2",
+                "transition": "resync",
+                "segment_calls": "track",
+            },
         ],
-    )  # fmt: skip
+    )
 
     assert enqueue(wh, run_id="runR", limit=5) == 2
 
@@ -361,14 +449,28 @@ def test_count_pending_and_next_page__by_seq_range_and_audience(wh: Warehouse):
     assert [row[0] for row in page] == [4, 5]
     page = outbox.next_page(wh, after_seq=0, group_size=3, audiences=[A])
     assert [row[0] for row in page] == [4, 5, 6]
-    assert [row[0] for row in outbox.next_page(wh, after_seq=4, group_size=2, audiences=[])] == [5, 6]  # fmt: skip
-    assert [row[0] for row in outbox.next_page(wh, after_seq=1, group_size=1, audiences=[])] == [2]  # fmt: skip
+    assert [
+        row[0] for row in outbox.next_page(wh, after_seq=4, group_size=2, audiences=[])
+    ] == [5, 6]
+    assert [
+        row[0] for row in outbox.next_page(wh, after_seq=1, group_size=1, audiences=[])
+    ] == [2]
     assert outbox.next_page(wh, after_seq=6, group_size=10, audiences=[]) == []
     (row,) = outbox.next_page(wh, after_seq=4, group_size=1, audiences=[])
     assert row == (
-        5, mid(A, "enter", "identify", "u3"), "identify", A, A.title(), 2, "u3", True,
-        None, "2026-12-01T09:30:15.250+00:00", "e@x", None,
-    )  # fmt: skip
+        5,
+        mid(A, "enter", "identify", "u3"),
+        "identify",
+        A,
+        A.title(),
+        2,
+        "u3",
+        True,
+        None,
+        "2026-12-01T09:30:15.250+00:00",
+        "e@x",
+        None,
+    )
 
 
 def test_details_and_failures__attempts_count_only_refusals(wh: Warehouse):
@@ -412,10 +514,23 @@ def test_dead_letter_then_requeue__only_the_selected_audiences(wh: Warehouse):
         "order by audience_key"
     ) == [
         (b_id, b_id, "run2", B, "u2", "identify", "bad", 1, json.dumps({"k": 2}), AT),
-        (a_id, mid(A, "enter", "identify", "u1"), "run2", A, "u1", "track", "too big", 2, json.dumps({"k": 1}), AT),
-    ]  # fmt: skip
+        (
+            a_id,
+            mid(A, "enter", "identify", "u1"),
+            "run2",
+            A,
+            "u1",
+            "track",
+            "too big",
+            2,
+            json.dumps({"k": 1}),
+            AT,
+        ),
+    ]
     assert outbox.count_pending(wh, []) == 2
-    assert wh.query(f"select message_id from {outbox.OUTBOX} where status = 'dead' order by 1") == sorted([(a_id,), (b_id,)])  # fmt: skip
+    assert wh.query(
+        f"select message_id from {outbox.OUTBOX} where status = 'dead' order by 1"
+    ) == sorted([(a_id,), (b_id,)])
 
     outbox.requeue_dead_letters(wh, [A])
 
@@ -438,13 +553,27 @@ def test_mark_sent__the_range_inclusive_except_not_sent_and_other_audiences(
     )
 
     assert outbox_rows(wh, "seq, status, sent_at") == [
-        (1, "pending", None), (2, "pending", None),  # B: another audience
-        (3, "sent", AT), (4, "pending", None), (5, "sent", AT), (6, "sent", AT),
-        (7, "pending", None), (8, "pending", None),
-    ]  # fmt: skip
+        (1, "pending", None),
+        (2, "pending", None),  # B: another audience
+        (3, "sent", AT),
+        (4, "pending", None),
+        (5, "sent", AT),
+        (6, "sent", AT),
+        (7, "pending", None),
+        (8, "pending", None),
+    ]
     later = AT + timedelta(hours=1)
     outbox.mark_sent(wh, first_seq=1, last_seq=8, audiences=[], not_sent=[], at=later)
-    assert [r[0] for r in outbox_rows(wh, "sent_at")] == [later, later, AT, later, AT, AT, later, later]  # fmt: skip
+    assert [r[0] for r in outbox_rows(wh, "sent_at")] == [
+        later,
+        later,
+        AT,
+        later,
+        AT,
+        AT,
+        later,
+        later,
+    ]
 
 
 def test_apply_state__only_transitions_wholly_sent_advance(wh: Warehouse):
@@ -460,9 +589,12 @@ def test_apply_state__only_transitions_wholly_sent_advance(wh: Warehouse):
         (A, "u1", True, 1, OCCURRED, None, None, u1, "runS"),
         (A, "u2", True, 1, OCCURRED, None, None, u2, "runS"),
     ]
-    assert wh.query(
-        f"select audience_name, audience_version, updated_at from {outbox.AUDIENCE_STATE}"
-    ) == [(A.title(), 2, AT)] * 2
+    assert (
+        wh.query(
+            f"select audience_name, audience_version, updated_at from {outbox.AUDIENCE_STATE}"
+        )
+        == [(A.title(), 2, AT)] * 2
+    )
 
 
 def test_apply_state__exit_keeps_the_entry_time_and_resyncs_change_nothing(
@@ -475,10 +607,16 @@ def test_apply_state__exit_keeps_the_entry_time_and_resyncs_change_nothing(
     make_plan(
         wh,
         [
-            {"audience_key": A, "user_id": "u1", "transition": "exit", "occurred_at": left, "audience_version": 3},
+            {
+                "audience_key": A,
+                "user_id": "u1",
+                "transition": "exit",
+                "occurred_at": left,
+                "audience_version": 3,
+            },
             {"audience_key": B, "user_id": "u7", "transition": "resync"},
         ],
-    )  # fmt: skip
+    )
     enqueue(wh, run_id="run2", limit=9)  # B u7 resync: 3; A u1 exit: 5, 6
     outbox.mark_sent(wh, first_seq=3, last_seq=6, audiences=[], not_sent=[], at=AT)
 
@@ -505,19 +643,31 @@ def test_record_group__one_transaction_for_every_outcome(wh: Warehouse):
 
     before = outbox.now_utc()
     outbox.record_group(
-        wh, first_seq=1, last_seq=8, audiences=[A], outcome=outcome, known=known, run_id="run1"
-    )  # fmt: skip
+        wh,
+        first_seq=1,
+        last_seq=8,
+        audiences=[A],
+        outcome=outcome,
+        known=known,
+        run_id="run1",
+    )
 
     assert outbox_rows(wh, "seq, status, attempts, last_error") == [
-        (1, "pending", 0, None), (2, "pending", 0, None),
-        (3, "sent", 0, None), (4, "sent", 0, None),
-        (5, "sent", 0, None), (6, "pending", 0, "HTTP 500"),
-        (7, "pending", 1, "invalid"), (8, "dead", 1, "too big"),
-    ]  # fmt: skip
+        (1, "pending", 0, None),
+        (2, "pending", 0, None),
+        (3, "sent", 0, None),
+        (4, "sent", 0, None),
+        (5, "sent", 0, None),
+        (6, "pending", 0, "HTTP 500"),
+        (7, "pending", 1, "invalid"),
+        (8, "dead", 1, "too big"),
+    ]
     assert [row[:3] + row[-1:] for row in state(wh)] == [(A, "u1", True, "run1")]
     (sent_at,) = {row[0] for row in outbox_rows(wh, "sent_at") if row[0] is not None}
     assert before <= sent_at <= outbox.now_utc()
-    assert wh.query(f"select message_id, attempts from {outbox.DEAD_LETTERS}") == [(dead, 1)]  # fmt: skip
+    assert wh.query(f"select message_id, attempts from {outbox.DEAD_LETTERS}") == [
+        (dead, 1)
+    ]
 
 
 def test_record_group__a_failure_inside_leaves_the_whole_group_pending(
@@ -525,19 +675,34 @@ def test_record_group__a_failure_inside_leaves_the_whole_group_pending(
 ):
     _enqueued(wh, [(A, "u1")])
     ghost = DeadLetter("not-in-the-outbox", "x", {})
-    outcome = GroupOutcome(failed={"HTTP 500": [mid(A, "enter", "track", "u1")]}, dead=[ghost])
+    outcome = GroupOutcome(
+        failed={"HTTP 500": [mid(A, "enter", "track", "u1")]}, dead=[ghost]
+    )
 
     with pytest.raises(KeyError):  # its details are missing: the insert cannot be built
         outbox.record_group(
-            wh, first_seq=1, last_seq=2, audiences=[], outcome=outcome, known={}, run_id="r"
-        )  # fmt: skip
+            wh,
+            first_seq=1,
+            last_seq=2,
+            audiences=[],
+            outcome=outcome,
+            known={},
+            run_id="r",
+        )
 
     assert outbox_rows(wh, "status, last_error") == [("pending", None)] * 2
 
 
 def test_prune__only_sent_rows_older_than_the_cut(wh: Warehouse):
     _enqueued(wh, [(A, "u1"), (A, "u2")])
-    outbox.mark_sent(wh, first_seq=1, last_seq=1, audiences=[], not_sent=[], at=AT - timedelta(days=1))  # fmt: skip
+    outbox.mark_sent(
+        wh,
+        first_seq=1,
+        last_seq=1,
+        audiences=[],
+        not_sent=[],
+        at=AT - timedelta(days=1),
+    )
     outbox.mark_sent(wh, first_seq=2, last_seq=2, audiences=[], not_sent=[], at=AT)
 
     outbox.prune(wh, AT)
@@ -549,13 +714,21 @@ def test_prune__only_sent_rows_older_than_the_cut(wh: Warehouse):
 def test_runs__start_finish_and_abandon(wh: Warehouse):
     outbox.ensure(wh)
     outbox.start_run(
-        wh, run_id="r1", target_name="dev", is_forced=True, is_full_resync=False,
+        wh,
+        run_id="r1",
+        target_name="dev",
+        is_forced=True,
+        is_full_resync=False,
         audiences=[A, B],
-    )  # fmt: skip
+    )
     outbox.start_run(
-        wh, run_id="r2", target_name="dev", is_forced=False, is_full_resync=True,
+        wh,
+        run_id="r2",
+        target_name="dev",
+        is_forced=False,
+        is_full_resync=True,
         audiences=[],
-    )  # fmt: skip
+    )
     row = wh.query(
         f"select target_name, status, is_forced, is_full_resync, audiences, "
         f"finished_at from {outbox.RUNS} order by run_id"
@@ -578,11 +751,21 @@ def test_runs__start_finish_and_abandon(wh: Warehouse):
     ) == [("ok", 0, 10, 8, 1, 1, 2, 3, 4, 5, "boom", True)]
 
     # r1 is still `running`: a dead process. Not found by itself, nor before its start.
-    assert outbox.abandon_running(wh, by_run_id="r1", started_before=outbox.now_utc()) == 0  # fmt: skip
-    assert outbox.abandon_running(wh, by_run_id="r3", started_before=started - timedelta(seconds=1)) == 0  # fmt: skip
+    assert (
+        outbox.abandon_running(wh, by_run_id="r1", started_before=outbox.now_utc()) == 0
+    )
+    assert (
+        outbox.abandon_running(
+            wh, by_run_id="r3", started_before=started - timedelta(seconds=1)
+        )
+        == 0
+    )
     assert outbox.abandon_running(wh, by_run_id="r3", started_before=started) == 1
     assert wh.query(f"select status, error from {outbox.RUNS} order by run_id") == [
-        ("abandoned", "the process ended without recording an outcome; found by run r3"),
+        (
+            "abandoned",
+            "the process ended without recording an outcome; found by run r3",
+        ),
         ("ok", "boom"),
     ]
 
@@ -594,7 +777,7 @@ def test_lock_row__insert_touch_and_delete_only_by_its_owner(wh: Warehouse):
     outbox.insert_lock(wh, token="t1", run_id="r1", pid=42, hostname="h", at=AT)
 
     assert outbox.lock_row(wh) == ("t1", "r1", 42, "h", AT, AT)
-    with pytest.raises(Exception, match="(?i)constraint|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)constraint|duplicate"):
         outbox.insert_lock(wh, token="t2", run_id="r2", pid=7, hostname="h", at=AT)
 
     later = AT + timedelta(minutes=1)

@@ -14,7 +14,9 @@ import pytest
 
 from scripts.segment_sync import outbox, payloads
 from scripts.warehouse import Warehouse, connect
-from tests.segment_sync.test_outbox_rules import make_plan  # the sync_plan a planner leaves
+from tests.segment_sync.test_outbox_rules import (
+    make_plan,
+)  # the sync_plan a planner leaves
 
 AT = datetime(2026, 12, 1, 12, 0, 0)
 OCCURRED = datetime(2026, 12, 1, 9, 30, 15, 250000)
@@ -31,11 +33,17 @@ def test_build_from_row__the_message_of_every_column(wh: Warehouse):
     make_plan(
         wh,
         [
-            {"audience_key": "sms_clickers", "user_id": "u1", "transition": "exit",
-             "exit_reason": "unsubscribed", "email": "a@x", "phone": "+100",
-             "audience_version": 4},
+            {
+                "audience_key": "sms_clickers",
+                "user_id": "u1",
+                "transition": "exit",
+                "exit_reason": "unsubscribed",
+                "email": "a@x",
+                "phone": "+100",
+                "audience_version": 4,
+            },
         ],
-    )  # fmt: skip
+    )
     outbox.enqueue(wh, installation_id=installation, run_id="r", created_at=AT, limit=1)
     identify_row, track_row = outbox.next_page(
         wh, after_seq=0, group_size=10, audiences=[]
@@ -71,10 +79,19 @@ def test_build_from_row__the_message_of_every_column(wh: Warehouse):
 def _row(**text: str | None) -> tuple:
     """An outbox row as next_page selects it, with only the given free text set."""
     return (
-        1, "ea-x", "track", text.get("key", ""), text.get("name"), 1,
-        text.get("user", ""), True, text.get("reason"), "2026-01-01T00:00:00.000+00:00",
-        text.get("email"), text.get("phone"),
-    )  # fmt: skip
+        1,
+        "ea-x",
+        "track",
+        text.get("key", ""),
+        text.get("name"),
+        1,
+        text.get("user", ""),
+        True,
+        text.get("reason"),
+        "2026-01-01T00:00:00.000+00:00",
+        text.get("email"),
+        text.get("phone"),
+    )
 
 
 @pytest.mark.parametrize("field", ["name", "user", "reason", "email", "phone"])
@@ -87,17 +104,31 @@ def test_may_be_oversized__the_key_counts_three_times_and_columns_add_up():
     assert not payloads.may_be_oversized(_row(key="k" * 833))  # 2,499
     assert payloads.may_be_oversized(_row(key="k" * 834))  # 2,502
     assert not payloads.may_be_oversized(_row())
-    halves = {"name": "x" * 600, "user": "x" * 600, "reason": "x" * 600, "email": "x" * 400, "phone": "x" * 1}  # fmt: skip
-    assert not payloads.may_be_oversized(_row(key="k" * 100, **{**halves, "phone": None}))  # 2,500  # fmt: skip
+    halves = {
+        "name": "x" * 600,
+        "user": "x" * 600,
+        "reason": "x" * 600,
+        "email": "x" * 400,
+        "phone": "x" * 1,
+    }
+    assert not payloads.may_be_oversized(
+        _row(key="k" * 100, **{**halves, "phone": None})
+    )  # 2,500
     assert payloads.may_be_oversized(_row(key="k" * 100, **halves))  # 2,501
 
 
 def _track(name: str) -> dict:
     return payloads.PayloadBuilder().build(
-        message_id="ea-1", call_type="track", audience_key="k", audience_name=name,
-        audience_version=1, user_id="u", is_member=True, exit_reason=None,
+        message_id="ea-1",
+        call_type="track",
+        audience_key="k",
+        audience_name=name,
+        audience_version=1,
+        user_id="u",
+        is_member=True,
+        exit_reason=None,
         occurred_at=OCCURRED,
-    )  # fmt: skip
+    )
 
 
 def test_oversized__exactly_32_kb_as_the_library_measures_it_is_allowed():
@@ -136,6 +167,13 @@ def test_timestamp__an_aware_time_keeps_its_offset_a_naive_one_is_utc():
 
 def _track_at(builder: payloads.PayloadBuilder, at: datetime) -> dict:
     return builder.build(
-        message_id="ea-1", call_type="track", audience_key="k", audience_name="n",
-        audience_version=1, user_id="u", is_member=True, exit_reason=None, occurred_at=at,
-    )  # fmt: skip
+        message_id="ea-1",
+        call_type="track",
+        audience_key="k",
+        audience_name="n",
+        audience_version=1,
+        user_id="u",
+        is_member=True,
+        exit_reason=None,
+        occurred_at=at,
+    )

@@ -42,7 +42,9 @@ def members(
 ) -> None:
     """Replace the memberships input. `identity` adds the optional identity columns
     (anonymous_id, email, phone, segment_calls); without it, only the contract's."""
-    optional = "anonymous_id varchar, email varchar, phone varchar, segment_calls varchar, "
+    optional = (
+        "anonymous_id varchar, email varchar, phone varchar, segment_calls varchar, "
+    )
     wh.execute(f"drop table if exists {SCHEMA}.{plan.MEMBERSHIPS}")
     wh.execute(
         f"create table {SCHEMA}.{plan.MEMBERSHIPS} (audience_key varchar, "
@@ -50,7 +52,13 @@ def members(
         f"user_id varchar, {optional if identity else ''}"
         "signal_at timestamp, entered_at timestamp)"
     )
-    names = ["audience_key", "audience_name", "audience_version", "person_id", "user_id"]
+    names = [
+        "audience_key",
+        "audience_name",
+        "audience_version",
+        "person_id",
+        "user_id",
+    ]
     if identity:
         names += ["anonymous_id", "email", "phone", "segment_calls"]
     names += ["signal_at", "entered_at"]
@@ -78,7 +86,9 @@ def members(
 
 
 def exits(wh: Warehouse, rows: list[dict], *, identity: bool = False) -> None:
-    optional = "anonymous_id varchar, email varchar, phone varchar, " if identity else ""
+    optional = (
+        "anonymous_id varchar, email varchar, phone varchar, " if identity else ""
+    )
     wh.execute(f"drop table if exists {SCHEMA}.{plan.EXITS}")
     wh.execute(
         f"create table {SCHEMA}.{plan.EXITS} (audience_key varchar, user_id varchar, "
@@ -192,7 +202,8 @@ def test_first_plan__every_desired_member_enters_at_generation_one(wh: Warehouse
     )
     assert p.transitions == 3
     assert p.newest_input_at == SIGNAL
-    assert p.run_id == "run1" and p.planned_at == AT
+    assert p.run_id == "run1"
+    assert p.planned_at == AT
 
 
 def test_duplicates__the_latest_version_then_the_latest_entry_is_kept(wh: Warehouse):
@@ -268,11 +279,26 @@ def test_exit__reason_and_time_from_the_exits_model_else_window_expired(wh: Ware
     exits(
         wh,
         [
-            {"audience_key": A, "user_id": "u2", "exit_reason": "old", "exited_at": AT - timedelta(days=2)},
-            {"audience_key": A, "user_id": "u2", "exit_reason": "purchased", "exited_at": left},
-            {"audience_key": A, "user_id": "", "exit_reason": "nobody", "exited_at": left},
+            {
+                "audience_key": A,
+                "user_id": "u2",
+                "exit_reason": "old",
+                "exited_at": AT - timedelta(days=2),
+            },
+            {
+                "audience_key": A,
+                "user_id": "u2",
+                "exit_reason": "purchased",
+                "exited_at": left,
+            },
+            {
+                "audience_key": A,
+                "user_id": "",
+                "exit_reason": "nobody",
+                "exited_at": left,
+            },
         ],
-    )  # fmt: skip
+    )
 
     p = planned(wh)
 
@@ -290,16 +316,19 @@ def test_exit__reason_and_time_from_the_exits_model_else_window_expired(wh: Ware
     )
     assert (a.decided_members, a.decided_enter, a.decided_exit) == (3, 0, 2)
     assert p.newest_input_at == left  # the exits count: u2's is the newest input
-    assert wh.query(
-        "select user_id, change from sync_decision_delta order by 1"
-    ) == [("u2", "exit"), ("u3", "exit")]
+    assert wh.query("select user_id, change from sync_decision_delta order by 1") == [
+        ("u2", "exit"),
+        ("u3", "exit"),
+    ]
 
 
 def test_exit__newest_input_counts_the_exits_too(wh: Warehouse):
     members(wh, [member(A, "u1"), member(A, "u2")])
     confirm(wh)
     members(wh, [member(A, "u1", signal_at=None)])
-    exits(wh, [{"audience_key": A, "user_id": "u2", "exit_reason": "x", "exited_at": AT}])
+    exits(
+        wh, [{"audience_key": A, "user_id": "u2", "exit_reason": "x", "exited_at": AT}]
+    )
 
     assert planned(wh).newest_input_at == AT
 
@@ -325,9 +354,17 @@ def test_exit__carries_the_audience_s_calls_and_the_exit_s_identifiers(wh: Wareh
     members(wh, [member(A, "u1", segment_calls="track")])
     exits(
         wh,
-        [{"audience_key": A, "user_id": "u2", "email": "e@x", "phone": "+1", "exit_reason": "r"}],
+        [
+            {
+                "audience_key": A,
+                "user_id": "u2",
+                "email": "e@x",
+                "phone": "+1",
+                "exit_reason": "r",
+            }
+        ],
         identity=True,
-    )  # fmt: skip
+    )
 
     planned(wh)
 
