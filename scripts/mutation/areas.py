@@ -64,6 +64,7 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                         "landing_counters",
                         "landing_line",
                         "landing_partial_write",
+                        "landing_abandon",
                         "landing_recovery",
                         "server_errors",
                         "server_status",
