@@ -303,9 +303,17 @@ def test_rotate_periodically__logs_a_failed_rotation_and_keeps_going(
     assert re.fullmatch(STAMP + r"error: rotation failed: \[Errno \d+\] .*", logged[0])
 
 
-def test_log__one_stamped_line_per_message(capsys: pytest.CaptureFixture[str]):
-    command._log("hello")
-    command._log("world")
+def test_log__one_stamped_line_per_message_in_utc(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a machine whose local time is not UTC
+    time.tzset()
+    try:
+        command._log("hello")
+        command._log("world")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
     err = capsys.readouterr().err
     lines = err.splitlines()

@@ -242,8 +242,17 @@ def test_post__a_body_cut_short_gets_no_answer_and_lands_nothing(served: Served)
         signed(BODY, key=b"other-key"),
         {**signed(BODY), "X-CIO-Signature": ""},
         signed(b'{"event_id":"other"}'),
+        {"X-CIO-Timestamp": str(int(time.time()))},
+        {"X-CIO-Signature": signed(BODY)["X-CIO-Signature"]},
     ],
-    ids=["unsigned", "wrong-key", "blank", "other-body"],
+    ids=[
+        "unsigned",
+        "wrong-key",
+        "blank",
+        "other-body",
+        "no-signature",
+        "no-timestamp",
+    ],
 )
 def test_post__a_bad_signature_is_401_and_keeps_the_connection(served: Served, headers):
     status, reply_headers, body, client = exchange(
