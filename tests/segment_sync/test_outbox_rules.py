@@ -255,6 +255,31 @@ def test_stage__reads_history_on_v1_tables_without_migrating(wh: Warehouse):
     assert outbox.schema_version(wh) == 1
 
 
+@pytest.mark.parametrize("version", [2, 3])
+def test_stage__reads_the_decided_table_from_version_2_on(wh: Warehouse, version: int):
+    """A dry run does not migrate: on v2 or v3 tables it must still read `decided`,
+    which runs ahead of the history (a --limit run's leftovers are only there)."""
+    _v1_warehouse(wh)
+    for step in range(2, version + 1):
+        outbox.MIGRATIONS[step](wh)
+    wh.execute(
+        f"create table {outbox.SCHEMA_VERSION_TABLE} (version integer, migrated_at timestamp)"
+    )
+    wh.execute(
+        f"insert into {outbox.SCHEMA_VERSION_TABLE} values ({version}, %s)", (AT,)
+    )
+    wh.execute(f"insert into {outbox.DECIDED} values ('{A}', 'limited')")
+
+    outbox.stage(wh)
+
+    assert outbox.schema_version(wh) == version
+    assert wh.query("select audience_key, user_id from sync_decided order by 2") == [
+        *V1_DECIDED[:2],
+        (A, "limited"),
+        V1_DECIDED[2],
+    ]
+
+
 def test_stage__empty_views_before_the_first_run(wh: Warehouse):
     outbox.stage(wh)
     outbox.stage(wh)  # twice in a session: the views and temp tables are replaced
