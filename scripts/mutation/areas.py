@@ -65,6 +65,7 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                         "landing_line",
                         "landing_partial_write",
                         "landing_abandon",
+                        "landing_group_commit",
                         "landing_recovery",
                         "server_errors",
                         "server_status",
