@@ -599,3 +599,36 @@ def test_sample_rows__leave_out_deferred_pairs(wh: Warehouse):
     planned(wh)
 
     assert plan.sample_rows(wh, per_kind=5) == []
+
+
+def test_pending_pairs__deferred_entries_and_exits_add_up(wh: Warehouse):
+    members(wh, [member(A, "u2")])
+    confirm(wh)
+    members(wh, [member(A, "u1")])
+    installation = outbox.ensure(wh)
+    planned(wh)  # u1 enters, u2 exits: both accepted, neither sent
+    outbox.decide(wh)
+    outbox.enqueue(
+        wh, installation_id=installation, run_id="run2", created_at=AT, limit=None
+    )
+
+    p = planned(wh)
+
+    assert [(row[1], row[2], row[-1]) for row in plan_rows(wh)] == [
+        ("u1", "enter", True),
+        ("u2", "exit", True),
+    ]
+    assert p.audiences[A].deferred == 2
+    assert p.transitions == 0
+
+
+def test_an_audience_only_in_the_history_is_not_in_the_plan(wh: Warehouse):
+    members(wh, [member(A, "u1"), member(B, "u2")])
+    confirm(wh)
+    members(wh, [member(B, "u2")])
+    confirm(wh)  # every member of A has left: A has state rows, none a member
+
+    p = planned(wh)
+
+    assert list(p.audiences) == [B]
+    assert plan_rows(wh) == []
