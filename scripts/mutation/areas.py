@@ -100,6 +100,7 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                     "plan_rules",
                     "outbox_rules",
                     "guard_rules",
+                    "payload_rows",
                     "guard_limits",
                     "data_health_guard",
                     "future_as_of_guard",
