@@ -117,12 +117,29 @@ def test_in_list__one_array_parameter_per_engine(wh: Warehouse):
     assert outbox._in_list(wh, "message_id") == "message_id in (select unnest(%s))"
 
 
-def test_now_utc_is_naive_utc():
+def test_now_utc_is_naive_utc_whatever_the_machine_s_zone(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    import time
     from datetime import UTC
 
-    now = outbox.now_utc()
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        now = outbox.now_utc()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert now.tzinfo is None
     assert abs(datetime.now(UTC).replace(tzinfo=None) - now) < timedelta(seconds=5)
+
+
+def test_exists_needs_both_the_outbox_and_the_state(wh: Warehouse):
+    wh.ensure_schema(outbox.SCHEMA)
+    wh.execute(f"create table {outbox.OUTBOX} ({outbox.OUTBOX_COLUMNS})")
+
+    assert not outbox.exists(wh)
+    assert outbox.schema_version(wh) == 0
 
 
 # ------------------------------------------------------------------ schema
