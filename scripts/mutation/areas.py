@@ -66,6 +66,7 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                         "landing_partial_write",
                         "landing_abandon",
                         "landing_group_commit",
+                        "landing_names",
                         "landing_recovery",
                         "server_errors",
                         "server_status",

@@ -32,7 +32,10 @@ def test_append__a_failed_write_that_cannot_be_finalised_starts_afresh(
     landing.rename(moved)
     landing.write_text("")
 
-    with file_size_limit(len(FIRST) + 1 + 10), pytest.raises(LandingError):
+    with (
+        file_size_limit(len(FIRST) + 1 + 10),
+        pytest.raises(LandingError, match=r"^landing write failed: \[Errno 27\] File"),
+    ):
         writer.append(SECOND)
 
     assert len(lines) == 1

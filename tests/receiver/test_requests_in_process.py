@@ -385,6 +385,20 @@ def test_drain__closes_idle_keep_alive_connections_and_waits_for_none(served: Se
     assert served.server.draining is True
 
 
+def test_drain__closes_a_connection_that_never_sent_a_request(served: Served):
+    client = served.connect()
+    deadline = time.monotonic() + 5
+    while not served.server._connections:  # accepted and set up by its thread
+        assert time.monotonic() < deadline, "the connection was never set up"
+        time.sleep(0.01)
+    served.server.shutdown()
+
+    started = time.monotonic()
+    assert served.server.drain(timeout=5.0) is True
+    assert time.monotonic() - started < 2  # idle, not waited for as busy
+    assert closed_by_server(client)
+
+
 def test_drain__gives_up_at_the_timeout_on_a_busy_connection(served: Served):
     client = served.connect()
     client.sendall(b"POST " + PATH.encode() + b" HTTP/1.1\r\n")  # mid-request: busy
