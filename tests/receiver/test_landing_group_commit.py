@@ -104,3 +104,17 @@ def test_append__rotates_once_the_file_reaches_the_size_limit(
     assert len(finished) == int(rotated)
     assert writer.status()["current_file_bytes"] == (0 if rotated else two_lines)
     writer.close()
+
+
+def test_rotate_if_due__keeps_a_young_file_unless_forced(tmp_path: Path):
+    """The ticker calls it every tick: without `force` only an old file is finished."""
+    writer = LandingWriter(
+        tmp_path / "landing", rotate_bytes=1 << 20, rotate_seconds=3600
+    )
+    writer.append(A)
+
+    writer.rotate_if_due()
+    assert list((tmp_path / "landing").glob("*.ndjson")) == []
+    writer.rotate_if_due(force=True)
+    assert len(list((tmp_path / "landing").glob("*.ndjson"))) == 1
+    writer.close()

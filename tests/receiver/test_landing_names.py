@@ -70,18 +70,25 @@ def test_names__a_taken_part_name_moves_to_the_next_sequence(tmp_path: Path):
     )
 
 
-def test_names__a_taken_final_name_gets_a_counter(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("taken", "expected"),
+    [
+        (["webhooks-x-000001"], "webhooks-x-000001-1"),
+        (["webhooks-x-000001", "webhooks-x-000001-1"], "webhooks-x-000001-2"),
+    ],
+)
+def test_names__a_taken_final_name_gets_the_next_free_counter(
+    tmp_path: Path, taken: list[str], expected: str
+):
     landing = tmp_path / "landing"
     (landing / INCOMING).mkdir(parents=True)
-    (landing / "webhooks-x-000001.ndjson").write_bytes(b"first\n")
-    (landing / "webhooks-x-000001-1.ndjson").write_bytes(b"second\n")
-    (landing / INCOMING / "webhooks-x-000001.ndjson.part").write_bytes(b"third\n")
+    for stem in taken:
+        (landing / f"{stem}.ndjson").write_bytes(stem.encode() + b"\n")
+    (landing / INCOMING / "webhooks-x-000001.ndjson.part").write_bytes(b"new\n")
 
     (final,) = _writer(tmp_path).recover()
 
-    assert final.name == "webhooks-x-000001-2.ndjson"
-    assert sorted(p.read_bytes() for p in landing.glob("*.ndjson")) == [
-        b"first\n",
-        b"second\n",
-        b"third\n",
-    ]
+    assert final.name == f"{expected}.ndjson"
+    assert final.read_bytes() == b"new\n"
+    for stem in taken:  # never overwritten
+        assert (landing / f"{stem}.ndjson").read_bytes() == stem.encode() + b"\n"
