@@ -106,14 +106,17 @@ def run(
     errors: list[BaseException] = []
 
     def drive() -> None:
+        listening = False
         try:
             wait_until(lambda: healthy(port), "the receiver to listen")
+            listening = True  # its SIGTERM handler is installed: signalling is safe
             if during is not None:
                 during(port)
         except BaseException as exc:  # reported by the test, not lost on the thread
             errors.append(exc)
         finally:
-            os.kill(os.getpid(), signal.SIGTERM)
+            if listening:
+                os.kill(os.getpid(), signal.SIGTERM)
 
     driver = threading.Thread(target=drive)
     driver.start()
