@@ -46,14 +46,69 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                 "tests/versions/test_versions_command.py",
             ),
         ),
-        PythonArea("receiver", ("scripts/receiver/*",), ("tests/receiver",)),
+        # Most of tests/receiver starts a `serve-webhooks` process per test (44 s a
+        # pass, and every mutant of the server or the writer reaches them all). The
+        # same answers are pinned in-process: a real server and writer on 127.0.0.1
+        # (test_requests_in_process.py), the command run by click's runner with a real
+        # SIGTERM (test_command_in_process.py), the writer and signatures directly.
+        PythonArea(
+            "receiver",
+            ("scripts/receiver/*",),
+            (
+                *(
+                    f"tests/receiver/test_{name}.py"
+                    for name in (
+                        "requests_in_process",
+                        "command_in_process",
+                        "durability",
+                        "landing_counters",
+                        "landing_line",
+                        "landing_partial_write",
+                        "landing_abandon",
+                        "landing_group_commit",
+                        "landing_names",
+                        "landing_recovery",
+                        "server_errors",
+                        "server_status",
+                        "signature_edges",
+                    )
+                ),
+                *(
+                    f"tests/receiver/test_signature_known_answers.py::test_verify__{name}"
+                    for name in (
+                        "accepts_the_openssl_known_answer",
+                        "rejects_near_misses_of_the_known_answer",
+                        "rejects_the_known_answer_under_another_timestamp",
+                        "hex_case_does_not_matter",
+                    )
+                ),
+            ),
+        ),
+        # tests/segment_sync drives these modules through the real command and an HTTP
+        # receiver (71 s a pass; nearly every test reaches the planner and the outbox, so
+        # each mutant would pay most of it). The rules are pinned where they live, on a
+        # real DuckDB file without the command (the *_rules.py files) and on plain
+        # values (payloads, guard boundaries): 103 tests in about 5 s.
         PythonArea(
             "segment_sync",
             tuple(
                 f"scripts/segment_sync/{name}.py"
                 for name in ("plan", "guards", "payloads", "outbox")
             ),
-            ("tests/segment_sync",),
+            tuple(
+                f"tests/segment_sync/test_{name}.py"
+                for name in (
+                    "plan_rules",
+                    "outbox_rules",
+                    "guard_rules",
+                    "payload_rows",
+                    "guard_limits",
+                    "data_health_guard",
+                    "future_as_of_guard",
+                    "payloads",
+                    "engage_payloads",
+                )
+            ),
         ),
         # tests/loaders (163 tests, 47 s a pass) drives every case through `audiences
         # load` into a DuckDB file, and nearly all of them reach inspect() and apply(): a

@@ -110,6 +110,20 @@ def test_recover__every_part_file_is_recovered_in_order(tmp_path):
     ]
 
 
+def test_recover__a_file_without_a_line_does_not_stop_the_others(tmp_path):
+    landing = tmp_path / "landing"
+    (landing / INCOMING).mkdir(parents=True)
+    for name, body in (("a", b"torn"), ("b", b"2\n")):
+        (landing / INCOMING / f"webhooks-{name}.ndjson.part").write_bytes(body)
+    writer = LandingWriter(landing, rotate_bytes=1 << 30, rotate_seconds=3600)
+    try:
+        finalized = writer.recover()
+    finally:
+        writer.close()
+    assert [path.name for path in finalized] == ["webhooks-b.ndjson"]
+    assert list((landing / INCOMING).glob("*.part")) == []
+
+
 @pytest.mark.parametrize(
     ("error", "described"),
     [

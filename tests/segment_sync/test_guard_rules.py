@@ -1,0 +1,410 @@
+"""The guardrails' words and the rules the boundary tests do not pin: the exact refusal
+messages (what the operator reads), which dbt results count as failed sync checks, the
+data-health manifest lookup, the holdout re-check on a real DuckDB file, `--force`, and
+the as_of skew's default. Each case asserts exact output, in milliseconds; the same
+refusals through the real command are in test_guardrails.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scripts.segment_sync import guards
+from scripts.segment_sync.guards import Limits, Refusal
+from scripts.segment_sync.plan import AudiencePlan, Plan
+from scripts.warehouse import Warehouse, connect
+from tests.segment_sync import inputs
+
+NOW = datetime(2026, 12, 1, 12, 0, 0)
+LIMITS = Limits(
+    max_change_pct=50.0,
+    min_audience_size=100,
+    max_staleness_hours=36.0,
+    dbt_run_results=None,
+)
+
+
+def _plan(*audiences: AudiencePlan, newest: datetime | None = NOW) -> Plan:
+    return Plan(
+        run_id="r",
+        planned_at=NOW,
+        audiences={a.audience_key: a for a in audiences},
+        newest_input_at=newest,
+    )
+
+
+def test_check_plan__the_messages_an_operator_reads():
+    grown = AudiencePlan(
+        "b_grown",
+        decided_members=200,
+        desired_members=330,
+        decided_enter=131,
+        decided_exit=1,
+    )
+    emptied = AudiencePlan(
+        "a_emptied", decided_members=300, desired_members=0, decided_exit=300
+    )
+    plan = _plan(grown, emptied, newest=NOW - timedelta(hours=40, minutes=30))
+
+    refusals = guards.check_plan(plan, LIMITS, NOW)
+
+    assert refusals == [
+        # one refusal per audience: an emptied one is not also a "large change"
+        Refusal(
+            "drop_to_zero", "a_emptied would drop from 300 members to zero", "a_emptied"
+        ),
+        Refusal(
+            "max_change",
+            "b_grown would change by 66% (131 enter, 1 exit, 200 members decided so "
+            "far); the limit is 50%",
+            "b_grown",
+        ),
+        Refusal(
+            "stale",
+            "the newest signal/entry/exit in the sync inputs is 40.5 h old (limit 36 h); "
+            "did the loads and `dbt build` run?",
+        ),
+    ]
+    assert all(r.overridable for r in refusals)
+    week = guards.check_plan(
+        _plan(grown, newest=NOW - timedelta(hours=180, minutes=4)), LIMITS, NOW
+    )
+    assert "is 180.1 h old" in week[-1].message
+
+
+def test_check_plan__no_change_means_nothing_to_judge():
+    steady = AudiencePlan("steady", decided_members=100, desired_members=100)
+    old = NOW - timedelta(days=30)
+
+    assert guards.check_plan(_plan(steady, newest=old), LIMITS, NOW) == []
+    assert guards.check_plan(_plan(steady, newest=None), LIMITS, NOW) == []
+    new = AudiencePlan("new", decided_members=0, desired_members=500, decided_enter=500)
+    assert guards.check_plan(_plan(new, newest=None), LIMITS, NOW) == []
+    exits_only = AudiencePlan(
+        "x", decided_members=10, desired_members=9, decided_exit=1
+    )
+    assert [
+        r.rule for r in guards.check_plan(_plan(exits_only, newest=old), LIMITS, NOW)
+    ] == ["stale"]
+
+
+def test_refusal_as_dict_blocking_and_describe():
+    soft = Refusal("max_change", "too big", "a")
+    hard = Refusal("holdout", "leak", "b", overridable=False)
+
+    assert soft.as_dict() == {
+        "rule": "max_change",
+        "audience_key": "a",
+        "message": "too big",
+        "overridable": True,
+    }
+    assert Refusal("stale", "old").audience_key is None
+    assert guards.blocking([soft, hard], force=False) == [soft, hard]
+    assert guards.blocking([soft, hard], force=True) == [hard]
+    assert (
+        guards.describe([soft, hard]) == "  - [max_change] too big\n  - [holdout] leak"
+    )
+    assert guards.dbt_results_default(Path("/p")) == Path("/p/target/run_results.json")
+
+
+# ------------------------------------------------------------------ dbt results
+def _results(tmp_path: Path, rows: list[dict]) -> Path:
+    path = tmp_path / "run_results.json"
+    path.write_text(json.dumps({"results": rows}))
+    return path
+
+
+def test_check_dbt_results__failed_sync_checks_only(tmp_path: Path):
+    assert guards.check_dbt_results(None) == []
+    assert guards.check_dbt_results(tmp_path / "absent.json") == []
+    rows = [
+        {
+            "unique_id": "model.p.sync_segment__audience_memberships",
+            "status": "success",
+        },
+        {"unique_id": "test.p.unique_sync_segment__x.1", "status": "fail"},
+        {"unique_id": "test.p.not_null_sync_segment__y.2", "status": "error"},
+        {"unique_id": "model.p.sync_segment__z", "status": "runtime error"},
+        {"unique_id": "test.p.sync_segment__warned.3", "status": "warn"},
+        {"unique_id": "test.p.other_model.4", "status": "fail"},
+        {"status": "fail"},
+    ]
+    path = _results(tmp_path, rows)
+
+    assert guards.check_dbt_results(path) == [
+        Refusal(
+            "dbt_checks",
+            f"3 dbt check(s) on the sync models failed in {path}: "
+            "model.p.sync_segment__z, test.p.not_null_sync_segment__y.2, "
+            "test.p.unique_sync_segment__x.1",
+        )
+    ]
+    assert guards.check_dbt_results(_results(tmp_path, rows[:1])) == []
+    assert guards.check_dbt_results(_results(tmp_path, [])) == []
+    path.write_text(json.dumps({"metadata": {}}))  # no results at all
+    assert guards.check_dbt_results(path) == []
+
+
+def test_check_dbt_results__lists_five_then_an_ellipsis(tmp_path: Path):
+    rows = [
+        {"unique_id": f"test.p.sync_segment__{i}", "status": "fail"} for i in range(6)
+    ]
+    path = _results(tmp_path, rows)
+
+    (refusal,) = guards.check_dbt_results(path)
+
+    shown = ", ".join(f"test.p.sync_segment__{i}" for i in range(5))
+    assert (
+        refusal.message
+        == f"6 dbt check(s) on the sync models failed in {path}: {shown} …"
+    )
+    five = _results(tmp_path, rows[:5])
+    assert guards.check_dbt_results(five)[0].message.endswith(shown)
+
+
+def test_check_dbt_results__unreadable_refuses(tmp_path: Path):
+    path = tmp_path / "run_results.json"
+    path.write_text("{not json")
+
+    assert guards.check_dbt_results(path) == [
+        Refusal("dbt_checks", f"cannot read dbt results {path}")
+    ]
+    assert guards.check_dbt_as_of(path) == [
+        Refusal("as_of", f"cannot read dbt results {path}")
+    ]
+
+
+def test_node_name():
+    assert guards.node_name("test.proj.volume_is_sane.abc123") == "volume_is_sane"
+    assert guards.node_name("model.proj.fct_x") == "fct_x"
+    assert guards.node_name("seed.x") == "seed.x"
+
+
+def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
+    manifest = tmp_path / "manifest.json"
+    nodes = {
+        "test.p.e.0": {
+            "resource_type": "test",
+            "tags": ["other"],
+            "meta": {"check": "no"},
+        },
+        "test.p.a.1": {
+            "resource_type": "test",
+            "tags": ["data_health"],
+            "meta": {"check": "volume"},
+        },
+        "test.p.b.2": {
+            "resource_type": "test",
+            "config": {"tags": ["data_health"], "meta": {"check": "fresh"}},
+            "meta": {"check": "old"},
+        },
+        "test.p.c.3": {
+            "resource_type": "test",
+            "tags": ["data_health"],
+            "name": "c_test",
+        },
+        "test.p.d.4": {"resource_type": "test", "config": {"tags": ["data_health"]}},
+        "test.p.e.5": {
+            "resource_type": "test",
+            "tags": ["other"],
+            "meta": {"check": "no"},
+        },
+        "model.p.f": {"resource_type": "model", "tags": ["data_health"]},
+        "test.p.g.6": {
+            "resource_type": "test",
+            "tags": None,
+            "config": None,
+            "meta": None,
+        },
+    }
+    manifest.write_text(json.dumps({"nodes": nodes}))
+
+    assert guards.data_health_checks(manifest) == {
+        "test.p.a.1": "volume",
+        "test.p.b.2": "fresh",  # the config's meta wins
+        "test.p.c.3": "c_test",
+        "test.p.d.4": "test.p.d.4",
+    }
+    assert guards.data_health_checks(tmp_path / "absent.json") == {}
+    manifest.write_text("{")
+    assert guards.data_health_checks(manifest) == {}
+    manifest.write_text(json.dumps({}))
+    assert guards.data_health_checks(manifest) == {}
+
+
+def test_check_data_health__one_refusal_per_check_naming_three_tests(tmp_path: Path):
+    uids = [f"test.p.t{i}.h" for i in range(5)] + ["test.p.other.h"]
+    nodes = {
+        uid: {
+            "resource_type": "test",
+            "tags": ["data_health"],
+            "meta": {"check": "volume"},
+        }
+        for uid in uids[:5]
+    }
+    nodes["test.p.other.h"] = {
+        "resource_type": "test",
+        "tags": ["data_health"],
+        "meta": {"check": "freshness"},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"nodes": nodes}))
+    statuses = ["fail", "error", "runtime error", "fail", "pass", "warn"]
+    path = _results(
+        tmp_path,
+        [{"unique_id": u, "status": s} for u, s in zip(uids, statuses, strict=True)],
+    )
+
+    assert guards.check_data_health(path) == [
+        Refusal(
+            "data_health",
+            "data-health check 'volume' failed (t0, t1, t2); "
+            "see `dbt test --select tag:data_health`",
+        )
+    ]
+    path.write_text(json.dumps({"metadata": {}}))  # no results at all
+    assert guards.check_data_health(path) == []
+    path.write_text("[")
+    assert guards.check_data_health(path) == [
+        Refusal("data_health", f"cannot read dbt results {path}")
+    ]
+
+
+# ------------------------------------------------------------------ as_of
+def test_as_of_skew__the_run_s_var_then_the_project_s_then_five_minutes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assert guards._as_of_skew({"as_of_future_skew_minutes": "2.5"}) == timedelta(
+        seconds=150
+    )
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(tmp_path))
+    project = tmp_path / "dbt_project.yml"
+    project.write_text("name: p\nvars:\n  as_of_future_skew_minutes: 7\n")
+    assert guards._as_of_skew({}) == timedelta(minutes=7)
+    assert guards._as_of_skew({"as_of_future_skew_minutes": 0}) == timedelta(0)
+    project.write_text("name: p\nvars:\n  other: 1\n")
+    assert guards._as_of_skew({}) == timedelta(minutes=5)
+    project.write_text("name: p\nvars:\n")  # an empty `vars:` is None
+    assert guards._as_of_skew({}) == timedelta(minutes=5)
+
+
+def test_utc__converts_to_utc_whatever_the_machine_s_zone(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert guards._utc(datetime.fromisoformat("2026-12-01T13:00:00+01:00")) == NOW
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert guards._utc(NOW) == NOW
+
+
+def test_check_dbt_as_of__message_names_the_run_time(tmp_path: Path):
+    path = tmp_path / "run_results.json"
+    path.write_text(
+        json.dumps(
+            {
+                "metadata": {"generated_at": "2026-12-02T08:00:00Z"},
+                "args": {"vars": {"as_of": "2026-12-03"}},
+            }
+        )
+    )
+
+    assert guards.check_dbt_as_of(path) == [
+        Refusal(
+            "as_of",
+            "the last dbt run used as_of 2026-12-03, in the future of when it ran "
+            "(2026-12-02 08:00 UTC): its sync inputs are that moment's membership, not "
+            "today's; run a plain `dbt build` before syncing",
+        )
+    ]
+    path.write_text(json.dumps({"args": {"vars": {"as_of": "2026-12-03"}}}))
+    assert guards.check_dbt_as_of(path) == [
+        Refusal("as_of", f"cannot read as_of '2026-12-03' from dbt results {path}")
+    ]
+    path.write_text(json.dumps({"args": {"vars": "as_of: 2026-12-03"}}))
+    assert guards.check_dbt_as_of(path) == []  # vars as a string: no as_of to judge
+    path.write_text(json.dumps({"args": None, "metadata": {}}))
+    assert guards.check_dbt_as_of(path) == []
+
+
+# ------------------------------------------------------------------ holdout
+@pytest.fixture
+def wh(duckdb_path: Path) -> Iterator[Warehouse]:
+    with connect() as warehouse:
+        yield warehouse
+
+
+def _desired(wh: Warehouse, rows: list[tuple[str, int, str]]) -> None:
+    wh.execute(
+        "create temp table sync_desired (audience_key varchar, audience_version integer, "
+        "user_id varchar)"
+    )
+    wh.executemany("insert into sync_desired values (%s, %s, %s)", rows)
+
+
+def test_check_holdout__counts_desired_members_in_the_holdout_arm(wh: Warehouse):
+    wh.ensure_schema(inputs.SCHEMA)
+    _desired(
+        wh,
+        [
+            ("a", 1, "u1"),
+            ("a", 1, "u2"),
+            ("a", 1, "u3"),
+            ("b", 1, "u1"),
+            ("c", 2, "u1"),
+        ],
+    )
+    assert guards.check_holdout(wh, inputs.SCHEMA) == []  # no mart: nothing to check
+    inputs.set_holdouts(
+        wh,
+        [
+            ("a", "u1", "holdout"),
+            ("a", "u2", "holdout"),
+            ("a", "u3", "treatment"),
+            ("b", "u1", "holdout"),
+            ("c", "u1", "holdout"),
+        ],
+    )
+
+    assert guards.check_holdout(wh, inputs.SCHEMA) == [
+        Refusal(
+            "holdout",
+            f"{key}: {count} holdout member(s) are in the sync input; fix the "
+            "sync_segment__audience_memberships model (holdouts must never be sent)",
+            key,
+            overridable=False,
+        )
+        for key, count in (("a", 2), ("b", 1))  # c's holdout is of another version
+    ]
+
+
+def test_check_holdout__a_mart_with_exactly_the_needed_columns_is_checked(
+    wh: Warehouse,
+):
+    wh.ensure_schema(inputs.SCHEMA)
+    _desired(wh, [("a", 1, "u1")])
+    wh.execute(
+        f"create table {inputs.SCHEMA}.{guards.HOLDOUT_SOURCE} as select 'a' as "
+        "audience_key, 1 as audience_version, 'u1' as user_id, 'holdout' as arm"
+    )
+
+    assert [r.rule for r in guards.check_holdout(wh, inputs.SCHEMA)] == ["holdout"]
+
+
+def test_check_holdout__a_mart_without_the_arm_is_not_checked(wh: Warehouse):
+    wh.ensure_schema(inputs.SCHEMA)
+    _desired(wh, [("a", 1, "u1")])
+    wh.execute(
+        f"create table {inputs.SCHEMA}.{guards.HOLDOUT_SOURCE} as select 'a' as "
+        "audience_key, 1 as audience_version, 'u1' as user_id"
+    )
+
+    assert guards.check_holdout(wh, inputs.SCHEMA) == []
