@@ -171,3 +171,17 @@ def test_seed_values_carry_no_single_quote() -> None:
         if "'" in line
     ]
     assert offenders == []
+
+
+# PostgreSQL truncates nothing: an identifier longer than 63 bytes is an error, and dbt
+# names the relation it builds for a unit test after the test.
+POSTGRES_MAX_IDENTIFIER = 63
+
+
+def test_unit_test_names_fit_a_postgres_identifier(manifest) -> None:
+    too_long = [
+        node["name"]
+        for node in manifest["unit_tests"].values()
+        if len(node["name"]) > POSTGRES_MAX_IDENTIFIER
+    ]
+    assert too_long == []
