@@ -17,7 +17,7 @@ SPEC = bulk.TableSpec(
 KEYS = ["a", "o'reilly", "c"]
 
 
-@pytest.mark.parametrize("max_listed", [0, 2, 5000])
+@pytest.mark.parametrize("max_listed", [0, 2, 3, 5000])  # 3 = exactly the keys
 def test_loaded_rows_are_exactly_the_keys_rows(monkeypatch, max_listed: int) -> None:
     monkeypatch.setattr(bulk, "MAX_LISTED_KEYS", max_listed)
     duck = duckdb.connect()

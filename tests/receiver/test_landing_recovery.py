@@ -94,16 +94,22 @@ def test_recover__a_newline_at_the_very_start_is_a_complete_line(tmp_path, conte
     assert files == [b"\n"]
 
 
-def test_recover__every_part_file_is_recovered_in_order(tmp_path):
-    landing = tmp_path / "landing"
+def _recover_parts(landing, parts: dict[str, bytes]):
+    """Leave these `.part` files as a crash would, then run recovery once."""
     (landing / INCOMING).mkdir(parents=True)
-    for name, body in (("b", b"2\n"), ("a", b"1\n"), ("c", b"torn")):
+    for name, body in parts.items():
         (landing / INCOMING / f"webhooks-{name}.ndjson.part").write_bytes(body)
     writer = LandingWriter(landing, rotate_bytes=1 << 30, rotate_seconds=3600)
     try:
-        finalized = writer.recover()
+        return writer.recover()
     finally:
         writer.close()
+
+
+def test_recover__every_part_file_is_recovered_in_order(tmp_path):
+    finalized = _recover_parts(
+        tmp_path / "landing", {"b": b"2\n", "a": b"1\n", "c": b"torn"}
+    )
     assert [path.name for path in finalized] == [
         "webhooks-a.ndjson",
         "webhooks-b.ndjson",
@@ -112,14 +118,7 @@ def test_recover__every_part_file_is_recovered_in_order(tmp_path):
 
 def test_recover__a_file_without_a_line_does_not_stop_the_others(tmp_path):
     landing = tmp_path / "landing"
-    (landing / INCOMING).mkdir(parents=True)
-    for name, body in (("a", b"torn"), ("b", b"2\n")):
-        (landing / INCOMING / f"webhooks-{name}.ndjson.part").write_bytes(body)
-    writer = LandingWriter(landing, rotate_bytes=1 << 30, rotate_seconds=3600)
-    try:
-        finalized = writer.recover()
-    finally:
-        writer.close()
+    finalized = _recover_parts(landing, {"a": b"torn", "b": b"2\n"})
     assert [path.name for path in finalized] == ["webhooks-b.ndjson"]
     assert list((landing / INCOMING).glob("*.part")) == []
 
