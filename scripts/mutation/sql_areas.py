@@ -3,8 +3,17 @@
 Every mutant is written into a scratch copy of the project (never the checkout), judged by
 the dbt unit tests first (cheap) and, if they all pass, by the audience checks (pytest that
 builds a demo warehouse and compares every audience with an independent Python
-computation). The original file is written back after each mutant, whatever happens; the
-checkout is never touched, so even a kill leaves nothing behind but build/mutation/.
+computation).
+
+Only the unit tests that can see a mutant run: a dbt unit test feeds its model fixed rows,
+so it exercises that model's SQL alone. A mutant of a model is judged by that model's unit
+tests; a mutant of a macro by the unit tests of every model that calls the macro, directly
+or through other macros (the baseline build's manifest says which). dbt runs in this
+process (`dbtRunner`), so a mutant pays a partial parse and its few unit tests, not a
+Python start-up and all of them.
+
+The original file is written back after each mutant, whatever happens; the checkout is
+never touched, so even a kill leaves nothing behind but build/mutation/.
 
 A mutant that no longer compiles or runs (a dbt `error`, not a test `fail`) is "invalid":
 it says nothing about the tests, so it is listed but left out of the score.
@@ -12,6 +21,7 @@ it says nothing about the tests, so it is listed but left out of the score.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -37,17 +47,64 @@ def _environment(project: Path) -> dict[str, str]:
 
 
 def _dbt(project: Path, log, *args: str) -> list[dict]:
-    """Run dbt in the scratch project; the per-node results of run_results.json."""
+    """Run dbt in the scratch project, in this process; the per-node results of
+    run_results.json. dbt's console output goes to `log`."""
+    from dbt.cli.main import dbtRunner
+
     results = project / "target" / "run_results.json"
     results.unlink(missing_ok=True)
-    subprocess.run(  # noqa: S603 (our venv's dbt)
-        [str(BIN / "dbt"), *args, "--no-use-colors"],
-        cwd=project, env=_environment(project), stdout=log, stderr=subprocess.STDOUT,
-        check=False,
-    )  # fmt: skip
+    # profiles.yml reads AUDIENCES_DUCKDB_PATH from the environment of this process
+    os.environ.update(_environment(project))
+    log.flush()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        dbtRunner().invoke(
+            [*args, "--no-use-colors", "--project-dir", str(project),
+             "--profiles-dir", str(project)]
+        )  # fmt: skip
     if not results.exists():  # dbt stopped before running anything: parse/compile error
         return [{"status": "error", "unique_id": "(project)"}]
     return json.loads(results.read_text())["results"]
+
+
+def unit_tests_by_file(project: Path) -> dict[str, tuple[str, ...]]:
+    """For each model and macro file of the project: the names of the models whose unit
+    tests can see a change to it (read from the baseline build's manifest)."""
+    manifest = json.loads((project / "target" / "manifest.json").read_text())
+    models = {
+        node["unique_id"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+    }
+    tested = {unit["model"] for unit in manifest["unit_tests"].values()}
+    # macro -> the macros that call it, to walk from a mutated macro up to every caller
+    callers: dict[str, set[str]] = {}
+    for macro in manifest["macros"].values():
+        for called in macro["depends_on"]["macros"]:
+            callers.setdefault(called, set()).add(macro["unique_id"])
+    by_file: dict[str, set[str]] = {}
+    for node in models.values():
+        if node["name"] in tested:
+            by_file.setdefault(node["original_file_path"], set()).add(node["name"])
+    for macro in manifest["macros"].values():
+        reached, frontier = {macro["unique_id"]}, [macro["unique_id"]]
+        while frontier:
+            for caller in callers.get(frontier.pop(), ()):
+                if caller not in reached:
+                    reached.add(caller)
+                    frontier.append(caller)
+        users = {
+            node["name"]
+            for node in models.values()
+            if node["name"] in tested and reached & set(node["depends_on"]["macros"])
+        }
+        if users:
+            by_file.setdefault(macro["original_file_path"], set()).update(users)
+    return {path: tuple(sorted(names)) for path, names in by_file.items()}
+
+
+def unit_test_selection(models: tuple[str, ...]) -> tuple[str, ...]:
+    """`dbt test` arguments that run the unit tests of these models and nothing else."""
+    return ("test", "--select", *(f"test_type:unit,{model}" for model in models))
 
 
 def _pytest(project: Path, log, paths: tuple[str, ...]) -> int:
@@ -59,14 +116,31 @@ def _pytest(project: Path, log, paths: tuple[str, ...]) -> int:
     ).returncode  # fmt: skip
 
 
-def judge(project: Path, area: SqlArea, log, *, audience_checks: bool = True) -> str:
-    """killed / survived / invalid for the project as it is on disk now."""
-    results = _dbt(project, log, *area.dbt)
-    statuses = {result["status"] for result in results}
-    if "fail" in statuses:
-        return "killed"
-    if "error" in statuses:
-        return "invalid"
+def judge(
+    project: Path,
+    area: SqlArea,
+    log,
+    *,
+    audience_checks: bool = True,
+    unit_tests: tuple[str, ...] | None = None,
+) -> str:
+    """killed / survived / invalid for the project as it is on disk now. `unit_tests`:
+    the dbt command for the unit tests that can see the mutant (None: the area's; empty:
+    no unit test can, straight to the audience checks)."""
+    if unit_tests is None:
+        unit_tests = area.dbt
+    if unit_tests:
+        statuses = {result["status"] for result in _dbt(project, log, *unit_tests)}
+        if "fail" in statuses:
+            return "killed"
+        if "error" in statuses:
+            return "invalid"
+    else:
+        # No unit test reads this file; dbt must still compile the mutant, or it is
+        # invalid rather than a survivor.
+        statuses = {result["status"] for result in _dbt(project, log, "compile")}
+        if "error" in statuses:
+            return "invalid"
     if audience_checks and area.pytest and _pytest(project, log, area.pytest) != 0:
         return "killed"
     return "survived"
@@ -111,6 +185,7 @@ def run_area(
             raise SystemExit(f"the unmutated project does not build; see {log}")
         if judge(project, area, output, audience_checks=audience_checks) != "survived":
             raise SystemExit(f"the unmutated project fails its checks; see {log}")
+        seen_by = unit_tests_by_file(project)
         for number, mutant in enumerate(candidates, 1):
             target = project / mutant.path
             original = target.read_text()
@@ -118,7 +193,11 @@ def run_area(
             output.flush()
             try:
                 target.write_text(mutant.text)
-                status = judge(project, area, output, audience_checks=audience_checks)
+                models = seen_by.get(mutant.path, ())
+                status = judge(
+                    project, area, output, audience_checks=audience_checks,
+                    unit_tests=unit_test_selection(models) if models else (),
+                )  # fmt: skip
             finally:
                 target.write_text(original)
             print(f"  {status:8} {mutant.name}", flush=True)
