@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -74,7 +75,9 @@ def postgres_env(
     postgres_server: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """A fresh database on the session's server; PG* variables set for the `postgres` target."""
-    env = create_database(postgres_server, f"audiences_test_{next(_db_counter)}")
+    # the process id keeps two sessions sharing one server (make mutate) apart
+    name = f"audiences_test_{os.getpid()}_{next(_db_counter)}"
+    env = create_database(postgres_server, name)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

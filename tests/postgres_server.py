@@ -3,6 +3,10 @@
 `.ci/run` installs the package; this module starts one private cluster per test session on
 127.0.0.1 and a free port, and stops it at the end. Tests that need it take the
 `postgres_env` fixture, which yields the libpq variables the `postgres` target reads.
+
+With AUDIENCES_TEST_POSTGRES_PORT set, the sessions share the server already listening on
+that port of 127.0.0.1 instead (`make mutate` starts one for an area whose mutants would
+otherwise each pay a server's start-up); each test still gets its own database.
 """
 
 from __future__ import annotations
@@ -37,8 +41,25 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args]
 
 
+SHARED_PORT_VARIABLE = "AUDIENCES_TEST_POSTGRES_PORT"
+
+
+def _server_env(port: int) -> dict[str, str]:
+    return {
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(port),
+        "PGUSER": "postgres",
+        "PGPASSWORD": "",
+        "PGDATABASE": "postgres",
+    }
+
+
 @contextlib.contextmanager
 def running_server() -> Iterator[dict[str, str]]:
+    shared_port = os.environ.get(SHARED_PORT_VARIABLE)
+    if shared_port:
+        yield _server_env(int(shared_port))
+        return
     bin_dir = _pg_bin()
     if bin_dir is None:
         raise RuntimeError(
@@ -88,13 +109,7 @@ def running_server() -> Iterator[dict[str, str]]:
         capture_output=True,
     )
     try:
-        yield {
-            "PGHOST": "127.0.0.1",
-            "PGPORT": str(port),
-            "PGUSER": "postgres",
-            "PGPASSWORD": "",
-            "PGDATABASE": "postgres",
-        }
+        yield _server_env(port)
     finally:
         subprocess.run(
             _as_postgres(

@@ -2,9 +2,10 @@
 
 Each area has ITS OWN tests, so a mutant only pays for the tests that can see it and the
 whole run can aim at about an hour on 2 cores (issue 13; not there yet, see
-benchmarks/mutation.md). PostgreSQL-only tests are left out by default:
-each mutant runs in a fresh pytest session, and starting a server per mutant would dominate
-the run; the DuckDB variants exercise the same Python.
+benchmarks/mutation.md). PostgreSQL tests are left out by default: each mutant runs in a
+fresh pytest session, and starting a server per mutant would dominate the run; the DuckDB
+variants exercise the same Python. An area with PostgreSQL-only code (the loaders' COPY
+path) sets `postgres=True`: its subset's PostgreSQL tests run on one server for the area.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class PythonArea:
     name: str
     mutate: tuple[str, ...]  # mutmut `only_mutate` globs, relative to the project root
     tests: tuple[str, ...]  # pytest paths (or node ids) that judge this area
+    # Run the subset's PostgreSQL tests too, on one server the runner starts for the
+    # whole area (tests/postgres_server.py), not one per mutant's pytest session.
+    postgres: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,10 +122,19 @@ PYTHON_AREAS: dict[str, PythonArea] = {
         PythonArea(
             "loaders",
             tuple(f"scripts/loaders/{name}.py" for name in ("files", "bulk", "orders")),
-            tuple(
-                f"tests/loaders/test_{name}_rules.py"
-                for name in ("files", "bulk", "orders")
+            (
+                *(
+                    f"tests/loaders/test_{name}_rules.py"
+                    for name in ("files", "bulk", "orders")
+                ),
+                # block-wise staging against its line-by-line definition, and the
+                # re-sent keys' filter of the conflict checks (both direct, ~4 s)
+                "tests/loaders/test_stage_lines_blocks.py",
+                "tests/loaders/test_loaded_rows.py",
+                # bulk.py's PostgreSQL path (COPY, the server's conflicts and upsert)
+                "tests/loaders/test_bulk_rules_postgres.py",
             ),
+            postgres=True,
         ),
     )
 }

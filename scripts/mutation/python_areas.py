@@ -14,12 +14,14 @@ Why the extra plumbing around `mutmut run`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from scripts.mutation.areas import PYTEST_MARKERS, PythonArea
@@ -41,7 +43,7 @@ def configure(project: Path, area: PythonArea, mutants: tuple[str, ...]) -> None
     text = pyproject.read_text()
     if "[tool.mutmut]\n" not in text:
         raise SystemExit("pyproject.toml has no [tool.mutmut] section to extend")
-    selection = [*area.tests, "-m", PYTEST_MARKERS]
+    selection = [*area.tests] if area.postgres else [*area.tests, "-m", PYTEST_MARKERS]
     area_keys = (
         f"only_mutate = {_toml_list(mutants or area.mutate)}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(selection)}\n"
@@ -87,6 +89,20 @@ def _diffs(project: Path, env: dict[str, str], names: list[str]) -> dict[str, st
     return json.loads(shown.stdout)
 
 
+@contextlib.contextmanager
+def _shared_postgres(area: PythonArea, env: dict[str, str]) -> Iterator[None]:
+    """For an area that runs PostgreSQL tests: one server for all its mutants, whose
+    port the tests' fixture reads from `env` (tests/postgres_server.py)."""
+    if not area.postgres:
+        yield
+        return
+    from tests.postgres_server import SHARED_PORT_VARIABLE, running_server
+
+    with running_server() as server:
+        env[SHARED_PORT_VARIABLE] = server["PGPORT"]
+        yield
+
+
 def run_area(
     area: PythonArea,
     *,
@@ -112,7 +128,7 @@ def run_area(
         configure(project, area, only)
         env = environment(project)
         started = time.monotonic()
-        with log.open("w") as output:
+        with log.open("w") as output, _shared_postgres(area, env):
             finished = subprocess.run(  # noqa: S603 (our venv's mutmut)
                 [str(MUTMUT), "run", "--max-children", str(max_children)],
                 cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT,

@@ -64,9 +64,11 @@ def stage(
     rows: list[tuple],
     workdir: Path,
     py_rejects: tuple[Reject, ...] = (),
+    duck=None,
 ) -> None:
-    """`_ld_class` as a stager leaves it: (line_no, reason, detail, *columns, payload)."""
-    duck = wh.raw_connection
+    """`_ld_class` as a stager leaves it: (line_no, reason, detail, *columns, payload).
+    `duck`: the staging connection (on DuckDB targets, the warehouse's own)."""
+    duck = duck or wh.raw_connection
     columns = ", ".join(f"{c.name} {c.type}" for c in spec.columns)
     duck.execute(
         f"create or replace temp table {CLASSIFIED} (line_no bigint, reason varchar, "
@@ -79,12 +81,12 @@ def stage(
     store_python_rejects(duck, list(py_rejects), workdir)
 
 
-def load(wh: Warehouse, spec: TableSpec, name: str, workdir: Path) -> Counts:
+def load(wh: Warehouse, spec: TableSpec, name: str, workdir: Path, duck=None) -> Counts:
     ctx = FileContext(
         source_file=name, sha256=f"sha-{name}", loaded_at=LOADED_AT, workdir=workdir
     )
     with wh.transaction():
-        return apply(wh, wh.raw_connection, spec, ctx)
+        return apply(wh, duck or wh.raw_connection, spec, ctx)
 
 
 def rejects(wh: Warehouse, name: str) -> list[tuple]:
