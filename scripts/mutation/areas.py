@@ -23,6 +23,9 @@ class PythonArea:
     # Run the subset's PostgreSQL tests too, on one server the runner starts for the
     # whole area (tests/postgres_server.py), not one per mutant's pytest session.
     postgres: bool = False
+    # pytest-timeout per test: a mutant that deadlocks a test sleeps rather than spins,
+    # so mutmut's CPU-time limit never ends it; this does (a failure, i.e. killed).
+    test_timeout: int = 60
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,10 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                     )
                 ),
             ),
+            # The whole subset runs in about 2 s and no test in it takes over half a
+            # second, so 20 s only ever ends a mutant that hangs a server or a drain
+            # (a dozen of them, each of which cost a worker 60 s).
+            test_timeout=20,
         ),
         # tests/segment_sync drives these modules through the real command and an HTTP
         # receiver (71 s a pass; nearly every test reaches the planner and the outbox, so

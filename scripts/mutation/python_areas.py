@@ -30,6 +30,7 @@ from scripts.mutation.scratch import PROJECT_ROOT, SCRATCH_ROOT, fresh_copy
 
 MUTMUT = Path(sys.executable).parent / "mutmut"
 SITE_HOOK = Path(__file__).resolve().parent / "site"
+PROJECT_TIMEOUT = '"--timeout=60"'  # in [tool.mutmut] pytest_add_cli_args
 RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 
 
@@ -48,6 +49,13 @@ def configure(project: Path, area: PythonArea, mutants: tuple[str, ...]) -> None
         f"only_mutate = {_toml_list(mutants or area.mutate)}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(selection)}\n"
     )
+    # mutmut puts pytest_add_cli_args after every other argument, so the area's
+    # per-test timeout replaces the project's there (the last --timeout would win).
+    if text.count(PROJECT_TIMEOUT) != 1:
+        raise SystemExit(
+            f"pyproject.toml's [tool.mutmut] has no single {PROJECT_TIMEOUT}"
+        )
+    text = text.replace(PROJECT_TIMEOUT, f'"--timeout={area.test_timeout}"')
     pyproject.write_text(
         text.replace("[tool.mutmut]\n", "[tool.mutmut]\n" + area_keys, 1)
     )
