@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from scripts.loaders.bulk import (
     MAX_RAW_SQL,
@@ -30,9 +31,15 @@ from scripts.loaders.bulk import (
     _conflict_detail,
     loaded_rows,
 )
-from scripts.loaders.files import LINE_DELIMITER, UTF8_CHECK_BYTES, SourceFile
+from scripts.loaders.files import LINE_DELIMITER, UTF8_CHECK_BYTES, Reject, SourceFile
 from scripts.loaders.ledger import CONFLICT_REASON, Counts
-from scripts.loaders.stage import CLASSIFIED, LINES, sql_literal
+from scripts.loaders.stage import (
+    CLASSIFIED,
+    LINES,
+    PY_REJECTS,
+    sql_literal,
+    store_python_rejects,
+)
 
 # Stored size up to which a file joins a batch: past it a file amortises its own
 # statements, and the per-file path keeps its memory bounded by one file.
@@ -47,7 +54,12 @@ BATCH_KEEP = "_ld_bkeep"
 BATCH_CONFLICTS = "_ld_bconflicts"
 BATCH_EXISTING = "_ld_bexisting"
 BATCH_COUNTS = "_ld_bcounts"
-BATCH_TABLES = (FILES, BATCH_CLASS, BATCH_KEEP, BATCH_CONFLICTS, BATCH_EXISTING)
+BATCH_PY_REJECTS = "_ld_bpyrejects"
+BATCH_LOSERS = "_ld_blosers"
+BATCH_TABLES = (
+    FILES, BATCH_CLASS, BATCH_KEEP, BATCH_CONFLICTS, BATCH_EXISTING, BATCH_PY_REJECTS,
+    BATCH_LOSERS,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,33 +69,51 @@ class FileResult:
 
 
 def fits(source: SourceFile) -> bool:
-    """Whether a file may join a batch: small, plain NDJSON that DuckDB reads as is."""
+    """Whether a file may join a batch: small NDJSON with some content. DuckDB reads it
+    as it is, or, when it needs Python's staging first (`read_directly`), its staged
+    copy; so a file with one bad record does not split a receiver's folder in two."""
     from scripts.loaders.files import detect_shape
 
-    if source.gzipped and not source.path.name.endswith(".gz"):
-        return False  # DuckDB picks the decompression by the (lower-case) extension
     return (
         source.size <= MAX_FILE_BYTES
-        and source.fast_path_ok
+        and not source.gzip_error
         and not source.is_empty
         and detect_shape(source) == "ndjson"
     )
 
 
+def read_directly(source: SourceFile) -> bool:
+    """Whether DuckDB may read the file itself: clean UTF-8 without CR, the delimiter
+    byte or a BOM, and, if gzipped, named `.gz` (DuckDB picks the decompression by the
+    lower-case extension). Else its lines are staged by Python (files.stage_lines), with
+    a reject for each record DuckDB would refuse the whole file for."""
+    if source.gzipped and not source.path.name.endswith(".gz"):
+        return False
+    return source.fast_path_ok
+
+
 def stage(
     duck,
     sources: Sequence[SourceFile],
+    reads: Sequence[Path],
     max_line_bytes: int,
     classify: Callable[[], None],
+    workdir: Path,
+    python_rejects: Sequence[tuple[int, Reject]] = (),
 ) -> None:
     """Read all files' lines into `_ld_lines` (global numbering), then classify once.
+
+    `reads[i]` is what DuckDB reads for `sources[i]`: the file itself or its staged copy,
+    in which line N is still the file's record N (blank where Python rejected it).
+    `python_rejects` are those rejects, as (index in `sources`, reject with the file's
+    own line number).
 
     `preserve_insertion_order` (DuckDB's default) keeps rowid in list order, so the
     files' lines are consecutive and each file's first line number is known from the
     line counts. Raises duckdb.Error when DuckDB refuses any file (the caller then
     loads them one by one, where the odd file is found and handled).
     """
-    files = ", ".join(sql_literal(str(s.path)) for s in sources)
+    files = ", ".join(sql_literal(str(path)) for path in reads)
     duck.execute(
         f"create or replace temp table {LINES} as select filename, line from read_csv("
         f"[{files}], columns = {{'line': 'VARCHAR'}}, "
@@ -97,8 +127,8 @@ def stage(
     )
     rows = []
     first = 1
-    for number, source in enumerate(sources):
-        lines = counts.get(str(source.path), 0)
+    for number, (source, read) in enumerate(zip(sources, reads, strict=True)):
+        lines = counts.get(str(read), 0)
         rows.append(
             f"({number}, {sql_literal(str(source.path))}, {sql_literal(source.sha256)}, "
             f"{source.size}, {first}, {first + lines - 1})"
@@ -109,12 +139,28 @@ def stage(
         "sha256 varchar, file_bytes bigint, first_line bigint, last_line bigint)"
     )
     duck.execute(f"insert into {FILES} values {', '.join(rows)}")
+    duck.execute(
+        f"create or replace temp table {BATCH_PY_REJECTS} (file_no integer, "
+        "line_no bigint, reason varchar, detail varchar, raw varchar)"
+    )
+    for number in sorted({number for number, _ in python_rejects}):
+        # the per-file path's own table and writer (raw text may hold any byte)
+        mine = [reject for n, reject in python_rejects if n == number]
+        store_python_rejects(duck, mine, workdir)
+        duck.execute(
+            f"insert into {BATCH_PY_REJECTS} select {number}, * from {PY_REJECTS}"
+        )
+    store_python_rejects(duck, [], workdir)
     classify()
+    # Each line's file: the last file starting at or before it. An as-of join is a
+    # merge of two sorted lists; a `between` join cost three times as much on a batch
+    # of 500 files. A file with no lines (a .gz cut before its first line end) starts
+    # where the next one does, so it is left out of the lookup.
     duck.execute(
         f"create or replace temp table {BATCH_CLASS} as select f.file_no, "
         "c.line_no - f.first_line + 1 as file_line, c.* "
-        f"from {CLASSIFIED} as c inner join {FILES} as f "
-        "on c.line_no between f.first_line and f.last_line"
+        f"from {CLASSIFIED} as c asof inner join (select * from {FILES} "
+        "where last_line >= first_line) as f on c.line_no >= f.first_line"
     )
 
 
@@ -142,10 +188,18 @@ def apply(
             "where reason is null"
         )
     else:
+        # Only the repeated keys are ranked, and the kept rows stay a view: copying
+        # every payload of the batch to drop a few hundred later copies cost more.
         duck.execute(
-            f"create or replace temp table {BATCH_KEEP} as select * from {BATCH_CLASS} "
-            f"where reason is null qualify row_number() over "
-            f"(partition by {key} order by line_no) = 1"
+            f"create or replace temp table {BATCH_LOSERS} as select line_no from ("
+            f"select line_no, row_number() over (partition by {key} order by line_no) "
+            f"as copy_no from {BATCH_CLASS} where reason is null and {key} in ("
+            f"select {key} from {BATCH_CLASS} where reason is null group by {key} "
+            "having count(*) > 1)) where copy_no > 1"
+        )
+        duck.execute(
+            f"create or replace temp view {BATCH_KEEP} as select * from {BATCH_CLASS} "
+            f"where reason is null and line_no not in (select line_no from {BATCH_LOSERS})"
         )
         # Later valid copies of a kept key: in the same file, or in an earlier file of
         # the batch (which, loaded one by one, would already be in the table).
@@ -194,8 +248,10 @@ def apply(
     )
     duck.execute(
         f"create or replace temp table {BATCH_COUNTS} as "
+        # Python's rejects (lines blanked in a staged copy) are read and rejected too.
         f"with c as (select file_no, count(*) as n_read, count(reason) as n_rejected "
-        f"from {BATCH_CLASS} group by 1), "
+        f"from (select file_no, reason from {BATCH_CLASS} union all "
+        f"select file_no, reason from {BATCH_PY_REJECTS}) group by 1), "
         f"l as (select file_no, count(*) as n_loaded from {BATCH_KEEP} "
         f"where line_no not in (select line_no from {BATCH_EXISTING}) group by 1), "
         f"x as (select file_no, count(*) as n_conflicting from {BATCH_CONFLICTS} "
@@ -214,7 +270,8 @@ def apply(
         f"replace(left(r.raw, {MAX_RAW_SQL}), chr(0), '\\0'), {stamp}, r.detail, "
         f"f.sha256 from (select file_no, file_line as line_no, reason, detail, "
         f"payload as raw from {BATCH_CLASS} where reason is not null union all "
-        f"select file_no, line_no, '{CONFLICT_REASON}', detail, raw "
+        f"select file_no, line_no, reason, detail, raw from {BATCH_PY_REJECTS} "
+        f"union all select file_no, line_no, '{CONFLICT_REASON}', detail, raw "
         f"from {BATCH_CONFLICTS}) as r inner join {FILES} as f using (file_no)"
     )
     duck.execute(

@@ -278,13 +278,21 @@ class _Loop:
         clock = Clock(now=datetime.now(UTC).replace(tzinfo=None))
         stager = self.stager
         assert isinstance(stager, LineStager)
+        reads, python_rejects, staged_copies = self._reads(sources)
+        if len(sources) < 2:  # the others vanished while being staged
+            _remove(staged_copies)
+            for source in sources:
+                self.single(source)
+            return
         try:
-            store_python_rejects(self.duck, [], self.workdir)
             batch.stage(
                 self.duck,
                 sources,
+                reads,
                 self.opts.max_record_bytes + 2,
                 lambda: stager.classify(self.duck, self.opts, clock),
+                self.workdir,
+                python_rejects,
             )
             with self.wh.transaction():
                 results = batch.apply(self.duck, self.spec, clock.now, sources)
@@ -298,6 +306,7 @@ class _Loop:
         finally:
             batch.drop(self.duck)
             drop_stage(self.duck)
+            _remove(staged_copies)
         if results is None:
             middle = len(sources) // 2
             self._load_batch(sources[:middle])
@@ -309,6 +318,40 @@ class _Loop:
                     f"{result.source.path}: counts do not reconcile: {result.counts}"
                 )
             self._count(result.counts)
+
+    def _reads(
+        self, sources: list[SourceFile]
+    ) -> tuple[list[Path], list[tuple[int, Reject]], list[Path]]:
+        """What DuckDB reads for each file of a batch: the file, or the copy Python
+        staged for it (bad records blanked, each a reject). A file that vanished or
+        became unreadable is reported and left out of `sources` (in place)."""
+        reads: list[Path] = []
+        python_rejects: list[tuple[int, Reject]] = []
+        staged_copies: list[Path] = []
+        kept: list[SourceFile] = []
+        for source in sources:
+            if batch.read_directly(source):
+                reads.append(source.path)
+            else:
+                try:
+                    staged = stage_lines(
+                        source, self.workdir, self.opts.max_record_bytes
+                    )
+                except OSError as exc:
+                    self.unreadable(source.path, exc)
+                    continue
+                staged_copies.append(staged.path)
+                reads.append(staged.path)
+                found = [*staged.rejects, *filter(None, [source.truncation])]
+                python_rejects.extend((len(kept), reject) for reject in found)
+            kept.append(source)
+        sources[:] = kept
+        return reads, python_rejects, staged_copies
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _ensure_tables(wh: Warehouse, spec: TableSpec) -> None:
