@@ -658,7 +658,10 @@ def apply_state(
     """Advance audience_state for transitions whose every message is now sent.
 
     A transition's messages have adjacent seq numbers, so all of them lie within one
-    of the group's range: the scan stays near the group, not over the outbox."""
+    of the group's range: the scan stays near the group, not over the outbox.
+    When one range completes two transitions of a pair (an entry held back, then sent
+    with the exit planned since), the later one (by seq) is the state, keeping the
+    entry's time, as applying them one at a time would; an upsert may touch a row once."""
     wh.execute(
         f"""
         insert into {AUDIENCE_STATE} (
@@ -682,17 +685,30 @@ def apply_state(
             inner join touched on nearby.transition_id = touched.transition_id
             group by 1
             having min(case when nearby.status = 'sent' then 1 else 0 end) = 1
+        ),
+        completed as (
+            select
+                outbox.*,
+                row_number() over (
+                    partition by outbox.audience_key, outbox.user_id
+                    order by outbox.seq desc
+                ) as newest_first,
+                max(case when outbox.is_member then outbox.occurred_at end) over (
+                    partition by outbox.audience_key, outbox.user_id
+                ) as entered_in_range
+            from {OUTBOX} as outbox
+            inner join complete on outbox.transition_id = complete.transition_id
+            where outbox.message_id = outbox.transition_id
+                and outbox.seq between %s and %s
         )
         select
-            outbox.audience_key, outbox.user_id, outbox.audience_name,
-            outbox.audience_version, outbox.is_member, outbox.generation,
-            case when outbox.is_member then outbox.occurred_at end,
-            case when not outbox.is_member then outbox.occurred_at end,
-            outbox.exit_reason, outbox.transition_id, %s, cast(%s as timestamp)
-        from {OUTBOX} as outbox
-        inner join complete on outbox.transition_id = complete.transition_id
-        where outbox.message_id = outbox.transition_id
-            and outbox.seq between %s and %s
+            audience_key, user_id, audience_name, audience_version, is_member,
+            generation,
+            case when is_member then occurred_at else entered_in_range end,
+            case when not is_member then occurred_at end,
+            exit_reason, transition_id, %s, cast(%s as timestamp)
+        from completed
+        where newest_first = 1
         on conflict (audience_key, user_id) do update set
             audience_name = excluded.audience_name,
             audience_version = excluded.audience_version,
@@ -710,10 +726,10 @@ def apply_state(
             last_seq + 1,
             first_seq,
             last_seq,
-            run_id,
-            at,
             first_seq - 1,
             last_seq + 1,
+            run_id,
+            at,
         ),
     )
 

@@ -832,3 +832,22 @@ def test_lock_row__insert_touch_and_delete_only_by_its_owner(wh: Warehouse):
     outbox.delete_lock(wh, "t1")
     assert outbox.lock_row(wh) is None
     assert wh.scalar(f"select lock_name from {outbox.LOCK}") is None
+
+
+def test_apply_state__two_transitions_of_a_pair_in_one_range_the_later_wins(
+    wh: Warehouse,
+):
+    """An entry and the exit after it, both sent by one group (an entry held back by a
+    failure, then sent with the exit planned since): the state ends as after the exit,
+    and keeps the time of that entry, as applying them one by one would."""
+    _enqueued(wh, [(A, "u1")])  # enter: 1, 2, never sent by its own run
+    left = OCCURRED + timedelta(days=1)
+    make_plan(wh, [{"audience_key": A, "user_id": "u1", "transition": "exit",
+                    "occurred_at": left}])  # fmt: skip
+    enqueue(wh, run_id="run2")  # exit: 3, 4
+    outbox.mark_sent(wh, first_seq=1, last_seq=4, audiences=[], not_sent=[], at=AT)
+
+    outbox.apply_state(wh, first_seq=1, last_seq=4, run_id="run2", at=AT)
+
+    exit_id = mid(A, "exit", "identify", "u1")
+    assert state(wh) == [(A, "u1", False, 1, OCCURRED, left, "gone", exit_id, "run2")]
