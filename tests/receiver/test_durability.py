@@ -21,6 +21,7 @@ import pytest
 
 from scripts.receiver.landing import LandingWriter
 from scripts.receiver.server import ReceiverConfig, ReceiverServer
+from tests.receiver.raw_http import read_response
 
 WEBHOOK_PATH = "/webhooks/customerio"
 BODY = b'{"event_id":"01DURABLE","object_type":"email","metric":"sent"}'
@@ -68,26 +69,6 @@ def _send(
     return client
 
 
-def _response(client: socket.socket) -> tuple[int, bytes]:
-    """Status and body of one HTTP/1.1 response (the receiver always sends a length)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = client.recv(4096)
-        assert chunk, "connection closed before a response"
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        chunk = client.recv(4096)
-        assert chunk, "connection closed mid-body"
-        body += chunk
-    return int(head.split()[1]), body
-
-
 def test_append__no_200_before_the_landing_file_is_synced(
     monkeypatch, in_process_receiver
 ):
@@ -112,7 +93,7 @@ def test_append__no_200_before_the_landing_file_is_synced(
         readable, _, _ = select.select([client], [], [], 0)
         assert readable == [], "the receiver answered before its sync returned"
         release.set()
-        status, _ = _response(client)
+        status, _, _ = read_response(client)
     assert status == 200
     # One sync of the landing file, holding the whole line when it was called.
     assert [(size, data) for _name, size, data in calls] == [
@@ -134,7 +115,7 @@ def test_append__a_failed_sync_gets_503_and_leaves_no_line(
 
     _replace_syncs(monkeypatch, make)
     with _send(in_process_receiver, BODY) as client:
-        status, body = _response(client)
+        status, _, body = read_response(client)
     assert status == 503
     assert json.loads(body) == {"error": "could not store the event"}
     writer = in_process_receiver.writer

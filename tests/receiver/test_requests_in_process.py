@@ -21,6 +21,7 @@ import pytest
 from scripts.receiver.landing import LandingWriter
 from scripts.receiver.server import ReceiverConfig, ReceiverServer
 from scripts.receiver.signature import sign
+from tests.receiver.raw_http import read_response
 
 PATH = "/webhooks/customerio"
 KEY = b"in-process-key"
@@ -96,26 +97,6 @@ def signed(body: bytes, timestamp: str | None = None, key: bytes = KEY) -> dict:
     return {"X-CIO-Timestamp": timestamp, "X-CIO-Signature": sign(key, timestamp, body)}
 
 
-def response(client: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (lower-case names) and body of one response."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = client.recv(4096)
-        assert chunk, "connection closed before a response"
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    status_line, *header_lines = head.decode().split("\r\n")
-    headers = {
-        name.strip().lower(): value.strip()
-        for name, value in (line.split(":", 1) for line in header_lines)
-    }
-    while len(body) < int(headers["content-length"]):
-        chunk = client.recv(4096)
-        assert chunk, "connection closed mid-body"
-        body += chunk
-    return int(status_line.split()[1]), headers, body
-
-
 def closed_by_server(client: socket.socket) -> bool:
     """True when the server closed its side (the next read returns EOF)."""
     client.settimeout(5)
@@ -130,7 +111,7 @@ def exchange(
 ) -> tuple[int, dict[str, str], dict, socket.socket]:
     client = served.connect()
     client.sendall(raw)
-    status, headers, body = response(client)
+    status, headers, body = read_response(client)
     return status, headers, json.loads(body), client
 
 
@@ -151,7 +132,7 @@ def test_post__a_signed_object_lands_as_received_and_keeps_the_connection(
     # the same connection serves a second request
     other = b'{"event_id":"02"}'
     client.sendall(request("POST", PATH + "?x=1", other, signed(other)))
-    assert response(client)[0] == 200
+    assert read_response(client)[0] == 200
     client.close()
     assert served.landed() == [BODY, other]
     assert served.writer.status()["events"] == 2
@@ -262,7 +243,7 @@ def test_post__a_bad_signature_is_401_and_keeps_the_connection(served: Served, h
     assert (status, body) == (401, {"error": "missing or invalid signature"})
     assert "connection" not in reply_headers
     client.sendall(request("POST", PATH, BODY, signed(BODY)))
-    assert response(client)[0] == 200
+    assert read_response(client)[0] == 200
     client.close()
     assert served.landed() == [BODY]
 
@@ -335,7 +316,7 @@ def test_post__a_closed_writer_is_503_logged_and_closed(served: Served):
 def test_routes__wrong_method_or_path(served: Served, method, path, status, allow):
     client = served.connect()
     client.sendall(request(method, path, b"{}"))
-    code, headers, body = response(client)
+    code, headers, body = read_response(client)
 
     assert code == status
     if method != "HEAD":
@@ -376,7 +357,7 @@ def test_draining__answers_close_their_connection(served: Served):
 def test_drain__closes_idle_keep_alive_connections_and_waits_for_none(served: Served):
     client = served.connect()
     client.sendall(request("POST", PATH, BODY, signed(BODY)))
-    assert response(client)[0] == 200  # now idle on a kept-alive connection
+    assert read_response(client)[0] == 200  # now idle on a kept-alive connection
     served.server.shutdown()
 
     assert served.server.drain(timeout=5.0) is True
