@@ -97,9 +97,6 @@ PYTHON_AREAS: dict[str, PythonArea] = {
             # second, so 20 s only ever ends a mutant that hangs a server or a drain
             # (a dozen of them, each of which cost a worker 60 s).
             test_timeout=20,
-            # Its mutants mostly wait: a drain's or a socket's timeout, a rotation's
-            # clock. Two workers left the 2 cores 75 % idle (load average 0.5).
-            workers=4,
         ),
         # tests/segment_sync drives these modules through the real command and an HTTP
         # receiver (71 s a pass; nearly every test reaches the planner and the outbox, so
