@@ -45,8 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", default=[], metavar="GLOB",
                         help="mutate only these files of one area (a quick proof)")  # fmt: skip
     parser.add_argument("--max-children", type=int, default=None,
-                        help="parallel mutmut workers (default: the area's own number, "
-                             "else the number of cores)")  # fmt: skip
+                        help="parallel mutmut workers (default: the number of cores)")  # fmt: skip
     parser.add_argument("--report", type=Path,
                         default=PROJECT_ROOT / "benchmarks" / "mutation.md",
                         help="where the results go (default: benchmarks/mutation.md)")  # fmt: skip
@@ -88,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         log = SCRATCH_ROOT / f"python-{name}.log"
         results.append(python_areas.run_area(
             PYTHON_AREAS[name],
-            max_children=args.max_children or PYTHON_AREAS[name].workers
-            or os.cpu_count() or 2,
+            max_children=args.max_children or os.cpu_count() or 2,
             only=only, log=log,
             report_only=args.report_only))  # fmt: skip
     for name in sql_names:

@@ -26,9 +26,6 @@ class PythonArea:
     # pytest-timeout per test: a mutant that deadlocks a test sleeps rather than spins,
     # so mutmut's CPU-time limit never ends it; this does (a failure, i.e. killed).
     test_timeout: int = 60
-    # mutmut workers when `--max-children` is not given (None: one per core). An area
-    # whose tests mostly wait (timers, sockets) keeps more workers busy than cores.
-    workers: int | None = None
 
 
 @dataclass(frozen=True)
