@@ -166,3 +166,18 @@ def test_load_manifest__a_compile_error_is_a_definition_error(tiny):
     (tiny / "models/audiences/tiny_v1.sql").write_text("select {{ no_such_macro() }}\n")
     with pytest.raises(fingerprints.DefinitionError, match="no_such_macro"):
         fingerprints.load_manifest(tiny)
+
+
+def test_load_manifest__an_error_while_compiling_a_model_names_it(tiny):
+    """An error raised while compiling one model (not while parsing the project) names
+    the model and the database's message. dbt 1.12 reports it as the run's exception,
+    not as a failed node, so it arrives through the fallback message."""
+    (tiny / "models/audiences/tiny_v1.sql").write_text(
+        "{% if execute %}{% do run_query('select * from no_such_window') %}{% endif %}"
+        "\nselect 1 as person_id\n"
+    )
+    with pytest.raises(fingerprints.DefinitionError) as raised:
+        fingerprints.load_manifest(tiny)
+    message = str(raised.value)
+    assert "no_such_window does not exist" in message
+    assert "models/audiences/tiny_v1.sql" in message
