@@ -1,10 +1,11 @@
 """The mutation areas: which modules are mutated and which test subset judges them.
 
 Each area has ITS OWN tests, so a mutant only pays for the tests that can see it and the
-whole run fits in about an hour on 2 cores (benchmarks/mutation.md). PostgreSQL tests are left out by default: each mutant runs in a
-fresh pytest session, and starting a server per mutant would dominate the run; the DuckDB
-variants exercise the same Python. An area with PostgreSQL-only code (the loaders' COPY
-path) sets `postgres=True`: its subset's PostgreSQL tests run on one server for the area.
+whole run fits in about an hour on 2 cores (benchmarks/mutation.md). PostgreSQL tests
+are left out by default: each mutant runs in a fresh pytest session, and starting a server
+per mutant would dominate the run; the DuckDB variants exercise the same Python. An area
+with PostgreSQL-only code (the loaders' COPY path) sets `postgres=True`: its subset's
+PostgreSQL tests run on one server for the area.
 """
 
 from __future__ import annotations
