@@ -315,7 +315,14 @@ def test_sync_segment__simultaneous_first_runs_migrate_once(
         # Both runs are queued on the lock before it is released (a condition, polled).
         deadline = time.monotonic() + 60
         while _advisory_waiters(holder) < 2:
-            assert time.monotonic() < deadline, "the runs never reached the lock"
+            # A run that failed, or finished without waiting, says why at once.
+            assert not errors, errors
+            assert all(thread.is_alive() for thread in threads), (
+                f"a run ended without waiting for the lock: {results}"
+            )
+            assert time.monotonic() < deadline, (
+                f"the runs never reached the lock: {_advisory_waiters(holder)} waiting"
+            )
     for thread in threads:
         thread.join(timeout=60)
     holder.close()
