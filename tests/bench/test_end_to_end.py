@@ -1,0 +1,90 @@
+"""`make bench` end to end on a tiny brand, so the benchmark cannot rot between runs.
+
+The real benchmark takes about ten minutes at 200,000 people; nothing else runs its code
+(the loads, the floors, the hand-written audience queries, the tick, the sync against the
+receiver). A smaller brand exercises every step, and the benchmark's own checks still
+hold: each audience model must return the same people as its hand-written query, and the
+sync must deliver exactly the messages the floor posts.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.dbt, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AUDIENCES = (
+    "cart_recovery_clicked_no_purchase_v1",
+    "cart_recovery_clicked_no_purchase_v2",
+    "replenishment_clicked_no_purchase_v1",
+    "unengaged_45_days_v1",
+    "recent_purchasers_v1",
+    "fatigued_v1",
+    "email_clickers_v1",
+    "sms_clickers_v1",
+)
+TINY_BRAND = ("--people", "300", "--days", "20")
+COUNTS = re.compile(r"read (\d+) = loaded (\d+) \+ duplicate (\d+) \+ rejected (\d+)")
+
+
+def test_bench__every_step_runs_on_a_tiny_brand(tmp_path: Path) -> None:
+    results = REPO_ROOT / "benchmarks" / "results.md"
+    before = results.read_bytes()
+    # 300 people over 20 days: the demo's deliberate bad records are then above the
+    # loaders' default 1 % reject threshold, which the benchmark must not stop at.
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.bench.end_to_end",
+            *TINY_BRAND,
+            "--no-results",
+            "--keep",
+            str(tmp_path / "bench"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = run.stdout
+
+    rows = [line for line in report.splitlines() if line.startswith("| ")]
+    labels = [row.split("|")[1].strip() for row in rows]
+    for expected in (
+        "load webhooks, daily layout",
+        "load webhooks, receiver-like layout (1,440 files",
+        "load segment-events (daily layout)",
+        "load orders",
+        "full `dbt build`",
+        "incremental `dbt build` after one more day",
+        "first sync of every audience",
+        "no-change sync over every member",
+    ):
+        assert any(label.startswith(expected) for label in labels), expected
+    for name in AUDIENCES:
+        assert any(
+            label.startswith(f"audience `{name}`") and "same as the query" in label
+            for label in labels
+        ), name
+
+    # The loads' own reconciliation, as the notes quote it.
+    loads = COUNTS.findall(report)
+    assert len(loads) == 2  # the two webhook layouts
+    for read, loaded, duplicate, rejected in loads:
+        assert int(read) == int(loaded) + int(duplicate) + int(rejected)
+        assert int(loaded) > 0
+    assert any(int(rejected) > 0 for *_, rejected in loads)
+
+    sync = next(row for row in rows if "first sync of every audience" in row)
+    messages = int(re.search(r"\(([\d,]+) messages", sync).group(1).replace(",", ""))
+    assert messages > 0
+    # --no-results: the committed table is the real benchmark's, never a tiny run's.
+    assert results.read_bytes() == before
