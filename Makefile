@@ -17,6 +17,10 @@ DEMO_PEOPLE ?= 10000
 DEMO_DAYS ?= 90
 DEMO_SEED ?= 7
 export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
+# Tests, benchmarks and mutation runs reach nothing beyond 127.0.0.1: dbt's anonymous usage
+# events (docs.getdbt.com/reference/global-configs/usage-stats) stay off there. Whether a
+# user's own builds send them stays the user's choice (DO_NOT_TRACK, dbt's own setting).
+test-python test-spark bench bench-demo bench-load bench-sync mutate: export DO_NOT_TRACK = 1
 
 .PHONY: help setup hooks demo demo-sync demo-data load build versions sync report test lint fix \
         typecheck test-python test-spark docs bench bench-demo bench-load bench-sync mutate clean
