@@ -36,8 +36,10 @@ LINE_DELIMITER = "\x1f\x1e\x1d\x1c"
 # Whole-document JSON (arrays, single objects) is parsed in memory; past this size a file
 # is treated as NDJSON instead (big exports should be NDJSON anyway).
 MAX_DOCUMENT_BYTES = 512 << 20
-# Plain files up to this size are checked for UTF-8 while they are hashed.
-UTF8_CHECK_BYTES = 4 << 20
+# Plain files up to this size are checked for UTF-8 while they are hashed, so that they
+# may join a batch (batch.MAX_FILE_BYTES); the check is C code in the prefetch thread,
+# tens of milliseconds for the largest.
+UTF8_CHECK_BYTES = 64 << 20
 # Names a writer uses while a file is still open; a folder scan never picks them up.
 IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".open", ".inprogress", ".writing")
 
@@ -113,6 +115,8 @@ class SourceFile:
     # died): its complete lines are read, and the cut itself is this one reject.
     truncation: Reject | None = None
     readable_bytes: int | None = None  # content up to the last complete line
+    # Bytes of content, decompressed for a .gz (up to a cut): what a batch holds.
+    content_bytes: int = 0
 
     @property
     def display(self) -> str:
@@ -174,6 +178,7 @@ def inspect(path: Path) -> SourceFile:
                     checker.feed(chunk)
         except EOFError as exc:
             # Cut short: keep what decompressed, up to its last complete line.
+            info.content_bytes = checker.offset
             info.readable_bytes = checker.offset - checker.tail_bytes
             info.truncation = Reject(
                 checker.lines + 1,
@@ -187,6 +192,7 @@ def inspect(path: Path) -> SourceFile:
             info.gzip_error = f"not a readable gzip file: {exc}"
             return info
     checker.finish()
+    info.content_bytes = checker.offset
     return info
 
 

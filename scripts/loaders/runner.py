@@ -202,7 +202,7 @@ class _Loop:
     def add(self, source: SourceFile) -> None:
         if self.batching and batch.fits(source):
             self.pending.append(source)
-            self.pending_bytes += source.size
+            self.pending_bytes += source.content_bytes
             if (
                 len(self.pending) >= batch.MAX_BATCH_FILES
                 or self.pending_bytes >= batch.MAX_BATCH_BYTES

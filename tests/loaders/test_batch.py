@@ -170,3 +170,32 @@ def test_batch__rerun_of_a_changed_file_resolves_its_torn_line(
             "select count(*) from raw_customerio.webhook_events where event_id = 'torn'"
         ).fetchone()[0]
     assert (open_torn, fixed) == (0, 1)
+
+
+def test_batch__a_batch_is_bounded_by_content_not_by_stored_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four .gz files of 100 events each: small on disk, not in memory. Counted by their
+    content, three fill a batch and the fourth starts the next transaction; counted by
+    their stored size, all four would share one."""
+    from scripts.loaders import batch
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in range(4):
+        lines = [_event(f"gz{f}-{i}") for i in range(100)]
+        (folder / f"part-{f}.ndjson.gz").write_bytes(gzip.compress(b"\n".join(lines)))
+    content = len(b"\n".join(_event(f"gz0-{i}") for i in range(100)))
+    stored = max(path.stat().st_size for path in folder.iterdir())
+    assert 4 * stored < 2.5 * content
+    monkeypatch.setattr(batch, "MAX_BATCH_BYTES", int(2.5 * content))
+    db = tmp_path / "w.duckdb"
+    summary = _load(db, [folder], monkeypatch)
+    assert "read 400 = loaded 400 + duplicate 0 + rejected 0" in summary
+    with duckdb.connect(str(db), read_only=True) as con:
+        stamps = con.execute(
+            "select source_file, loaded_at from raw_loader.loaded_files "
+            "order by source_file"
+        ).fetchall()
+    assert len({stamp for _, stamp in stamps[:3]}) == 1
+    assert stamps[3][1] != stamps[0][1]

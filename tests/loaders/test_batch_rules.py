@@ -7,9 +7,11 @@ no line at all (a .gz cut before its first line end is staged as an empty copy).
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from scripts.loaders import batch
 from scripts.loaders.files import Reject, inspect
@@ -70,3 +72,21 @@ def test_stage__python_rejects_keep_their_file_and_line(tmp_path: Path) -> None:
     # the per-file table is left empty for the classification that follows
     assert duck.execute(f"select count(*) from {PY_REJECTS}").fetchone() == (0,)
     assert list(tmp_path.glob("pyrejects-*")) == []
+
+
+def test_fits__a_file_joins_by_its_content_size_not_its_stored_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch holds content: a .gz that compresses well is as big as its content."""
+    content = b'{"event_id":"e1","data":{}}\n' * 400  # repeats: gzip shrinks it a lot
+    plain = tmp_path / "plain.ndjson"
+    plain.write_bytes(content)
+    packed = tmp_path / "packed.ndjson.gz"
+    packed.write_bytes(gzip.compress(content))
+    assert packed.stat().st_size < len(content) // 10
+    monkeypatch.setattr(batch, "MAX_FILE_BYTES", len(content))
+    assert batch.fits(inspect(plain))
+    assert batch.fits(inspect(packed))
+    monkeypatch.setattr(batch, "MAX_FILE_BYTES", len(content) - 1)
+    assert not batch.fits(inspect(plain))
+    assert not batch.fits(inspect(packed))

@@ -120,6 +120,7 @@ def test_inspect__plain_file_identity_head_and_flags(tmp_path):
     assert (info.has_cr, info.has_delimiter, info.has_bom) == (False, False, False)
     assert (info.utf8_error, info.gzip_error, info.truncation) == (None, None, None)
     assert info.readable_bytes is None
+    assert info.content_bytes == len(content)
     assert info.fast_path_ok is True
     assert info.display == str(tmp_path / "in.ndjson")
 
@@ -130,6 +131,7 @@ def test_inspect__gzip_is_hashed_as_stored_and_checked_as_content(tmp_path):
     info = source(tmp_path, stored, "in.ndjson.GZ")
     assert info.gzipped is True
     assert info.size == len(stored)
+    assert info.content_bytes == len(content)
     assert info.sha256 == hashlib.sha256(stored).hexdigest()
     assert info.head == content
     assert info.has_cr is True
@@ -234,6 +236,7 @@ def test_inspect__truncated_gzip_keeps_complete_lines_and_one_reject(
         '{"c":3',
     )
     assert info.readable_bytes == len(b'{"a":1}\n{"b":2}\n')
+    assert info.content_bytes == len(content)
     assert info.gzip_error is None
     assert info.fast_path_ok is False
     assert info.head == content

@@ -65,7 +65,13 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
 ) -> None:
     paths = _generate(tmp_path / "in")
     db = tmp_path / "kill.duckdb"
-    env = {**os.environ, "AUDIENCES_DUCKDB_PATH": str(db)}
+    # Files this size load in batches (batch.py); two files a batch make the commits
+    # come where a file-by-file load would make them, two files apart.
+    env = {
+        **os.environ,
+        "AUDIENCES_DUCKDB_PATH": str(db),
+        "AUDIENCES_LOADER_BATCH_FILES": "2",
+    }
     env.pop("AUDIENCES_TARGET", None)
 
     proc = subprocess.Popen(
@@ -76,7 +82,8 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
     )
     deadline = time.monotonic() + 120
     # Kill once the fourth file is open: the loader hashes one file ahead of the one it
-    # loads, so two files are committed by then and the third is mid-load.
+    # loads, so the first batch (two files) is committed by then and the second waits
+    # for the fourth file.
     while not any(i >= 3 for i in _open_inputs(proc.pid, paths)):
         assert proc.poll() is None, "loader finished before it could be killed"
         assert time.monotonic() < deadline, "loader never reached the fourth file"
