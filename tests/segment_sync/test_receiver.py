@@ -123,5 +123,8 @@ def test_sync_segment__max_rps_paces_every_request(duck: str, sync_cli: Sync):
     # Starts are paced; arrivals are what the receiver sees. The first request also
     # opens the connection, so it arrives late and its gap to the second shrinks by the
     # connect time (measured ~25 ms under load): judge it on the total span instead.
-    assert min(gaps[1:]) >= 0.9 / 8
+    # A request that arrives late shrinks the next gap as much (14 ms seen in a full
+    # `make test` on a busy machine), so each gap is held to half the interval, enough
+    # to catch an unpaced request (a few ms), and the span bounds the rate.
+    assert min(gaps[1:]) >= 0.5 / 8
     assert times[-1] - times[0] >= 5 * 0.9 / 8
