@@ -37,8 +37,8 @@ LINE_DELIMITER = "\x1f\x1e\x1d\x1c"
 # is treated as NDJSON instead (big exports should be NDJSON anyway).
 MAX_DOCUMENT_BYTES = 512 << 20
 # Plain files up to this size are checked for UTF-8 while they are hashed, so that they
-# may join a batch (batch.MAX_FILE_BYTES); the check is C code in the prefetch thread,
-# tens of milliseconds for the largest.
+# may join a batch (batch.MAX_FILE_BYTES); the check runs in the prefetch thread, beside
+# the hash (measured: 0.1 s more for an 82 MB file, whose hash alone takes 0.1 s).
 UTF8_CHECK_BYTES = 64 << 20
 # Names a writer uses while a file is still open; a folder scan never picks them up.
 IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".open", ".inprogress", ".writing")
