@@ -22,8 +22,9 @@ TEMPLATE = (
 )
 
 
-def _generate(folder: Path) -> list[Path]:
-    """FILES files of EVENTS_PER_FILE good events plus one broken line each."""
+def _generate(folder: Path, shape: str = "ndjson") -> list[Path]:
+    """FILES files of EVENTS_PER_FILE good events plus one broken record each: NDJSON
+    (which loads in batches), or JSON arrays (each loads alone, in its own transaction)."""
     folder.mkdir()
     paths = []
     for f in range(FILES):
@@ -31,9 +32,12 @@ def _generate(folder: Path) -> list[Path]:
             TEMPLATE % (f, i, 1727712000 + i, i, i % 977, i % 977, i % 977, i % 977)
             for i in range(EVENTS_PER_FILE)
         ]
-        lines.append('{"event_id": "broken')
-        path = folder / f"part-{f:02d}.ndjson"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if shape == "ndjson":
+            text = "\n".join([*lines, '{"event_id": "broken']) + "\n"
+        else:  # an array must parse whole: its broken record lacks its fields instead
+            text = "[" + ",\n".join([*lines, '{"event_id": "broken"}']) + "]\n"
+        path = folder / f"part-{f:02d}.{shape}"
+        path.write_text(text, encoding="utf-8")
         paths.append(path.resolve())
     return paths
 
@@ -60,13 +64,14 @@ def _audiences() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("shape", ["ndjson", "json"])
 def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
-    tmp_path: Path,
+    tmp_path: Path, shape: str
 ) -> None:
-    paths = _generate(tmp_path / "in")
+    paths = _generate(tmp_path / "in", shape)
     db = tmp_path / "kill.duckdb"
-    # Files this size load in batches (batch.py); two files a batch make the commits
-    # come where a file-by-file load would make them, two files apart.
+    # NDJSON files this size load in batches (batch.py); two files a batch make the
+    # commits come where the arrays' one-file transactions make them, two files apart.
     env = {
         **os.environ,
         "AUDIENCES_DUCKDB_PATH": str(db),
@@ -97,6 +102,10 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
             "select source_file, records_read, records_loaded, records_rejected "
             "from raw_loader.loaded_files order by source_file"
         ).fetchall()
+        # One transaction stamps its files with one time.
+        transactions = con.execute(
+            "select count(distinct loaded_at) from raw_loader.loaded_files"
+        ).fetchone()[0]
         per_file = dict(
             con.execute(
                 "select _source_file, count(*) from raw_customerio.webhook_events "
@@ -105,6 +114,7 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
         )
         rejects = con.execute("select count(*) from raw_loader.rejects").fetchone()[0]
     assert 2 <= len(files) < FILES
+    assert transactions == (len(files) if shape == "json" else -(-len(files) // 2))
     assert [f[0] for f in files] == [str(p) for p in paths[: len(files)]]
     assert all(f[1:] == (EVENTS_PER_FILE + 1, EVENTS_PER_FILE, 1) for f in files)
     # Rows exist only for recorded files, and each of those is complete.
