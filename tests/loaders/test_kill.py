@@ -86,12 +86,13 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
-    # Kill once the fourth file is open: the loader hashes one file ahead of the one it
-    # loads, so the first batch (two files) is committed by then and the second waits
-    # for the fourth file.
-    while not any(i >= 3 for i in _open_inputs(proc.pid, paths)):
+    # Kill once the sixth file is open: the loader fingerprints at most one batch (two
+    # files) ahead of those it has taken, so it has taken the fourth by then, and the
+    # first two files, loaded before the third is taken, are committed; the last batch
+    # (or file) cannot be, its last file being still open.
+    while not any(i >= FILES - 1 for i in _open_inputs(proc.pid, paths)):
         assert proc.poll() is None, "loader finished before it could be killed"
-        assert time.monotonic() < deadline, "loader never reached the fourth file"
+        assert time.monotonic() < deadline, "loader never reached the last file"
         time.sleep(0.002)  # polling interval, not synchronisation
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -182,9 +183,9 @@ def test_webhooks__sigkill_mid_batch_leaves_whole_files_and_rerun_completes(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 120
-    # Files (about 1 MB) are fingerprinted at most 8 MB ahead of the batch being
-    # collected, and a full batch is committed before the next file is taken: once
-    # file 24 is open, files 0-15 are taken, so at least two batches are committed.
+    # Files are fingerprinted at most one batch (four files) ahead of those taken, and
+    # a full batch is committed before the next file is taken: file 24 opens when file
+    # 20 is taken, so files 0-19, five batches, are committed by then.
     while not any(i >= 24 for i in _open_inputs(proc.pid, paths)):
         assert proc.poll() is None, "loader finished before it could be killed"
         assert time.monotonic() < deadline, "loader never reached file 24"
