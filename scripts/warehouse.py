@@ -16,6 +16,8 @@ from scripts.settings import Target, load_target
 
 # SQLSTATE 42501, PostgreSQL's insufficient_privilege.
 INSUFFICIENT_PRIVILEGE = "42501"
+# SQLSTATE 23505, PostgreSQL's unique_violation.
+UNIQUE_VIOLATION = "23505"
 
 
 class WarehouseError(Exception):
@@ -166,8 +168,15 @@ class Warehouse:
         try:
             self.execute(f"create schema if not exists {schema}")
         except Exception as exc:
+            code = getattr(exc, "pgcode", None)
+            # Two sessions creating the same schema at once (two first syncs, two
+            # loaders): PostgreSQL's IF NOT EXISTS looks before it inserts, so the second
+            # fails on pg_namespace's unique index once the first commits. The schema
+            # exists, as asked. Inside a transaction the error has aborted it: raise.
+            if code == UNIQUE_VIOLATION and not self._in_transaction:
+                return
             # PostgreSQL checks CREATE on the database even when the schema exists.
-            if getattr(exc, "pgcode", None) != INSUFFICIENT_PRIVILEGE:
+            if code != INSUFFICIENT_PRIVILEGE:
                 raise
             opts = self.target.options
             raise WarehouseError(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import psycopg2
 import pytest
 
 from scripts.settings import SettingsError, load_target
@@ -56,6 +60,59 @@ def test_postgres_transaction_rolls_back_everything(postgres_env) -> None:
     with connect("postgres") as warehouse:
         assert warehouse.dialect == "postgres"
         _atomicity(warehouse)
+
+
+@pytest.mark.postgres
+def test_postgres_ensure_schema__a_schema_created_meanwhile_is_no_error(
+    postgres_env,
+) -> None:
+    """The race two first syncs ran into: another session creates the schema between
+    our IF NOT EXISTS check and our insert, and PostgreSQL reports a unique violation."""
+    other = psycopg2.connect(
+        host=postgres_env["PGHOST"],
+        port=postgres_env["PGPORT"],
+        user=postgres_env["PGUSER"],
+        dbname=postgres_env["PGDATABASE"],
+    )
+    errors: list[BaseException] = []
+    with connect("postgres") as warehouse:
+        pid = warehouse.scalar("select pg_backend_pid()")
+
+        def ensure() -> None:
+            try:
+                warehouse.ensure_schema("raced")
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+
+        try:
+            with other.cursor() as cur:
+                cur.execute("create schema raced")  # not committed yet
+                ours = threading.Thread(target=ensure)
+                ours.start()
+                deadline = time.monotonic() + 30
+                # ensure_schema now waits on the other session's uncommitted row.
+                while True:
+                    cur.execute(
+                        "select wait_event_type from pg_stat_activity where pid = %s",
+                        (pid,),
+                    )
+                    if cur.fetchone()[0] == "Lock":
+                        break
+                    assert ours.is_alive(), errors
+                    assert time.monotonic() < deadline, "ensure_schema never waited"
+                    time.sleep(0.005)  # polling interval, not synchronisation
+            other.commit()
+            ours.join(timeout=30)
+        finally:
+            other.close()
+        assert not ours.is_alive()
+        assert errors == []
+        assert (
+            warehouse.scalar(
+                "select count(*) from pg_namespace where nspname = 'raced'"
+            )
+            == 1
+        )
 
 
 def test_unknown_target_names_the_known_ones() -> None:
