@@ -62,9 +62,11 @@ BATCH_EXISTING = "_ld_bexisting"
 BATCH_COUNTS = "_ld_bcounts"
 BATCH_PY_REJECTS = "_ld_bpyrejects"
 BATCH_LOSERS = "_ld_blosers"
+BATCH_REPEATED = "_ld_brepeated"
+# Views before the tables they read: drop() goes in this order.
 BATCH_TABLES = (
-    FILES, BATCH_CLASS, BATCH_KEEP, BATCH_CONFLICTS, BATCH_EXISTING, BATCH_PY_REJECTS,
-    BATCH_LOSERS,
+    BATCH_KEEP, BATCH_CLASS, FILES, BATCH_CONFLICTS, BATCH_EXISTING, BATCH_PY_REJECTS,
+    BATCH_LOSERS, BATCH_REPEATED,
 )  # fmt: skip
 
 
@@ -104,7 +106,7 @@ def stage(
     sources: Sequence[SourceFile],
     reads: Sequence[Path],
     max_line_bytes: int,
-    classify: Callable[[], None],
+    classify: Callable[[Sequence[str]], None],
     workdir: Path,
     python_rejects: Sequence[tuple[int, Reject]] = (),
 ) -> None:
@@ -137,13 +139,15 @@ def stage(
     for number, (source, read) in enumerate(zip(sources, reads, strict=True)):
         lines = counts.get(str(read), 0)
         rows.append(
-            f"({number}, {sql_literal(str(source.path))}, {sql_literal(source.sha256)}, "
+            f"({number}, {sql_literal(str(source.path))}, {sql_literal(str(read))}, "
+            f"{sql_literal(source.sha256)}, "
             f"{source.size}, {first}, {first + lines - 1})"
         )
         first += lines
     duck.execute(
         f"create or replace temp table {FILES} (file_no integer, source_file varchar, "
-        "sha256 varchar, file_bytes bigint, first_line bigint, last_line bigint)"
+        "read_file varchar, sha256 varchar, file_bytes bigint, first_line bigint, "
+        "last_line bigint)"
     )
     duck.execute(f"insert into {FILES} values {', '.join(rows)}")
     duck.execute(
@@ -158,16 +162,15 @@ def stage(
             f"insert into {BATCH_PY_REJECTS} select {number}, * from {PY_REJECTS}"
         )
     store_python_rejects(duck, [], workdir)
-    classify()
-    # Each line's file: the last file starting at or before it. An as-of join is a
-    # merge of two sorted lists; a `between` join cost three times as much on a batch
-    # of 500 files. A file with no lines (a .gz cut before its first line end) starts
-    # where the next one does, so it is left out of the lookup.
+    # Each line keeps the name of the file it was read from, so the batch's view of the
+    # classified rows finds its file by a join on the batch's few hundred files. Copying
+    # the rows to add their file (an as-of join on line numbers) cost 18 s of a year of
+    # daily files' 115 s: every payload written once more.
+    classify(("filename",))
     duck.execute(
-        f"create or replace temp table {BATCH_CLASS} as select f.file_no, "
-        "c.line_no - f.first_line + 1 as file_line, c.* "
-        f"from {CLASSIFIED} as c asof inner join (select * from {FILES} "
-        "where last_line >= first_line) as f on c.line_no >= f.first_line"
+        f"create or replace temp view {BATCH_CLASS} as select f.file_no, "
+        "c.line_no - f.first_line + 1 as file_line, c.* exclude (filename) "
+        f"from {CLASSIFIED} as c inner join {FILES} as f on c.filename = f.read_file"
     )
 
 
@@ -180,36 +183,39 @@ def apply(
     """
     key = spec.key
     stamp = f"{sql_literal(loaded_at.isoformat(sep=' '))}::timestamp"
-    distinct, valid = duck.execute(
-        f"select count(distinct {key}), count(*) from {BATCH_CLASS} "
-        "where reason is null"
-    ).fetchone()
+    # The keys valid more than once in the batch, with the line of the copy that wins
+    # (the first): found by one grouping, which every step below reuses.
+    duck.execute(
+        f"create or replace temp table {BATCH_REPEATED} as select {key}, "
+        f"min(line_no) as kept_line_no from {BATCH_CLASS} where reason is null "
+        f"group by {key} having count(*) > 1"
+    )
     duck.execute(
         f"create or replace temp table {BATCH_CONFLICTS} (file_no integer, "
         "line_no bigint, detail varchar, raw varchar)"
     )
-    if distinct == valid:
-        # The usual case: no key twice in the batch, so no copy of the payloads.
+    if not duck.execute(f"select count(*) from {BATCH_REPEATED}").fetchone()[0]:
+        # The usual case: no key twice in the batch.
         duck.execute(
             f"create or replace temp view {BATCH_KEEP} as select * from {BATCH_CLASS} "
             "where reason is null"
         )
     else:
-        # Only the repeated keys are ranked, and the kept rows stay a view: copying
-        # every payload of the batch to drop a few hundred later copies cost more.
+        # The kept rows stay a view: copying every payload of the batch to drop a few
+        # hundred later copies cost more.
         duck.execute(
-            f"create or replace temp table {BATCH_LOSERS} as select line_no from ("
-            f"select line_no, row_number() over (partition by {key} order by line_no) "
-            f"as copy_no from {BATCH_CLASS} where reason is null and {key} in ("
-            f"select {key} from {BATCH_CLASS} where reason is null group by {key} "
-            "having count(*) > 1)) where copy_no > 1"
+            f"create or replace temp table {BATCH_LOSERS} as select v.line_no "
+            f"from {BATCH_CLASS} as v inner join {BATCH_REPEATED} as r "
+            f"on v.{key} = r.{key} where v.reason is null "
+            "and v.line_no <> r.kept_line_no"
         )
         duck.execute(
             f"create or replace temp view {BATCH_KEEP} as select * from {BATCH_CLASS} "
             f"where reason is null and line_no not in (select line_no from {BATCH_LOSERS})"
         )
         # Later valid copies of a kept key: in the same file, or in an earlier file of
-        # the batch (which, loaded one by one, would already be in the table).
+        # the batch (which, loaded one by one, would already be in the table). Only the
+        # repeated keys' rows are joined, so only their payloads are compared.
         duck.execute(
             f"insert into {BATCH_CONFLICTS} select v.file_no, "
             "v.file_line as line_no, case when v.file_no = k.file_no "
@@ -218,13 +224,11 @@ def apply(
             f"else '{key} ' || v.{key} || ' already loaded from ' || kf.source_file || "
             "' line ' || k.file_line || ' with a different body; the loaded copy "
             "wins' end as detail, v.payload as raw "
-            # Only the repeated keys' rows are joined, so only their payloads are read.
-            f"from (select * from {BATCH_CLASS} where {key} in (select {key} "
-            f"from {BATCH_CLASS} where reason is null group by {key} "
-            "having count(*) > 1)) as v "
-            f"inner join {BATCH_KEEP} as k "
-            f"on v.{key} = k.{key} inner join {FILES} as kf on kf.file_no = k.file_no "
-            "where v.reason is null and v.line_no <> k.line_no "
+            f"from {BATCH_CLASS} as v inner join {BATCH_REPEATED} as r "
+            f"on v.{key} = r.{key} inner join {BATCH_CLASS} as k "
+            f"on k.line_no = r.kept_line_no inner join {FILES} as kf "
+            "on kf.file_no = k.file_no "
+            "where v.reason is null and v.line_no <> r.kept_line_no "
             "and json(v.payload)::varchar <> json(k.payload)::varchar"
         )
     # Keys already loaded, found by reading only the raw table's key column.

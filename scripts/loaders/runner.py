@@ -100,7 +100,9 @@ class LineStager:
         store_python_rejects(duck, rejects, workdir)
         self.classify(duck, opts, clock)
 
-    def classify(self, duck, opts: Options, clock: Clock) -> None:
+    def classify(
+        self, duck, opts: Options, clock: Clock, carry: Sequence[str] = ()
+    ) -> None:
         duck.execute(
             classify_sql(
                 self.paths,
@@ -109,6 +111,7 @@ class LineStager:
                 self.columns,
                 opts.max_record_bytes,
                 self.type_only,
+                carry,
             )
         )
         duck.execute(f"drop table {LINES}")
@@ -288,7 +291,7 @@ class _Loop:
                 sources,
                 reads,
                 self.opts.max_record_bytes + 2,
-                lambda: stager.classify(self.duck, self.opts, clock),
+                lambda carry: stager.classify(self.duck, self.opts, clock, carry),
                 self.workdir,
                 python_rejects,
             )

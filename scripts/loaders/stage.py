@@ -109,10 +109,12 @@ def drop_stage(duck) -> None:
             duck.execute(f"drop table if exists {table}")
 
 
-def nonblank_lines_sql() -> str:
-    """The records of `_ld_lines`: numbered, without blank (or Python-blanked) lines."""
+def nonblank_lines_sql(carry: Sequence[str] = ()) -> str:
+    """The records of `_ld_lines`: numbered, without blank (or Python-blanked) lines,
+    with the `carry` columns of `_ld_lines` alongside."""
+    carried = "".join(f"{name}, " for name in carry)
     return (
-        f"select rowid + 1 as line_no, line from {LINES} "
+        f"select rowid + 1 as line_no, {carried}line from {LINES} "
         # trim() is slow on every line; CASE runs it only on lines starting blank.
         "where line is not null and case when left(line, 1) in (' ', chr(9)) "
         "then trim(line, ' ' || chr(9)) <> '' else true end"
@@ -135,6 +137,7 @@ def classify_sql(
     columns: dict[str, str],
     max_record_bytes: int,
     type_only: frozenset[str] = frozenset(),
+    carry: Sequence[str] = (),
 ) -> str:
     """Build the statement that fills `_ld_class` from `_ld_lines`.
 
@@ -143,6 +146,8 @@ def classify_sql(
     (SQL NULL when absent, 'NULL' for JSON null) and `v_<name>` its value as text.
     Checks apply in order after the universal ones (size, JSON, object, NUL). Names in
     `type_only` get no `v_` (rendering an object as text costs a third of the parse).
+    `carry` names columns of `_ld_lines` passed through to `_ld_class` as they are (a
+    batch's `filename`, so that its rows need no second copy to learn their file).
     """
     names = list(paths)
     valued = [name for name in names if name not in type_only]
@@ -172,13 +177,14 @@ def classify_sql(
         f"when {c.when} then {c.detail}" for c in (*universal, *checks)
     )
     column_sql = ", ".join(f"{expr} as {name}" for name, expr in columns.items())
+    carried = "".join(f"{name}, " for name in carry)
     return f"""
 create or replace temp table {CLASSIFIED} as
-with src as ({nonblank_lines_sql()}),
+with src as ({nonblank_lines_sql(carry)}),
 checked as (
     select
         line_no,
-        line,
+        {carried}line,
         strlen(line) > {max_record_bytes} as too_large,
         -- try() turns a parse error into NULL: one parse both validates and types.
         case when strlen(line) <= {max_record_bytes}
@@ -194,7 +200,7 @@ parsed as (
     from checked
 ),
 named as (
-    select line_no, line, too_large, ok, ty[1] as t_root,
+    select line_no, {carried}line, too_large, ok, ty[1] as t_root,
         {", ".join(f"ty[{i + 2}] as t_{n}" for i, n in enumerate(names))},
         {", ".join(f"va[{i + 1}] as v_{n}" for i, n in enumerate(valued))}
     from parsed
@@ -203,7 +209,7 @@ derived as (select *{derived_sql} from named),
 reasoned as (select *, case {reason} end as reason from derived)
 select
     line_no,
-    reason,
+    {carried}reason,
     case {detail} end as detail,
     {column_sql},
     line as payload

@@ -18,10 +18,12 @@ from scripts.loaders.files import Reject, inspect
 from scripts.loaders.stage import CLASSIFIED, PY_REJECTS, nonblank_lines_sql
 
 
-def _classify(duck) -> None:
+def _classify(duck, carry) -> None:
+    """A stand-in classifier: every line valid, with the columns the batch asks to carry."""
+    carried = "".join(f"{name}, " for name in carry)
     duck.execute(
-        f"create or replace temp table {CLASSIFIED} as select line_no, "
-        f"null::varchar as reason, line as payload from ({nonblank_lines_sql()})"
+        f"create or replace temp table {CLASSIFIED} as select line_no, {carried}"
+        f"null::varchar as reason, line as payload from ({nonblank_lines_sql(carry)})"
     )
 
 
@@ -38,7 +40,7 @@ def test_stage__each_line_belongs_to_its_file_with_empty_files_between(
         paths.append(path)
     duck = duckdb.connect()
     batch.stage(duck, [inspect(p) for p in paths], paths, 1000,
-                lambda: _classify(duck), tmp_path)  # fmt: skip
+                lambda carry: _classify(duck, carry), tmp_path)  # fmt: skip
     got = duck.execute(
         f"select file_no, file_line, payload from {batch.BATCH_CLASS} order by all"
     ).fetchall()
@@ -61,7 +63,7 @@ def test_stage__python_rejects_keep_their_file_and_line(tmp_path: Path) -> None:
         (0, Reject(2, "record_too_large", "big", "r")),
     ]
     batch.stage(duck, [inspect(p) for p in paths], paths, 1000,
-                lambda: _classify(duck), tmp_path, rejects)  # fmt: skip
+                lambda carry: _classify(duck, carry), tmp_path, rejects)  # fmt: skip
     assert duck.execute(
         f"select * from {batch.BATCH_PY_REJECTS} order by all"
     ).fetchall() == [
