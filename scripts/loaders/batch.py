@@ -134,6 +134,14 @@ def stage(
     counts = dict(
         duck.execute(f"select filename, count(*) from {LINES} group by 1").fetchall()
     )
+    # Each line finds its file by this name (below); a name DuckDB reports other than
+    # as given would drop its lines from every count, so it stops the load instead.
+    unknown = set(counts) - {str(path) for path in reads}
+    if unknown:
+        raise RuntimeError(
+            f"DuckDB read lines from {sorted(unknown)[:3]}, which is not a file of this "
+            "batch; nothing of the batch was loaded"
+        )
     rows = []
     first = 1
     for number, (source, read) in enumerate(zip(sources, reads, strict=True)):

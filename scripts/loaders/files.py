@@ -33,6 +33,12 @@ MAX_RAW_TEXT = 64 * 1024
 # can never hold it raw (control characters must be escaped), so a line containing it is
 # invalid JSON anyway; such files take the staged path, where the line is rejected.
 LINE_DELIMITER = "\x1f\x1e\x1d\x1c"
+# DuckDB's file readers expand a glob pattern in any path they are given: a file named
+# `a[1].ndjson` would be read as `a1.ndjson` (another file's records under this file's
+# ledger row, and its own never loaded), and `{a,b}` as nothing. A path holding any of
+# these characters is never handed to DuckDB: Python reads it, and DuckDB reads Python's
+# copy under a plain name.
+GLOB_CHARACTERS = frozenset("*?[]{}")
 # Whole-document JSON (arrays, single objects) is parsed in memory; past this size a file
 # is treated as NDJSON instead (big exports should be NDJSON anyway).
 MAX_DOCUMENT_BYTES = 512 << 20
@@ -128,9 +134,11 @@ class SourceFile:
 
     @property
     def fast_path_ok(self) -> bool:
-        """Plain NDJSON in clean UTF-8 that DuckDB may read directly."""
+        """Plain NDJSON in clean UTF-8 that DuckDB may read directly, at a path it
+        reads as written."""
         return not (
-            self.gzip_error
+            not duckdb_reads_literally(self.path)
+            or self.gzip_error
             or self.truncation
             or self.utf8_error
             or self.has_bom
@@ -142,6 +150,11 @@ class SourceFile:
     def first_char(self) -> bytes:
         stripped = self.head.removeprefix(BOM).lstrip()
         return stripped[:1]
+
+
+def duckdb_reads_literally(path: Path) -> bool:
+    """Whether DuckDB, given this path, reads this file and no other (GLOB_CHARACTERS)."""
+    return GLOB_CHARACTERS.isdisjoint(str(path))
 
 
 def _is_gzip(path: Path) -> bool:

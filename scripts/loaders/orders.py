@@ -34,6 +34,8 @@ import base64
 import csv
 import io
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -48,6 +50,7 @@ from scripts.loaders.files import (
     Reject,
     SourceFile,
     detect_shape,
+    duckdb_reads_literally,
     iter_records,
     open_content,
     raw_text,
@@ -179,6 +182,14 @@ class UnreadableFileError(Exception):
 
 def _parquet_records(path: Path) -> Iterator[tuple[int, bytes, Any]]:
     import duckdb
+
+    if not duckdb_reads_literally(path):
+        # DuckDB would expand the name as a glob: it reads a copy under a plain name.
+        with tempfile.TemporaryDirectory(prefix="audiences-parquet-") as tmp:
+            copy = Path(tmp) / "orders.parquet"
+            shutil.copyfile(path, copy)
+            yield from _parquet_records(copy)
+        return
 
     with duckdb.connect() as duck:
         duck.execute("set TimeZone = 'UTC'")

@@ -92,3 +92,17 @@ def test_fits__a_file_joins_by_its_content_size_not_its_stored_size(
     monkeypatch.setattr(batch, "MAX_FILE_BYTES", len(content) - 1)
     assert not batch.fits(inspect(plain))
     assert not batch.fits(inspect(packed))
+
+
+def test_stage__lines_from_a_file_not_of_the_batch_stop_it(tmp_path: Path) -> None:
+    """The runner never hands DuckDB a glob-like name (test_glob_names.py); if a name
+    still reached it, the lines DuckDB read would belong to no file of the batch, and
+    every count would silently miss them."""
+    (tmp_path / "a1.ndjson").write_bytes(b'{"n": 1}\n')
+    paths = [tmp_path / "a[1].ndjson", tmp_path / "b.ndjson"]
+    for path in paths:
+        path.write_bytes(b'{"n": 2}\n')
+    duck = duckdb.connect()
+    with pytest.raises(RuntimeError, match=r"a1\.ndjson.*not a file of this batch"):
+        batch.stage(duck, [inspect(p) for p in paths], paths, 1000,
+                    lambda carry: _classify(duck, carry), tmp_path)  # fmt: skip
