@@ -27,10 +27,12 @@ import click
 from scripts.loaders import batch, ledger, validity
 from scripts.loaders.bulk import FileContext, TableSpec, apply, ensure_table
 from scripts.loaders.files import (
+    InputError,
     Reject,
     SourceFile,
     detect_shape,
     discover,
+    duckdb_reads_literally,
     inspect,
     stage_lines,
 )
@@ -168,6 +170,13 @@ def run(
     _ensure_tables(wh, spec)
     with tempfile.TemporaryDirectory(prefix="audiences-load-") as tmp:
         workdir = Path(tmp)
+        if not duckdb_reads_literally(workdir):
+            # Every staged copy lives here and is read by DuckDB, which would take the
+            # path for a glob pattern (files.GLOB_CHARACTERS).
+            raise InputError(
+                f"the temporary folder {tmp} holds a character DuckDB reads as a glob "
+                "pattern (* ? [ ] { }); set TMPDIR to a folder without one"
+            )
         duck = _staging_connection(wh, workdir)
         iterator = _progress(files, spec.loader, opts.progress)
         loop = _Loop(wh, duck, spec, stager, workdir, opts, summary)

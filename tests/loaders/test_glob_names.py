@@ -114,3 +114,20 @@ def test_load__a_glob_named_parquet_file_loads_its_own_orders(
 
     assert result.exit_code == 0, result.output
     assert query("dev", "select order_id from raw_shop.orders") == [("mine",)]
+
+
+def test_load__a_temporary_folder_with_a_glob_character_is_a_clear_error(
+    tmp_path: Path, duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged copies live in the temporary folder and DuckDB reads them from there."""
+    odd = tmp_path / "tmp[1]"
+    odd.mkdir()
+    monkeypatch.setenv("TMPDIR", str(odd))
+    monkeypatch.setattr("tempfile.tempdir", None)  # tempfile caches the folder it chose
+    write(tmp_path / "in" / "a.ndjson", ndjson(event("a-0")))
+
+    result = run_load("webhooks", [tmp_path / "in"], "dev")
+
+    assert result.exit_code == 2
+    assert "set TMPDIR to a folder without one" in result.output
+    assert list(odd.iterdir()) == []  # the temporary folder is removed
