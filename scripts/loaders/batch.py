@@ -148,14 +148,12 @@ def stage(
         lines = counts.get(str(read), 0)
         rows.append(
             f"({number}, {sql_literal(str(source.path))}, {sql_literal(str(read))}, "
-            f"{sql_literal(source.sha256)}, "
-            f"{source.size}, {first}, {first + lines - 1})"
+            f"{sql_literal(source.sha256)}, {source.size}, {first})"
         )
         first += lines
     duck.execute(
         f"create or replace temp table {FILES} (file_no integer, source_file varchar, "
-        "read_file varchar, sha256 varchar, file_bytes bigint, first_line bigint, "
-        "last_line bigint)"
+        "read_file varchar, sha256 varchar, file_bytes bigint, first_line bigint)"
     )
     duck.execute(f"insert into {FILES} values {', '.join(rows)}")
     duck.execute(
