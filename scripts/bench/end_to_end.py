@@ -45,6 +45,7 @@ from scripts.bench import audience_queries
 from scripts.bench.machine import RESULTS, describe
 from scripts.bench.sync import floor as sync_floor
 from scripts.bench.sync import run_sync, start_receiver, stats
+from scripts.run import key_checks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -375,6 +376,7 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
 
     dbt = [str(BIN / "dbt"), "build", "--no-use-colors"]
     build_ok = only_data_health_failed(root / "target")
+    build_started, build_started_local = datetime.now(UTC), datetime.now()
     seconds, rss, _ = run_timed(
         [*dbt, "--vars", json.dumps({"as_of": AS_OF_FULL})], env, build_ok
     )
@@ -397,7 +399,18 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
     # here the full build ran with another as_of, so parse once, untimed, as it would be.
     run_timed([str(BIN / "dbt"), "parse", "--no-use-colors",
                "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})], env)  # fmt: skip
-    seconds, rss, _ = run_timed(tick, env, build_ok)
+    # As a tick after one whose key checks passed: only the keys written since are checked.
+    verified = key_checks.checks_passed(
+        root / "target" / "run_results.json", build_started_local
+    )
+    if not verified:
+        raise SystemExit("the full build's key checks did not all pass")
+    mark = build_started.replace(tzinfo=None)
+    tick_env = {
+        **env,
+        **key_checks.scoped_env(mark, datetime.now(UTC).replace(tzinfo=None)),
+    }
+    seconds, rss, _ = run_timed(tick, tick_env, build_ok)
     steps.append(Step(
         f"incremental `dbt build` after one more day, as `audiences run` runs it "
         f"({seconds / full_seconds:.0%} of the full build)", seconds, rss,

@@ -13,7 +13,7 @@ import click
 from scripts.alerts.message import Alert
 from scripts.alerts.webhook import Alerter
 from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
-from scripts.run import findings, record
+from scripts.run import findings, key_checks, record
 from scripts.run.lock import RunLockedError, exclusive
 from scripts.run.steps import StepResult, audiences_command, dbt_command, run_step
 from scripts.settings import SettingsError, load_target, project_dir
@@ -178,14 +178,24 @@ class Tick:
         self.alerter = Alerter(f"run {self.run_id[:12]} on target {target_name}")
         self.steps: list[StepResult] = []
         self.codes: list[int] = []
+        # Key checks: when the last passing ones ended, and when this tick's did, if they
+        # passed (scripts/run/key_checks.py).
+        self.keys_verified_before: datetime | None = None
+        self.keys_verified_at: datetime | None = None
 
     def step(
-        self, name: str, command: list[str], display: str, *, stop: bool = True
+        self,
+        name: str,
+        command: list[str],
+        display: str,
+        *,
+        stop: bool = True,
+        env: dict[str, str] | None = None,
     ) -> StepResult:
         """Run a step; with `stop`, a signal during it ends the tick at once (a load or
         a build cut short says nothing worth an alert)."""
         result = run_step(
-            name, command, display=display, cwd=Path.cwd(), echo=click.echo
+            name, command, display=display, cwd=Path.cwd(), echo=click.echo, env=env
         )
         self.steps.append(result)
         if stop and result.interrupted:
@@ -206,6 +216,9 @@ class Tick:
         try:
             with connect(self.target_name) as wh:
                 record.start(wh, self.run_id, self.target_name, started)
+                self.keys_verified_before = record.keys_verified_before(
+                    wh, self.target_name
+                )
         except WarehouseError as exc:
             click.echo(f"error: {exc}", err=True)
             self.alerter.add(Alert("run_error", [str(exc)], "audiences run --help"))
@@ -245,6 +258,7 @@ class Tick:
                     exit_code=code,
                     steps=[s.as_dict() for s in self.steps],
                     alerts=sorted({*self.alerter.sent, *delivered}),
+                    keys_verified_at=self.keys_verified_at,
                 )
         except WarehouseError as exc:
             click.echo(f"error: cannot record the run: {exc}", err=True)
@@ -294,7 +308,18 @@ class Tick:
                 "build", *target, "--project-dir", str(self.project),
                 "--exclude-resource-type", "unit_test",
             ]  # fmt: skip
-            result = self.step("dbt build", dbt_command(*args), "dbt " + " ".join(args))
+            env = key_checks.scoped_env(self.keys_verified_before, started)
+            if env[key_checks.ENV]:
+                click.echo(
+                    f"key checks: keys written since {env[key_checks.ENV]} (the end of "
+                    "the last build whose key checks passed)"
+                )
+            result = self.step(
+                "dbt build", dbt_command(*args), "dbt " + " ".join(args), env=env
+            )
+            ended = record.now_utc()
+            if key_checks.checks_passed(self._run_results(), started_local):
+                self.keys_verified_at = ended
             for alert in findings.build_findings(
                 result, self._run_results(), started_local
             ):

@@ -34,6 +34,10 @@ def ensure_table(wh: Warehouse) -> None:
             alerts varchar
         )"""
     )
+    # Added after the first release: a warehouse from before it gains the column.
+    wh.execute(
+        f"alter table {RUNS} add column if not exists keys_verified_at timestamp"
+    )
 
 
 def start(wh: Warehouse, run_id: str, target_name: str, started_at: datetime) -> None:
@@ -45,6 +49,16 @@ def start(wh: Warehouse, run_id: str, target_name: str, started_at: datetime) ->
     )
 
 
+def keys_verified_before(wh: Warehouse, target_name: str) -> datetime | None:
+    """When the build of the last tick on this target whose key checks all passed ended
+    (scripts/run/key_checks.py), or None."""
+    rows = wh.query(
+        f"select max(keys_verified_at) from {RUNS} where target_name = %s",
+        (target_name,),
+    )
+    return rows[0][0] if rows else None
+
+
 def finish(
     wh: Warehouse,
     run_id: str,
@@ -53,16 +67,18 @@ def finish(
     exit_code: int,
     steps: list[dict[str, object]],
     alerts: list[str],
+    keys_verified_at: datetime | None = None,
 ) -> None:
     wh.execute(
         f"update {RUNS} set finished_at = %s, status = %s, exit_code = %s, steps = %s, "
-        "alerts = %s where run_id = %s",
+        "alerts = %s, keys_verified_at = %s where run_id = %s",
         (
             now_utc(),
             status,
             exit_code,
             json.dumps(steps),
             ",".join(alerts) or None,
+            keys_verified_at,
             run_id,
         ),
     )

@@ -8,13 +8,14 @@ while another runs.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,11 +60,12 @@ def run_step(
     display: str,
     cwd: Path,
     echo: Callable[[str], None],
+    env: Mapping[str, str] | None = None,
 ) -> StepResult:
     """Run one command, passing its output through line by line and keeping the tail.
 
     `display` is the command as an operator would type it (`audiences load …`), for the
-    log and the alerts."""
+    log and the alerts. `env`: variables set for this step on top of the tick's own."""
     started = time.monotonic()
     echo(f"==> {name}: {display}")
     kept: deque[str] = deque(maxlen=KEPT_OUTPUT_LINES)
@@ -78,6 +80,7 @@ def run_step(
             text=True,
             errors="replace",
             process_group=0,
+            env={**os.environ, **env} if env else None,
         )
     except OSError as exc:
         echo(f"{name}: cannot start {command[0]}: {exc}")

@@ -186,7 +186,9 @@ final as (
 
         ---------- timestamps
         message_events.occurred_at,
-        message_events.loaded_at
+        message_events.loaded_at,
+        {# When this row was written; the uniqueness test checks what changed since. #}
+        {{ run_started_timestamp() }} as deduplicated_at
 
     {# One source row per (system, source id, load): the raw tables' keys. #}
     from message_events
