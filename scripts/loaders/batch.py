@@ -10,7 +10,9 @@ with its ledger row or absent, and the next run loads exactly the absent ones.
 
 The outcome equals loading the files one by one in order: the first copy of a key (by
 file, then line) wins; a later copy with a different body is noted as a conflict naming
-where the kept copy came from; counts, rejects and line numbers are per file.
+the copy it differs from, the one a load of its file alone would compare it with (its
+file's first copy, or the row loaded before it: from the table or an earlier file of
+the batch); counts, rejects and line numbers are per file.
 Only DuckDB targets and event tables (no version column) are batched; runner.py sends
 every other file through the per-file path.
 """
@@ -200,58 +202,78 @@ def apply(
         f"create or replace temp table {BATCH_CONFLICTS} (file_no integer, "
         "line_no bigint, detail varchar, raw varchar)"
     )
-    if not duck.execute(f"select count(*) from {BATCH_REPEATED}").fetchone()[0]:
+    repeated = duck.execute(f"select count(*) from {BATCH_REPEATED}").fetchone()[0]
+    if not repeated:
         # The usual case: no key twice in the batch.
         duck.execute(
             f"create or replace temp view {BATCH_KEEP} as select * from {BATCH_CLASS} "
             "where reason is null"
         )
     else:
+        # Every later copy of a repeated key, with the copy a load of its file alone
+        # would compare it with (`ref_line_no`): for a repeat inside a file, that
+        # file's first copy (bulk._pick_kept); for a file's first copy, the loaded row,
+        # which is the batch's first copy unless the key was in the table before the
+        # batch (then the table's row, compared below). Keys and line numbers only:
+        # no payload is read here.
+        duck.execute(
+            f"create or replace temp table {BATCH_LOSERS} as select line_no, "
+            f"{key}, kept_line_no, file_first_line_no, case when line_no = "
+            "file_first_line_no then kept_line_no else file_first_line_no end "
+            f"as ref_line_no from (select v.line_no, v.{key}, r.kept_line_no, "
+            f"min(v.line_no) over (partition by v.{key}, v.file_no) "
+            f"as file_first_line_no from {BATCH_CLASS} as v inner join "
+            f"{BATCH_REPEATED} as r on v.{key} = r.{key} where v.reason is null) "
+            "where line_no <> kept_line_no"
+        )
         # The kept rows stay a view: copying every payload of the batch to drop a few
         # hundred later copies cost more.
         duck.execute(
-            f"create or replace temp table {BATCH_LOSERS} as select v.line_no "
-            f"from {BATCH_CLASS} as v inner join {BATCH_REPEATED} as r "
-            f"on v.{key} = r.{key} where v.reason is null "
-            "and v.line_no <> r.kept_line_no"
-        )
-        duck.execute(
             f"create or replace temp view {BATCH_KEEP} as select * from {BATCH_CLASS} "
             f"where reason is null and line_no not in (select line_no from {BATCH_LOSERS})"
-        )
-        # Later valid copies of a kept key: in the same file, or in an earlier file of
-        # the batch (which, loaded one by one, would already be in the table). Only the
-        # repeated keys' rows are joined, so only their payloads are compared.
-        duck.execute(
-            f"insert into {BATCH_CONFLICTS} select v.file_no, "
-            "v.file_line as line_no, case when v.file_no = k.file_no "
-            f"then '{key} ' || v.{key} || ' also on line ' || k.file_line || "
-            "' of this file with a different body; the kept copy wins' "
-            f"else '{key} ' || v.{key} || ' already loaded from ' || kf.source_file || "
-            "' line ' || k.file_line || ' with a different body; the loaded copy "
-            "wins' end as detail, v.payload as raw "
-            f"from {BATCH_CLASS} as v inner join {BATCH_REPEATED} as r "
-            f"on v.{key} = r.{key} inner join {BATCH_CLASS} as k "
-            f"on k.line_no = r.kept_line_no inner join {FILES} as kf "
-            "on kf.file_no = k.file_no "
-            "where v.reason is null and v.line_no <> r.kept_line_no "
-            "and json(v.payload)::varchar <> json(k.payload)::varchar"
         )
     # Keys already loaded, found by reading only the raw table's key column.
     duck.execute(
         f"create or replace temp table {BATCH_EXISTING} as select v.line_no "
         f"from {BATCH_KEEP} as v semi join {spec.qualified} as t on t.{key} = v.{key}"
     )
-    if duck.execute(f"select count(*) from {BATCH_EXISTING}").fetchone()[0]:
+    existing = duck.execute(f"select count(*) from {BATCH_EXISTING}").fetchone()[0]
+    if repeated:
+        # Only the repeated keys' rows are joined, so only their payloads are compared.
+        duck.execute(
+            f"insert into {BATCH_CONFLICTS} select v.file_no, v.file_line, "
+            f"case when l.ref_line_no = l.file_first_line_no then '{key} ' || v.{key} "
+            "|| ' also on line ' || k.file_line || ' of this file with a different "
+            f"body; the kept copy wins' else '{key} ' || v.{key} || ' already loaded "
+            "from ' || kf.source_file || ' line ' || k.file_line || ' with a "
+            "different body; the loaded copy wins' end, v.payload "
+            f"from {BATCH_LOSERS} as l inner join {BATCH_CLASS} as v "
+            f"on v.line_no = l.line_no inner join {BATCH_CLASS} as k "
+            f"on k.line_no = l.ref_line_no inner join {FILES} as kf "
+            "on kf.file_no = k.file_no "
+            "where (l.line_no <> l.file_first_line_no or l.kept_line_no not in "
+            f"(select line_no from {BATCH_EXISTING})) "
+            "and json(v.payload)::varchar <> json(k.payload)::varchar"
+        )
+    if existing:
         loaded = loaded_rows(
             duck, spec, f"select v.{key} from {BATCH_KEEP} as v "
             f"where v.line_no in (select line_no from {BATCH_EXISTING})",
         )  # fmt: skip
+        # Compared with the loaded row: each kept row whose key is loaded and, of such a
+        # key, every later file's first copy (loaded one by one, it meets that row too).
+        compared = f"select line_no from {BATCH_EXISTING}"
+        if repeated:
+            compared += (
+                f" union all select line_no from {BATCH_LOSERS} "
+                "where line_no = file_first_line_no and kept_line_no in "
+                f"(select line_no from {BATCH_EXISTING})"
+            )
         duck.execute(
             f"insert into {BATCH_CONFLICTS} select v.file_no, v.file_line, "
-            f"{_conflict_detail(spec, 't')}, v.payload from {BATCH_KEEP} as v "
+            f"{_conflict_detail(spec, 't')}, v.payload from {BATCH_CLASS} as v "
             f"inner join {loaded} as t on t.{key} = v.{key} "
-            f"where v.line_no in (select line_no from {BATCH_EXISTING}) "
+            f"where v.line_no in ({compared}) "
             f"and {_conflict_condition(spec, 'v', 't', 'duckdb')}"
         )
     columns = ", ".join(spec.names)

@@ -59,9 +59,9 @@ Exit status:
   2  usage error, cannot connect, or the PostgreSQL role lacks CREATE on the
      database (one line naming the right)
   3  rejects above --max-reject-pct (the files are loaded, rejects recorded)
-  4  a file could not be read (named on stderr; the other files load), or the
-     warehouse refused a file's rows (earlier files stay loaded, the run stops
-     there); rerun after fixing the cause
+  4  a file could not be read or its name is not UTF-8 (named on stderr; the
+     other files load), or the warehouse refused a file's rows (earlier files
+     stay loaded, the run stops there); rerun after fixing the cause
 """,
 )
 def load() -> None:

@@ -81,6 +81,23 @@ def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> list[P
     return list(found)
 
 
+def storable_name(path: Path) -> bool:
+    """Whether the warehouse can record this path as text (the ledger's and the rejects'
+    `source_file`, each row's `_source_file`). A name with bytes that are not UTF-8
+    reaches Python as lone surrogates, which neither DuckDB nor PostgreSQL accepts in a
+    statement; an escaped spelling would name no file, so such a file is not loaded."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display_name(path: Path) -> str:
+    """The path for a message, each byte that is not UTF-8 shown as `\\xff`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _kind(path: Path) -> str:
     mode = path.stat().st_mode
     if stat.S_ISFIFO(mode):

@@ -228,7 +228,8 @@ class RunSummary:
     files_loaded: int = 0
     files_skipped: int = 0
     files_vanished: int = 0  # deleted or moved during the run: not an error
-    files_unreadable: int = 0  # could not be read (permissions, I/O): exit 4
+    # could not be read (permissions, I/O) or named (not UTF-8): exit 4
+    files_unreadable: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:

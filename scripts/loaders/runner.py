@@ -32,9 +32,11 @@ from scripts.loaders.files import (
     SourceFile,
     detect_shape,
     discover,
+    display_name,
     duckdb_reads_literally,
     inspect,
     stage_lines,
+    storable_name,
 )
 from scripts.loaders.stage import (
     LINES,
@@ -165,7 +167,9 @@ def run(
     opts: Options,
 ) -> ledger.RunSummary:
     started = time.monotonic()
-    files = discover(paths, extensions)
+    found = discover(paths, extensions)
+    # Left out before they are fingerprinted: nothing of them could be recorded.
+    files = [path for path in found if storable_name(path)]
     summary = ledger.RunSummary(loader=spec.loader)
     _ensure_tables(wh, spec)
     with tempfile.TemporaryDirectory(prefix="audiences-load-") as tmp:
@@ -180,6 +184,9 @@ def run(
         duck = _staging_connection(wh, workdir)
         iterator = _progress(files, spec.loader, opts.progress)
         loop = _Loop(wh, duck, spec, stager, workdir, opts, summary)
+        for path in found:
+            if not storable_name(path):
+                loop.unstorable(path)
         with iterator as items, _Prefetcher(files) as sources:
             for path in items:
                 try:
@@ -230,6 +237,16 @@ class _Loop:
         else:
             self.summary.files_unreadable += 1
         click.echo(_unreadable_line(self.spec.loader, path, exc), err=True)
+
+    def unstorable(self, path: Path) -> None:
+        # Counted with the unreadable files: not loaded, and the exit status says so.
+        self.summary.files_unreadable += 1
+        click.echo(
+            f"{self.spec.loader}: not loaded: {display_name(path)}: its name is not "
+            "valid UTF-8, which the warehouse cannot record (other files go on; rename "
+            "it to load it)",
+            err=True,
+        )
 
     def single(self, source: SourceFile) -> None:
         try:

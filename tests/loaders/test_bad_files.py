@@ -205,6 +205,37 @@ def test_path__file_that_cannot_be_read_is_named_others_load_exit_4(
     assert query("dev", "select count(*) from raw_customerio.webhook_events") == [(2,)]
 
 
+def test_path__file_named_in_bytes_that_are_not_utf8_is_named_others_load_exit_4(
+    tmp_path: Path, target: str
+) -> None:
+    """The warehouse records every file's path as text; a name that is not UTF-8 has no
+    such spelling. That file alone is left out, named with its odd byte escaped."""
+    folder = tmp_path / "in"
+    write(folder / "a.ndjson", ndjson(event("01A")))
+    odd = write(folder / os.fsdecode(b"b\xff.ndjson"), ndjson(event("01B")))
+    write(folder / "c.ndjson", ndjson(event("01C")))
+
+    result = run_load("webhooks", [folder], target)
+    alone = run_load("webhooks", [odd], target)  # named on the command line
+
+    assert (result.exit_code, alone.exit_code) == (4, 4), result.output
+    assert "Traceback" not in result.output + alone.output
+    named = (
+        f"webhooks: not loaded: {folder.resolve()}/b\\xff.ndjson: its name is not "
+        "valid UTF-8, which the warehouse cannot record (other files go on; rename it "
+        "to load it)"
+    )
+    assert [line for line in result.output.splitlines() if "b\\xff" in line] == [named]
+    assert named in alone.output
+    assert "1 file(s) could not be read (named above); the others are loaded" in (
+        result.output
+    )
+    assert query(
+        target, "select event_id from raw_customerio.webhook_events order by 1"
+    ) == [("01A",), ("01C",)]
+    assert query(target, "select count(*) from raw_loader.loaded_files") == [(2,)]
+
+
 @pytest.mark.postgres
 def test_postgres__role_without_create_gets_one_line_naming_the_right(
     tmp_path: Path, postgres_env: dict[str, str], monkeypatch: pytest.MonkeyPatch

@@ -8,12 +8,15 @@ match, line numbers and conflict details included.
 from __future__ import annotations
 
 import gzip
+import tempfile
 from pathlib import Path
 
 import duckdb
 import orjson
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scripts.cli import main
 
@@ -199,3 +202,138 @@ def test_batch__a_batch_is_bounded_by_content_not_by_stored_bytes(
         ).fetchall()
     assert len({stamp for _, stamp in stamps[:3]}) == 1
     assert stamps[3][1] != stamps[0][1]
+
+
+def _batched_and_single(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, list[bytes]],
+    pre: list[bytes] = (),
+) -> tuple[list[list[tuple]], list[list[tuple]]]:
+    """`files` written to a folder and loaded as one folder, and one file at a time, each
+    into a warehouse that already holds `pre` (a file loaded alone first)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, lines in files.items():
+        (folder / name).write_bytes(b"".join(line + b"\n" for line in lines))
+    before = tmp_path / "pre.ndjson"
+    before.write_bytes(b"".join(line + b"\n" for line in pre))
+    batched, single = tmp_path / "batched.duckdb", tmp_path / "single.duckdb"
+    for db in (batched, single):
+        if pre:
+            _load(db, [before], monkeypatch)
+    _load(batched, [folder], monkeypatch)
+    for path in sorted(folder.iterdir()):
+        _load(single, [path], monkeypatch)
+    return _tables(batched), _tables(single)
+
+
+def _conflicts(tables: list[list[tuple]], root: Path) -> list[tuple[str, int, str]]:
+    """(file, line, detail) of each conflict reject, paths relative to `root`."""
+    _rows, rejects, _ledger = tables
+    return [
+        (str(Path(r[1]).relative_to(root)), r[2], r[5].replace(f"{root}/", ""))
+        for r in rejects
+        if r[3] == "duplicate_key_different_body"
+    ]
+
+
+@pytest.mark.parametrize("batch_files", [500, 2])
+def test_batch__a_key_loaded_before_is_compared_with_the_loaded_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_files: int
+) -> None:
+    """K is in the table before the batch (from another load, or from an earlier batch
+    with two files a batch); c.ndjson sends it again with the loaded body. One file at a
+    time, c's copy meets the loaded row and is no conflict; compared with b's copy (the
+    batch's first, never loaded), it was one."""
+    from scripts.loaders import batch
+
+    monkeypatch.setattr(batch, "MAX_BATCH_FILES", batch_files)
+    pre = [_event("K")] if batch_files == 500 else []
+    files = {
+        "a.ndjson": [_event("A")] if pre else [_event("K")],
+        "a2.ndjson": [_event("A2")],  # with two files a batch, b and c share one
+        "b.ndjson": [_event("K", metric="clicked")],
+        "c.ndjson": [_event("K"), _event("C")],
+    }
+    batched, single = _batched_and_single(tmp_path, monkeypatch, files, pre)
+
+    assert batched == single
+    loaded_from = "pre.ndjson" if pre else "in/a.ndjson"
+    assert _conflicts(batched, tmp_path) == [
+        (
+            "in/b.ndjson",
+            1,
+            f"event_id K already loaded from {loaded_from} line 1 with a different "
+            "body; the loaded copy wins",
+        )
+    ]
+    conflicting = {Path(r[2]).name: r[8] for r in batched[2]}
+    assert (conflicting["b.ndjson"], conflicting["c.ndjson"]) == (1, 0)
+
+
+def test_batch__a_repeat_inside_a_file_is_compared_with_that_files_first_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One file at a time, b.ndjson's second K is compared with b's own first copy (the
+    one its load keeps), and that first copy with the row loaded from a.ndjson: two
+    conflicts. Compared with the batch's first copy, only the first one was seen."""
+    files = {
+        "a.ndjson": [_event("K")],
+        "b.ndjson": [_event("K", metric="clicked"), _event("K"), _event("B")],
+    }
+    batched, single = _batched_and_single(tmp_path, monkeypatch, files)
+
+    assert batched == single
+    assert _conflicts(batched, tmp_path) == [
+        (
+            "in/b.ndjson",
+            1,
+            "event_id K already loaded from in/a.ndjson line 1 with a different body; "
+            "the loaded copy wins",
+        ),
+        (
+            "in/b.ndjson",
+            2,
+            "event_id K also on line 1 of this file with a different body; the kept "
+            "copy wins",
+        ),
+    ]
+    conflicting = {Path(r[2]).name: r[8] for r in batched[2]}
+    assert conflicting == {"a.ndjson": 0, "b.ndjson": 2}
+
+
+# Few keys and two bodies each, so that keys repeat inside a file, across files, across
+# batches and over rows loaded before, with the same body or another.
+COPY = st.tuples(st.sampled_from("KLM"), st.sampled_from(["opened", "clicked"]))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pre=st.lists(COPY, max_size=2),
+    files=st.lists(st.lists(COPY, max_size=4), min_size=2, max_size=4),
+    batch_files=st.sampled_from([2, 500]),
+)
+def test_batch__any_repeated_keys_load_as_one_file_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, pre, files, batch_files
+) -> None:
+    from scripts.loaders import batch
+
+    monkeypatch.setattr(batch, "MAX_BATCH_FILES", batch_files)
+    with tempfile.TemporaryDirectory() as folder:
+        batched, single = _batched_and_single(
+            Path(folder),
+            monkeypatch,
+            {
+                f"f{number}.ndjson": [_event(key, metric) for key, metric in copies]
+                for number, copies in enumerate(files)
+            },
+            [_event(key, metric) for key, metric in pre],
+        )
+    assert batched == single
