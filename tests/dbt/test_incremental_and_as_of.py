@@ -32,6 +32,11 @@ DERIVED = {
         "from analytics.int_identifiers_resolved where person_id is not null"
     ),
     "people": "select * from analytics.dim_people",
+    "combinations": (
+        "select cio_id, customer_id, email, last_seen_at "
+        "from analytics.int_identifier_combinations"
+    ),
+    "observed": "select * from analytics.int_identifiers_observed",
     "members": " union all ".join(
         f"select '{name}', person_id, signal_at from analytics.{name}"
         for name in sorted(path.stem for path in AUDIENCES.glob("*_v*.sql"))
@@ -48,6 +53,7 @@ BELOW_THE_LEDGER = [
 INCREMENTAL_MODELS = [
     "int_message_events_deduplicated",
     "int_message_events_unioned",
+    "int_identifier_combinations",
     "int_identifiers_resolved",
     "int_message_events_resolved",
 ]

@@ -4,22 +4,27 @@
     orders, with its latest sighting. Identity is resolved from this alone, so `--vars as_of`
     replays it exactly; only each combination's latest sighting decides which id is the most
     recent, so one row per combination loses nothing.
-    It reads every source copy of every event (a Segment copy may carry an id the webhook
-    copy lacks) from the parsed union: grouping its three id columns is a few seconds at a
-    brand's size, while a table of sightings kept beside it held nearly a row per event.
+    Message events come from int_identifier_combinations, which keeps every combination's
+    latest sighting over all time, incrementally. When that sighting is at or before as_of
+    (every combination, on a scheduled run) it is the answer; the others, seen again after
+    as_of (a replay of an earlier moment), take their latest sighting up to as_of from the
+    events themselves. Orders are few and re-read each run (an order's ids can change when
+    it is loaded again).
 #}
+
+{% set id_columns = ['cio_id', 'customer_id', 'email'] %}
 
 with
 
+combinations as (
+
+    select * from {{ ref('int_identifier_combinations') }}
+
+),
+
 message_events as (
 
-    select
-        cio_id,
-        customer_id,
-        email,
-        occurred_at as observed_at
-
-    from {{ ref('int_message_events_unioned') }}
+    select * from {{ ref('int_message_events_unioned') }}
 
 ),
 
@@ -34,15 +39,67 @@ orders as (
 
 ),
 
-observations as (
+settled as (
 
     select
         cio_id,
         customer_id,
         email,
-        observed_at
+        last_seen_at as observed_at
+
+    from combinations
+
+    where last_seen_at <= {{ as_of_timestamp() }}
+
+),
+
+seen_after_as_of as (
+
+    select
+        cio_id,
+        customer_id,
+        email
+
+    from combinations
+
+    where last_seen_at > {{ as_of_timestamp() }}
+
+),
+
+replayed as (
+
+    select
+        message_events.cio_id,
+        message_events.customer_id,
+        message_events.email,
+        max(message_events.occurred_at) as observed_at
 
     from message_events
+
+    {# Null-safe equality on each id, in a form every engine can hash-join. #}
+    inner join seen_after_as_of
+        on
+        {% for column in id_columns %}
+            coalesce(message_events.{{ column }}, '')
+                = coalesce(seen_after_as_of.{{ column }}, '')
+            and (message_events.{{ column }} is null)
+                = (seen_after_as_of.{{ column }} is null)
+            {% if not loop.last %}and{% endif %}
+        {% endfor %}
+
+    where message_events.occurred_at <= {{ as_of_timestamp() }}
+
+    group by 1, 2, 3
+
+),
+
+observations as (
+
+    select * from settled
+
+    union all
+
+    select * from replayed
 
     union all
 
@@ -54,10 +111,15 @@ observations as (
 
     from orders
 
+    where
+        ordered_at <= {{ as_of_timestamp() }}
+        and coalesce(customer_id, email) is not null
+
 ),
 
 latest_per_combination as (
 
+    {# An order and a message event can share a combination (no cio_id). #}
     select
         cio_id,
         customer_id,
@@ -65,10 +127,6 @@ latest_per_combination as (
         max(observed_at) as observed_at
 
     from observations
-
-    where
-        observed_at <= {{ as_of_timestamp() }}
-        and coalesce(cio_id, customer_id, email) is not null
 
     group by 1, 2, 3
 
