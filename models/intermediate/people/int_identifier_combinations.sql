@@ -18,6 +18,17 @@
     Spark rebuilds it, as it does the other incremental models.
 #}
 
+{#
+    The newest load this table holds: a run takes the union rows loaded after it. An empty
+    table (built before any load) must not stop every later run.
+#}
+{% set newest_load_held %}
+    (
+        select coalesce(max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+        from {{ this }}
+    )
+{% endset %}
+
 with
 
 new_sightings as (
@@ -31,18 +42,13 @@ new_sightings as (
 
     from {{ ref('int_message_events_unioned') }}
 
-    where
-        coalesce(cio_id, customer_id, email) is not null
-        {% if is_incremental() %}
-            {# An empty table (built before any load) must not stop every later run. #}
-            and loaded_at > (
-                select
-                    coalesce(
-                        max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})
-                    )
-                from {{ this }}
-            )
-        {% endif %}
+    {% if is_incremental() %}
+        where
+            coalesce(cio_id, customer_id, email) is not null
+            and loaded_at > {{ newest_load_held }}
+    {% else %}
+        where coalesce(cio_id, customer_id, email) is not null
+    {% endif %}
 
     group by 1, 2, 3
 

@@ -12,7 +12,17 @@
     it is loaded again).
 #}
 
-{% set id_columns = ['cio_id', 'customer_id', 'email'] %}
+{#
+    Null-safe equality of the three ids of the events and of seen_after_as_of, in a form
+    every engine can hash-join (`is not distinct from` is not, on PostgreSQL).
+#}
+{% set same_ids %}
+    {%- for column in ['cio_id', 'customer_id', 'email'] -%}
+        coalesce(message_events.{{ column }}, '') = coalesce(seen_after_as_of.{{ column }}, '')
+        and (message_events.{{ column }} is null) = (seen_after_as_of.{{ column }} is null)
+        {% if not loop.last %}and {% endif %}
+    {%- endfor -%}
+{% endset %}
 
 with
 
@@ -76,16 +86,8 @@ replayed as (
 
     from message_events
 
-    {# Null-safe equality on each id, in a form every engine can hash-join. #}
     inner join seen_after_as_of
-        on
-        {% for column in id_columns %}
-            coalesce(message_events.{{ column }}, '')
-                = coalesce(seen_after_as_of.{{ column }}, '')
-            and (message_events.{{ column }} is null)
-                = (seen_after_as_of.{{ column }} is null)
-            {% if not loop.last %}and{% endif %}
-        {% endfor %}
+        on {{ same_ids }}
 
     where message_events.occurred_at <= {{ as_of_timestamp() }}
 
