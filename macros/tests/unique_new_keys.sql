@@ -7,7 +7,7 @@
     (UTC), the test checks only the keys of rows written after it, each against the whole
     table. That is enough: two rows share a key only if one of them was written after the
     last check that passed, and a full refresh restamps every row. `audiences run` sets the
-    variable to the end of the last build whose key checks all passed (the reasoning is in
+    variable to the start of the last build whose key checks all passed (the reasoning is in
     scripts/run/key_checks.py); a failed check does not move it, so the next tick checks
     the same keys again. Without the variable (`dbt build` by hand, CI) every key is
     checked, as `unique` does.

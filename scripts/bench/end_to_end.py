@@ -376,7 +376,7 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
 
     dbt = [str(BIN / "dbt"), "build", "--no-use-colors"]
     build_ok = only_data_health_failed(root / "target")
-    build_started, build_started_local = datetime.now(UTC), datetime.now()
+    build_started = datetime.now(UTC).replace(tzinfo=None)
     seconds, rss, _ = run_timed(
         [*dbt, "--vars", json.dumps({"as_of": AS_OF_FULL})], env, build_ok
     )
@@ -400,16 +400,11 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
     run_timed([str(BIN / "dbt"), "parse", "--no-use-colors",
                "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})], env)  # fmt: skip
     # As a tick after one whose key checks passed: only the keys written since are checked.
-    verified = key_checks.checks_passed(
-        root / "target" / "run_results.json", build_started_local
-    )
-    if not verified:
+    if not key_checks.checks_passed(
+        root / "target" / "run_results.json", build_started
+    ):
         raise SystemExit("the full build's key checks did not all pass")
-    mark = build_started.replace(tzinfo=None)
-    tick_env = {
-        **env,
-        **key_checks.scoped_env(mark, datetime.now(UTC).replace(tzinfo=None)),
-    }
+    tick_env = {**env, **key_checks.scoped_env(build_started)}
     seconds, rss, _ = run_timed(tick, tick_env, build_ok)
     steps.append(Step(
         f"incremental `dbt build` after one more day, as `audiences run` runs it "

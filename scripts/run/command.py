@@ -178,8 +178,8 @@ class Tick:
         self.alerter = Alerter(f"run {self.run_id[:12]} on target {target_name}")
         self.steps: list[StepResult] = []
         self.codes: list[int] = []
-        # Key checks: when the last passing ones ended, and when this tick's did, if they
-        # passed (scripts/run/key_checks.py).
+        # Key checks: when the build of the last passing ones started, and when this
+        # tick's did, if they passed (scripts/run/key_checks.py).
         self.keys_verified_before: datetime | None = None
         self.keys_verified_at: datetime | None = None
 
@@ -212,12 +212,11 @@ class Tick:
         dry_run: bool,
     ) -> int:
         started = record.now_utc()
-        started_local = datetime.now()
         try:
             with connect(self.target_name) as wh:
                 record.start(wh, self.run_id, self.target_name, started)
                 self.keys_verified_before = record.keys_verified_before(
-                    wh, self.target_name
+                    wh, self.target_name, started
                 )
         except WarehouseError as exc:
             click.echo(f"error: {exc}", err=True)
@@ -225,9 +224,7 @@ class Tick:
             self.alerter.flush()
             return EXIT_ERROR
         try:
-            self._steps(
-                loads, max_reject_pct, build, sync, dry_run, started, started_local
-            )
+            self._steps(loads, max_reject_pct, build, sync, dry_run, started)
         except Interrupted as stopped:
             click.echo(
                 f"stopped by a signal during {stopped}; no further step", err=True
@@ -277,7 +274,6 @@ class Tick:
         sync: bool,
         dry_run: bool,
         started: datetime,
-        started_local: datetime,
     ) -> None:
         target = ["--target", self.target_name]
         for loader, directory in loads:
@@ -308,21 +304,19 @@ class Tick:
                 "build", *target, "--project-dir", str(self.project),
                 "--exclude-resource-type", "unit_test",
             ]  # fmt: skip
-            env = key_checks.scoped_env(self.keys_verified_before, started)
+            env = key_checks.scoped_env(self.keys_verified_before)
             if env[key_checks.ENV]:
                 click.echo(
-                    f"key checks: keys written since {env[key_checks.ENV]} (the end of "
-                    "the last build whose key checks passed)"
+                    f"key checks: keys written since {env[key_checks.ENV]} (the start "
+                    "of the last build whose key checks passed)"
                 )
+            build_started = record.now_utc()
             result = self.step(
                 "dbt build", dbt_command(*args), "dbt " + " ".join(args), env=env
             )
-            ended = record.now_utc()
-            if key_checks.checks_passed(self._run_results(), started_local):
-                self.keys_verified_at = ended
-            for alert in findings.build_findings(
-                result, self._run_results(), started_local
-            ):
+            if key_checks.checks_passed(self._run_results(), build_started):
+                self.keys_verified_at = build_started
+            for alert in findings.build_findings(result, self._run_results(), started):
                 self.alerter.add(alert)
             if not result.ok:
                 self.codes.append(EXIT_FAILED)

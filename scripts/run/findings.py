@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from scripts.alerts.message import Alert
@@ -57,9 +57,13 @@ def load_findings(step: StepResult, loader: str) -> list[Alert]:
 
 
 def fresh_run_results(path: Path, since: datetime) -> list[dict] | None:
-    """dbt's results if this tick's build wrote them (an older file says nothing)."""
+    """dbt's results if this tick's build wrote them (an older file says nothing).
+
+    `since` is naive UTC: local wall-clock time repeats an hour each autumn, when an
+    older file could look newer than the tick."""
     try:
-        if datetime.fromtimestamp(path.stat().st_mtime) < since.replace(tzinfo=None):
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+        if written < since.replace(tzinfo=None):
             return None
         return list(json.loads(path.read_text(encoding="utf-8")).get("results", []))
     except (OSError, ValueError):
@@ -67,9 +71,10 @@ def fresh_run_results(path: Path, since: datetime) -> list[dict] | None:
 
 
 def build_findings(
-    step: StepResult, run_results: Path, started_local: datetime
+    step: StepResult, run_results: Path, started: datetime
 ) -> list[Alert]:
-    results = fresh_run_results(run_results, started_local)
+    """`started`: when the tick started, naive UTC."""
+    results = fresh_run_results(run_results, started)
     if results is None:
         if step.ok:
             return []

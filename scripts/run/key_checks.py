@@ -2,21 +2,30 @@
 
 The big tables (raw events behind staging, the deduplicated and resolved events) are tested
 with `unique_new_keys` (macros/tests/unique_new_keys.sql). Given the moment the last build
-whose key checks all passed ended, the test checks only the keys of rows written after it,
-each against the whole table: at 200k customers, about 0.2 s per table instead of 1.5-5.5 s,
-on the build's critical path.
+whose key checks all passed started, the test checks only the keys of rows written after
+it, each against the whole table: at 200k customers, about 0.2 s per table instead of
+1.5-5.5 s, on the build's critical path.
 
 Why nothing is missed: two rows share a key only if one of them was written after the last
-check that passed. A build checks each table after writing it, and nothing else writes the
-table during the build (DuckDB admits one writer; loads and dbt runs that overlap a tick on
-PostgreSQL are the exception, as they are for the incremental models' own watermarks). A
-later write comes from a later process, whose stamp (the loader's loaded_at, dbt's
-run_started_at) is later than the build's end. A full refresh restamps every row.
+check that passed. Every write is stamped by the process that makes it: the loaders'
+loaded_at (read after they hold the warehouse), the models' run stamp (dbt's start). The
+tick's loads come before its build, which checks each table after writing it, so rows
+stamped before the build's start were all there when its checks passed; the build's own
+rows, and everything after, carry later stamps and are checked by the next tick again.
+A full refresh restamps every row.
+
+What it assumes, as the incremental models' watermarks do: no other load or dbt run writes
+these tables while a tick runs (DuckDB admits one writer at a time, so only a dbt process
+started before the tick's build and still parsing when it ends could; on PostgreSQL,
+schedule loads and builds in sequence), and the clocks that stamp rows agree. A mark later
+than the clock is forgotten (record.keys_verified_before), so a clock that went back means
+a full check rather than a hole; one stepped back further than the time between two ticks
+is the exception: after such a correction, run `dbt build` by hand once.
 
 The tick passes the mark in AUDIENCES_KEYS_VERIFIED_BEFORE and records, in its row of
-audiences_ops.runs, when its own build ended if its checks all passed. A failed, skipped or
-interrupted check leaves the mark where it was, so the next tick checks the same keys
-again. The first tick, and any `dbt build` outside a tick, checks every key.
+audiences_ops.runs (keys_verified_at), when its own build started if its checks all passed.
+A failed, skipped or interrupted check leaves the mark where it was, so the next tick checks
+the same keys again. The first tick, and any `dbt build` outside a tick, checks every key.
 """
 
 from __future__ import annotations
@@ -31,13 +40,10 @@ ENV = "AUDIENCES_KEYS_VERIFIED_BEFORE"
 TEST_NAME = "unique_new_keys"
 
 
-def scoped_env(verified_before: datetime | None, now: datetime) -> dict[str, str]:
+def scoped_env(verified_before: datetime | None) -> dict[str, str]:
     """The variable for the build's environment ("" unsets it: an operator's own value
-    must not scope a tick's checks).
-
-    A mark later than now means the clock went back (or was ahead then); rows written
-    since carry earlier stamps, so every key is checked until the clock passes the mark."""
-    if verified_before is None or verified_before > now:
+    must not scope a tick's checks)."""
+    if verified_before is None:
         return {ENV: ""}
     return {ENV: verified_before.isoformat(sep=" ")}
 
@@ -45,8 +51,9 @@ def scoped_env(verified_before: datetime | None, now: datetime) -> dict[str, str
 def checks_passed(run_results: Path, since: datetime) -> bool:
     """True only if this tick's `dbt build` ran every key check and each passed.
 
-    The manifest beside run_results.json (written by the same invocation) names the
-    checks; run_results.json carries no test names."""
+    `since`: when the build started, naive UTC. The manifest beside run_results.json
+    (written by the same invocation) names the checks; run_results.json carries no test
+    names."""
     results = fresh_run_results(run_results, since)
     if results is None:
         return False

@@ -49,9 +49,20 @@ def start(wh: Warehouse, run_id: str, target_name: str, started_at: datetime) ->
     )
 
 
-def keys_verified_before(wh: Warehouse, target_name: str) -> datetime | None:
-    """When the build of the last tick on this target whose key checks all passed ended
-    (scripts/run/key_checks.py), or None."""
+def keys_verified_before(
+    wh: Warehouse, target_name: str, now: datetime
+) -> datetime | None:
+    """When the build of the last tick on this target whose key checks all passed
+    started (scripts/run/key_checks.py), or None.
+
+    A mark later than `now` was taken by a clock that was ahead (or this one went back):
+    rows written since carry earlier stamps than it, so it is forgotten for good, and so
+    is every mark after it, rather than used again once the clock has passed it."""
+    wh.execute(
+        f"update {RUNS} set keys_verified_at = null "
+        "where target_name = %s and keys_verified_at > %s",
+        (target_name, now),
+    )
     rows = wh.query(
         f"select max(keys_verified_at) from {RUNS} where target_name = %s",
         (target_name,),

@@ -235,7 +235,7 @@ def test_refusal_lines_name_their_audiences() -> None:
 
 
 def test_build_findings_split_data_health_from_other_failures(tick: Tick) -> None:
-    from datetime import datetime, timedelta
+    from datetime import UTC, datetime, timedelta
 
     tick.dbt_artifacts(
         [
@@ -249,7 +249,7 @@ def test_build_findings_split_data_health_from_other_failures(tick: Tick) -> Non
         ]
     )
     step = StepResult("dbt build", [], 1, 1.0, ["Done. PASS=1 WARN=0 ERROR=2"])
-    since = datetime.now() - timedelta(minutes=1)
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)
     health, build = build_findings(step, tick.target_dir / "run_results.json", since)
     assert health.cause == "data_health"
     assert health.details[0].startswith("check 'event_volume'")
@@ -257,7 +257,9 @@ def test_build_findings_split_data_health_from_other_failures(tick: Tick) -> Non
     assert build.command == "dbt build --select fct_orders"
     # results older than the tick are not this build's: only the exit status speaks
     (stale,) = build_findings(
-        step, tick.target_dir / "run_results.json", datetime.now() + timedelta(hours=1)
+        step,
+        tick.target_dir / "run_results.json",
+        datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1),
     )
     assert stale.cause == "build_failed"
     assert stale.details[0] == "`dbt build` exited 1"

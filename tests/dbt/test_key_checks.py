@@ -2,7 +2,7 @@
 (scripts/run/key_checks.py, macros/tests/unique_new_keys.sql), and loses nothing by it.
 
 Two real ticks (`audiences run`, each a `dbt build`) on a copy of the small warehouse:
-the first checks every key and records when its build ended; before the second, a
+the first checks every key and records when its build started; before the second, a
 duplicate is written after that mark (it must fail the check) and another before it
 (which the first tick would have caught had it been there; the scoped check skips it).
 The failed check must not move the mark, and a `dbt test` outside a tick checks every
@@ -21,7 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scripts.run import key_checks
+from scripts.run import key_checks, record
+from scripts.warehouse import connect
 from tests.conftest import REPO_ROOT
 from tests.dbt.small_warehouse import environment
 
@@ -83,9 +84,9 @@ def test_a_tick_checks_the_keys_written_since_the_last_passing_check(
     first = _tick(env)
     assert "key checks: keys written since" not in first.stdout, first.stdout
     [(first_started, first_finished, first_verified)] = _runs(env)
-    # The mark: when its build ended, between the tick's start and its end.
+    # The mark: when its build started, between the tick's start and its end.
     assert first_verified is not None, first.stdout[-3000:]
-    assert first_started < first_verified <= first_finished
+    assert first_started < first_verified < first_finished
 
     with duckdb.connect(env["AUDIENCES_DUCKDB_PATH"]) as db:
         # Written before the mark: a copy of a raw webhook row, with its old loaded_at.
@@ -128,19 +129,40 @@ def test_a_mark_that_is_not_a_timestamp_is_a_clear_error(
     assert "AUDIENCES_KEYS_VERIFIED_BEFORE must be a UTC timestamp" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("mark", "expected"),
-    [
-        (None, ""),
-        ("2026-12-03 05:00:00", "2026-12-03 05:00:00"),
-        # The clock went back (or was ahead when the mark was taken): check everything.
-        ("2026-12-03 07:00:00", ""),
-    ],
-)
-def test_scoped_env(mark: str | None, expected: str) -> None:
-    now = datetime(2026, 12, 3, 6, 0, 0)
-    verified_before = datetime.fromisoformat(mark) if mark else None
-    assert key_checks.scoped_env(verified_before, now) == {key_checks.ENV: expected}
+def test_scoped_env_sets_the_mark_or_unsets_an_operators_value() -> None:
+    mark = datetime(2026, 12, 3, 5, 0, 0)
+    assert key_checks.scoped_env(mark) == {key_checks.ENV: "2026-12-03 05:00:00"}
+    assert key_checks.scoped_env(None) == {key_checks.ENV: ""}
+
+
+def test_a_mark_later_than_the_clock_is_forgotten_with_every_mark_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock that was ahead stamped a mark in the future; rows written once it is
+    corrected carry earlier stamps. Used again once the clock passes it, the mark would
+    hide them, so the first tick that sees it forgets it for good."""
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
+    with connect() as wh:
+        for run_id, hour in (("a", 4), ("b", 7)):  # b: the clock was 1 h ahead
+            record.start(wh, run_id, "dev", datetime(2026, 12, 3, hour, 0))
+            record.finish(wh, run_id, status="ok", exit_code=0, steps=[], alerts=[],
+                          keys_verified_at=datetime(2026, 12, 3, hour, 0, 5))  # fmt: skip
+        earlier = datetime(2026, 12, 3, 4, 0, 5)
+        assert (
+            record.keys_verified_before(wh, "dev", datetime(2026, 12, 3, 6)) == earlier
+        )
+        # Once the clock has passed 07:00:05 again, the forgotten mark stays forgotten.
+        assert (
+            record.keys_verified_before(wh, "dev", datetime(2026, 12, 3, 8)) == earlier
+        )
+        assert (
+            record.keys_verified_before(wh, "other", datetime(2026, 12, 3, 8)) is None
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _artifacts(target: Path, statuses: dict[str, str], checks: list[str]) -> Path:
@@ -172,19 +194,13 @@ def test_checks_pass_only_when_every_key_check_ran_and_passed(
     tmp_path: Path, statuses: dict[str, str], passed: bool
 ) -> None:
     path = _artifacts(tmp_path, statuses, ["test.p.a", "test.p.b"])
-    assert (
-        key_checks.checks_passed(path, datetime.now() - timedelta(minutes=1)) is passed
-    )
+    assert key_checks.checks_passed(path, _utc_now() - timedelta(minutes=1)) is passed
 
 
 def test_results_older_than_the_tick_or_without_a_manifest_say_nothing(
     tmp_path: Path,
 ) -> None:
     path = _artifacts(tmp_path, {"test.p.a": "pass"}, ["test.p.a"])
-    assert (
-        key_checks.checks_passed(path, datetime.now() + timedelta(minutes=1)) is False
-    )
+    assert key_checks.checks_passed(path, _utc_now() + timedelta(minutes=1)) is False
     (tmp_path / "manifest.json").unlink()
-    assert (
-        key_checks.checks_passed(path, datetime.now() - timedelta(minutes=1)) is False
-    )
+    assert key_checks.checks_passed(path, _utc_now() - timedelta(minutes=1)) is False

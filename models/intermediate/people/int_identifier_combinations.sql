@@ -13,8 +13,9 @@
     grouping of every event (2-3.5 s at a brand's size). int_identifiers_observed applies
     as_of to it: a combination last seen by as_of needs nothing more; only the others (a
     replay of an earlier moment) go back to the events.
-    The union is append-only (a re-fetched App API delivery is appended again with the same
-    ids), so a combination never loses a sighting: incremental equals a full refresh.
+    The union is append-only (a re-fetched App API delivery is appended again), so a
+    combination never loses a sighting: incremental equals a full refresh. As for the
+    dedupe, a full refresh of the union must take its readers along (`unioned+`).
     Spark rebuilds it, as it does the other incremental models.
 #}
 
