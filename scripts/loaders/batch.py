@@ -253,7 +253,12 @@ def apply(
             "on kf.file_no = k.file_no "
             "where (l.line_no <> l.file_first_line_no or l.kept_line_no not in "
             f"(select line_no from {BATCH_EXISTING})) "
-            "and json(v.payload)::varchar <> json(k.payload)::varchar"
+            # Both rows are valid JSON, but DuckDB may evaluate the comparison before
+            # the joins have left only them (on a torn line of the batch): CASE keeps
+            # json() to valid rows. A failure here rejects no line; it splits the batch
+            # in halves down to single files (runner._load_batch), silently and slowly.
+            "and case when v.reason is null and k.reason is null "
+            "then json(v.payload)::varchar <> json(k.payload)::varchar else false end"
         )
     if existing:
         loaded = loaded_rows(
@@ -273,8 +278,11 @@ def apply(
             f"insert into {BATCH_CONFLICTS} select v.file_no, v.file_line, "
             f"{_conflict_detail(spec, 't')}, v.payload from {BATCH_CLASS} as v "
             f"inner join {loaded} as t on t.{key} = v.{key} "
-            f"where v.line_no in ({compared}) "
-            f"and {_conflict_condition(spec, 'v', 't', 'duckdb')}"
+            f"where v.reason is null and v.line_no in ({compared}) "
+            # v holds the batch's torn lines too: CASE keeps json() to valid rows,
+            # whatever order DuckDB evaluates the conditions in (see above).
+            "and case when v.reason is null "
+            f"then {_conflict_condition(spec, 'v', 't', 'duckdb')} else false end"
         )
     columns = ", ".join(spec.names)
     values = ", ".join(f"v.{name}" for name in spec.names)
