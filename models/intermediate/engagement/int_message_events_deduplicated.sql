@@ -17,17 +17,10 @@
 #}
 
 {#
-    The newest load this table holds: each run takes the rows loaded after it. Two CTEs
-    below each read the union with this filter rather than share one CTE: DuckDB
-    materializes a CTE read twice, which would copy every wide row once more.
-    An empty table (built before any load) must not stop every later run.
+    Two CTEs below each read the union with the newest_loaded_at_held() filter rather than
+    share one CTE: DuckDB materializes a CTE read twice, which would copy every wide row
+    once more.
 #}
-{% set newest_load_held %}
-    (
-        select coalesce(max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
-        from {{ this }}
-    )
-{% endset %}
 
 with
 
@@ -54,7 +47,7 @@ keyed as (
     from {{ ref('int_message_events_unioned') }}
 
     {% if is_incremental() %}
-        where loaded_at > {{ newest_load_held }}
+        where loaded_at > {{ newest_loaded_at_held() }}
     {% endif %}
 
 ),
@@ -128,7 +121,7 @@ message_events as (
     select * from {{ ref('int_message_events_unioned') }}
 
     {% if is_incremental() %}
-        where loaded_at > {{ newest_load_held }}
+        where loaded_at > {{ newest_loaded_at_held() }}
     {% endif %}
 
 ),

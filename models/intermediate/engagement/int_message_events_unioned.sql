@@ -169,9 +169,5 @@ unioned as (
 select * from unioned
 
 {% if is_incremental() %}
-    {# An empty table (built before any load) must not stop every later run. #}
-    where loaded_at > (
-        select coalesce(max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
-        from {{ this }}
-    )
+    where loaded_at > {{ newest_loaded_at_held() }}
 {% endif %}

@@ -19,17 +19,6 @@
     Spark rebuilds it, as it does the other incremental models.
 #}
 
-{#
-    The newest load this table holds: a run takes the union rows loaded after it. An empty
-    table (built before any load) must not stop every later run.
-#}
-{% set newest_load_held %}
-    (
-        select coalesce(max(loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
-        from {{ this }}
-    )
-{% endset %}
-
 with
 
 new_sightings as (
@@ -46,7 +35,7 @@ new_sightings as (
     {% if is_incremental() %}
         where
             coalesce(cio_id, customer_id, email) is not null
-            and loaded_at > {{ newest_load_held }}
+            and loaded_at > {{ newest_loaded_at_held() }}
     {% else %}
         where coalesce(cio_id, customer_id, email) is not null
     {% endif %}
