@@ -230,6 +230,8 @@ class RunSummary:
     files_vanished: int = 0  # deleted or moved during the run: not an error
     # could not be read (permissions, I/O) or named (not UTF-8): exit 4
     files_unreadable: int = 0
+    # batches DuckDB failed as a whole, loaded again in halves (runner._load_batch)
+    batches_split: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -243,6 +245,11 @@ class RunSummary:
             text += (
                 f"; not loaded: {self.files_vanished} vanished during the run, "
                 f"{self.files_unreadable} unreadable"
+            )
+        if self.batches_split:
+            text += (
+                f"; {self.batches_split} batches failed as a whole and were loaded "
+                "again in halves (stderr says why)"
             )
         if c.conflicting:
             text += (

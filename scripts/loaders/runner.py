@@ -52,6 +52,9 @@ from scripts.warehouse import INSUFFICIENT_PRIVILEGE, Warehouse
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 MEMORY_LIMIT = os.environ.get("AUDIENCES_LOADER_MEMORY_LIMIT", "1GB")
+# How much of DuckDB's error a batch split quotes on stderr: its first line names the
+# file and the fault; the rest (a record's text, a hint) is for a debugger, not a log.
+SPLIT_CAUSE_CHARS = 200
 
 
 class LoadFailedError(Exception):
@@ -248,6 +251,18 @@ class _Loop:
             err=True,
         )
 
+    def split(self, sources: list[SourceFile], exc: Exception) -> None:
+        self.summary.batches_split += 1
+        cause = (str(exc).strip().splitlines() or [""])[0]
+        if len(cause) > SPLIT_CAUSE_CHARS:
+            cause = cause[:SPLIT_CAUSE_CHARS] + "..."
+        click.echo(
+            f"{self.spec.loader}: a batch of {len(sources)} files "
+            f"({display_name(sources[0].path)} to {display_name(sources[-1].path)}) "
+            f"failed as a whole ({type(exc).__name__}: {cause}); loading it in halves",
+            err=True,
+        )
+
     def single(self, source: SourceFile) -> None:
         try:
             counts = _load_one(
@@ -323,12 +338,15 @@ class _Loop:
             )
             with self.wh.transaction():
                 results = batch.apply(self.duck, self.spec, clock.now, sources)
-        except duckdb.Error:
+        except duckdb.Error as exc:
             # One file DuckDB refuses (invalid UTF-8, an oversized line, a file gone
             # since it was hashed) fails the batch as a whole and nothing of it is kept.
             # Halves are retried, in order, until that file loads alone by the per-file
             # path, which finds and handles it: a few bad files cost a few extra reads,
-            # not a whole batch loaded one by one.
+            # not a whole batch loaded one by one. Each split is said on stderr and
+            # counted in the summary: an error in our own SQL takes the same path, and
+            # would otherwise show only as a slow load.
+            self.split(sources, exc)
             results = None
         finally:
             batch.drop(self.duck)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scripts.cli import main
+from scripts.loaders import batch
 
 ROWS = (
     "select event_id, object_type, metric, occurred_at, payload::varchar, "
@@ -125,6 +126,7 @@ def test_batch__same_rows_rejects_and_ledger_as_one_file_at_a_time(
             "select count(distinct loaded_at) from raw_loader.loaded_files"
         ).fetchone()[0]
     assert batches == (1 if max_record_bytes is None else batches)
+    assert "in halves" not in summary  # Python staged what DuckDB would refuse
     assert "1 skipped unchanged" in summary
     # read = loaded + duplicate + rejected in every ledger row and in the summary.
     assert all(r[4] == r[5] + r[6] + r[7] for r in ledger)
@@ -361,3 +363,48 @@ def test_batch__torn_lines_beside_repeated_and_loaded_keys_keep_the_batch_whole(
             "where source_file like '%/in/%'"
         ).fetchone()[0]
     assert stamps == 1  # one transaction: the batch was not split
+
+
+def test_batch__a_batch_duckdb_fails_is_split_and_each_split_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file deleted after it was hashed makes DuckDB fail its batch as a whole. The
+    halves load, the file is named as vanished, and each split is said on stderr with
+    DuckDB's reason and counted in the summary: an error in our own SQL takes the same
+    path, and without this would show only as a slow load."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in "abcd":
+        (folder / f"{name}.ndjson").write_bytes(_event(name) + b"\n")
+    doomed = (folder / "b.ndjson").resolve()
+    real_stage = batch.stage
+
+    def stage_after_deleting_b(*args, **kwargs):
+        # A cleanup job removes b.ndjson between its hashing and the batch's read.
+        doomed.unlink(missing_ok=True)
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "stage", stage_after_deleting_b)
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
+    result = CliRunner().invoke(
+        main, ["load", "webhooks", str(folder), "--no-progress"], catch_exceptions=False
+    )
+
+    assert result.exit_code == 0, result.output
+    # [a b c d] fails, then [a b]; a loads alone, b is found gone, [c d] loads.
+    splits = [line for line in result.stderr.splitlines() if "in halves" in line]
+    assert len(splits) == 2, result.stderr
+    assert "a batch of 4 files (" in splits[0]
+    assert "a.ndjson to " in splits[0]
+    assert "d.ndjson) failed as a whole (" in splits[0]
+    assert "Exception: " in splits[0]  # DuckDB's error class and first line
+    assert "a batch of 2 files (" in splits[1]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "2 batches failed as a whole and were loaded again in halves" in summary
+    assert "1 vanished during the run" in summary
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        loaded = con.execute(
+            "select event_id from raw_customerio.webhook_events order by 1"
+        ).fetchall()
+    assert loaded == [("a",), ("c",), ("d",)]
