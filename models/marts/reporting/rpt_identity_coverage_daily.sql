@@ -2,8 +2,9 @@
     Per day, of the message events and of the non-cancelled orders, how many resolve to a
     person who has the primary identifier (a user_id Segment can receive, see var
     primary_identifier). A drop means a form or integration stopped sending the id and
-    those people silently fall out of every audience. Orders carry their person; events
-    are matched to people on any identifier they carry (customer_id, email, cio_id).
+    those people silently fall out of every audience. Events and orders are matched
+    through the person the identity resolution gave them, as the audiences match them:
+    an event carrying an older email of a person with a user_id counts as resolved.
 #}
 
 with
@@ -22,11 +23,7 @@ window_bounds as (
 
 people_with_user_id as (
 
-    select
-        person_id,
-        customer_id,
-        cio_id,
-        lower(email) as email
+    select person_id
 
     from {{ ref('dim_people') }}
 
@@ -34,40 +31,13 @@ people_with_user_id as (
 
 ),
 
-{# One row per identifier value, so the joins below never fan out. #}
-resolved_customer_ids as (
-
-    select distinct customer_id
-    from people_with_user_id
-    where customer_id is not null
-
-),
-
-resolved_emails as (
-
-    select distinct email
-    from people_with_user_id
-    where email is not null
-
-),
-
-resolved_cio_ids as (
-
-    select distinct cio_id
-    from people_with_user_id
-    where cio_id is not null
-
-),
-
 message_events as (
 
     select
-        customer_id,
-        cio_id,
-        occurred_at,
-        lower(email) as email
+        person_id,
+        occurred_at
 
-    from {{ ref('fct_message_events') }}
+    from {{ ref('int_message_events_resolved') }}
 
 ),
 
@@ -87,24 +57,14 @@ events_resolved as (
 
     select
         cast(message_events.occurred_at as date) as record_date,
-        coalesce(
-            resolved_customer_ids.customer_id,
-            resolved_emails.email,
-            resolved_cio_ids.cio_id
-        ) is not null as is_resolved
+        people_with_user_id.person_id is not null as is_resolved
 
     from message_events
 
     cross join window_bounds
 
-    left join resolved_customer_ids
-        on message_events.customer_id = resolved_customer_ids.customer_id
-
-    left join resolved_emails
-        on message_events.email = resolved_emails.email
-
-    left join resolved_cio_ids
-        on message_events.cio_id = resolved_cio_ids.cio_id
+    left join people_with_user_id
+        on message_events.person_id = people_with_user_id.person_id
 
     where
         message_events.occurred_at >= window_bounds.starts_at
