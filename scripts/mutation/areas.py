@@ -175,6 +175,29 @@ SQL_AREAS: dict[str, SqlArea] = {
             UNIT_TESTS,
             AUDIENCE_CHECKS,
         ),
+        # The incremental event models, where a one-line slip loses or duplicates events
+        # on the next tick only. Their unit tests (is_incremental overridden, `this` given)
+        # judge the merge rules; a generic test macro has no unit test, so the survivors
+        # meet two real ticks on the small warehouse instead of the audience checks (the
+        # demo warehouse of test_incremental_and_as_of.py costs minutes a mutant): the
+        # scoped key check (about 35 s) and a late event merged into the combinations
+        # (about 10 s), after the warehouse fixture (about 35 s).
+        SqlArea(
+            "incremental_event_models",
+            (
+                "models/intermediate/engagement/int_message_events_deduplicated.sql",
+                "models/intermediate/people/int_identifier_combinations.sql",
+                "models/intermediate/people/int_message_events_resolved.sql",
+                "macros/tests/unique_new_keys.sql",
+                "macros/time/newest_loaded_at_held.sql",
+            ),
+            UNIT_TESTS,
+            (
+                "tests/dbt/test_key_checks.py::"
+                "test_a_tick_checks_the_keys_written_since_the_last_passing_check",
+                "tests/dbt/test_identity_sightings.py",
+            ),
+        ),
     )
 }
 
