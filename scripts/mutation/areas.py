@@ -1,7 +1,7 @@
 """The mutation areas: which modules are mutated and which test subset judges them.
 
 Each area has ITS OWN tests, so a mutant only pays for the tests that can see it and the
-whole run fits in about an hour on 2 cores (benchmarks/mutation.md). PostgreSQL tests
+whole run fits in about 80 minutes on 2 cores (benchmarks/mutation.md). PostgreSQL tests
 are left out by default: each mutant runs in a fresh pytest session, and starting a server
 per mutant would dominate the run; the DuckDB variants exercise the same Python. An area
 with PostgreSQL-only code (the loaders' COPY path) sets `postgres=True`: its subset's
@@ -35,7 +35,7 @@ class SqlArea:
     dbt: tuple[str, ...]  # the dbt command that judges them first (the unit tests)
     pytest: tuple[
         str, ...
-    ]  # pytest paths that judge the survivors (the audience checks)
+    ]  # pytest paths that judge the survivors (the audience checks, or the area's own)
 
 
 PYTHON_AREAS: dict[str, PythonArea] = {
