@@ -4,8 +4,8 @@
 
     `written_at` is the column each write stamps (the loader's loaded_at, or a model's run
     stamp). When the environment variable AUDIENCES_KEYS_VERIFIED_BEFORE holds a timestamp
-    (UTC), the test checks only the keys of rows written after it, each against the whole
-    table. That is enough: two rows share a key only if one of them was written after the
+    (UTC), the test checks only the keys of rows written at or after it, each against the
+    whole table. That is enough: two rows share a key only if one of them was written after the
     last check that passed, and a full refresh restamps every row. `audiences run` sets the
     variable to the start of the last build whose key checks all passed (the reasoning is in
     scripts/run/key_checks.py); a failed check does not move it, so the next tick checks
@@ -40,7 +40,8 @@ with
 
         from {{ model }}
 
-        where {{ written_at }} > cast(
+        {# At or after: a row stamped at the very microsecond of the mark is rechecked. #}
+        where {{ written_at }} >= cast(
             '{{ verified_before.strftime("%Y-%m-%d %H:%M:%S.%f") }}'
             as {{ dbt.type_timestamp() }}
         )

@@ -29,6 +29,24 @@ class PythonArea:
 
 
 @dataclass(frozen=True)
+class EquivalentMutant:
+    """A mutant that survives because it changes nothing a test could observe, declared
+    with the reason. Matched by file, mutation and the original line's text (not its
+    number), so an edit that moves the line keeps the declaration, and one that changes
+    the line drops it: the mutant is then judged, and counted, again."""
+
+    path: str
+    line: str  # the original line, stripped
+    description: str  # the mutation, as SqlMutant.description says it
+    reason: str
+
+    def matches(self, path: str, line: str, description: str) -> bool:
+        return (path, line.strip(), description) == (
+            self.path, self.line, self.description
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class SqlArea:
     name: str
     files: tuple[str, ...]  # SQL files (globs) whose operators are swapped
@@ -36,6 +54,9 @@ class SqlArea:
     pytest: tuple[
         str, ...
     ]  # pytest paths that judge the survivors (the audience checks, or the area's own)
+    # Survivors known to be equivalent: listed with their reason, left out of the score.
+    # Only a mutant that survived every judge is matched; one a test kills stays killed.
+    equivalent: tuple[EquivalentMutant, ...] = ()
 
 
 PYTHON_AREAS: dict[str, PythonArea] = {
@@ -151,6 +172,42 @@ AUDIENCE_CHECKS = ("tests/dbt/test_audiences_match_python.py",)
 # against the baseline warehouse the runner builds first.
 UNIT_TESTS = ("test", "--select", "test_type:unit")
 
+_DEDUPE = "models/intermediate/engagement/int_message_events_deduplicated.sql"
+_WATERMARK = "where loaded_at > {{ newest_loaded_at_held() }}"
+# The dedupe reads the union's new rows twice (to rank them, and to join the winners back)
+# with the same watermark. Either filter alone decides the output; the other saves work.
+_DEDUPE_WATERMARK_REASON = (
+    "the dedupe's other read of the union keeps the same watermark, and the winners join "
+    "back on loaded_at, so the rows this filter lets through in addition (loaded at or "
+    "before the newest held) never reach the output; only the scan grows"
+)
+INCREMENTAL_EQUIVALENTS = (
+    EquivalentMutant(_DEDUPE, _WATERMARK, "`>` -> `>=`", _DEDUPE_WATERMARK_REASON),
+    EquivalentMutant(
+        _DEDUPE, _WATERMARK, f"dropped filter `{_WATERMARK}`", _DEDUPE_WATERMARK_REASON
+    ),
+    EquivalentMutant(
+        "models/intermediate/people/int_identifier_combinations.sql",
+        "and (keyed.last_seen_at is null or held.last_seen_at > keyed.last_seen_at)",
+        "`>` -> `>=`",
+        "when the held and the new sighting are equal, both pick the same value",
+    ),
+    EquivalentMutant(
+        "models/intermediate/people/int_message_events_resolved.sql",
+        "where person_id is not null",
+        "dropped filter `where person_id is not null`",
+        "an identifier without a person joins as a null person, which is what no match "
+        "gives; int_identifiers_resolved has one row per identifier, so nothing fans out",
+    ),
+    EquivalentMutant(
+        "macros/tests/unique_new_keys.sql",
+        "where {{ written_at }} >= cast(",
+        "`>=` -> `>`",
+        "only a row stamped at the very microsecond of the mark differs; the mark is "
+        "taken in Python before dbt starts, so no build's run stamp equals it",
+    ),
+)
+
 SQL_AREAS: dict[str, SqlArea] = {
     area.name: area
     for area in (
@@ -198,6 +255,7 @@ SQL_AREAS: dict[str, SqlArea] = {
                 "tests/dbt/test_key_checks.py::"
                 "test_a_tick_checks_the_keys_written_since_the_last_passing_check",
             ),
+            equivalent=INCREMENTAL_EQUIVALENTS,
         ),
     )
 }

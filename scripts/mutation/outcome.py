@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 # mutmut's statuses (and ours) that mean a test noticed the mutant.
 DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
-# Left out of the score: a mutant that no longer compiles says nothing about the tests, and
-# one a stopped run never reached ("not checked") has not been judged yet.
-UNSCORED = frozenset({"invalid", "not checked"})
+# Left out of the score: a mutant that no longer compiles says nothing about the tests,
+# one a stopped run never reached ("not checked") has not been judged yet, and an
+# "equivalent" one survived every test and is declared, with the reason, as changing
+# nothing any test could see (areas.py, SqlArea.equivalent); it is listed, not scored.
+UNSCORED = frozenset({"invalid", "not checked", "equivalent"})
 
 
 @dataclass
@@ -16,6 +18,7 @@ class Mutant:
     name: str
     status: str
     diff: str = ""
+    reason: str = ""  # why an "equivalent" mutant changes nothing observable
 
     @property
     def detected(self) -> bool:
@@ -52,3 +55,7 @@ class AreaResult:
     @property
     def survivors(self) -> list[Mutant]:
         return [m for m in self.scored if not m.detected]
+
+    @property
+    def equivalents(self) -> list[Mutant]:
+        return [m for m in self.mutants if m.status == "equivalent"]

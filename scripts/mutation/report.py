@@ -20,11 +20,19 @@ END = "<!-- /mutation: {key} -->"
 def section(result: AreaResult, machine: str) -> str:
     key = f"{result.kind}/{result.area}"
     verdict = "pass" if result.score >= REQUIRED_SCORE else "BELOW THE 85 % BAR"
-    invalid = len(result.mutants) - len(result.scored) - result.unchecked
+    invalid = (
+        len(result.mutants) - len(result.scored) - result.unchecked
+        - len(result.equivalents)
+    )  # fmt: skip
     partial = (
         f" PARTIAL: the run was stopped with {result.unchecked} mutants not checked;"
         " they are left out of the score"
         if result.unchecked
+        else ""
+    )
+    equivalent = (
+        f" and {len(result.equivalents)} declared equivalent"
+        if result.equivalents
         else ""
     )
     lines = [
@@ -34,7 +42,8 @@ def section(result: AreaResult, machine: str) -> str:
         f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}",
         f"- command: `{result.command}`",
         f"- mutated: {result.scope}",
-        f"- mutants: {len(result.mutants)} ({invalid} invalid, left out of the score){partial}",
+        f"- mutants: {len(result.mutants)} ({invalid} invalid{equivalent}, left out of "
+        f"the score){partial}",
         f"- killed: {result.killed} of {len(result.scored)} = **{result.score:.0%}** ({verdict})",
         f"- wall time: {result.seconds:.0f} s",
         "",
@@ -53,6 +62,16 @@ def section(result: AreaResult, machine: str) -> str:
         lines.append("")
     else:
         lines += ["No surviving mutants.", ""]
+    if result.equivalents:
+        lines += [
+            "Equivalent mutants (survived; declared in scripts/mutation/areas.py with why "
+            "no test can see them; left out of the score):",
+            "",
+        ]
+        lines += [
+            f"- `{mutant.name}`: {mutant.reason}" for mutant in result.equivalents
+        ]
+        lines.append("")
     lines.append(END.format(key=key))
     return "\n".join(lines)
 

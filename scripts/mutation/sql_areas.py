@@ -200,10 +200,25 @@ def run_area(
                 )  # fmt: skip
             finally:
                 target.write_text(original)
+            reason = ""
+            if status == "survived":
+                reason = _declared_equivalent(area, mutant, original)
+                status = "equivalent" if reason else status
             print(f"  {status:8} {mutant.name}", flush=True)
-            result.mutants.append(Mutant(mutant.name, status, _diff(original, mutant)))
+            result.mutants.append(
+                Mutant(mutant.name, status, _diff(original, mutant), reason)
+            )
     result.seconds = time.monotonic() - started
     return result
+
+
+def _declared_equivalent(area: SqlArea, mutant: SqlMutant, original: str) -> str:
+    """The reason the area gives for this survivor being equivalent, or ""."""
+    line = original.splitlines()[mutant.line - 1]
+    for declared in area.equivalent:
+        if declared.matches(mutant.path, line, mutant.description):
+            return declared.reason
+    return ""
 
 
 def _diff(original: str, mutant: SqlMutant) -> str:

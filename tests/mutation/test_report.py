@@ -49,3 +49,17 @@ def test_a_stopped_run_scores_only_what_it_checked(tmp_path: Path) -> None:
     assert "PARTIAL: the run was stopped with 2 mutants not checked" in text
     assert "(0 invalid, left out of the score)" in text
     assert "(not checked)" not in text
+
+
+def test_declared_equivalents_are_listed_with_their_reason_and_not_scored(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mutation.md"
+    area = result("a", ["killed", "survived", "invalid"])
+    area.mutants.append(Mutant("a.eq", "equivalent", "-x\n+y\n", "both pick the same"))
+    update(path, [area], "m")
+    text = path.read_text()
+    assert "killed: 1 of 2 = **50%**" in text
+    assert "(1 invalid and 1 declared equivalent, left out of the score)" in text
+    assert "- `a.eq`: both pick the same" in text
+    assert "- `a.m1` (survived)" in text
