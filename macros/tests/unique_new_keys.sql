@@ -5,8 +5,8 @@
     `written_at` is the column each write stamps (the loader's loaded_at, or a model's run
     stamp). When the environment variable AUDIENCES_KEYS_VERIFIED_BEFORE holds a timestamp
     (UTC), the test checks only the keys of rows written at or after it, each against the
-    whole table. That is enough: two rows share a key only if one of them was written after the
-    last check that passed, and a full refresh restamps every row. `audiences run` sets the
+    whole table. That is enough: two rows share a key only if one of them was written after
+    the last check that passed, and a full refresh restamps every row. `audiences run` sets the
     variable to the start of the last build whose key checks all passed (the reasoning is in
     scripts/run/key_checks.py); a failed check does not move it, so the next tick checks
     the same keys again. Without the variable (`dbt build` by hand, CI) every key is
