@@ -1,8 +1,12 @@
 {{ config(materialized='table') }}
 {#
     One row per person with message events up to as_of: the last human open or click on
-    each channel of var('engagement_channels'), and the first message event of any kind.
+    each channel of var('engagement_channels'), the first message event on each of those
+    channels, and the first message event of any kind.
     Machine opens and clicks never count; an unknown flag (null) counts as human.
+    The first event per channel is here so that an absence audience ("messaged for at least
+    45 days, no human engagement in them") reads only its window's events: without it,
+    each such audience groups every event of the history again.
 #}
 
 with
@@ -38,6 +42,9 @@ summarised as (
                         then occurred_at
                 end
             ) as last_human_{{ channel }}_engagement_at,
+            min(
+                case when channel = '{{ channel }}' then occurred_at end
+            ) as first_{{ channel }}_message_event_at,
         {% endfor %}
         min(occurred_at) as first_message_event_at
 
