@@ -93,17 +93,37 @@ def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_macro_argument_of_the_wrong_kind_is_refused(project: Path) -> None:  # noqa: F811
-    sql = project / "models/audiences/email_clickers_v1.sql"
-    sql.write_text(
-        sql.read_text().replace(
-            "human_only=true,", "human_only=true,\n        min_signals='1 or true',"
-        )
-    )
-    assert (
-        'audience email_clickers: argument min_signals must be a number >= 1, got "1 or true"'
-        in _refused(project)
-    )
+@pytest.mark.parametrize(
+    ("model", "argument", "wrong", "error"),
+    [
+        (
+            "email_clickers_v1",
+            "human_only=true,",
+            "human_only=true,\n        min_signals='1 or true',",
+            'audience email_clickers: argument min_signals must be a number >= 1, got "1 or true"',
+        ),
+        # An absence audience's channel becomes part of a column name
+        # (first_<channel>_message_event_at): only the configured channels get that far.
+        (
+            "unengaged_45_days_v1",
+            "channels=['email', 'sms']",
+            "channels=['email', 'sms or true']",
+            "audience unengaged_45_days: argument channels must be one of email, sms, push, "
+            'in_app, got "sms or true"',
+        ),
+    ],
+)
+def test_macro_argument_of_the_wrong_kind_is_refused(
+    project: Path,  # noqa: F811
+    model: str,
+    argument: str,
+    wrong: str,
+    error: str,
+) -> None:
+    sql = project / f"models/audiences/{model}.sql"
+    assert argument in sql.read_text()
+    sql.write_text(sql.read_text().replace(argument, wrong))
+    assert error in _refused(project)
 
 
 def test_a_comment_cannot_hide_the_logic_after_it() -> None:
