@@ -12,6 +12,8 @@
     {%- do audience_number(days, 'days', 1) -%}
     {%- if channels is string or channels is not iterable or channels | length == 0 -%}
         {{ audience_argument_error('channels', 'a non-empty list', channels) }}
+        {#- At parse time the error above renders nothing; the SQL below must still render. -#}
+        {%- set channels = ['email'] -%}
     {%- endif -%}
     {%- for channel in channels -%}
         {%- do audience_one_of(channel, 'channels', var('engagement_channels')) -%}

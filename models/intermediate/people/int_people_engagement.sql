@@ -6,7 +6,10 @@
     Machine opens and clicks never count; an unknown flag (null) counts as human.
     The first event per channel is here so that an absence audience ("messaged for at least
     45 days, no human engagement in them") reads only its window's events: without it,
-    each such audience groups every event of the history again.
+    each such audience groups every event of the history again. That makes it part of
+    those audiences' rule: a change to how it is counted changes who is a member, so it
+    needs new versions of the absence audiences (README, "Add or change an audience"),
+    which their fingerprints (audience SQL and macros) would not demand on their own.
 #}
 
 with
