@@ -81,6 +81,11 @@ def test_bench__every_step_runs_on_a_tiny_brand(tmp_path: Path) -> None:
         assert int(loaded) > 0
     assert any(int(rejected) > 0 for *_, rejected in loads)
 
+    # The tick beside its floor, the same command over an empty warehouse.
+    tick = next(row for row in rows if "incremental `dbt build`" in row).split("|")
+    assert tick[4].strip().endswith(" s"), tick  # the floor's time
+    assert tick[6].strip().endswith("x"), tick  # the ratio
+
     sync = next(row for row in rows if "first sync of every audience" in row)
     messages = int(re.search(r"\(([\d,]+) messages", sync).group(1).replace(",", ""))
     assert messages > 0
