@@ -442,7 +442,7 @@ def empty_warehouse_tick(
 ) -> tuple[float, int]:
     """The tick's floor: the same command over an empty warehouse, where the SQL costs next
     to nothing and what is left is dbt's fixed cost for this project's graph (start-up,
-    the manifest, a few statements and some Python per node, 188 nodes today).
+    the manifest, a few statements and some Python per node).
 
     The same path and target folder as the tick, so that dbt reuses its parse as a
     scheduled tick does (the warehouse's path is part of what dbt compares). On an empty

@@ -113,7 +113,7 @@ def test_every_model_has_a_primary_key_test(manifest, exceptions) -> None:
         column = node["test_metadata"]["kwargs"].get("column_name")
         for parent in node["depends_on"]["nodes"]:
             if name in ("unique_combination_of_columns", "primary_key"):
-                tested[parent].add("combination")  # our macros: unique and not null
+                tested[parent].add("combination")  # a key test on its own
             elif name in ("unique", "not_null"):
                 tested[parent].add(f"{name}:{column}")
             elif name == "unique_new_keys":  # `unique`, scoped by a tick (our macro)
