@@ -75,9 +75,18 @@ def postgres_env(
     postgres_server: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """A fresh database on the session's server; PG* variables set for the `postgres` target."""
+    return fresh_database(postgres_server, monkeypatch)
+
+
+def fresh_database(
+    server: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    template: str | None = None,
+) -> dict[str, str]:
+    """A new database (empty, or a copy of `template`), its PG* variables set."""
     # the process id keeps two sessions sharing one server (make mutate) apart
     name = f"audiences_test_{os.getpid()}_{next(_db_counter)}"
-    env = create_database(postgres_server, name)
+    env = create_database(server, name, template)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

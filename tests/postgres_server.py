@@ -129,8 +129,12 @@ def running_server() -> Iterator[dict[str, str]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def create_database(env: dict[str, str], name: str) -> dict[str, str]:
-    """A fresh database on the server; returns the env that points at it."""
+def create_database(
+    env: dict[str, str], name: str, template: str | None = None
+) -> dict[str, str]:
+    """A fresh database on the server (a copy of `template`, if given: PostgreSQL copies
+    a built database in well under a second, where building it takes a minute); returns
+    the env that points at it."""
     import psycopg2
 
     conn = psycopg2.connect(
@@ -139,6 +143,7 @@ def create_database(env: dict[str, str], name: str) -> dict[str, str]:
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'drop database if exists "{name}"')
-        cur.execute(f'create database "{name}"')
+        copy_of = f' template "{template}"' if template else ""
+        cur.execute(f'create database "{name}"{copy_of}')
     conn.close()
     return {**env, "PGDATABASE": name}

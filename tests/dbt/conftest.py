@@ -1,4 +1,4 @@
-"""One demo warehouse per test session: generate -> load (in two halves) -> dbt build.
+"""Session warehouses. The demo one: generate -> load (in two halves) -> dbt build.
 
 Loading the webhook files in two halves with a dbt build between them exercises the
 incremental path of fct_message_events and the ledger for real; the tests then compare the
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, fresh_database
 from tests.dbt import small_warehouse as small
+from tests.postgres_server import create_database
 
 BIN = Path(sys.executable).parent
 END_DATE = "2026-03-01"
@@ -171,3 +172,28 @@ def small_warehouse(
     root = tmp_path_factory.mktemp("small-warehouse")
     small.build_twice(small.Warehouse(small.environment(root), "dev"), small_demo_data)
     return root / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="session")
+def small_postgres_warehouse(
+    tmp_path_factory: pytest.TempPathFactory,
+    small_demo_data: Path,
+    postgres_server: dict[str, str],
+) -> str:
+    """The small warehouse on PostgreSQL: the same files built at the same two as_of
+    moments. Returns the database's name; tests work on copies (small_postgres_copy)."""
+    root = tmp_path_factory.mktemp("small-postgres-warehouse")
+    name = f"audiences_small_{os.getpid()}"
+    env = {**small.environment(root), **create_database(postgres_server, name)}
+    small.build_twice(small.Warehouse(env, "postgres"), small_demo_data)
+    return name
+
+
+@pytest.fixture
+def small_postgres_copy(
+    small_postgres_warehouse: str,
+    postgres_server: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """A copy of small_postgres_warehouse of this test's own; PG* variables set."""
+    return fresh_database(postgres_server, monkeypatch, small_postgres_warehouse)

@@ -13,12 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbt.small_warehouse import (
-    SECOND,
-    Warehouse,
-    build_twice,
-    environment,
-)
+from tests.dbt.small_warehouse import SECOND, Warehouse, environment
 
 # A dbt run takes a minute on a busy 2-core machine; the session fixture does two.
 pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -114,9 +109,8 @@ def test_rebuild_ledger_is_deliberate_and_says_what_is_lost(
 
 @pytest.mark.postgres
 def test_postgres_ledger_survives_full_refresh_and_future_as_of(
-    small_demo_data: Path, tmp_path: Path, postgres_env: dict[str, str]
+    small_postgres_copy: dict[str, str], tmp_path: Path
 ) -> None:
-    warehouse = Warehouse({**environment(tmp_path), **postgres_env}, "postgres")
-    build_twice(warehouse, small_demo_data)
+    warehouse = Warehouse({**environment(tmp_path), **small_postgres_copy}, "postgres")
     _assert_full_refresh_keeps_ledger(warehouse)
     _assert_future_as_of_writes_nothing(warehouse)
