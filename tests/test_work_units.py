@@ -73,6 +73,8 @@ FILES = {
     # small_warehouse builds on small_demo_data: one unit for both.
     "test_d.py": "def test_one(small_warehouse, ran): pass\n",
     "test_e.py": "def test_one(small_demo_data, ran): pass\n",
+    # One slow test alone in its file: xdist's own order (most tests first) ran it last.
+    "test_z_slow.py": "import pytest\n@pytest.mark.slow\ndef test_one(ran): pass\n",
     # Plain files, several tests each.
     **{
         f"test_plain_{n}.py": "".join(f"def test_{i}(ran): pass\n" for i in range(6))
@@ -110,7 +112,7 @@ def test_each_build_is_made_once_on_the_worker_of_every_file_that_uses_it(
     for kind, name, worker in events:
         if kind == "ran":
             worker_of_file.setdefault(name, set()).add(worker)
-    assert sum(1 for kind, *_ in events if kind == "ran") == 6 + 4 * 6
+    assert sum(1 for kind, *_ in events if kind == "ran") == 6 + 1 + 4 * 6
     # A file never splits between workers.
     assert all(len(workers) == 1 for workers in worker_of_file.values())
     builder = {name: worker for kind, name, worker in events if kind == "built"}
@@ -120,3 +122,11 @@ def test_each_build_is_made_once_on_the_worker_of_every_file_that_uses_it(
         assert worker_of_file[file] == {builder["small_warehouse"]}, file
     # Both workers got work: the units are not one big unit.
     assert {w for workers in worker_of_file.values() for w in workers} == {"gw0", "gw1"}
+
+
+def test_slow_units_start_first(tmp_path: Path) -> None:
+    events = _run_scratch_suite(tmp_path)
+    ran = [(name, worker) for kind, name, worker in events if kind == "ran"]
+    slow_worker = dict(ran)["test_z_slow.py"]
+    first_on_its_worker = next(name for name, worker in ran if worker == slow_worker)
+    assert first_on_its_worker == "test_z_slow.py"
