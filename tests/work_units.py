@@ -35,6 +35,7 @@ SHARED_BUILDS = {
     "small_warehouse": "small warehouse",
     "small_postgres_warehouse": "small warehouse",
     "small_run": "small demo run",
+    "parsed_project": "parsed project",
 }
 WORKERINPUT_KEY = "audiences_work_units_dir"
 

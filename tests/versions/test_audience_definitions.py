@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scripts.versions import fingerprints
-from tests.versions.test_version_enforcement import project, versions  # noqa: F401
+from tests.versions.project_copy import versions
 
 YML = Path("models/audiences/_audiences.yml")
 
@@ -35,7 +35,7 @@ def _refused(copy: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_invalid_meta_is_refused_naming_audience_and_key(project: Path) -> None:  # noqa: F811
+def test_invalid_meta_is_refused_naming_audience_and_key(project: Path) -> None:
     yml_path = project / YML
     yml = yml_path.read_text()
     edits = [
@@ -71,7 +71,7 @@ def test_invalid_meta_is_refused_naming_audience_and_key(project: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -> None:  # noqa: F811
+def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -> None:
     # The SQL drops sms unsubscribers; the yml would label their exits as email ones.
     yml_path = project / YML
     yml_path.write_text(
@@ -114,7 +114,7 @@ def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -
     ],
 )
 def test_macro_argument_of_the_wrong_kind_is_refused(
-    project: Path,  # noqa: F811
+    project: Path,
     model: str,
     argument: str,
     wrong: str,

@@ -3,36 +3,22 @@ with instructions; cosmetic edits and properly bumped versions pass."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from scripts.versions import fingerprints
-from tests.conftest import REPO_ROOT
+from tests.versions.project_copy import WAREHOUSE, versions
 
 pytestmark = pytest.mark.slow
 
-AUDIENCES = str(Path(sys.executable).parent / "audiences")
 CART_V2 = Path("models/audiences/cart_recovery_clicked_no_purchase_v2.sql")
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO_ROOT / name, tmp_path / name)
-    for folder in ("models", "macros", "seeds", "data-tests"):
-        if (REPO_ROOT / folder).exists():
-            shutil.copytree(REPO_ROOT / folder, tmp_path / folder)
-    return tmp_path
 
 
 def parse(project: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     """Audience versions of the project, in-process (one dbt parse each, for speed)."""
-    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(project / "warehouse.duckdb"))
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", WAREHOUSE)
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
     monkeypatch.chdir(project)
     return fingerprints.audience_versions(fingerprints.load_manifest(project))
 
@@ -46,18 +32,6 @@ def problems_of(project: Path, found: list, recorded: dict | None = None) -> lis
 
 def check(project: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return problems_of(project, parse(project, monkeypatch))
-
-
-def versions(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DBT_PROJECT_DIR": str(project),
-        "AUDIENCES_DUCKDB_PATH": str(project / "warehouse.duckdb"),
-    }
-    return subprocess.run(
-        [AUDIENCES, "versions", *args], cwd=project, env=env, capture_output=True,
-        text=True, check=False,
-    )  # fmt: skip
 
 
 def test_logic_change_without_bump_fails_with_instructions(project: Path) -> None:
