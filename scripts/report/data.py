@@ -14,7 +14,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scripts.segment_sync.guards import FAILED_STATUSES, data_health_checks, node_name
+from scripts.segment_sync.guards import (
+    FAILED_STATUSES,
+    data_health_checks,
+    node_name,
+    read_manifest,
+    rebuild_selector,
+)
 from scripts.warehouse import Warehouse
 
 SIZE_DAYS = 90
@@ -255,18 +261,29 @@ def _latest_cohorts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def dbt_failures(run_results: Path | None) -> list[dict[str, str]]:
-    """Failed models and tests of dbt's last run, data-health checks named by check."""
+    """Failed models and tests of dbt's last run, data-health checks named by check,
+    each with the command that rebuilds what the failure skipped."""
     if run_results is None or not run_results.is_file():
         return []
     try:
         results = json.loads(run_results.read_text(encoding="utf-8")).get("results", [])
     except (OSError, ValueError):
-        return [{"name": str(run_results), "check": "", "message": "unreadable"}]
+        return [
+            {
+                "name": str(run_results),
+                "check": "",
+                "rebuild": "dbt build",
+                "message": "unreadable",
+            }
+        ]
     checks = data_health_checks(run_results.parent / "manifest.json")
+    manifest = read_manifest(run_results.parent / "manifest.json")
     return [
         {
             "name": node_name(str(r.get("unique_id", ""))),
             "check": checks.get(str(r.get("unique_id")), ""),
+            "rebuild": "dbt build --select "
+            + rebuild_selector(str(r.get("unique_id", "")), manifest),
             "message": " ".join(str(r.get("message") or "").split())[:200],
         }
         for r in results

@@ -109,7 +109,7 @@ def attention_items(data: ReportData) -> list[str]:
         look = (
             "dbt test --select tag:data_health --store-failures"
             if failure["check"]
-            else f"dbt build --select {failure['name']}"
+            else failure["rebuild"]
         )
         items.append(
             f"{what} ({escape(failure['name'])}): {escape(failure['message'])}; "

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from scripts.alerts.message import Alert
 from scripts.run.steps import StepResult
-from scripts.segment_sync.guards import FAILED_STATUSES, data_health_checks, node_name
+from scripts.segment_sync.guards import (
+    FAILED_STATUSES,
+    data_health_checks,
+    node_name,
+    read_manifest,
+    rebuild_selector,
+)
 from scripts.warehouse import Warehouse
 
 LOADER_EXIT_TOO_MANY_REJECTS = 3
@@ -109,7 +115,15 @@ def build_findings(
             Alert(
                 "build_failed",
                 details or [f"`dbt build` exited {step.exit_code}", *step.output[-3:]],
-                f"dbt build --select {named[0][0]}" if named else "dbt build",
+                (
+                    "dbt build --select "
+                    + rebuild_selector(
+                        str(other[0].get("unique_id", "?")),
+                        read_manifest(run_results.parent / "manifest.json"),
+                    )
+                    if named
+                    else "dbt build"
+                ),
             )
         )
     return alerts

@@ -153,15 +153,41 @@ def node_name(unique_id: str) -> str:
     return parts[2] if len(parts) >= 3 else unique_id
 
 
+def read_manifest(manifest_path: Path) -> dict:
+    """dbt's manifest.json, or {} when it is missing or unreadable."""
+    try:
+        return json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def rebuild_selector(unique_id: str, manifest: dict) -> str:
+    """What `dbt build --select` should rebuild once a failed node's cause is fixed.
+
+    `dbt build` skips everything downstream of a failed model, and of the model (or
+    source) a failed test checks, so the rebuild is that node and its descendants (`+`),
+    not the failed node alone: rebuilding only fct_orders would leave dim_people and the
+    audiences as the failure left them until the next full build. A unit test's unique_id
+    names its model (unit_test.<project>.<model>.<test>); a test over several models
+    (a singular test without an attached node) selects itself."""
+    if not unique_id.startswith("test."):  # a model, seed or snapshot; a unit test
+        return f"{node_name(unique_id)}+"
+    node = (manifest.get("nodes") or {}).get(unique_id) or {}
+    parents = (node.get("depends_on") or {}).get("nodes") or []
+    parent = node.get("attached_node") or (parents[0] if len(parents) == 1 else None)
+    if not parent:
+        return node_name(unique_id)
+    if parent.startswith("source."):  # source.<project>.<source>.<table>
+        return "source:" + ".".join(parent.split(".")[2:]) + "+"
+    return f"{node_name(parent)}+"
+
+
 def data_health_checks(manifest_path: Path) -> dict[str, str]:
     """unique_id -> check name of every test tagged data_health in dbt's manifest.
 
     run_results.json carries no tags, so the manifest (written by the same dbt invocation)
     is where a test's tag and its `meta: {check: ...}` live."""
-    try:
-        nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
-    except (OSError, ValueError):
-        return {}
+    nodes = read_manifest(manifest_path).get("nodes", {})
     checks = {}
     for unique_id, node in nodes.items():
         config = node.get("config") or {}

@@ -184,6 +184,60 @@ def test_node_name():
     assert guards.node_name("seed.x") == "seed.x"
 
 
+# The fields dbt's manifest (schema v12) gives a test: the node it is attached to, and
+# the nodes it depends on.
+MANIFEST = {
+    "nodes": {
+        "test.proj.not_null_fct_orders_order_id.1a2b": {
+            "attached_node": "model.proj.fct_orders",
+            "depends_on": {"nodes": ["model.proj.fct_orders"]},
+        },
+        "test.proj.relationships_fct_orders_person_id.3c4d": {
+            "attached_node": "model.proj.fct_orders",
+            "depends_on": {"nodes": ["model.proj.dim_people", "model.proj.fct_orders"]},
+        },
+        "test.proj.source_not_null_customerio_webhook_events_event_id.5e6f": {
+            "attached_node": None,
+            "depends_on": {"nodes": ["source.proj.customerio.webhook_events"]},
+        },
+        "test.proj.assert_ledger_balances": {
+            "attached_node": None,
+            "depends_on": {"nodes": ["model.proj.a", "model.proj.b"]},
+        },
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("unique_id", "selector"),
+    [
+        # dbt build skipped what is downstream of a failed model: rebuild it all.
+        ("model.proj.fct_orders", "fct_orders+"),
+        ("seed.proj.global_suppression_list", "global_suppression_list+"),
+        # a failed test skipped what is downstream of the node it checks
+        ("test.proj.not_null_fct_orders_order_id.1a2b", "fct_orders+"),
+        ("test.proj.relationships_fct_orders_person_id.3c4d", "fct_orders+"),
+        (
+            "test.proj.source_not_null_customerio_webhook_events_event_id.5e6f",
+            "source:customerio.webhook_events+",
+        ),
+        # a unit test's id names its model
+        ("unit_test.proj.fct_orders.refunds_are_negative", "fct_orders+"),
+        # a test over several models, or one the manifest does not know: itself
+        ("test.proj.assert_ledger_balances", "assert_ledger_balances"),
+        ("test.proj.not_in_the_manifest.9f9f", "not_in_the_manifest"),
+    ],
+)
+def test_rebuild_selector(unique_id: str, selector: str) -> None:
+    assert guards.rebuild_selector(unique_id, MANIFEST) == selector
+
+
+def test_read_manifest__missing_or_unreadable_is_empty(tmp_path: Path) -> None:
+    assert guards.read_manifest(tmp_path / "manifest.json") == {}
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert guards.read_manifest(tmp_path / "manifest.json") == {}
+
+
 def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
     manifest = tmp_path / "manifest.json"
     nodes = {
