@@ -6,7 +6,8 @@ removed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -55,12 +56,22 @@ def _rebuild_sync_models(demo_warehouse: DemoWarehouse, policy: str) -> None:
 
 
 @pytest.fixture
-def user_id_only(demo_warehouse: DemoWarehouse) -> Iterator[None]:
-    _rebuild_sync_models(demo_warehouse, "user_id_only")
-    try:
-        yield
-    finally:
-        _rebuild_sync_models(demo_warehouse, "user_id_or_email")
+def user_id_only(demo_warehouse: DemoWarehouse, tmp_path: Path) -> DemoWarehouse:
+    """A copy of the demo warehouse with its sync models rebuilt under the user_id_only
+    policy (a copy: the session's warehouse stays as the other tests expect it)."""
+    shutil.copy(demo_warehouse.path, tmp_path / "warehouse.duckdb")
+    copy = DemoWarehouse(
+        tmp_path / "warehouse.duckdb",
+        demo_warehouse.data_dir,
+        {
+            **demo_warehouse.env,
+            "AUDIENCES_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+            "DBT_TARGET_PATH": str(tmp_path / "target"),
+            "DBT_LOG_PATH": str(tmp_path / "logs"),
+        },
+    )
+    _rebuild_sync_models(copy, "user_id_only")
+    return copy
 
 
 def test_plan__default_policy_sends_or_explains_every_treatment_member(
@@ -87,10 +98,10 @@ def test_plan__default_policy_sends_or_explains_every_treatment_member(
 
 
 def test_plan__user_id_only_policy_counts_every_member_without_a_user_id(
-    demo_warehouse: DemoWarehouse, user_id_only: None
+    user_id_only: DemoWarehouse,
 ):
-    treatment = _treatment(demo_warehouse)
-    document = _plan(demo_warehouse, "plan-user-id-only.json")
+    treatment = _treatment(user_id_only)
+    document = _plan(user_id_only, "plan-user-id-only.json")
     planned = {a["audience_key"]: a for a in document["audiences"]}
 
     for key, (members, without_user_id) in treatment.items():
