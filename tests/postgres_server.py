@@ -2,7 +2,8 @@
 
 `.ci/run` installs the package; this module starts one private cluster per test session on
 127.0.0.1 and a free port, and stops it at the end. Tests that need it take the
-`postgres_env` fixture, which yields the libpq variables the `postgres` target reads.
+`postgres_env` fixture (a fresh database), or a copy of a built one (`small_postgres_copy`
+in tests/dbt/conftest.py); both yield the libpq variables the `postgres` target reads.
 
 With AUDIENCES_TEST_POSTGRES_PORT set, the sessions share the server already listening on
 that port of 127.0.0.1 instead (`make mutate` starts one for an area whose mutants would

@@ -19,7 +19,7 @@ from scripts.segment_sync.guards import (
     data_health_checks,
     node_name,
     read_manifest,
-    rebuild_selector,
+    rebuild_command,
 )
 from scripts.warehouse import Warehouse
 
@@ -282,8 +282,7 @@ def dbt_failures(run_results: Path | None) -> list[dict[str, str]]:
         {
             "name": node_name(str(r.get("unique_id", ""))),
             "check": checks.get(str(r.get("unique_id")), ""),
-            "rebuild": "dbt build --select "
-            + rebuild_selector(str(r.get("unique_id", "")), manifest),
+            "rebuild": rebuild_command(str(r.get("unique_id", "")), manifest),
             "message": " ".join(str(r.get("message") or "").split())[:200],
         }
         for r in results

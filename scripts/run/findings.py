@@ -19,7 +19,7 @@ from scripts.segment_sync.guards import (
     data_health_checks,
     node_name,
     read_manifest,
-    rebuild_selector,
+    rebuild_command,
 )
 from scripts.warehouse import Warehouse
 
@@ -116,8 +116,7 @@ def build_findings(
                 "build_failed",
                 details or [f"`dbt build` exited {step.exit_code}", *step.output[-3:]],
                 (
-                    "dbt build --select "
-                    + rebuild_selector(
+                    rebuild_command(
                         str(other[0].get("unique_id", "?")),
                         read_manifest(run_results.parent / "manifest.json"),
                     )

@@ -161,25 +161,45 @@ def read_manifest(manifest_path: Path) -> dict:
         return {}
 
 
-def rebuild_selector(unique_id: str, manifest: dict) -> str:
-    """What `dbt build --select` should rebuild once a failed node's cause is fixed.
+def rebuild_command(unique_id: str, manifest: dict) -> str:
+    """What to run once a failed node's cause is fixed: `dbt build --select X+ …`.
 
-    `dbt build` skips everything downstream of a failed model, and of the model (or
-    source) a failed test checks, so the rebuild is that node and its descendants (`+`),
+    `dbt build` skips everything downstream of a failed model, and of the model or
+    source a failed test checks, so the rebuild is that node and its descendants (`+`),
     not the failed node alone: rebuilding only fct_orders would leave dim_people and the
-    audiences as the failure left them until the next full build. A unit test's unique_id
-    names its model (unit_test.<project>.<model>.<test>); a test over several models
-    (a singular test without an attached node) selects itself."""
-    if not unique_id.startswith("test."):  # a model, seed or snapshot; a unit test
-        return f"{node_name(unique_id)}+"
-    node = (manifest.get("nodes") or {}).get(unique_id) or {}
-    parents = (node.get("depends_on") or {}).get("nodes") or []
-    parent = node.get("attached_node") or (parents[0] if len(parents) == 1 else None)
-    if not parent:
-        return node_name(unique_id)
-    if parent.startswith("source."):  # source.<project>.<source>.<table>
-        return "source:" + ".".join(parent.split(".")[2:]) + "+"
-    return f"{node_name(parent)}+"
+    audiences as the failure left them until the next full build. A test over several
+    models selects each of them; a unit test, its model (unit tests run before it). What
+    no selector names (a failed hook, an id the manifest does not know) gets `dbt build`."""
+    resource = unique_id.split(".", 1)[0]
+    if resource in ("model", "seed", "snapshot"):
+        parents = [unique_id]
+    else:
+        section = "unit_tests" if resource == "unit_test" else "nodes"
+        node = (manifest.get(section) or {}).get(unique_id) or {}
+        attached = node.get("attached_node")
+        parents = (
+            [attached]
+            if attached
+            else (node.get("depends_on") or {}).get("nodes") or []
+        )
+    selectors = [_selector(parent) for parent in parents]
+    if not selectors or None in selectors:
+        return "dbt build"
+    return "dbt build --select " + " ".join(f"{s}+" for s in selectors)
+
+
+def _selector(unique_id: str) -> str | None:
+    """dbt's selector for one node: `name` or `name.v2` (a model version), or
+    `source:<source>.<table>`; None for anything else."""
+    resource, _, rest = unique_id.partition(".")
+    name = rest.partition(".")[2]  # past the project
+    if not name:
+        return None
+    if resource in ("model", "seed", "snapshot"):
+        return name
+    if resource == "source":
+        return f"source:{name}"
+    return None
 
 
 def data_health_checks(manifest_path: Path) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """A small demo warehouse for the dbt tests that change or inspect the ledger: 300 people,
 30 days, built at two as_of moments so the ledger holds entries and exits on two dates.
-The session fixtures live in tests/dbt/conftest.py; tests work on copies of its file."""
+The session fixtures live in tests/dbt/conftest.py, for DuckDB and for PostgreSQL; tests work
+on copies (of the DuckDB file, or `create database … template` of the PostgreSQL one)."""
 
 from __future__ import annotations
 

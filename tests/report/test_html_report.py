@@ -3,6 +3,7 @@ headless Chromium loads without console errors, its charts holding the expected 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,49 @@ def test_a_console_error_would_be_caught(tmp_path: Path) -> None:
         "<!doctype html><html><body><script>console.error('boom')</script></body></html>"
     )
     assert any('"boom"' in line for line in load(page, tmp_path / "profile").console)
+
+
+def test_a_failed_node_suggests_rebuilding_what_it_skipped(filled: Path) -> None:
+    """A failed model, or a test of a source, skipped everything downstream: the page
+    says to rebuild that node with its descendants (`+`), not the failed node alone."""
+    target = filled / "target"
+    source_test = (
+        "test.engagement_audiences.source_not_null_customerio_webhook_events_id.1"
+    )
+    (target / "manifest.json").write_text(
+        json.dumps(
+            {
+                "nodes": {
+                    source_test: {
+                        "resource_type": "test",
+                        "attached_node": None,
+                        "depends_on": {
+                            "nodes": [
+                                "source.engagement_audiences.customerio.webhook_events"
+                            ]
+                        },
+                    }
+                }
+            }
+        )
+    )
+    (target / "run_results.json").write_text(
+        json.dumps(
+            {
+                "results": [
+                    {"unique_id": "model.engagement_audiences.fct_orders",
+                     "status": "error", "message": "Conversion Error"},
+                    {"unique_id": source_test, "status": "fail",
+                     "message": "Got 3 results, configured to fail if != 0"},
+                ]
+            }
+        )
+    )  # fmt: skip
+    out = filled / "report.html"
+    _write(out)
+    html = out.read_text(encoding="utf-8")
+    assert "look further: <code>dbt build --select fct_orders+</code>" in html
+    assert (
+        "look further: <code>dbt build --select source:customerio.webhook_events+</code>"
+        in html
+    )

@@ -184,8 +184,8 @@ def test_node_name():
     assert guards.node_name("seed.x") == "seed.x"
 
 
-# The fields dbt's manifest (schema v12) gives a test: the node it is attached to, and
-# the nodes it depends on.
+# The fields dbt's manifest (schema v12) gives a test or a unit test: the node it is
+# attached to, and the nodes it depends on.
 MANIFEST = {
     "nodes": {
         "test.proj.not_null_fct_orders_order_id.1a2b": {
@@ -200,36 +200,55 @@ MANIFEST = {
             "attached_node": None,
             "depends_on": {"nodes": ["source.proj.customerio.webhook_events"]},
         },
+        "test.proj.not_null_cart_v2_person_id.7a8b": {
+            "attached_node": "model.proj.cart.v2",
+            "depends_on": {"nodes": ["model.proj.cart.v2"]},
+        },
         "test.proj.assert_ledger_balances": {
             "attached_node": None,
             "depends_on": {"nodes": ["model.proj.a", "model.proj.b"]},
         },
-    }
+    },
+    "unit_tests": {
+        "unit_test.proj.cart.v2.clicked_then_bought": {
+            "depends_on": {"nodes": ["model.proj.cart.v2"]},
+        },
+    },
 }
 
 
 @pytest.mark.parametrize(
-    ("unique_id", "selector"),
+    ("unique_id", "command"),
     [
         # dbt build skipped what is downstream of a failed model: rebuild it all.
-        ("model.proj.fct_orders", "fct_orders+"),
-        ("seed.proj.global_suppression_list", "global_suppression_list+"),
+        ("model.proj.fct_orders", "dbt build --select fct_orders+"),
+        ("model.proj.cart.v2", "dbt build --select cart.v2+"),
+        ("seed.proj.suppressions", "dbt build --select suppressions+"),
         # a failed test skipped what is downstream of the node it checks
-        ("test.proj.not_null_fct_orders_order_id.1a2b", "fct_orders+"),
-        ("test.proj.relationships_fct_orders_person_id.3c4d", "fct_orders+"),
+        (
+            "test.proj.not_null_fct_orders_order_id.1a2b",
+            "dbt build --select fct_orders+",
+        ),
+        (
+            "test.proj.relationships_fct_orders_person_id.3c4d",
+            "dbt build --select fct_orders+",
+        ),
         (
             "test.proj.source_not_null_customerio_webhook_events_event_id.5e6f",
-            "source:customerio.webhook_events+",
+            "dbt build --select source:customerio.webhook_events+",
         ),
-        # a unit test's id names its model
-        ("unit_test.proj.fct_orders.refunds_are_negative", "fct_orders+"),
-        # a test over several models, or one the manifest does not know: itself
-        ("test.proj.assert_ledger_balances", "assert_ledger_balances"),
-        ("test.proj.not_in_the_manifest.9f9f", "not_in_the_manifest"),
+        ("test.proj.not_null_cart_v2_person_id.7a8b", "dbt build --select cart.v2+"),
+        ("test.proj.assert_ledger_balances", "dbt build --select a+ b+"),
+        # a unit test runs before its model, which the failure skipped
+        ("unit_test.proj.cart.v2.clicked_then_bought", "dbt build --select cart.v2+"),
+        # what no selector names: everything
+        ("operation.proj.proj-on-run-start-0", "dbt build"),
+        ("test.proj.not_in_the_manifest.9f9f", "dbt build"),
+        ("unit_test.proj.gone.test", "dbt build"),
     ],
 )
-def test_rebuild_selector(unique_id: str, selector: str) -> None:
-    assert guards.rebuild_selector(unique_id, MANIFEST) == selector
+def test_rebuild_command(unique_id: str, command: str) -> None:
+    assert guards.rebuild_command(unique_id, MANIFEST) == command
 
 
 def test_read_manifest__missing_or_unreadable_is_empty(tmp_path: Path) -> None:
