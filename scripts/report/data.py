@@ -276,8 +276,8 @@ def dbt_failures(run_results: Path | None) -> list[dict[str, str]]:
                 "message": "unreadable",
             }
         ]
-    checks = data_health_checks(run_results.parent / "manifest.json")
     manifest = read_manifest(run_results.parent / "manifest.json")
+    checks = data_health_checks(manifest)
     return [
         {
             "name": node_name(str(r.get("unique_id", ""))),

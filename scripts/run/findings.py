@@ -91,7 +91,8 @@ def build_findings(
                 "dbt build",
             )
         ]
-    health = data_health_checks(run_results.parent / "manifest.json")
+    manifest = read_manifest(run_results.parent / "manifest.json")
+    health = data_health_checks(manifest)
     failed = [r for r in results if r.get("status") in FAILED_STATUSES]
     alerts = []
     health_failed = [r for r in failed if r.get("unique_id") in health]
@@ -116,10 +117,7 @@ def build_findings(
                 "build_failed",
                 details or [f"`dbt build` exited {step.exit_code}", *step.output[-3:]],
                 (
-                    rebuild_command(
-                        str(other[0].get("unique_id", "?")),
-                        read_manifest(run_results.parent / "manifest.json"),
-                    )
+                    rebuild_command(str(other[0].get("unique_id", "?")), manifest)
                     if named
                     else "dbt build"
                 ),

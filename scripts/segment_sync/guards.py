@@ -202,12 +202,13 @@ def _selector(unique_id: str) -> str | None:
     return None
 
 
-def data_health_checks(manifest_path: Path) -> dict[str, str]:
-    """unique_id -> check name of every test tagged data_health in dbt's manifest.
+def data_health_checks(manifest: dict) -> dict[str, str]:
+    """unique_id -> check name of every test tagged data_health in dbt's manifest
+    (read_manifest's result).
 
     run_results.json carries no tags, so the manifest (written by the same dbt invocation)
     is where a test's tag and its `meta: {check: ...}` live."""
-    nodes = read_manifest(manifest_path).get("nodes", {})
+    nodes = manifest.get("nodes") or {}
     checks = {}
     for unique_id, node in nodes.items():
         config = node.get("config") or {}
@@ -227,7 +228,7 @@ def check_data_health(path: Path | None) -> list[Refusal]:
     clicks empties an audience), so sending its changes would spread the damage."""
     if path is None or not path.is_file():
         return []
-    checks = data_health_checks(path.parent / "manifest.json")
+    checks = data_health_checks(read_manifest(path.parent / "manifest.json"))
     if not checks:
         return []
     try:

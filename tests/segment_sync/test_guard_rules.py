@@ -296,17 +296,20 @@ def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
     }
     manifest.write_text(json.dumps({"nodes": nodes}))
 
-    assert guards.data_health_checks(manifest) == {
+    def checks(path: Path) -> dict[str, str]:
+        return guards.data_health_checks(guards.read_manifest(path))
+
+    assert checks(manifest) == {
         "test.p.a.1": "volume",
         "test.p.b.2": "fresh",  # the config's meta wins
         "test.p.c.3": "c_test",
         "test.p.d.4": "test.p.d.4",
     }
-    assert guards.data_health_checks(tmp_path / "absent.json") == {}
+    assert checks(tmp_path / "absent.json") == {}
     manifest.write_text("{")
-    assert guards.data_health_checks(manifest) == {}
+    assert checks(manifest) == {}
     manifest.write_text(json.dumps({}))
-    assert guards.data_health_checks(manifest) == {}
+    assert checks(manifest) == {}
 
 
 def test_check_data_health__one_refusal_per_check_naming_three_tests(tmp_path: Path):
