@@ -118,7 +118,7 @@ def build_findings(
                 details or [f"`dbt build` exited {step.exit_code}", *step.output[-3:]],
                 (
                     rebuild_command(str(other[0].get("unique_id", "?")), manifest)
-                    if named
+                    if other
                     else "dbt build"
                 ),
             )
