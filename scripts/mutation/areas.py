@@ -193,7 +193,7 @@ INCREMENTAL_EQUIVALENTS = (
         "when the held and the new sighting are equal, both pick the same value",
     ),
     EquivalentMutant(
-        "models/intermediate/people/int_message_events_resolved.sql",
+        _DEDUPE,
         "where person_id is not null",
         "dropped filter `where person_id is not null`",
         "an identifier without a person joins as a null person, which is what no match "
@@ -246,7 +246,6 @@ SQL_AREAS: dict[str, SqlArea] = {
             (
                 "models/intermediate/engagement/int_message_events_deduplicated.sql",
                 "models/intermediate/people/int_identifier_combinations.sql",
-                "models/intermediate/people/int_message_events_resolved.sql",
                 "macros/tests/unique_new_keys.sql",
                 "macros/time/newest_loaded_at_held.sql",
             ),

@@ -1,6 +1,6 @@
 """Which keys a tick's uniqueness checks must look at: those written since the last pass.
 
-The big tables (raw events behind staging, the deduplicated and resolved events) are tested
+The big tables (the raw events behind staging, the deduplicated events) are tested
 with `unique_new_keys` (macros/tests/unique_new_keys.sql). Given the moment the last build
 whose key checks all passed started, the test checks only the keys of rows written after
 it, each against the whole table: at 200k customers, about 0.2 s per table instead of

@@ -51,11 +51,11 @@ def _count(**arguments: str) -> str:
 def test_link_url_like_is_a_literal_not_sql(small_warehouse: Path, tmp_path) -> None:
     shutil.copy(small_warehouse, tmp_path / "warehouse.duckdb")
     # One clicker of a link with a quote in it: a copy of a real click, URL replaced, in
-    # the resolved events the audience macros read.
+    # the deduplicated events (the resolved view the audience macros read shows it).
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
         connection.execute(
             "create temp table one_click as select * "
-            "from analytics.int_message_events_resolved "
+            "from analytics.int_message_events_deduplicated "
             "where metric = 'clicked' and link_url like '%/cart%' limit 1"
         )
         connection.execute(
@@ -63,7 +63,7 @@ def test_link_url_like_is_a_literal_not_sql(small_warehouse: Path, tmp_path) -> 
             [OREILLY_URL],
         )
         connection.execute(
-            "insert into analytics.int_message_events_resolved select * from one_click"
+            "insert into analytics.int_message_events_deduplicated select * from one_click"
         )
     counts = _show(
         Warehouse(environment(tmp_path), "dev"),

@@ -124,11 +124,7 @@ def healthy_and_broken(demo_warehouse, tmp_path_factory):
         # their resolution finds no person (what the next build would write).
         connection.execute(
             "update analytics.int_message_events_deduplicated "
-            "set customer_id = null, email = null, cio_id = null "
-            f"where occurred_at >= timestamp '{RECENT_START}'"
-        )
-        connection.execute(
-            "update analytics.int_message_events_resolved set person_id = null "
+            "set customer_id = null, email = null, cio_id = null, person_id = null "
             f"where occurred_at >= timestamp '{RECENT_START}'"
         )
         # Machine-open share: a mailbox provider stops prefetching email this week.

@@ -1,4 +1,4 @@
-"""The incremental models (events, identity, resolved events) equal a full refresh, also
+"""The incremental models (events with their person, identity) equal a full refresh, also
 after identity changed between builds. as_of: an audience can be rebuilt exactly as it was
 at an earlier moment, and going back to the present leaves every table as it was."""
 
@@ -23,7 +23,7 @@ SNAPSHOT = (
 )
 
 
-# What the audiences read, per model; the build stamps (changed_at, resolved_at) differ
+# What the audiences read, per model; the build stamps (changed_at, deduplicated_at) differ
 # between an incremental and a full run by design and are left out.
 DERIVED = {
     "resolved": "select message_event_id, person_id from analytics.int_message_events_resolved",
@@ -55,7 +55,6 @@ INCREMENTAL_MODELS = [
     "int_message_events_unioned",
     "int_identifier_combinations",
     "int_identifiers_resolved",
-    "int_message_events_resolved",
 ]
 
 
@@ -65,7 +64,7 @@ def _rows(path, sql: str) -> set[tuple]:
 
 
 # The person of the events that carried only person 40's customer_id (no cio_id): the
-# resolved table keeps the person, fct_message_events the identifiers.
+# resolved view shows the person, fct_message_events the identifiers.
 MOVED_PERSON = (
     "select resolved.person_id from analytics.int_message_events_resolved as resolved "
     "inner join analytics.fct_message_events as events "

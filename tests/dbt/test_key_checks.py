@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(900)]
 BIN = Path(sys.executable).parent
 KEY_TESTS = "test_name:unique_new_keys"
 RAW_WEBHOOK_KEY = "unique_new_keys_stg_customerio__webhook_events_event_id"
-RESOLVED_KEY = "unique_new_keys_int_message_events_resolved_message_event_id"
+DEDUPLICATED_KEY = "unique_new_keys_int_message_events_deduplicated_message_event_id"
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def _runs(env: dict[str, str]) -> list[tuple]:
 def _failed_tests(output: str) -> set[str]:
     return {
         name
-        for name in (RAW_WEBHOOK_KEY, RESOLVED_KEY)
+        for name in (RAW_WEBHOOK_KEY, DEDUPLICATED_KEY)
         if any("FAIL" in line and name in line for line in output.splitlines())
     }
 
@@ -94,11 +94,11 @@ def test_a_tick_checks_the_keys_written_since_the_last_passing_check(
             "insert into raw_customerio.webhook_events "
             "select * from raw_customerio.webhook_events limit 1"
         )
-        # Written after the mark: a second row for one resolved event.
+        # Written after the mark: a second row for one deduplicated event.
         db.execute(
-            "insert into analytics.int_message_events_resolved "
-            "select * replace (?::timestamp as resolved_at) "
-            "from analytics.int_message_events_resolved limit 1",
+            "insert into analytics.int_message_events_deduplicated "
+            "select * replace (?::timestamp as deduplicated_at) "
+            "from analytics.int_message_events_deduplicated limit 1",
             [datetime.now(UTC).replace(tzinfo=None)],
         )
 
@@ -106,7 +106,7 @@ def test_a_tick_checks_the_keys_written_since_the_last_passing_check(
     assert second.returncode != 0
     mark = first_verified.isoformat(sep=" ")
     assert f"key checks: keys written since {mark}" in second.stdout, second.stdout
-    assert _failed_tests(second.stdout) == {RESOLVED_KEY}, second.stdout[-4000:]
+    assert _failed_tests(second.stdout) == {DEDUPLICATED_KEY}, second.stdout[-4000:]
     # The failed check leaves the mark where it was: the next tick checks these again.
     assert [verified for _, _, verified in _runs(env)] == [first_verified, None]
 
@@ -114,7 +114,7 @@ def test_a_tick_checks_the_keys_written_since_the_last_passing_check(
     unscoped = {**env}
     unscoped.pop(key_checks.ENV)
     everything = _dbt_test(unscoped)
-    assert _failed_tests(everything.stdout) == {RAW_WEBHOOK_KEY, RESOLVED_KEY}, (
+    assert _failed_tests(everything.stdout) == {RAW_WEBHOOK_KEY, DEDUPLICATED_KEY}, (
         everything.stdout[-4000:]
     )
 

@@ -7,11 +7,23 @@
     )
 }}
 {#
-    One row per distinct message event across sources, whatever as_of is: the table holds
-    every event loaded, and readers filter by time. Incremental by arrival, not by event
-    time: each run takes exactly the rows loaded since the newest row it already holds and
-    merges them by key, so a late event (old occurred_at, new loaded_at) lands, and a
-    backfill is processed once, by the build after it, never again.
+    One row per distinct message event across sources, with the person it belongs to as of
+    as_of (by cio_id first, then customer_id, then lower-cased email), whatever as_of is:
+    the table holds every event loaded, and readers filter by time.
+
+    Incremental by arrival, not by event time: each run takes exactly the rows loaded since
+    the newest row it already holds and merges them by key, so a late event (old
+    occurred_at, new loaded_at) lands, and a backfill is processed once, by the build after
+    it, never again. The same run re-resolves the events it already holds whose identifiers
+    changed person since its last run (int_identifiers_resolved stamps them with
+    changed_at), so the result is what a full refresh gives for the same as_of.
+
+    The person is stored here, on the deduplicated rows, rather than in a table of its own:
+    that was a third copy of every event (after the union and this one), and writing
+    millions of rows is the largest cost of a build at a brand's size.
+    int_message_events_resolved is a view of the columns the people models and the audience
+    macros read.
+
     Spark has no delete+insert, and insert_overwrite would drop the rest of a partition
     that a late event touches, so on Spark this model is rebuilt in full each run.
 #}
@@ -21,6 +33,23 @@
     share one CTE: DuckDB materializes a CTE read twice, which would copy every wide row
     once more.
 #}
+
+{#- What a held row carries into a rewrite (all but the person and the stamp). -#}
+{%- set event_columns = [
+    'message_event_id', 'source_event_id', 'customer_id', 'cio_id', 'delivery_id',
+    'campaign_id', 'broadcast_id', 'newsletter_id', 'action_id', 'journey_id',
+    'transactional_message_id', 'source_system', 'email', 'channel', 'metric',
+    'parent_type', 'link_url', 'failure_message', 'phone', 'source_priority', 'is_machine',
+    'is_prefetched', 'is_proxied', 'occurred_at', 'loaded_at',
+] -%}
+
+{#-
+    A table written before the person was stored here has no person_id: its first run
+    resolves every held row once (dbt adds the column, append_new_columns).
+-#}
+{%- set resolve_every_held_row = (
+    is_incremental() and not relation_has_column(this, 'person_id')
+) -%}
 
 with
 
@@ -126,7 +155,7 @@ message_events as (
 
 ),
 
-final as (
+arrivals as (
 
     select
         ---------- ids
@@ -179,9 +208,7 @@ final as (
 
         ---------- timestamps
         message_events.occurred_at,
-        message_events.loaded_at,
-        {# When this row was written; the uniqueness test checks what changed since. #}
-        {{ run_started_timestamp() }} as deduplicated_at
+        message_events.loaded_at
 
     {# One source row per (system, source id, load): the raw tables' keys. #}
     from message_events
@@ -191,6 +218,146 @@ final as (
             message_events.source_system = winners.source_system
             and message_events.source_event_id = winners.source_event_id
             and message_events.loaded_at = winners.loaded_at
+
+),
+
+{% if is_incremental() %}
+    last_run as (
+
+        {# Identifiers changed by that run were re-resolved by it. #}
+        select
+            coalesce(
+                max(deduplicated_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})
+            ) as last_written_at
+
+        from {{ this }}
+
+    ),
+
+    changed_identifiers as (
+
+        select
+            identifier_type,
+            identifier_value
+
+        from {{ ref('int_identifiers_resolved') }}
+
+        where changed_at > (select last_written_at from last_run)
+
+    ),
+
+    {# Held events whose person may have changed, unless this run replaces them. #}
+    held_to_resolve as (
+
+        select
+            {%- for column in event_columns %}
+            held.{{ column }}{{ "," if not loop.last }}
+            {%- endfor %}
+
+        from {{ this }} as held
+
+        left join winners
+            on held.message_event_id = winners.message_event_id
+
+        where
+            winners.message_event_id is null
+            {%- if not resolve_every_held_row %}
+            and (
+                held.cio_id in (
+                    select identifier_value from changed_identifiers
+                    where identifier_type = 'cio_id'
+                )
+                or held.customer_id in (
+                    select identifier_value from changed_identifiers
+                    where identifier_type = 'customer_id'
+                )
+                or held.email in (
+                    select identifier_value from changed_identifiers
+                    where identifier_type = 'email'
+                )
+            )
+            {%- endif %}
+
+    ),
+
+{% endif %}
+to_resolve as (
+
+    select {{ event_columns | join(', ') }} from arrivals
+
+    {% if is_incremental() %}
+        union all
+
+        select {{ event_columns | join(', ') }} from held_to_resolve
+    {% endif %}
+
+),
+
+identifiers as (
+
+    select * from {{ ref('int_identifiers_resolved') }}
+
+    where person_id is not null
+
+),
+
+{# Each lookup among identifiers of its own type: a customer_id k1 is not a cio_id k1. #}
+by_cio_id as (
+
+    select
+        identifier_value,
+        person_id
+
+    from identifiers
+
+    where identifier_type = 'cio_id'
+
+),
+
+by_customer_id as (
+
+    select
+        identifier_value,
+        person_id
+
+    from identifiers
+
+    where identifier_type = 'customer_id'
+
+),
+
+by_email as (
+
+    select
+        identifier_value,
+        person_id
+
+    from identifiers
+
+    where identifier_type = 'email'
+
+),
+
+final as (
+
+    select
+        to_resolve.*,
+        coalesce(
+            by_cio_id.person_id, by_customer_id.person_id, by_email.person_id
+        ) as person_id,
+        {# When this row was written; the uniqueness test checks what changed since. #}
+        {{ run_started_timestamp() }} as deduplicated_at
+
+    from to_resolve
+
+    left join by_cio_id
+        on to_resolve.cio_id = by_cio_id.identifier_value
+
+    left join by_customer_id
+        on to_resolve.customer_id = by_customer_id.identifier_value
+
+    left join by_email
+        on to_resolve.email = by_email.identifier_value
 
 )
 

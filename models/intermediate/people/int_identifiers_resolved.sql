@@ -13,7 +13,7 @@
 
     Resolved in full each run (from the compact int_identifiers_observed), but stored
     incrementally: a run writes only the identifiers whose person changed, stamped with
-    changed_at, so int_message_events_resolved re-resolves just their events. An identifier
+    changed_at, so int_message_events_deduplicated re-resolves just their events. An identifier
     not yet seen as of as_of (a replay of an earlier moment) keeps its row with a null
     person_id.
 #}
