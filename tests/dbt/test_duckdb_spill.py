@@ -26,7 +26,10 @@ def test_a_spilling_build_on_two_threads_succeeds(
     env = {
         **demo_warehouse.env,
         "AUDIENCES_DUCKDB_PATH": str(copy),
-        "AUDIENCES_DUCKDB_MEMORY_LIMIT": "64MB",
+        # Small enough that this build spills (with the options under `settings` it
+        # fails: checked at 72-88 MB), large enough for two models at once: at 64-80 MB a
+        # query that cannot spill all it holds runs out of memory beside another one.
+        "AUDIENCES_DUCKDB_MEMORY_LIMIT": "88MB",
         "AUDIENCES_DUCKDB_TEMP_DIRECTORY": str(spill),
         "DBT_TARGET_PATH": str(tmp_path / "target"),
         "DBT_LOG_PATH": str(tmp_path / "logs"),
