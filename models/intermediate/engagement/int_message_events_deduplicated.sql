@@ -31,7 +31,8 @@
 {#
     Two CTEs below each read the union with the newest_loaded_at_held() filter rather than
     share one CTE: DuckDB materializes a CTE read twice, which would copy every wide row
-    once more.
+    once more. (arrivals is read twice only by an incremental run, which holds the new
+    rows alone.)
 #}
 
 {#- What a held row carries into a rewrite (all but the person and the stamp). -#}
@@ -246,7 +247,11 @@ arrivals as (
 
     ),
 
-    {# Held events whose person may have changed, unless this run replaces them. #}
+    {#
+        Held events whose person may have changed, unless this run writes a new copy of
+        them (the rows it writes, not the winners: a winner at or before the watermark
+        never joins back, and must not stop its held row's re-resolution).
+    #}
     held_to_resolve as (
 
         select
@@ -256,11 +261,11 @@ arrivals as (
 
         from {{ this }} as held
 
-        left join winners
-            on held.message_event_id = winners.message_event_id
+        left join arrivals
+            on held.message_event_id = arrivals.message_event_id
 
         where
-            winners.message_event_id is null
+            arrivals.message_event_id is null
             {%- if not resolve_every_held_row %}
             and (
                 held.cio_id in (
