@@ -173,6 +173,7 @@ AUDIENCE_CHECKS = ("tests/dbt/test_audiences_match_python.py",)
 UNIT_TESTS = ("test", "--select", "test_type:unit")
 
 _DEDUPE = "models/intermediate/engagement/int_message_events_deduplicated.sql"
+_PERSON_LOOKUP = "macros/people/person_by_identifiers.sql"
 _WATERMARK = "where loaded_at > {{ newest_loaded_at_held() }}"
 # The dedupe reads the union's new rows twice (to rank them, and to join the winners back)
 # with the same watermark. Either filter alone decides the output; the other saves work.
@@ -193,9 +194,9 @@ INCREMENTAL_EQUIVALENTS = (
         "when the held and the new sighting are equal, both pick the same value",
     ),
     EquivalentMutant(
-        _DEDUPE,
-        "where person_id is not null",
-        "dropped filter `where person_id is not null`",
+        _PERSON_LOOKUP,
+        "and person_id is not null",
+        "dropped filter `and person_id is not null`",
         "an identifier without a person joins as a null person, which is what no match "
         "gives; int_identifiers_resolved has one row per identifier, so nothing fans out",
     ),
@@ -246,6 +247,8 @@ SQL_AREAS: dict[str, SqlArea] = {
             (
                 "models/intermediate/engagement/int_message_events_deduplicated.sql",
                 "models/intermediate/people/int_identifier_combinations.sql",
+                # how the dedupe (and the orders) find each row's person
+                _PERSON_LOOKUP,
                 "macros/tests/unique_new_keys.sql",
                 "macros/time/newest_loaded_at_held.sql",
             ),

@@ -298,71 +298,25 @@ to_resolve as (
 
 ),
 
-identifiers as (
+{# cio_id first (Customer.io's own), then customer_id, then the lower-cased email. #}
+resolved as (
 
-    select * from {{ ref('int_identifiers_resolved') }}
-
-    where person_id is not null
-
-),
-
-{# Each lookup among identifiers of its own type: a customer_id k1 is not a cio_id k1. #}
-by_cio_id as (
-
-    select
-        identifier_value,
-        person_id
-
-    from identifiers
-
-    where identifier_type = 'cio_id'
-
-),
-
-by_customer_id as (
-
-    select
-        identifier_value,
-        person_id
-
-    from identifiers
-
-    where identifier_type = 'customer_id'
-
-),
-
-by_email as (
-
-    select
-        identifier_value,
-        person_id
-
-    from identifiers
-
-    where identifier_type = 'email'
+    {{ person_by_identifiers(
+        'to_resolve',
+        ['cio_id', 'customer_id', 'email'],
+        ref('int_identifiers_resolved'),
+    ) }}
 
 ),
 
 final as (
 
     select
-        to_resolve.*,
-        coalesce(
-            by_cio_id.person_id, by_customer_id.person_id, by_email.person_id
-        ) as person_id,
+        *,
         {# When this row was written; the uniqueness test checks what changed since. #}
         {{ run_started_timestamp() }} as deduplicated_at
 
-    from to_resolve
-
-    left join by_cio_id
-        on to_resolve.cio_id = by_cio_id.identifier_value
-
-    left join by_customer_id
-        on to_resolve.customer_id = by_customer_id.identifier_value
-
-    left join by_email
-        on to_resolve.email = by_email.identifier_value
+    from resolved
 
 )
 
