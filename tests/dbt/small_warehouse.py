@@ -67,6 +67,26 @@ class Warehouse:
         with duckdb.connect(self.env["AUDIENCES_DUCKDB_PATH"], read_only=True) as db:
             return db.execute(sql).fetchall()
 
+    def execute(self, *statements: str) -> None:
+        """Statements that change the warehouse, committed together (a test's setup)."""
+        if self.target == "postgres":
+            connection = psycopg2.connect(
+                host=self.env["PGHOST"], port=self.env["PGPORT"],
+                user=self.env["PGUSER"], dbname=self.env["PGDATABASE"],
+            )  # fmt: skip
+            try:
+                with connection, connection.cursor() as cursor:
+                    for statement in statements:
+                        cursor.execute(statement)
+            finally:
+                connection.close()
+            return
+        with duckdb.connect(self.env["AUDIENCES_DUCKDB_PATH"]) as db:
+            db.execute("begin")
+            for statement in statements:
+                db.execute(statement)
+            db.execute("commit")
+
     def ledger(self) -> list[tuple]:
         return sorted(self.rows(LEDGER), key=repr)
 
