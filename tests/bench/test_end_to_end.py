@@ -81,6 +81,14 @@ def test_bench__every_step_runs_on_a_tiny_brand(tmp_path: Path) -> None:
         assert int(loaded) > 0
     assert any(int(rejected) > 0 for *_, rejected in loads)
 
+    # Where each build's time went, from dbt's own run results.
+    for step in ("full `dbt build`", "incremental `dbt build`"):
+        note = next(
+            line for line in report.splitlines() if line.startswith(f"- {step}")
+        )
+        assert re.search(r"dbt's elapsed time [\d.]+ s for \d+ nodes", note), note
+        assert re.search(r"slowest: [\w.]+ [\d.]+ s, \w", note), note
+
     # The tick beside its floor, the same command over an empty warehouse.
     tick = next(row for row in rows if "incremental `dbt build`" in row).split("|")
     assert tick[4].strip().endswith(" s"), tick  # the floor's time
