@@ -111,6 +111,13 @@ def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -
             "audience unengaged_45_days: argument channels must be one of email, sms, push, "
             'in_app, got "sms or true"',
         ),
+        # No channel at all would make "messaged for 45 days" true of nobody, silently.
+        (
+            "unengaged_45_days_v1",
+            "channels=['email', 'sms']",
+            "channels=[]",
+            "audience unengaged_45_days: argument channels must be a non-empty list, got []",
+        ),
     ],
 )
 def test_macro_argument_of_the_wrong_kind_is_refused(
