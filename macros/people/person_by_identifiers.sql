@@ -4,7 +4,7 @@
     lookup is among identifiers of its own type, so a customer_id 'k1' never matches a
     cio_id 'k1'. Rows without a known identifier keep a null person_id.
 
-    A select of every column of `rows` (a CTE or relation) plus person_id; the identity map
+    A select of every column of `rows` (the name of a CTE) plus person_id; the identity map
     (int_identifiers_resolved, one row per identifier) is passed in, so the calling model
     names its dependency in its own ref().
 #}
@@ -28,8 +28,7 @@
 
         from {{ identifiers }}
 
-        where
-            identifier_type = '{{ identifier_type }}'
+        where identifier_type = '{{ identifier_type }}'
             and person_id is not null
 
     ) as by_{{ identifier_type }}

@@ -190,9 +190,10 @@ def dbt_model_seconds(target_dir: Path) -> dict[str, float]:
 
 
 def _node_name(unique_id: str) -> str:
-    """`model.project.name.v1` -> `name.v1`; a test's name without dbt's hash."""
+    """`model.project.name.v1` -> `name.v1`, `unit_test.project.model.test` ->
+    `model.test`; a data test's name without dbt's hash."""
     parts = unique_id.split(".")
-    return ".".join(parts[2:]) if parts[0] == "model" else parts[2]
+    return parts[2] if parts[0] == "test" else ".".join(parts[2:])
 
 
 def where_the_time_went(target_dir: Path, slowest: int = 5) -> str:
