@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg2
@@ -52,12 +53,15 @@ class Warehouse:
             "--no-use-colors",
         )  # fmt: skip
 
+    def _postgres(self) -> Any:
+        return psycopg2.connect(
+            host=self.env["PGHOST"], port=self.env["PGPORT"],
+            user=self.env["PGUSER"], dbname=self.env["PGDATABASE"],
+        )  # fmt: skip
+
     def rows(self, sql: str) -> list[tuple]:
         if self.target == "postgres":
-            connection = psycopg2.connect(
-                host=self.env["PGHOST"], port=self.env["PGPORT"],
-                user=self.env["PGUSER"], dbname=self.env["PGDATABASE"],
-            )  # fmt: skip
+            connection = self._postgres()
             try:
                 with connection.cursor() as cursor:
                     cursor.execute(sql)
@@ -70,10 +74,7 @@ class Warehouse:
     def execute(self, *statements: str) -> None:
         """Statements that change the warehouse, committed together (a test's setup)."""
         if self.target == "postgres":
-            connection = psycopg2.connect(
-                host=self.env["PGHOST"], port=self.env["PGPORT"],
-                user=self.env["PGUSER"], dbname=self.env["PGDATABASE"],
-            )  # fmt: skip
+            connection = self._postgres()
             try:
                 with connection, connection.cursor() as cursor:
                     for statement in statements:
