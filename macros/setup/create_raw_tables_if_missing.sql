@@ -18,16 +18,25 @@
     {%- set ts = dbt.type_timestamp() -%}
     {%- set big = dbt.type_bigint() -%}
     {%- set stamps = '_source_file ' ~ text ~ ', _source_line ' ~ big ~ ', _loaded_at ' ~ ts -%}
+    {#- The payload's values the loaders copy into columns, as text (see that macro). -#}
+    {%- set copied = {} -%}
+    {%- for relation, names in raw_payload_columns().items() -%}
+        {%- do copied.update({relation: ', ' ~ (names | join(' ' ~ text ~ ', ')) ~ ' ' ~ text}) -%}
+    {%- endfor -%}
     {%- set tables = {
         'raw_customerio.webhook_events':
             'event_id ' ~ text ~ ', object_type ' ~ text ~ ', metric ' ~ text
-            ~ ', occurred_at ' ~ ts ~ ', payload ' ~ json_type,
+            ~ ', occurred_at ' ~ ts
+            ~ copied['raw_customerio.webhook_events']
+            ~ ', payload ' ~ json_type,
         'raw_customerio.api_messages':
             'delivery_id ' ~ text ~ ', message_type ' ~ text ~ ', created_at ' ~ ts
             ~ ', payload ' ~ json_type,
         'raw_customerio_segment.tracks':
             'message_id ' ~ text ~ ', event ' ~ text ~ ', user_id ' ~ text
-            ~ ', anonymous_id ' ~ text ~ ', occurred_at ' ~ ts ~ ', payload ' ~ json_type,
+            ~ ', anonymous_id ' ~ text ~ ', occurred_at ' ~ ts
+            ~ copied['raw_customerio_segment.tracks']
+            ~ ', payload ' ~ json_type,
         'raw_shop.orders':
             'order_id ' ~ text ~ ', customer_id ' ~ text ~ ', email ' ~ text
             ~ ', status ' ~ text ~ ', total_cents ' ~ big ~ ', currency ' ~ text

@@ -121,7 +121,7 @@ def execute(
         fail(str(exc), EXIT_USAGE)
     except LoadFailedError as exc:
         fail(str(exc), EXIT_FILE_FAILED)
-    except MissingRightsError as exc:
+    except (MissingRightsError, WarehouseError) as exc:
         fail(str(exc), EXIT_USAGE)
     finally:
         wh.close()

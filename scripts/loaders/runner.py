@@ -402,7 +402,7 @@ def _remove(paths: list[Path]) -> None:
 def _ensure_tables(wh: Warehouse, spec: TableSpec) -> None:
     def create() -> None:
         ledger.ensure_ledger(wh)
-        ensure_table(wh, spec)
+        ensure_table(wh, spec, say=lambda line: click.echo(line, err=True))
 
     ensure_rights(wh, create, spec.schema)
 

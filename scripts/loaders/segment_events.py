@@ -24,7 +24,29 @@ from __future__ import annotations
 
 from scripts.loaders import validity
 from scripts.loaders.bulk import TableSpec
-from scripts.loaders.stage import Check, Column, sql_literal
+from scripts.loaders.stage import Check, Column, payload_columns, sql_literal
+
+# The values dbt's staging model (stg_customerio_segment__tracks) reads from the message,
+# as text, copied into columns of their own as each event lands (see webhooks.py for
+# why). Property names are those of Customer.io's Segment (Message Metrics) integration
+# (docs/customerio-events.md); the payload itself is kept whole.
+PAYLOAD_FIELDS = {
+    "delivery_id": "$.properties.delivery_id",
+    "campaign_id": "$.properties.campaign_id",
+    "broadcast_id": "$.properties.broadcast_id",
+    "newsletter_id": "$.properties.newsletter_id",
+    "action_id": "$.properties.action_id",
+    "journey_id": "$.properties.journey_id",
+    "transactional_message_id": "$.properties.transactional_message_id",
+    "href": "$.properties.href",
+    "link_url": "$.properties.link_url",
+    "failure_message": "$.properties.failure_message",
+    "recipient": "$.properties.recipient",
+    "traits_email": "$.context.traits.email",
+    "prefetched": "$.properties.prefetched",
+    "proxied": "$.properties.proxied",
+    "machine": "$.properties.machine",
+}
 
 SPEC = TableSpec(
     loader="segment-events",
@@ -37,6 +59,7 @@ SPEC = TableSpec(
         Column("user_id", "varchar"),
         Column("anonymous_id", "varchar"),
         Column("occurred_at", "timestamp"),
+        *payload_columns(PAYLOAD_FIELDS),
     ),
 )
 
@@ -54,6 +77,7 @@ PATHS = {
     "original_timestamp_snake": "$.original_timestamp",
     "sent_at": "$.sentAt",
     "sent_at_snake": "$.sent_at",
+    **PAYLOAD_FIELDS,
 }
 
 
@@ -149,4 +173,5 @@ COLUMNS = {
     "user_id": "uid",
     "anonymous_id": "aid",
     "occurred_at": "cast(ts_value as timestamp)",
+    **{name: f"v_{name}" for name in PAYLOAD_FIELDS},
 }

@@ -38,6 +38,15 @@ NUL_DETAIL = "\\u0000 (NUL) cannot be stored by PostgreSQL"
 class Column:
     name: str
     type: str  # a type both engines spell the same: varchar, bigint, timestamp
+    # Set for a value copied out of the payload as text (a JSONPath such as
+    # '$.data.delivery_id'): parsed when the record lands, so dbt's staging models read a
+    # column instead of parsing every payload again (bulk.add_payload_columns).
+    payload_path: str | None = None
+
+
+def payload_columns(paths: dict[str, str]) -> tuple[Column, ...]:
+    """Text columns copied from the payload, one per name -> JSONPath."""
+    return tuple(Column(name, "varchar", path) for name, path in paths.items())
 
 
 def sql_literal(text: str) -> str:

@@ -1,41 +1,13 @@
+{#
+    The values taken from the payload were copied into columns of their own when each
+    event landed (PAYLOAD_FIELDS in scripts/loaders/webhooks.py): parsed once, there,
+    instead of on every build.
+#}
 with
 
 source as (
 
     select * from {{ source('customerio', 'webhook_events') }}
-
-),
-
-{# Every value this model takes from the payload, in one parse per row (see the macro). #}
-extracted as (
-
-    select
-        event_id,
-        object_type,
-        metric,
-        occurred_at,
-        _loaded_at,
-        {{ json_text_columns('payload', {
-            'delivery_id': ['data', 'delivery_id'],
-            'campaign_id': ['data', 'campaign_id'],
-            'broadcast_id': ['data', 'broadcast_id'],
-            'newsletter_id': ['data', 'newsletter_id'],
-            'action_id': ['data', 'action_id'],
-            'journey_id': ['data', 'journey_id'],
-            'transactional_message_id': ['data', 'transactional_message_id'],
-            'identifiers_id': ['data', 'identifiers', 'id'],
-            'identifiers_cio_id': ['data', 'identifiers', 'cio_id'],
-            'identifiers_email': ['data', 'identifiers', 'email'],
-            'email_address': ['data', 'email_address'],
-            'href': ['data', 'href'],
-            'failure_message': ['data', 'failure_message'],
-            'recipient': ['data', 'recipient'],
-            'prefetched': ['data', 'prefetched'],
-            'proxied': ['data', 'proxied'],
-            'machine': ['data', 'machine'],
-        }) }}
-
-    from source
 
 ),
 
@@ -72,7 +44,7 @@ renamed as (
         occurred_at,
         _loaded_at as loaded_at
 
-    from extracted
+    from source
 
 )
 

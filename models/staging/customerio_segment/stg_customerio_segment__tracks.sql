@@ -1,40 +1,13 @@
+{#
+    The values taken from the payload were copied into columns of their own when each
+    event landed (PAYLOAD_FIELDS in scripts/loaders/segment_events.py): parsed once, there,
+    instead of on every build.
+#}
 with
 
 source as (
 
     select * from {{ source('customerio_segment', 'tracks') }}
-
-),
-
-{# Every value this model takes from the payload, in one parse per row (see the macro). #}
-extracted as (
-
-    select
-        message_id,
-        user_id,
-        anonymous_id,
-        event,
-        occurred_at,
-        _loaded_at,
-        {{ json_text_columns('payload', {
-            'delivery_id': ['properties', 'delivery_id'],
-            'campaign_id': ['properties', 'campaign_id'],
-            'broadcast_id': ['properties', 'broadcast_id'],
-            'newsletter_id': ['properties', 'newsletter_id'],
-            'action_id': ['properties', 'action_id'],
-            'journey_id': ['properties', 'journey_id'],
-            'transactional_message_id': ['properties', 'transactional_message_id'],
-            'href': ['properties', 'href'],
-            'link_url': ['properties', 'link_url'],
-            'failure_message': ['properties', 'failure_message'],
-            'recipient': ['properties', 'recipient'],
-            'traits_email': ['context', 'traits', 'email'],
-            'prefetched': ['properties', 'prefetched'],
-            'proxied': ['properties', 'proxied'],
-            'machine': ['properties', 'machine'],
-        }) }}
-
-    from source
 
 ),
 
@@ -77,7 +50,7 @@ renamed as (
         occurred_at,
         _loaded_at as loaded_at
 
-    from extracted
+    from source
 
 )
 
