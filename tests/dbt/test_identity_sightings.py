@@ -39,19 +39,20 @@ def test_a_late_event_keeps_the_latest_sighting_and_a_new_one_is_added(
             "where cio_id is not null and last_seen_at is not null order by all limit 1"
         ).fetchone()
         *combination, last_seen = ids
+        # Webhook events as the loader lands them: the union (a view) reads these.
         row = (
-            "select * replace (? as occurred_at, ? as loaded_at, ? as cio_id, "
-            "? as customer_id, ? as email) "
-            "from analytics.int_message_events_unioned limit 1"
+            "select * replace (? as event_id, ? as occurred_at, ? as _loaded_at, "
+            "? as identifiers_cio_id, ? as identifiers_id, ? as identifiers_email, "
+            "null as email_address) from raw_customerio.webhook_events limit 1"
         )
         late = last_seen - timedelta(days=10)
         db.execute(
-            f"insert into analytics.int_message_events_unioned {row}",
-            [late, now, *combination],
+            f"insert into raw_customerio.webhook_events {row}",
+            ["01LATE-KNOWN", late, now, *combination],
         )
         db.execute(
-            f"insert into analytics.int_message_events_unioned {row}",
-            [late, now, "late-new-cio", None, None],
+            f"insert into raw_customerio.webhook_events {row}",
+            ["01LATE-NEW", late, now, "late-new-cio", None, None],
         )
     result = subprocess.run(
         [str(BIN / "dbt"), "run", "--select", "int_identifier_combinations",
