@@ -18,10 +18,17 @@
     {%- set ts = dbt.type_timestamp() -%}
     {%- set big = dbt.type_bigint() -%}
     {%- set stamps = '_source_file ' ~ text ~ ', _source_line ' ~ big ~ ', _loaded_at ' ~ ts -%}
-    {#- The payload's values the loaders copy into columns, as text (see that macro). -#}
+    {#-
+        The payload's values the loaders copy into columns, as text (see that macro); not
+        on Spark, whose raw tables keep their original shape.
+    -#}
     {%- set copied = {} -%}
-    {%- for relation, names in raw_payload_columns().items() -%}
-        {%- do copied.update({relation: ', ' ~ (names | join(' ' ~ text ~ ', ')) ~ ' ' ~ text}) -%}
+    {%- for relation, fields in raw_payload_columns().items() -%}
+        {%- set columns = [] -%}
+        {%- for name in fields if target.type != 'spark' -%}
+            {%- do columns.append(', ' ~ name ~ ' ' ~ text) -%}
+        {%- endfor -%}
+        {%- do copied.update({relation: columns | join('')}) -%}
     {%- endfor -%}
     {%- set tables = {
         'raw_customerio.webhook_events':

@@ -95,14 +95,11 @@ def add_payload_columns(
     memory: it ran out of a 3 GB limit at 12.5 M events, where the rewrite takes about
     40 s); PostgreSQL adds the columns and updates them in place.
     """
-    present = [
-        row[0]
-        for row in wh.query(
-            "select column_name from information_schema.columns "
-            "where table_schema = %s and table_name = %s order by ordinal_position",
-            (spec.schema, spec.table),
-        )
-    ]
+    columns_sql = (
+        "select column_name from information_schema.columns "
+        "where table_schema = %s and table_name = %s order by ordinal_position"
+    )
+    present = [row[0] for row in wh.query(columns_sql, (spec.schema, spec.table))]
     missing = [c for c in spec.columns if c.name not in present]
     if not missing:
         return
@@ -125,8 +122,15 @@ def add_payload_columns(
     try:
         with wh.transaction():
             if wh.dialect == "duckdb":
+                # One writer per DuckDB file: no other process can be adding them too.
                 _rewrite_with_payload_columns(wh, spec, present, missing)
             else:
+                # A second loader doing the same waits here, then finds them added.
+                wh.execute(f"lock table {spec.qualified} in access exclusive mode")
+                now = {
+                    row[0] for row in wh.query(columns_sql, (spec.schema, spec.table))
+                }
+                missing = [c for c in missing if c.name not in now]
                 for column in missing:
                     wh.execute(
                         f"alter table {spec.qualified} "
@@ -136,7 +140,8 @@ def add_payload_columns(
                     f"{c.name} = payload #>> {sql_literal(_postgres_path(c))}"
                     for c in missing
                 )
-                wh.execute(f"update {spec.qualified} set {sets}")
+                if sets:
+                    wh.execute(f"update {spec.qualified} set {sets}")
     except Exception as exc:
         if getattr(exc, "pgcode", None) == INSUFFICIENT_PRIVILEGE:
             raise  # ensure_rights turns it into one clear line
@@ -373,8 +378,18 @@ def _apply_duckdb(
 def _apply_postgres(
     wh: Warehouse, duck, spec: TableSpec, ctx: FileContext, kept: str
 ) -> tuple[int, int]:
-    column_defs = ", ".join(f"{c.name} {c.type}" for c in spec.columns)
+    # The payload columns are taken from the jsonb on the server (#>>), as the upgrade of
+    # an older table does: the same text for a row loaded now and a row loaded before.
+    typed = [c for c in spec.columns if c.payload_path is None]
+    column_defs = ", ".join(f"{c.name} {c.type}" for c in typed)
+    typed_names = ", ".join(c.name for c in typed)
     columns = ", ".join(spec.names)
+    values = ", ".join(
+        f"s.payload #>> {sql_literal(_postgres_path(c))}"
+        if c.payload_path
+        else f"s.{c.name}"
+        for c in spec.columns
+    )
     conn = wh.raw_connection
     with conn.cursor() as cur:
         cur.execute(
@@ -385,8 +400,8 @@ def _apply_postgres(
         _copy_from_duck(
             duck,
             cur,
-            f"select line_no, {columns}, json(payload) from {kept}",
-            f"_ld_stage (line_no, {columns}, payload)",
+            f"select line_no, {typed_names}, json(payload) from {kept}",
+            f"_ld_stage (line_no, {typed_names}, payload)",
             ctx.workdir,
         )
         cur.execute(
@@ -407,7 +422,7 @@ def _apply_postgres(
         existing = cur.rowcount
         cur.execute(
             f"insert into {spec.qualified} as t ({columns}, payload, _source_file, "
-            f"_source_line, _loaded_at) select {_select_columns(spec, 's')}, s.payload, "
+            f"_source_line, _loaded_at) select {values}, s.payload, "
             f"%s, s.line_no, %s from _ld_stage as s {_upsert_clause(spec, 't')}",
             (ctx.source_file, ctx.loaded_at),
         )

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,6 +99,7 @@ class LineStager:
     checks: Callable[[Clock], Sequence[Check]]
     columns: dict[str, str]
     type_only: frozenset[str] = frozenset()
+    copied: dict[str, str] = field(default_factory=dict)
 
     def __call__(
         self, duck, source: SourceFile, workdir: Path, opts: Options, clock: Clock
@@ -119,6 +120,7 @@ class LineStager:
                 opts.max_record_bytes,
                 self.type_only,
                 carry,
+                self.copied,
             )
         )
         duck.execute(f"drop table {LINES}")
@@ -130,8 +132,9 @@ def line_stager(
     checks: Callable[[Clock], Sequence[Check]],
     columns: dict[str, str],
     type_only: frozenset[str] = frozenset(),
+    copied: dict[str, str] | None = None,
 ) -> LineStager:
-    return LineStager(paths, derived, checks, columns, type_only)
+    return LineStager(paths, derived, checks, columns, type_only, copied or {})
 
 
 def read_json_lines(

@@ -77,7 +77,6 @@ PATHS = {
     "original_timestamp_snake": "$.original_timestamp",
     "sent_at": "$.sentAt",
     "sent_at_snake": "$.sent_at",
-    **PAYLOAD_FIELDS,
 }
 
 
@@ -173,5 +172,4 @@ COLUMNS = {
     "user_id": "uid",
     "anonymous_id": "aid",
     "occurred_at": "cast(ts_value as timestamp)",
-    **{name: f"v_{name}" for name in PAYLOAD_FIELDS},
 }

@@ -70,7 +70,6 @@ PATHS = {
     "metric": "$.metric",
     "timestamp": "$.timestamp",
     "data": "$.data",
-    **PAYLOAD_FIELDS,
 }
 
 TYPE_ONLY = frozenset({"data"})
@@ -142,5 +141,4 @@ COLUMNS = {
     "metric": "v_metric",
     # Clamped so an absurd value on a rejected row cannot overflow the whole statement.
     "occurred_at": "make_timestamp(least(greatest(ts_seconds, 0), 253402300799) * 1000000)",
-    **{name: f"v_{name}" for name in PAYLOAD_FIELDS},
 }

@@ -52,7 +52,6 @@ BELOW_THE_LEDGER = [
 ]
 INCREMENTAL_MODELS = [
     "int_message_events_deduplicated",
-    "int_message_events_unioned",
     "int_identifier_combinations",
     "int_identifiers_resolved",
 ]

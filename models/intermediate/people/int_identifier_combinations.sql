@@ -13,9 +13,11 @@
     grouping of every event (2-3.5 s at a brand's size). int_identifiers_observed applies
     as_of to it: a combination last seen by as_of needs nothing more; only the others (a
     replay of an earlier moment) go back to the events.
-    The union is append-only (a re-fetched App API delivery is appended again), so a
-    combination never loses a sighting: incremental equals a full refresh. As for the
-    dedupe, a full refresh of the union must take its readers along (`unioned+`).
+    A combination never loses a sighting here, so incremental equals a full refresh of
+    the same raw rows. (An App API delivery fetched again replaces its raw row; a full
+    refresh then forgets identifiers only the older copy carried, which this table keeps.)
+    After a change to what the union reads (api_message_metrics, the Segment event-name
+    seed), rebuild it with the dedupe: `--full-refresh --select int_message_events_unioned+`.
     Spark rebuilds it, as it does the other incremental models.
 #}
 

@@ -1,13 +1,23 @@
-{#
-    The values taken from the payload were copied into columns of their own when each
-    event landed (PAYLOAD_FIELDS in scripts/loaders/webhooks.py): parsed once, there,
-    instead of on every build.
-#}
 with
 
 source as (
 
     select * from {{ source('customerio', 'webhook_events') }}
+
+),
+
+{# The payload's values, copied into columns when each row landed (see the macro). #}
+extracted as (
+
+    select
+        event_id,
+        object_type,
+        metric,
+        occurred_at,
+        _loaded_at,
+        {{ payload_columns('raw_customerio.webhook_events') }}
+
+    from source
 
 ),
 
@@ -44,7 +54,7 @@ renamed as (
         occurred_at,
         _loaded_at as loaded_at
 
-    from source
+    from extracted
 
 )
 

@@ -1,13 +1,24 @@
-{#
-    The values taken from the payload were copied into columns of their own when each
-    event landed (PAYLOAD_FIELDS in scripts/loaders/segment_events.py): parsed once, there,
-    instead of on every build.
-#}
 with
 
 source as (
 
     select * from {{ source('customerio_segment', 'tracks') }}
+
+),
+
+{# The payload's values, copied into columns when each row landed (see the macro). #}
+extracted as (
+
+    select
+        message_id,
+        user_id,
+        anonymous_id,
+        event,
+        occurred_at,
+        _loaded_at,
+        {{ payload_columns('raw_customerio_segment.tracks') }}
+
+    from source
 
 ),
 
@@ -50,7 +61,7 @@ renamed as (
         occurred_at,
         _loaded_at as loaded_at
 
-    from source
+    from extracted
 
 )
 
