@@ -20,6 +20,11 @@
         {%- set newest = run_query('select max(loaded_at) from ' ~ this).columns[0].values()[0] -%}
         {%- if newest is none -%}
             {{ fallback }}
+        {%- elif newest.tzinfo is not none -%}
+            {#- loaded_at is UTC wall time without a zone; an offset would be dropped. -#}
+            {{ exceptions.raise_compiler_error(
+                this ~ '.loaded_at has a time zone; it must be a timestamp without one'
+            ) }}
         {%- else -%}
             cast('{{ newest.strftime('%Y-%m-%d %H:%M:%S.%f') }}' as {{ dbt.type_timestamp() }})
         {%- endif -%}
