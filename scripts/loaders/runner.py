@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -178,6 +178,9 @@ def run(
     files = [path for path in found if storable_name(path)]
     summary = ledger.RunSummary(loader=spec.loader)
     _ensure_tables(wh, spec)
+    if wh.dialect != "duckdb" and isinstance(stager, LineStager) and stager.copied:
+        # PostgreSQL fills the payload columns itself, from the jsonb (bulk._apply_postgres).
+        stager = replace(stager, copied={})
     with tempfile.TemporaryDirectory(prefix="audiences-load-") as tmp:
         workdir = Path(tmp)
         if not duckdb_reads_literally(workdir):
