@@ -247,6 +247,34 @@ arrivals as (
 
     ),
 
+    {%- if not resolve_every_held_row %}
+    {#
+        The held events carrying a changed identifier, found by one narrow join per
+        identifier type: the changed identifiers are few (a tick's new and merged
+        people), and joining them to one column at a time reads that column alone,
+        where filtering the wide rows by three IN lists read every column of every held
+        event (2-3 s of a daily tick at a year of 200k people).
+    #}
+    held_with_changed_identifier as (
+
+        {%- for identifier in ['cio_id', 'customer_id', 'email'] %}
+        select held.message_event_id
+
+        from {{ this }} as held
+
+        inner join changed_identifiers
+            on
+                changed_identifiers.identifier_type = '{{ identifier }}'
+                and held.{{ identifier }} = changed_identifiers.identifier_value
+        {%- if not loop.last %}
+
+        union
+        {% endif %}
+        {%- endfor %}
+
+    ),
+    {%- endif %}
+
     {#
         Held events whose person may have changed, unless this run writes a new copy of
         them (the rows it writes, not the winners: a winner at or before the watermark
@@ -261,27 +289,16 @@ arrivals as (
 
         from {{ this }} as held
 
+        {%- if not resolve_every_held_row %}
+
+        inner join held_with_changed_identifier
+            on held.message_event_id = held_with_changed_identifier.message_event_id
+        {%- endif %}
+
         left join arrivals
             on held.message_event_id = arrivals.message_event_id
 
-        where
-            arrivals.message_event_id is null
-            {%- if not resolve_every_held_row %}
-            and (
-                held.cio_id in (
-                    select identifier_value from changed_identifiers
-                    where identifier_type = 'cio_id'
-                )
-                or held.customer_id in (
-                    select identifier_value from changed_identifiers
-                    where identifier_type = 'customer_id'
-                )
-                or held.email in (
-                    select identifier_value from changed_identifiers
-                    where identifier_type = 'email'
-                )
-            )
-            {%- endif %}
+        where arrivals.message_event_id is null
 
     ),
 
