@@ -45,10 +45,16 @@ class Warehouse:
             except duckdb.Error as exc:
                 # DuckDB reports a held file lock only in its message ("Could not set
                 # lock on file"); name it here once, as a type callers can catch.
-                in_use = "lock" in str(exc).lower()
-                raise (WarehouseInUseError if in_use else WarehouseError)(
-                    f"cannot open {target.describe()}: {exc}. Another process (dbt, a "
-                    "loader or the sync) may hold it; DuckDB allows one writer at a time."
+                if "lock" in str(exc).lower():
+                    raise WarehouseInUseError(
+                        f"cannot open {target.describe()}: {exc}. Another process (dbt, "
+                        "a loader or the sync) may hold it; DuckDB allows one writer at "
+                        "a time."
+                    ) from None
+                # Anything else is the file or a setting (profiles.yml's config_options,
+                # the AUDIENCES_DUCKDB_* variables), not another process.
+                raise WarehouseError(
+                    f"cannot open {target.describe()}: {exc}"
                 ) from None
         elif self.dialect == "postgres":
             import psycopg2

@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from scripts.settings import SettingsError, load_target
-from scripts.warehouse import Warehouse, WarehouseError, connect
+from scripts.warehouse import Warehouse, WarehouseError, WarehouseInUseError, connect
 
 
 def _atomicity(warehouse: Warehouse) -> None:
@@ -35,9 +35,7 @@ def test_duckdb_transaction_rolls_back_everything(duckdb_path) -> None:
         _atomicity(warehouse)
 
 
-def test_duckdb_uses_the_profiles_memory_limit_and_temp_directory(
-    duckdb_path, monkeypatch
-) -> None:
+def test_duckdb_uses_the_profiles_memory_settings(duckdb_path, monkeypatch) -> None:
     # The defaults from profiles.yml, the same ones dbt applies.
     with connect() as warehouse:
         # 3GB means 3 * 10^9 bytes; DuckDB reports it in GiB.
@@ -45,14 +43,35 @@ def test_duckdb_uses_the_profiles_memory_limit_and_temp_directory(
         assert warehouse.scalar("select current_setting('temp_directory')") == (
             f"{duckdb_path}.tmp"
         )
+        assert (
+            warehouse.scalar("select current_setting('block_allocator_memory')")
+            == "953.6 MiB"
+        )
     spill = duckdb_path.parent / "spill"
     monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY_LIMIT", "700MB")
     monkeypatch.setenv("AUDIENCES_DUCKDB_TEMP_DIRECTORY", str(spill))
+    monkeypatch.setenv("AUDIENCES_DUCKDB_BLOCK_ALLOCATOR_MEMORY", "0MB")
     with connect() as warehouse:
         assert warehouse.scalar("select current_setting('memory_limit')") == "667.5 MiB"
+        assert (
+            warehouse.scalar("select current_setting('block_allocator_memory')")
+            == "0 bytes"
+        )
         assert warehouse.scalar("select current_setting('temp_directory')") == str(
             spill
         )
+
+
+def test_a_bad_duckdb_setting_is_named_not_blamed_on_another_process(
+    duckdb_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("AUDIENCES_DUCKDB_BLOCK_ALLOCATOR_MEMORY", "lots")
+    with pytest.raises(WarehouseError) as caught:
+        connect()
+    message = str(caught.value)
+    assert "Memory must have a number" in message
+    assert "Another process" not in message
+    assert not isinstance(caught.value, WarehouseInUseError)
 
 
 @pytest.mark.postgres
