@@ -43,9 +43,11 @@ class Warehouse:
                     target.duckdb_path, config=target.duckdb_settings
                 )
             except duckdb.Error as exc:
-                # DuckDB reports a held file lock only in its message ("Could not set
-                # lock on file"); name it here once, as a type callers can catch.
-                if "lock" in str(exc).lower():
+                # A held file lock becomes a type callers can catch. DuckDB names it
+                # only in its message ("Could not set lock on file ...: Conflicting lock
+                # is held in ..."); a bare "lock" would also match a setting's name,
+                # such as block_allocator_memory.
+                if "could not set lock on file" in str(exc).lower():
                     raise WarehouseInUseError(
                         f"cannot open {target.describe()}: {exc}. Another process (dbt, "
                         "a loader or the sync) may hold it; DuckDB allows one writer at "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -45,17 +47,17 @@ def test_duckdb_uses_the_profiles_memory_settings(duckdb_path, monkeypatch) -> N
         )
         assert (
             warehouse.scalar("select current_setting('block_allocator_memory')")
-            == "953.6 MiB"
+            == "0 bytes"
         )
     spill = duckdb_path.parent / "spill"
     monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY_LIMIT", "700MB")
     monkeypatch.setenv("AUDIENCES_DUCKDB_TEMP_DIRECTORY", str(spill))
-    monkeypatch.setenv("AUDIENCES_DUCKDB_BLOCK_ALLOCATOR_MEMORY", "0MB")
+    monkeypatch.setenv("AUDIENCES_DUCKDB_BLOCK_ALLOCATOR_MEMORY", "1GB")
     with connect() as warehouse:
         assert warehouse.scalar("select current_setting('memory_limit')") == "667.5 MiB"
         assert (
             warehouse.scalar("select current_setting('block_allocator_memory')")
-            == "0 bytes"
+            == "953.6 MiB"
         )
         assert warehouse.scalar("select current_setting('temp_directory')") == str(
             spill
@@ -72,6 +74,41 @@ def test_a_bad_duckdb_setting_is_named_not_blamed_on_another_process(
     assert "Memory must have a number" in message
     assert "Another process" not in message
     assert not isinstance(caught.value, WarehouseInUseError)
+    # More than the machine has: DuckDB's message names "block_allocator_size", which
+    # holds the word "lock" but is not another process holding the file.
+    monkeypatch.setenv("AUDIENCES_DUCKDB_BLOCK_ALLOCATOR_MEMORY", "100TB")
+    with pytest.raises(WarehouseError) as caught:
+        connect()
+    assert "block_allocator_size" in str(caught.value)
+    assert not isinstance(caught.value, WarehouseInUseError)
+
+
+def test_a_held_duckdb_file_is_reported_as_in_use(duckdb_path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_DUCKDB_FILE, str(duckdb_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(WarehouseInUseError) as caught:
+            connect()
+        assert "Another process" in str(caught.value)
+    finally:
+        holder.communicate()  # closing its stdin lets it go
+    assert holder.returncode == 0
+
+
+# Opens the file, says so, and holds it until its stdin closes.
+HOLD_DUCKDB_FILE = """
+import sys, duckdb
+connection = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.read()
+connection.close()
+"""
 
 
 @pytest.mark.postgres
