@@ -12,6 +12,7 @@ commits, not their rows, were the cost of a landing folder of one file a minute.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import tempfile
@@ -59,6 +60,19 @@ SPLIT_CAUSE_CHARS = 200
 
 class LoadFailedError(Exception):
     """A file could not be loaded; earlier files stay loaded, this one is untouched."""
+
+
+class DiskFullError(LoadFailedError):
+    """A disk the load writes to (the warehouse's, or TMPDIR where files are staged)
+    filled up: every later file would fail the same way, so the run stops there."""
+
+
+# What "the disk is full" looks like: the OS's errno in Python; in DuckDB's errors, the
+# OS's words after the file it could not write (the exception's type varies with the
+# statement: an IO error, or a failed commit); PostgreSQL's SQLSTATE 53100 disk_full.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_WORDS = tuple(os.strerror(number).lower() for number in DISK_FULL_ERRNOS)
+POSTGRES_DISK_FULL = "53100"
 
 
 class MissingRightsError(Exception):
@@ -240,12 +254,25 @@ class _Loop:
 
     def unreadable(self, path: Path, exc: OSError) -> None:
         # The file went away or became unreadable mid-run: say which and go on; it is
-        # not in the ledger, so the next run tries it again.
+        # not in the ledger, so the next run tries it again. A full disk is not the
+        # file's fault and would fail every file after it: the run stops.
+        if is_disk_full(exc):
+            raise self.disk_full(path, exc) from exc
         if isinstance(exc, FileNotFoundError):
             self.summary.files_vanished += 1
         else:
             self.summary.files_unreadable += 1
         click.echo(_unreadable_line(self.spec.loader, path, exc), err=True)
+
+    def disk_full(self, path: Path, exc: BaseException) -> DiskFullError:
+        return DiskFullError(
+            f"{self.spec.loader}: stopped at {display_name(path)}: a disk is full "
+            f"({_first_line(exc)}). The {self.summary.files_loaded} file(s) loaded "
+            "before it stay loaded; nothing of it or of the files after it was kept. "
+            "Free space on the warehouse's disk and on the temporary folder (TMPDIR, "
+            f"{tempfile.gettempdir()}), then rerun: it loads exactly the files not "
+            "loaded yet."
+        )
 
     def unstorable(self, path: Path) -> None:
         # Counted with the unreadable files: not loaded, and the exit status says so.
@@ -280,7 +307,11 @@ class _Loop:
                 self.workdir,
                 self.opts,
             )
-        except OSError as exc:
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise self.disk_full(source.path, exc) from exc
+            if not isinstance(exc, OSError):
+                raise
             self.unreadable(source.path, exc)
             return
         self._count(counts)
@@ -344,7 +375,11 @@ class _Loop:
             )
             with self.wh.transaction():
                 results = batch.apply(self.duck, self.spec, clock.now, sources)
-        except duckdb.Error as exc:
+        except (duckdb.Error, OSError) as exc:
+            if is_disk_full(exc):  # halves would fail the same way, one by one
+                raise self.disk_full(sources[0].path, exc) from exc
+            if isinstance(exc, OSError):
+                raise
             # One file DuckDB refuses (invalid UTF-8, an oversized line, a file gone
             # since it was hashed) fails the batch as a whole and nothing of it is kept.
             # Halves are retried, in order, until that file loads alone by the per-file
@@ -565,10 +600,8 @@ def _load_one(
                 clock.now,
             )
     except Exception as exc:
-        if _is_database_error(exc):
-            raise LoadFailedError(
-                f"{path}: {str(exc).strip().splitlines()[0]}"
-            ) from exc
+        if _is_database_error(exc) and not is_disk_full(exc):
+            raise LoadFailedError(f"{path}: {_first_line(exc)}") from exc
         raise
     finally:
         drop_stage(duck)
@@ -577,7 +610,22 @@ def _load_one(
     return counts
 
 
-def _is_database_error(exc: Exception) -> bool:
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error means a disk the load writes to is full (not the file's fault)."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    if getattr(exc, "pgcode", None) == POSTGRES_DISK_FULL:
+        return True
+    # The first line only: DuckDB may quote a record's text on the lines after it.
+    first = _first_line(exc).lower()
+    return _is_database_error(exc) and any(words in first for words in DISK_FULL_WORDS)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _is_database_error(exc: BaseException) -> bool:
     import duckdb
     import psycopg2
 
