@@ -20,6 +20,7 @@ from scripts.cli import LazyGroup
 from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
 from scripts.loaders import orders, segment_events, webhooks
 from scripts.loaders.bulk import TableSpec
+from scripts.loaders.disk_full import first_line
 from scripts.loaders.files import InputError
 from scripts.loaders.runner import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -28,6 +29,7 @@ from scripts.loaders.runner import (
     Options,
     Stager,
     ensure_rights,
+    is_database_error,
     line_stager,
     run,
     timestamp_literal,
@@ -123,6 +125,17 @@ def execute(
         fail(str(exc), EXIT_FILE_FAILED)
     except (MissingRightsError, WarehouseError) as exc:
         fail(str(exc), EXIT_USAGE)
+    except Exception as exc:
+        # Outside a file's own load (the ledger's lookups, say), the warehouse may
+        # still fail: out of memory, a lost connection. Every file is whole or absent.
+        if not is_database_error(exc):
+            raise
+        fail(
+            f"{spec.loader}: stopped, the warehouse failed ({type(exc).__name__}: "
+            f"{first_line(exc)}); the files loaded before stay loaded, rerun to "
+            "load the rest",
+            EXIT_FILE_FAILED,
+        )
     finally:
         wh.close()
     click.echo(summary.line())

@@ -46,6 +46,7 @@ import orjson
 
 from scripts.loaders import validity
 from scripts.loaders.bulk import TableSpec
+from scripts.loaders.disk_full import is_disk_full
 from scripts.loaders.files import (
     Reject,
     SourceFile,
@@ -200,6 +201,8 @@ def _parquet_records(path: Path) -> Iterator[tuple[int, bytes, Any]]:
             names = [column[0] for column in cursor.description]
             rows = cursor.fetchall()
         except (duckdb.Error, ValueError, OverflowError) as exc:
+            if is_disk_full(exc):  # not the file's fault: the run stops, no reject
+                raise
             raise UnreadableFileError(f"not a readable Parquet file: {exc}") from None
     for index, values in enumerate(rows, start=1):
         try:

@@ -12,7 +12,7 @@ commits, not their rows, were the cost of a landing folder of one file a minute.
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
 import sys
 import tempfile
@@ -27,6 +27,7 @@ import click
 
 from scripts.loaders import batch, ledger, validity
 from scripts.loaders.bulk import FileContext, TableSpec, apply, ensure_table
+from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.files import (
     InputError,
     Reject,
@@ -63,16 +64,8 @@ class LoadFailedError(Exception):
 
 
 class DiskFullError(LoadFailedError):
-    """A disk the load writes to (the warehouse's, or TMPDIR where files are staged)
-    filled up: every later file would fail the same way, so the run stops there."""
-
-
-# What "the disk is full" looks like: the OS's errno in Python; in DuckDB's errors, the
-# OS's words after the file it could not write (the exception's type varies with the
-# statement: an IO error, or a failed commit); PostgreSQL's SQLSTATE 53100 disk_full.
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-DISK_FULL_WORDS = tuple(os.strerror(number).lower() for number in DISK_FULL_ERRNOS)
-POSTGRES_DISK_FULL = "53100"
+    """A disk the load writes to filled up (disk_full.py): every later file would fail
+    the same way, so the run stops there."""
 
 
 class MissingRightsError(Exception):
@@ -265,14 +258,26 @@ class _Loop:
         click.echo(_unreadable_line(self.spec.loader, path, exc), err=True)
 
     def disk_full(self, path: Path, exc: BaseException) -> DiskFullError:
+        cause = first_line(exc)
+        if isinstance(exc, OSError) and not exc.filename:
+            cause += f", writing in {self.workdir}"  # our own staging copies
+        elif "offload" in cause:  # DuckDB names neither the folder nor the OS's words
+            cause += f", spilling to DuckDB's temp_directory {self._spill_folder()}"
         return DiskFullError(
             f"{self.spec.loader}: stopped at {display_name(path)}: a disk is full "
-            f"({_first_line(exc)}). The {self.summary.files_loaded} file(s) loaded "
-            "before it stay loaded; nothing of it or of the files after it was kept. "
-            "Free space on the warehouse's disk and on the temporary folder (TMPDIR, "
-            f"{tempfile.gettempdir()}), then rerun: it loads exactly the files not "
-            "loaded yet."
+            f"({cause}). The {self.summary.files_loaded} file(s) loaded before it "
+            "stay loaded; nothing of it or of the files after it was kept. Free space "
+            "on the disk named (the warehouse's, its DuckDB temp_directory, or the "
+            f"temporary folder TMPDIR, {tempfile.gettempdir()}), then rerun: it loads "
+            "exactly the files not loaded yet."
         )
+
+    def _spill_folder(self) -> str:
+        try:
+            return str(self.duck.execute("select current_setting('temp_directory')")
+                       .fetchone()[0])  # fmt: skip
+        except Exception:
+            return "(unknown)"
 
     def unstorable(self, path: Path) -> None:
         # Counted with the unreadable files: not loaded, and the exit status says so.
@@ -390,7 +395,10 @@ class _Loop:
             self.split(sources, exc)
             results = None
         finally:
-            batch.drop(self.duck)
+            # Best effort, as drop_stage: after a failed checkpoint DuckDB refuses every
+            # statement until reopened, and this must not hide the error being raised.
+            with contextlib.suppress(duckdb.Error):
+                batch.drop(self.duck)
             drop_stage(self.duck)
             _remove(staged_copies)
         if results is None:
@@ -424,6 +432,9 @@ class _Loop:
                         source, self.workdir, self.opts.max_record_bytes
                     )
                 except OSError as exc:
+                    if is_disk_full(exc):  # the batch stops here, from its first file
+                        _remove(staged_copies)
+                        raise self.disk_full(sources[0].path, exc) from exc
                     self.unreadable(source.path, exc)
                     continue
                 staged_copies.append(staged.path)
@@ -600,8 +611,8 @@ def _load_one(
                 clock.now,
             )
     except Exception as exc:
-        if _is_database_error(exc) and not is_disk_full(exc):
-            raise LoadFailedError(f"{path}: {_first_line(exc)}") from exc
+        if is_database_error(exc) and not is_disk_full(exc):
+            raise LoadFailedError(f"{path}: {first_line(exc)}") from exc
         raise
     finally:
         drop_stage(duck)
@@ -610,22 +621,7 @@ def _load_one(
     return counts
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether an error means a disk the load writes to is full (not the file's fault)."""
-    if isinstance(exc, OSError):
-        return exc.errno in DISK_FULL_ERRNOS
-    if getattr(exc, "pgcode", None) == POSTGRES_DISK_FULL:
-        return True
-    # The first line only: DuckDB may quote a record's text on the lines after it.
-    first = _first_line(exc).lower()
-    return _is_database_error(exc) and any(words in first for words in DISK_FULL_WORDS)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _is_database_error(exc: BaseException) -> bool:
+def is_database_error(exc: BaseException) -> bool:
     import duckdb
     import psycopg2
 
