@@ -20,7 +20,7 @@ from scripts.cli import LazyGroup
 from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
 from scripts.loaders import orders, segment_events, webhooks
 from scripts.loaders.bulk import TableSpec
-from scripts.loaders.disk_full import first_line
+from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.files import InputError
 from scripts.loaders.runner import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -98,6 +98,12 @@ def common_options(func):
     return func
 
 
+def warehouse_failure(exc: BaseException) -> str:
+    """One line for a warehouse error that ends a load: a full disk said as such."""
+    what = "a disk is full" if is_disk_full(exc) else "the warehouse failed"
+    return f"{what} ({type(exc).__name__}: {first_line(exc)})"
+
+
 def execute(
     spec: TableSpec,
     stager: Stager,
@@ -131,9 +137,8 @@ def execute(
         if not is_database_error(exc):
             raise
         fail(
-            f"{spec.loader}: stopped, the warehouse failed ({type(exc).__name__}: "
-            f"{first_line(exc)}); the files loaded before stay loaded, rerun to "
-            "load the rest",
+            f"{spec.loader}: stopped, {warehouse_failure(exc)}; the files loaded "
+            "before stay loaded, rerun to load the rest",
             EXIT_FILE_FAILED,
         )
     finally:
@@ -418,6 +423,17 @@ def api_command(
         fail(f"{exc}. Committed pages are kept; rerun to resume.", EXIT_FILE_FAILED)
     except (WarehouseError, MissingRightsError) as exc:
         fail(str(exc), EXIT_USAGE)
+    except Exception as exc:
+        # Each page commits with its cursor (api_store.py): whatever the warehouse
+        # failed on, the pages before it are kept and a rerun resumes after them.
+        if not is_database_error(exc):
+            raise
+        _summary(totals, pages, windows, started, client.retries, sys.stderr)
+        fail(
+            f"api: stopped, {warehouse_failure(exc)}. Committed pages are kept; "
+            "rerun to resume.",
+            EXIT_FILE_FAILED,
+        )
     finally:
         client.close()
     _summary(totals, pages, windows, started, client.retries, sys.stdout)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,3 +94,34 @@ def write(path: Path, content: bytes, gz: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(content) if gz else content)
     return path
+
+
+# Set by .ci/run where a tmpfs can be mounted: then a test that cannot mount fails.
+REQUIRE_TMPFS_ENV = "AUDIENCES_REQUIRE_TMPFS"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mounts a tmpfs of the given size (e.g. "64k") and returns its folder."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"disk-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            message = f"cannot mount a tmpfs (needs root): {done.stderr.strip()}"
+            if os.environ.get(REQUIRE_TMPFS_ENV):
+                pytest.fail(message)
+            pytest.skip(message)
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)

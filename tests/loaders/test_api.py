@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -314,6 +315,39 @@ def test_load_api__gives_up_clearly_then_resumes_from_the_stored_cursor(
     pages = [tuple(r.served) for r in fake_api.ok_requests()]
     assert len(pages) == len(set(pages))
     assert fetched_before == 3
+
+
+def test_load_api__a_full_disk_stops_in_one_line_and_a_rerun_resumes(
+    fake_api, served, small_disk, monkeypatch: pytest.MonkeyPatch
+):
+    # The warehouse on a small real disk that then fills up, as a full disk does:
+    # every free block taken by another file.
+    disk = small_disk("4m")
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(disk / "warehouse.duckdb"))
+    monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
+    assert run_api("--since", "2024-01-01", "--until", "2024-01-02").exit_code == 0
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 4096)
+
+    full = run_api(
+        "--since", "2024-01-01", "--until", "2025-03-01", "--limit-per-page", "20"
+    )
+
+    assert full.exit_code == 4, full.output
+    assert "api: stopped, a disk is full" in full.stderr
+    assert "No space left on device" in full.stderr
+    assert "rerun to resume" in full.stderr
+    kept = set(landed("dev"))
+    assert len(kept) < len(served)
+    # Space freed, the same warehouse file resumes: every delivery, each once.
+    filler.unlink()
+    again = run_api(
+        "--since", "2024-01-01", "--until", "2025-03-01", "--limit-per-page", "20"
+    )
+    assert again.exit_code == 0, again.output
+    assert set(landed("dev")) == {message["id"] for message in served}
 
 
 @pytest.mark.slow

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,35 +26,7 @@ from scripts.loaders.disk_full import is_disk_full
 from scripts.warehouse import connect
 from tests.loaders.conftest import event, ndjson, query, run_load, write
 
-REQUIRE_ENV = "AUDIENCES_REQUIRE_TMPFS"
 T0 = 1727712000
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """Mounts a tmpfs of the given size (e.g. "64k") and returns its folder."""
-    mounted: list[Path] = []
-
-    def mount(size: str) -> Path:
-        folder = tmp_path / f"disk-{len(mounted)}"
-        folder.mkdir()
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            message = f"cannot mount a tmpfs (needs root): {done.stderr.strip()}"
-            if os.environ.get(REQUIRE_ENV):
-                pytest.fail(message)
-            pytest.skip(message)
-        mounted.append(folder)
-        return folder
-
-    yield mount
-    for folder in mounted:
-        subprocess.run(["umount", "--lazy", str(folder)], check=False)
 
 
 def _crlf_events(prefix: str, count: int) -> bytes:
