@@ -149,7 +149,10 @@ PYTHON_AREAS: dict[str, PythonArea] = {
         # DuckDB (about 8 s for the three).
         PythonArea(
             "loaders",
-            tuple(f"scripts/loaders/{name}.py" for name in ("files", "bulk", "orders")),
+            tuple(
+                f"scripts/loaders/{name}.py"
+                for name in ("files", "bulk", "orders", "disk_full")
+            ),
             (
                 *(
                     f"tests/loaders/test_{name}_rules.py"
@@ -161,6 +164,10 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                 "tests/loaders/test_loaded_rows.py",
                 # bulk.py's PostgreSQL path (COPY, the server's conflicts and upsert)
                 "tests/loaders/test_bulk_rules_postgres.py",
+                # what counts as a full disk, directly and against the real server
+                "tests/loaders/test_disk_full.py::test_what_counts_as_a_full_disk",
+                "tests/loaders/test_disk_full.py::"
+                "test_a_postgresql_error_quoting_the_words_is_not_a_full_disk",
             ),
             postgres=True,
         ),

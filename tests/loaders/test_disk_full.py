@@ -22,7 +22,7 @@ import pytest
 
 from scripts.loaders import batch, runner
 from scripts.loaders.command import EXIT_FILE_FAILED
-from scripts.loaders.disk_full import is_disk_full
+from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.warehouse import connect
 from tests.loaders.conftest import event, ndjson, query, run_load, write
 
@@ -194,7 +194,19 @@ def test_what_counts_as_a_full_disk() -> None:
             "Invalid Input Error: Malformed JSON in line 3\nNo space left on device"
         )
     )
+    # A block DuckDB could not spill to its temp_directory: no OS words in its message.
+    assert is_disk_full(
+        duckdb.OutOfMemoryException(
+            "Out of Memory Error: failed to offload data block of size 256.0 KiB "
+            "(800.0 KiB/921.5 KiB used)."
+        )
+    )
+    assert not is_disk_full(
+        duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+    )
     assert not is_disk_full(RuntimeError("No space left on device"))
+    assert first_line(duckdb.IOException("first\nsecond")) == "first"
+    assert first_line(RuntimeError()) == "RuntimeError"
 
 
 @pytest.mark.postgres
