@@ -164,10 +164,15 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                 "tests/loaders/test_loaded_rows.py",
                 # bulk.py's PostgreSQL path (COPY, the server's conflicts and upsert)
                 "tests/loaders/test_bulk_rules_postgres.py",
-                # what counts as a full disk, directly and against the real server
+                # the payload columns: filled on load, added to an older table (~11 s)
+                "tests/loaders/test_payload_columns.py",
+                # what counts as a full disk: directly, and on the real server, one
+                # error that quotes the words and a tablespace that fills up
                 "tests/loaders/test_disk_full.py::test_what_counts_as_a_full_disk",
                 "tests/loaders/test_disk_full.py::"
                 "test_a_postgresql_error_quoting_the_words_is_not_a_full_disk",
+                "tests/loaders/test_disk_full.py::"
+                "test_a_full_postgresql_disk_stops_the_run_and_a_rerun_loads_the_rest",
             ),
             postgres=True,
         ),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,13 +104,21 @@ REQUIRE_TMPFS_ENV = "AUDIENCES_REQUIRE_TMPFS"
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """Mounts a tmpfs of the given size (e.g. "64k") and returns its folder."""
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Mounts a tmpfs of the given size (e.g. "64k") and returns its folder.
+
+    `owner` (a user name) gets the disk, in a folder that user can reach: the
+    PostgreSQL server runs as `postgres` and cannot enter pytest's private tmp_path.
+    """
     mounted: list[Path] = []
 
-    def mount(size: str) -> Path:
-        folder = tmp_path / f"disk-{len(mounted)}"
-        folder.mkdir()
+    def mount(size: str, owner: str | None = None) -> Path:
+        if owner is None:
+            folder = tmp_path / f"disk-{len(mounted)}"
+            folder.mkdir()
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="audiences-disk-"))
+            folder.chmod(0o755)
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
             capture_output=True,
@@ -120,8 +131,13 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
                 pytest.fail(message)
             pytest.skip(message)
         mounted.append(folder)
+        if owner is not None:
+            shutil.chown(folder, owner, owner)
         return folder
 
     yield mount
     for folder in mounted:
         subprocess.run(["umount", "--lazy", str(folder)], check=False)
+        if not folder.is_relative_to(tmp_path):
+            with contextlib.suppress(OSError):
+                folder.rmdir()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -242,3 +243,48 @@ def test_a_warehouse_out_of_memory_outside_a_file_is_one_line_not_a_traceback(
     again = run_load("webhooks", [folder], "dev")
     assert again.exit_code == 0, again.output
     assert again.counts["loaded"] == 30 * 1000
+
+
+@pytest.mark.postgres
+def test_a_full_postgresql_disk_stops_the_run_and_a_rerun_loads_the_rest(
+    tmp_path: Path, postgres_env: dict[str, str], small_disk
+) -> None:
+    # The server's own disk fills: the database's tables live in a tablespace on a
+    # small tmpfs, so PostgreSQL fails with SQLSTATE 53100 ("could not extend file").
+    import psycopg2
+
+    disk = small_disk("1m", owner="postgres")
+    tablespace = f"small_{postgres_env['PGDATABASE']}"
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"create tablespace {tablespace} location '{disk}'")
+        cursor.execute(
+            f"alter database {postgres_env['PGDATABASE']} "
+            f"set default_tablespace = {tablespace}"
+        )
+    folder = tmp_path / "in"
+    _days(folder, 20, 200)  # about 1.3 MB of events, one file at a time
+
+    try:
+        full = run_load("webhooks", [folder], "postgres")
+
+        assert full.exit_code == EXIT_FILE_FAILED, full.output
+        assert "a disk is full" in full.output
+        assert "No space left on device" in full.output
+        recorded = query("postgres", "select count(*) from raw_loader.loaded_files")
+        files_before = recorded[0][0]
+        assert 0 < files_before < 20
+        assert f"The {files_before} file(s) loaded before it stay loaded" in full.output
+        assert len(_event_ids("postgres")) == files_before * 200
+        # Space freed in place (the operator grows the disk), the rerun loads the rest.
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        again = run_load("webhooks", [folder], "postgres")
+        assert again.exit_code == 0, again.output
+        assert again.counts["files_skipped"] == files_before
+        assert len(_event_ids("postgres")) == 20 * 200
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"drop database if exists {postgres_env['PGDATABASE']}")
+            cursor.execute(f"drop tablespace if exists {tablespace}")
+        admin.close()
