@@ -173,6 +173,9 @@ PYTHON_AREAS: dict[str, PythonArea] = {
                 "test_a_postgresql_error_quoting_the_words_is_not_a_full_disk",
                 "tests/loaders/test_disk_full.py::"
                 "test_a_full_postgresql_disk_stops_the_run_and_a_rerun_loads_the_rest",
+                "tests/loaders/test_disk_full.py::"
+                "test_a_full_disk_while_upgrading_an_older_raw_table_stops_the_load_"
+                "the_same_way",
             ),
             postgres=True,
         ),

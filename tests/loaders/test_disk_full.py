@@ -13,6 +13,7 @@ loaded before, and a rerun once there is space loads exactly the rest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts.loaders import batch, runner
+from scripts.loaders import batch, ledger, runner
 from scripts.loaders.command import EXIT_FILE_FAILED
 from scripts.loaders.disk_full import first_line, is_disk_full
+from scripts.loaders.stage import sql_literal
 from scripts.warehouse import connect
 from tests.loaders.conftest import event, ndjson, query, run_load, write
 
@@ -288,3 +290,52 @@ def test_a_full_postgresql_disk_stops_the_run_and_a_rerun_loads_the_rest(
             cursor.execute(f"drop database if exists {postgres_env['PGDATABASE']}")
             cursor.execute(f"drop tablespace if exists {tablespace}")
         admin.close()
+
+
+def test_a_full_disk_while_upgrading_an_older_raw_table_stops_the_load_the_same_way(
+    tmp_path: Path, small_disk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An earlier version's raw table (no payload columns) on a disk that then fills:
+    # the upgrade's rewrite fails for want of space, not because of the table.
+    from tests.loaders.test_payload_columns import OLD_PAYLOAD, OLD_WEBHOOK_TABLE
+
+    disk = small_disk("8m")
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(disk / "warehouse.duckdb"))
+    monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
+    wh = connect("dev")
+    try:
+        ledger.ensure_ledger(wh)  # so that the upgrade is the load's first write
+        wh.execute("create schema raw_customerio")
+        wh.execute(OLD_WEBHOOK_TABLE.format(payload="json", key=""))
+        wh.execute(
+            "insert into raw_customerio.webhook_events select 'old' || i, 'email', "
+            "'opened', timestamp '2026-11-30 10:00:00', "
+            f"{sql_literal(OLD_PAYLOAD)}, 'old.ndjson', i, "
+            "timestamp '2026-11-30 10:05:00' from range(20000) as r(i)"
+        )
+    finally:
+        wh.close()
+    filler = _fill(disk)
+    path = write(tmp_path / "new.ndjson", ndjson(event("01NEW")))
+
+    full = run_load("webhooks", [path], "dev")
+
+    assert full.exit_code == EXIT_FILE_FAILED, full.output
+    assert "adding the payload columns" in full.output  # the upgrade began
+    assert "a disk is full" in full.output
+    assert "could not add the payload columns" not in full.output  # not the table's
+    filler.unlink()
+    again = run_load("webhooks", [path], "dev")
+    assert again.exit_code == 0, again.output
+    assert query("dev", "select count(*) from raw_customerio.webhook_events") == [
+        (20001,)
+    ]
+
+
+def _fill(disk: Path) -> Path:
+    """Takes every free block of `disk`, as another file on a full disk does."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 4096)
+    return filler
