@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from scripts.loaders.disk_full import is_disk_full
+from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.ledger import CONFLICT_REASON, Counts
 from scripts.loaders.stage import CLASSIFIED, PY_REJECTS, Column, sql_literal
 from scripts.warehouse import INSUFFICIENT_PRIVILEGE, Warehouse, WarehouseError
@@ -148,11 +148,10 @@ def add_payload_columns(
             raise  # ensure_rights turns it into one clear line
         if is_disk_full(exc):
             raise  # not the table's fault: the load stops as on any full disk
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise WarehouseError(
             f"could not add the payload columns ({', '.join(c.name for c in missing)}) "
             f"to {spec.qualified}, which an earlier version created; nothing was "
-            f"changed: {first_line}"
+            f"changed: {first_line(exc)}"
         ) from None
 
 

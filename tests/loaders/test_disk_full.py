@@ -66,6 +66,7 @@ def test_a_full_temporary_folder_stops_the_run_and_a_rerun_loads_everything(
     assert "a disk is full" in full.output
     assert "No space left on device" in full.output
     assert "rerun" in full.output
+    assert ", writing in " in full.output  # Python's own write names no file: we do
     # Stopped there: the file after it was not tried, so not reported as unreadable.
     assert "c.ndjson" not in full.output
     assert "not loaded:" not in full.output
@@ -168,6 +169,7 @@ def test_a_full_duckdb_temp_directory_stops_the_run_without_splitting_batches(
     assert full.exit_code == EXIT_FILE_FAILED, full.output
     assert "a disk is full" in full.output
     assert "failed to offload data block" in full.output
+    assert "spilling to DuckDB's temp_directory" in full.output  # says which disk
     assert "loading it in halves" not in full.output
     assert query("dev", "select count(*) from raw_loader.loaded_files") == [(0,)]
     monkeypatch.delenv("AUDIENCES_DUCKDB_TEMP_DIRECTORY")
