@@ -18,6 +18,12 @@
     changed person since its last run (int_identifiers_resolved stamps them with
     changed_at), so the result is what a full refresh gives for the same as_of.
 
+    previous_person_id is the person a row had before this run rewrote it: a held event
+    re-resolved to someone else, or the copy a better one replaced (null for a new
+    event). With deduplicated_at it tells the per-person summaries whose events changed
+    (macros/people/summarised_per_person.sql), both the people who gained events and
+    those who lost them.
+
     The person is stored here, on the deduplicated rows, rather than in a table of its own:
     that was a third copy of every event (after the union and this one), and writing
     millions of rows is the largest cost of a build at a brand's size.
@@ -51,6 +57,7 @@
 {%- set resolve_every_held_row = (
     is_incremental() and not relation_has_column(this, 'person_id')
 ) -%}
+{%- set no_person = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 
 with
 
@@ -88,7 +95,8 @@ keyed as (
         select
             message_event_id,
             source_event_id,
-            source_priority
+            source_priority,
+            {{ no_person if resolve_every_held_row else 'person_id' }} as person_id
 
         from {{ this }}
 
@@ -99,6 +107,12 @@ ranked as (
 
     select
         keyed.*,
+        {% if is_incremental() -%}
+            {# The person of the copy a better one replaces (see previous_person_id). #}
+            already_landed.person_id as replaced_person_id,
+        {%- else -%}
+            {{ no_person }} as replaced_person_id,
+        {%- endif %}
         {#
             The best source, then the smallest source id; an App API delivery fetched
             again (same source id) keeps its latest copy, as an incremental run does.
@@ -138,7 +152,8 @@ winners as (
         message_event_id,
         source_system,
         source_event_id,
-        loaded_at
+        loaded_at,
+        replaced_person_id
 
     from ranked
 
@@ -209,7 +224,9 @@ arrivals as (
 
         ---------- timestamps
         message_events.occurred_at,
-        message_events.loaded_at
+        message_events.loaded_at,
+
+        winners.replaced_person_id as previous_person_id
 
     {# One source row per (system, source id, load): the raw tables' keys. #}
     from message_events
@@ -284,8 +301,10 @@ arrivals as (
 
         select
             {%- for column in event_columns %}
-            held.{{ column }}{{ "," if not loop.last }}
+            held.{{ column }},
             {%- endfor %}
+            {{ no_person if resolve_every_held_row else 'held.person_id' }}
+                as previous_person_id
 
         from {{ this }} as held
 
@@ -305,12 +324,12 @@ arrivals as (
 {% endif %}
 to_resolve as (
 
-    select {{ event_columns | join(', ') }} from arrivals
+    select {{ event_columns | join(', ') }}, previous_person_id from arrivals
 
     {% if is_incremental() %}
         union all
 
-        select {{ event_columns | join(', ') }} from held_to_resolve
+        select {{ event_columns | join(', ') }}, previous_person_id from held_to_resolve
     {% endif %}
 
 ),

@@ -5,6 +5,9 @@
     deduplicated rows (int_message_events_deduplicated resolves the events it writes and
     re-resolves those whose identifiers changed), so the events are written once, not
     copied into a table of their own. Readers filter occurred_at <= as_of.
+    deduplicated_at (when the dedupe last wrote the row) and previous_person_id (whom the
+    row belonged to before) let the per-person summaries rebuild only the people whose
+    events changed (macros/people/summarised_per_person.sql).
 #}
 
 with
@@ -32,7 +35,9 @@ resolved as (
         phone,
         is_machine,
         occurred_at,
-        loaded_at
+        loaded_at,
+        deduplicated_at,
+        previous_person_id
 
     from message_events
 

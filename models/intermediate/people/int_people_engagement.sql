@@ -10,50 +10,43 @@
     those audiences' rule: a change to how it is counted changes who is a member, so it
     needs new versions of the absence audiences (README, "Add or change an audience"),
     which their fingerprints (audience SQL and macros) would not demand on their own.
+    A run rebuilds only the people whose events changed since the previous one, and
+    checks the rest (macros/people/summarised_per_person.sql).
 #}
+
+{#- The summary's columns, as the call below defines them. -#}
+{%- set channels = var('engagement_channels') -%}
+{%- set columns = (
+    ('last_human_' ~ channels | join('_engagement_at last_human_') ~ '_engagement_at')
+    ~ ' ' ~ ('first_' ~ channels | join('_message_event_at first_') ~ '_message_event_at')
+    ~ ' first_message_event_at'
+).split() -%}
+
+{%- set aggregates -%}
+    {%- for channel in var('engagement_channels') %}
+    max(
+        case
+            when
+                channel = '{{ channel }}'
+                and metric in ('opened', 'clicked')
+                and coalesce(is_machine, false) = false
+                then occurred_at
+        end
+    ) as last_human_{{ channel }}_engagement_at,
+    min(
+        case when channel = '{{ channel }}' then occurred_at end
+    ) as first_{{ channel }}_message_event_at,
+    {%- endfor %}
+    min(occurred_at) as first_message_event_at
+{%- endset %}
 
 with
 
-message_events as (
-
-    select
-        person_id,
-        channel,
-        metric,
-        is_machine,
-        occurred_at
-
-    from {{ ref('int_message_events_resolved') }}
-
-    where
-        person_id is not null
-        and occurred_at <= {{ as_of_timestamp() }}
-
-),
-
 summarised as (
 
-    select
-        person_id,
-        {% for channel in var('engagement_channels') %}
-            max(
-                case
-                    when
-                        channel = '{{ channel }}'
-                        and metric in ('opened', 'clicked')
-                        and coalesce(is_machine, false) = false
-                        then occurred_at
-                end
-            ) as last_human_{{ channel }}_engagement_at,
-            min(
-                case when channel = '{{ channel }}' then occurred_at end
-            ) as first_{{ channel }}_message_event_at,
-        {% endfor %}
-        min(occurred_at) as first_message_event_at
-
-    from message_events
-
-    group by 1
+    {{ summarised_per_person(
+        ref('int_message_events_resolved'), columns, aggregates=aggregates
+    ) }}
 
 )
 
