@@ -274,6 +274,18 @@ SQL_AREAS: dict[str, SqlArea] = {
             ),
             equivalent=INCREMENTAL_EQUIVALENTS,
         ),
+        # The per-person summaries that rebuild only the people whose events changed. A
+        # slip there either keeps a wrong row (the tests compare every run with a full
+        # refresh) or falls back to rebuilding everyone on every run, which no result
+        # shows: the tests also check whose rows each run recomputed (summarised_at).
+        # Unit tests never take the incremental path (no previous table), so the judge
+        # is tests/dbt/test_people_summaries.py on copies of the small warehouse.
+        SqlArea(
+            "people_summaries",
+            ("macros/people/summarised_per_person.sql",),
+            UNIT_TESTS,
+            ("tests/dbt/test_people_summaries.py",),
+        ),
     )
 }
 

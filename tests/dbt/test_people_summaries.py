@@ -1,5 +1,6 @@
-"""The per-person summaries (macros/people/summarised_per_person.sql) rebuild only the
-people whose events changed since their previous build, keep everyone else's row, and
+"""The per-person summary of every message event (int_people_engagement, through
+macros/people/summarised_per_person.sql) rebuilds only the people whose events changed
+since its previous build, keep everyone else's row, and
 rebuild everyone whenever a kept row could be wrong. Whichever path a run takes, the table
 must equal a full refresh of the same warehouse.
 
@@ -22,9 +23,9 @@ from tests.dbt.small_warehouse import FIRST, SECOND, Warehouse, environment
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
-SUMMARIES = ("int_people_engagement", "int_people_subscription_state")
+SUMMARIES = ("int_people_engagement",)
 EVENTS = "analytics.int_message_events_deduplicated"
-# A person with several delivered emails: counted by both summaries.
+# A person with several delivered emails.
 SENDER = (
     f"select person_id from {EVENTS} where channel = 'email' and metric = 'delivered' "
     "and person_id is not null group by 1 having count(*) >= 3 order by 1 limit 2"

@@ -18,11 +18,11 @@
     changed person since its last run (int_identifiers_resolved stamps them with
     changed_at), so the result is what a full refresh gives for the same as_of.
 
-    previous_person_id is the person a row had before this run rewrote it: a held event
-    re-resolved to someone else, or the copy a better one replaced (null for a new
-    event). With deduplicated_at it tells the per-person summaries whose events changed
-    (macros/people/summarised_per_person.sql), both the people who gained events and
-    those who lost them.
+    previous_person_id is the person a held event had before this run re-resolved it
+    (null for an event written for the first time or replaced by a better copy). With
+    deduplicated_at it tells the per-person summaries whose events changed
+    (macros/people/summarised_per_person.sql): the people who gained events and those
+    who lost them to a merge.
 
     The person is stored here, on the deduplicated rows, rather than in a table of its own:
     that was a third copy of every event (after the union and this one), and writing
@@ -58,6 +58,8 @@
     is_incremental() and not relation_has_column(this, 'person_id')
 ) -%}
 {%- set no_person = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
+{#- How the held rows found below are fetched whole (macros/sql/row_locator.sql). -#}
+{%- set held_row = row_locator('message_event_id') -%}
 
 with
 
@@ -95,8 +97,7 @@ keyed as (
         select
             message_event_id,
             source_event_id,
-            source_priority,
-            {{ no_person if resolve_every_held_row else 'person_id' }} as person_id
+            source_priority
 
         from {{ this }}
 
@@ -107,12 +108,6 @@ ranked as (
 
     select
         keyed.*,
-        {% if is_incremental() -%}
-            {# The person of the copy a better one replaces (see previous_person_id). #}
-            already_landed.person_id as replaced_person_id,
-        {%- else -%}
-            {{ no_person }} as replaced_person_id,
-        {%- endif %}
         {#
             The best source, then the smallest source id; an App API delivery fetched
             again (same source id) keeps its latest copy, as an incremental run does.
@@ -152,8 +147,7 @@ winners as (
         message_event_id,
         source_system,
         source_event_id,
-        loaded_at,
-        replaced_person_id
+        loaded_at
 
     from ranked
 
@@ -226,7 +220,13 @@ arrivals as (
         message_events.occurred_at,
         message_events.loaded_at,
 
-        winners.replaced_person_id as previous_person_id
+        {#
+            Not the person of a held copy this one replaces: reading every held row's
+            person to find it cost the tick more than the rare rebuild it saves (a
+            better copy that resolves to someone else), which the summaries' check
+            catches.
+        #}
+        {{ no_person }} as previous_person_id
 
     {# One source row per (system, source id, load): the raw tables' keys. #}
     from message_events
@@ -270,12 +270,13 @@ arrivals as (
         identifier type: the changed identifiers are few (a tick's new and merged
         people), and joining them to one column at a time reads that column alone,
         where filtering the wide rows by three IN lists read every column of every held
-        event (2-3 s of a daily tick at a year of 200k people).
+        event (2-3 s of a daily tick at a year of 200k people). They are returned as
+        row locators, so that held_to_resolve fetches those rows alone.
     #}
     held_with_changed_identifier as (
 
         {%- for identifier in ['cio_id', 'customer_id', 'email'] %}
-        select held.message_event_id
+        select held.{{ held_row }} as held_row
 
         from {{ this }} as held
 
@@ -311,7 +312,7 @@ arrivals as (
         {%- if not resolve_every_held_row %}
 
         inner join held_with_changed_identifier
-            on held.message_event_id = held_with_changed_identifier.message_event_id
+            on held.{{ held_row }} = held_with_changed_identifier.held_row
         {%- endif %}
 
         left join arrivals

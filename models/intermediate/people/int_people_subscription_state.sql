@@ -8,79 +8,81 @@
 
 {% set never = "cast('1900-01-01' as " ~ dbt.type_timestamp() ~ ")" %}
 
-{#- The summary's columns, as the call below defines them. -#}
-{%- set channels = var('engagement_channels') -%}
-{%- set columns = (
-    'last_subscribed_at last_customer_unsubscribed_at '
-    ~ ('last_' ~ channels | join('_unsubscribed_at last_') ~ '_unsubscribed_at')
-    ~ ' last_spam_complaint_at last_email_bounced_at last_email_delivered_at'
-).split() -%}
-
-{%- set aggregates -%}
-    max(
-        case
-            when channel = 'customer' and metric = 'subscribed' then occurred_at
-        end
-    ) as last_subscribed_at,
-    max(
-        case
-            when channel = 'customer' and metric = 'unsubscribed' then occurred_at
-        end
-    ) as last_customer_unsubscribed_at,
-    {%- for channel in var('engagement_channels') %}
-    max(
-        case
-            when channel = '{{ channel }}' and metric = 'unsubscribed'
-                then occurred_at
-        end
-    ) as last_{{ channel }}_unsubscribed_at,
-    {%- endfor %}
-    max(
-        case when channel = 'email' and metric = 'spammed' then occurred_at end
-    ) as last_spam_complaint_at,
-    max(
-        case when channel = 'email' and metric = 'bounced' then occurred_at end
-    ) as last_email_bounced_at,
-    max(
-        case when channel = 'email' and metric = 'delivered' then occurred_at end
-    ) as last_email_delivered_at
-{%- endset %}
-
 with
 
-{# Rebuilt only for the people whose events changed (macros/people/summarised_per_person.sql). #}
-last_events as (
+message_events as (
 
-    {{ summarised_per_person(
-        ref('int_message_events_resolved'),
-        columns,
-        events_filter="metric in ('subscribed', 'unsubscribed', 'spammed', 'bounced', 'delivered')",
-        aggregates=aggregates,
-    ) }}
+    select
+        person_id,
+        channel,
+        metric,
+        occurred_at
+
+    from {{ ref('int_message_events_resolved') }}
+
+    where
+        person_id is not null
+        and occurred_at <= {{ as_of_timestamp() }}
+        and metric in ('subscribed', 'unsubscribed', 'spammed', 'bounced', 'delivered')
 
 ),
 
-{# The summary stays in the table: the next run keeps it for unchanged people. #}
+last_events as (
+
+    select
+        person_id,
+        max(
+            case
+                when channel = 'customer' and metric = 'subscribed' then occurred_at
+            end
+        ) as last_subscribed_at,
+        max(
+            case
+                when channel = 'customer' and metric = 'unsubscribed' then occurred_at
+            end
+        ) as last_customer_unsubscribed_at,
+        {% for channel in var('engagement_channels') %}
+            max(
+                case
+                    when channel = '{{ channel }}' and metric = 'unsubscribed'
+                        then occurred_at
+                end
+            ) as last_{{ channel }}_unsubscribed_at,
+        {% endfor %}
+        max(
+            case when channel = 'email' and metric = 'spammed' then occurred_at end
+        ) as last_spam_complaint_at,
+        max(
+            case when channel = 'email' and metric = 'bounced' then occurred_at end
+        ) as last_email_bounced_at,
+        max(
+            case when channel = 'email' and metric = 'delivered' then occurred_at end
+        ) as last_email_delivered_at
+
+    from message_events
+
+    group by 1
+
+),
+
 states as (
 
     select
-        last_events.*,
+        person_id,
         coalesce(
-            last_events.last_customer_unsubscribed_at
-            > coalesce(last_events.last_subscribed_at, {{ never }}),
+            last_customer_unsubscribed_at > coalesce(last_subscribed_at, {{ never }}),
             false
         ) as is_unsubscribed,
         {% for channel in var('engagement_channels') %}
             coalesce(
-                last_events.last_{{ channel }}_unsubscribed_at
-                > coalesce(last_events.last_subscribed_at, {{ never }}),
+                last_{{ channel }}_unsubscribed_at
+                > coalesce(last_subscribed_at, {{ never }}),
                 false
             ) as is_{{ channel }}_unsubscribed,
         {% endfor %}
-        last_events.last_spam_complaint_at is not null as has_spam_complaint,
+        last_spam_complaint_at is not null as has_spam_complaint,
         coalesce(
-            last_events.last_email_bounced_at
-            > coalesce(last_events.last_email_delivered_at, {{ never }}),
+            last_email_bounced_at > coalesce(last_email_delivered_at, {{ never }}),
             false
         ) as has_hard_bounce
 
