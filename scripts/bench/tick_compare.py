@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"`audiences demo-data ... --end-date {END_DATE}` output")  # fmt: skip
     parser.add_argument("--base", required=True, help="the revision to compare against")
     parser.add_argument("--head", default="HEAD", help="the revision measured (HEAD)")
-    parser.add_argument("--rounds", type=int, default=5, help="ticks per version (5)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="ticks per version (5; 0 prepares the warehouses only)")  # fmt: skip
     parser.add_argument("--root", type=Path, default=REPO_ROOT / "build" / "tick-compare",
                         help="worktrees and kept warehouses (build/tick-compare)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -224,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
         version.checkout()
         print(f"preparing {version.label} (kept in {version.home})", flush=True)
         version.prepare(args.data)
+    if args.rounds == 0:
+        print("prepared; --rounds 0 runs no tick")
+        return
     runs: dict[str, list[dict]] = {version.home.name: [] for version in versions}
     for round_number in range(1, args.rounds + 1):
         for version in versions:
