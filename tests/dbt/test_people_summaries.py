@@ -12,7 +12,9 @@ Which path ran shows in summarised_at, which a kept row keeps."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,6 +102,42 @@ def test_a_new_event_rebuilds_its_person_alone(small_warehouse, tmp_path) -> Non
         counted = after[model][0][person]["event_count"]
         assert counted == before[model][0][person]["event_count"] + 1, model
     _equals_full_refresh(warehouse, after, SECOND)
+
+
+def test_two_ticks_a_new_event_then_nothing(small_warehouse, tmp_path) -> None:
+    # As scheduled: a real webhook loaded, then the dedupe and the summary in one run
+    # (they share the run's stamp), then a run with nothing new, which rebuilds nobody.
+    warehouse = _copy(small_warehouse, tmp_path)
+    person = warehouse.rows(SENDER)[0][0]
+    cio_id = warehouse.rows(
+        "select identifier_value from analytics.int_identifiers_resolved "
+        f"where identifier_type = 'cio_id' and person_id = '{person}'"
+    )[0][0]
+    tick = ("run", "--select", "+int_people_engagement")
+    warehouse.dbt(*tick, as_of=SECOND)
+    before = {model: _table(warehouse, model) for model in SUMMARIES}
+    webhook = {
+        "event_id": "01TICKTWOARRIVAL000000000", "object_type": "email",
+        "metric": "delivered", "timestamp": int(datetime(2026, 3, 1, 6, tzinfo=UTC).timestamp()),
+        "data": {"identifiers": {"cio_id": cio_id}, "delivery_id": "TICKTWO0001",
+                 "campaign_id": 1, "action_id": 11, "recipient": "tick.two@example.org"},
+    }  # fmt: skip
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "tick.ndjson").write_text(json.dumps(webhook) + "\n")
+    loaded = warehouse.command(
+        str(Path(sys.executable).parent / "audiences"), "load", "webhooks",
+        str(tmp_path / "landing"),
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    warehouse.dbt(*tick, as_of=SECOND)
+    after = {model: _table(warehouse, model) for model in SUMMARIES}
+    warehouse.dbt(*tick, as_of=SECOND)
+    again = {model: _table(warehouse, model) for model in SUMMARIES}
+    for model in SUMMARIES:
+        assert _restamped(before, after, model) == {person}, model
+        assert _restamped(after, again, model) == set(), model
+        assert again[model][0] == after[model][0], model
+    _equals_full_refresh(warehouse, again, SECOND)
 
 
 def _move_one_event(
