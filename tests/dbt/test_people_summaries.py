@@ -182,13 +182,19 @@ def test_as_of_passing_a_held_event_rebuilds_its_person(
     small_warehouse, tmp_path
 ) -> None:
     warehouse = _copy(small_warehouse, tmp_path)
-    person = warehouse.rows(SENDER)[0][0]
+    person, other = (row[0] for row in warehouse.rows(SENDER))
     second = datetime.fromisoformat(SECOND.replace("Z", ""))
     # Held since long before the last build, but an hour after its as_of (a sender's
     # clock ahead): not counted yet.
     _copy_event(
         warehouse, person, message_event_id="held-future",
         deduplicated_at=datetime(2026, 1, 1), occurred_at=second + timedelta(hours=1),
+    )  # fmt: skip
+    # Another at that very as_of, counted by the build below: as_of passing it later
+    # changes nothing for its person.
+    _copy_event(
+        warehouse, other, message_event_id="held-at-as-of",
+        deduplicated_at=datetime(2026, 1, 1), occurred_at=second,
     )  # fmt: skip
     before = _build(warehouse, SECOND)
     later = (second + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
