@@ -285,6 +285,15 @@ SQL_AREAS: dict[str, SqlArea] = {
             ("macros/people/summarised_per_person.sql",),
             UNIT_TESTS,
             ("tests/dbt/test_people_summaries.py",),
+            equivalent=(
+                EquivalentMutant(
+                    "macros/people/summarised_per_person.sql",
+                    "{{ last_summarised_at }} < {{ run_started_timestamp() }}",
+                    "`<` -> `<=`",
+                    "the two differ only when this run started at the very microsecond "
+                    "of the previous build's start, which two dbt invocations cannot",
+                ),
+            ),
         ),
     )
 }
