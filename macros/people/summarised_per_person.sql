@@ -23,8 +23,15 @@
     - the check, for that case and any other: the kept and rebuilt rows must count
       exactly the events there are (event_count summed against a count of the events). A
       loss anywhere makes the sum larger; then the run rebuilds every row, as a full
-      refresh does. So the result is always what a full refresh gives; only its cost
-      depends on what changed.
+      refresh does. So the result is what a full refresh gives; only its cost depends on
+      what changed.
+
+    What it assumes, as the watermarks and the scoped key checks do (scripts/run/
+    key_checks.py): dbt runs and loads do not overlap, and the clock that stamps rows does
+    not go back. A dedupe run stamped before this table's last build but written after
+    it (a clock stepped back, two overlapping runs on PostgreSQL) is not among the
+    affected rows, and if it moved an event between two kept people the totals still
+    agree. After such a clock correction, run this model once with --full-refresh.
 
     The whole summary is also rebuilt when as_of goes back (a replay), when the build
     clock is not past the previous build, when the summary's definition changed

@@ -81,6 +81,8 @@ def _copy_event(warehouse: Warehouse, person: str, **changes: object) -> None:
             "and channel = 'email' and metric = 'delivered' limit 1",
             [person],
         )
+        # Whatever re-resolution the copied row went through is not this event's.
+        db.execute("update one set previous_person_id = null")
         db.execute(f"update one set {assignments}", list(changes.values()))
         db.execute(f"insert into {EVENTS} select * from one")
 

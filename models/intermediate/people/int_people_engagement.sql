@@ -14,16 +14,15 @@
     checks the rest (macros/people/summarised_per_person.sql).
 #}
 
-{#- The summary's columns, as the call below defines them. -#}
-{%- set channels = var('engagement_channels') -%}
-{%- set columns = (
-    ('last_human_' ~ channels | join('_engagement_at last_human_') ~ '_engagement_at')
-    ~ ' ' ~ ('first_' ~ channels | join('_message_event_at first_') ~ '_message_event_at')
-    ~ ' first_message_event_at'
-).split() -%}
+{#- The summary's columns, filled in the order the aggregates below define them. -#}
+{%- set columns = [] -%}
 
 {%- set aggregates -%}
     {%- for channel in var('engagement_channels') %}
+    {%- do columns.extend([
+        'last_human_' ~ channel ~ '_engagement_at',
+        'first_' ~ channel ~ '_message_event_at',
+    ]) %}
     max(
         case
             when
@@ -38,6 +37,7 @@
     ) as first_{{ channel }}_message_event_at,
     {%- endfor %}
     min(occurred_at) as first_message_event_at
+    {%- do columns.append('first_message_event_at') %}
 {%- endset %}
 
 with
