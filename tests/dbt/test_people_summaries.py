@@ -142,6 +142,32 @@ def test_two_ticks_a_new_event_then_nothing(small_warehouse, tmp_path) -> None:
     _equals_full_refresh(warehouse, again, SECOND)
 
 
+def test_rows_the_last_build_saw_rebuild_nobody(small_warehouse, tmp_path) -> None:
+    # In a tick the dedupe writes its rows with the run's stamp before the summary reads
+    # them. The next tick must not rebuild those rows' people, nor the people a
+    # re-resolved one left (an event that moved from `other` to `person` then).
+    warehouse = _copy(small_warehouse, tmp_path)
+    person, other = (row[0] for row in warehouse.rows(SENDER))
+    before = _build(warehouse, SECOND)
+    stamp = max(before["int_people_engagement"][1].values())  # the last build's
+    with duckdb.connect(warehouse.env["AUDIENCES_DUCKDB_PATH"]) as db:
+        db.execute(
+            f"update {EVENTS} set deduplicated_at = ?, previous_person_id = ? "
+            "where message_event_id = (select min(message_event_id) from "
+            f"{EVENTS} where person_id = ?)",
+            [stamp, other, person],
+        )
+        # An older run's re-resolution, long since summarised.
+        db.execute(
+            f"update {EVENTS} set previous_person_id = ? where message_event_id = "
+            f"(select max(message_event_id) from {EVENTS} where person_id = ?)",
+            [person, other],
+        )
+    after = _build(warehouse, SECOND)
+    for model in SUMMARIES:
+        assert _restamped(before, after, model) == set(), model
+
+
 def _move_one_event(
     warehouse: Warehouse, loser: str, gainer: str, *, recorded: bool
 ) -> None:
