@@ -293,6 +293,13 @@ SQL_AREAS: dict[str, SqlArea] = {
                     "the two differ only when this run started at the very microsecond "
                     "of the previous build's start, which two dbt invocations cannot",
                 ),
+                EquivalentMutant(
+                    "macros/people/summarised_per_person.sql",
+                    "and previous_person_id is not null",
+                    "dropped filter `and previous_person_id is not null`",
+                    "a null among the affected people matches no row: not in the "
+                    "rebuild's `person_id in (...)`, nor in the kept rows' join",
+                ),
             ),
         ),
     )
