@@ -32,8 +32,10 @@
     affected rows, and if it moved an event between two kept people the totals still
     agree. After such a clock correction, run this model once with --full-refresh.
 
-    The whole summary is also rebuilt when as_of goes back (a replay), when the build
-    clock is not past the previous build, when the summary's definition changed
+    When as_of goes back (a replay), the people with events between the two moments keep
+    rows that count too many, so the check rebuilds everyone. The whole summary is also
+    rebuilt when the build clock is not past the previous build, when the summary's
+    definition changed
     (summary_fingerprint: the aggregates and the columns, as rendered, so a
     change to var('engagement_channels') counts), on --full-refresh, in a unit test, and
     on Spark (which cannot read a table while replacing it).
@@ -203,7 +205,6 @@
         select
             coalesce(
                 {{ last_summarised_at }} < {{ run_started_timestamp() }}
-                and {{ last_as_of }} <= {{ as_of_timestamp() }}
                 and (select coalesce(sum(event_count), 0) from kept_and_rebuilt)
                 = (select count(*) from {{ events }} where {{ counted }}),
                 false
