@@ -71,7 +71,6 @@ class Version:
     """One revision's worktree, warehouse and target folder."""
 
     def __init__(self, revision: str, root: Path, slot: str) -> None:
-        self.revision = revision
         sha = subprocess.run(  # noqa: S603 (git, on a revision the operator names)
             [GIT, "rev-parse", "--short", revision], cwd=REPO_ROOT, check=True,
             capture_output=True, text=True,
