@@ -101,6 +101,11 @@ keyed as (
 
         from {{ this }}
 
+        {# The held rows that can share a key with an arrival: the recent ones. #}
+        where {{ occurred_since_earliest_arrival(
+            'occurred_at', ref('int_message_events_unioned'), newest_loaded_at_held()
+        ) }}
+
     ),
 
 {% endif %}
