@@ -17,13 +17,19 @@
     a unit test (its `this` is a fixture), when an arrival has no occurred_at (its key
     holds '_null_' and matches only rows without one), or when the time has a zone (an
     offset would be dropped). With no arrivals, nothing can match.
+
+    Like the watermark, it assumes that no load commits while the model runs (README:
+    builds and loads must not overlap; DuckDB's one writer enforces it, PostgreSQL does
+    not). A row committed between this lookup and the model's query is missing from the
+    lookup, and if it is a worse copy of an event held from before the bound, it
+    replaces the better copy.
 #}
 {% macro occurred_since_earliest_arrival(column, arrivals, loaded_after) -%}
     {%- if not execute or model.resource_type == 'unit_test' -%}
         1 = 1
     {%- else -%}
         {%- set found = run_query(
-            'select min(occurred_at), count(*) - count(occurred_at), count(*) from '
+            'select min(' ~ column ~ '), count(*) - count(' ~ column ~ '), count(*) from '
             ~ arrivals ~ ' where loaded_at > ' ~ loaded_after
         ).rows[0] -%}
         {%- set earliest, without_time, arriving = found[0], found[1], found[2] -%}

@@ -6,14 +6,14 @@ second the event occurred, so older rows cannot match.
 
 The edge: a webhook event held at a whole second (Customer.io's webhook timestamps are
 whole seconds), and its Segment copy arriving later in the same second, 0.3 s after it,
-as the tick's only arrival. The held copy is the better one (webhooks carry more), and
+as the tick's earliest arrival. The held copy is the better one (webhooks carry more), and
 it sits exactly on the bound."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,25 +38,43 @@ def _held_webhook_delivery(warehouse: Warehouse) -> dict:
     return dict(zip(names, cursor_rows[0], strict=True))
 
 
-def _land_segment_copy(warehouse: Warehouse, held: dict, tmp_path: Path) -> None:
-    occurred = held["occurred_at"] + timedelta(milliseconds=300)
-    record = {
+def _segment_delivery(message_id: str, held: dict, occurred: datetime) -> dict:
+    return {
         "type": "track",
         "event": "Email Delivered",
-        "messageId": "segment-copy-of-a-held-webhook-event",
+        "messageId": message_id,
         "timestamp": occurred.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "receivedAt": (occurred + timedelta(seconds=1)).isoformat() + "Z",
         "userId": held["customer_id"],
         "properties": {"delivery_id": held["delivery_id"]},
         "context": {"traits": {"email": held["email"]}},
     }
+
+
+def _land_segment_copy(warehouse: Warehouse, held: dict, tmp_path: Path) -> None:
+    """The copy, and a later event of another delivery after it in the same file: the
+    bound must come from the earliest arrival, not from the last or any other."""
+    records = [
+        _segment_delivery(
+            "segment-copy-of-a-held-webhook-event",
+            held,
+            held["occurred_at"] + timedelta(milliseconds=300),
+        ),
+        _segment_delivery(
+            "a-later-segment-event",
+            {**held, "delivery_id": "a-delivery-no-one-holds"},
+            held["occurred_at"] + timedelta(hours=2),
+        ),
+    ]
     landing = tmp_path / "segment-copy.ndjson"
-    landing.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    landing.write_text(
+        "".join(json.dumps(record) + "\n" for record in records), encoding="utf-8"
+    )
     result = warehouse.command(
         str(BIN / "audiences"), "load", "segment-events", str(landing), "--no-progress"
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "loaded 1 " in result.stdout + result.stderr
+    assert "loaded 2 " in result.stdout + result.stderr
 
 
 def _copies(warehouse: Warehouse, key: str) -> list[tuple]:
