@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import stat
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -140,6 +141,9 @@ class SourceFile:
     readable_bytes: int | None = None  # content up to the last complete line
     # Bytes of content, decompressed for a .gz (up to a cut): what a batch holds.
     content_bytes: int = 0
+    # The copy Python staged for DuckDB to read instead (stage_lines), when the
+    # prefetch thread made it ahead of the file's batch; taken once, by the batch.
+    staged: StagedLines | None = None
 
     @property
     def display(self) -> str:
@@ -401,15 +405,25 @@ def stage_lines(
     refuse the whole file for one of them.
     """
     shape = detect_shape(source)
-    target = workdir / f"staged-{os.getpid()}-{source.sha256[:16]}.ndjson"
+    # A name of its own per copy: two files with the same bytes may both be staged
+    # ahead (runner._Prefetcher), and removing one copy must not remove the other's.
+    handle, name = tempfile.mkstemp(
+        dir=workdir, prefix=f"staged-{source.sha256[:16]}-", suffix=".ndjson"
+    )
+    target = Path(name)
     staged = StagedLines(path=target, gzipped=False)
-    with target.open("wb") as out:
-        if shape == "ndjson":
-            _stage_ndjson(source, out, staged, max_record_bytes)
-        else:
-            _stage_records(
-                iter_records(source, shape), out, staged, max_record_bytes, 0
-            )
+    try:
+        with os.fdopen(handle, "wb") as out:
+            if shape == "ndjson":
+                _stage_ndjson(source, out, staged, max_record_bytes)
+            else:
+                _stage_records(
+                    iter_records(source, shape), out, staged, max_record_bytes, 0
+                )
+    except BaseException:
+        # A file gone or unreadable, a full disk: no partial copy stays behind.
+        target.unlink(missing_ok=True)
+        raise
     return staged
 
 
@@ -462,26 +476,34 @@ def _stage_block(
     lines_before: int,
 ) -> int:
     """Stage one block of whole lines (ending in a newline); returns the lines so far."""
-    lines = block.split(b"\n")[:-1]
-    if _block_is_clean(block, lines, max_record_bytes):
+    if _block_is_clean(block, max_record_bytes):
         out.write(block)
-    else:
-        records = (
-            (lines_before + index, line)
-            for index, line in enumerate(lines, start=1)
-            if line.strip()
-        )
-        _stage_records(records, out, staged, max_record_bytes, lines_before)
-        written = lines_before + len(lines)
-        _pad_to(out, staged, written)
-    return lines_before + len(lines)
+        return lines_before + block.count(b"\n")
+    lines = block.split(b"\n")[:-1]
+    records = (
+        (lines_before + index, line)
+        for index, line in enumerate(lines, start=1)
+        if line.strip()
+    )
+    _stage_records(records, out, staged, max_record_bytes, lines_before)
+    written = lines_before + len(lines)
+    _pad_to(out, staged, written)
+    return written
 
 
-def _block_is_clean(block: bytes, lines: list[bytes], max_record_bytes: int) -> bool:
+def _block_is_clean(block: bytes, max_record_bytes: int) -> bool:
+    """Whether a block may be copied as it is. The checks are C-speed scans; the common
+    block (shorter than the record limit, ASCII) needs no split and no decoding."""
     if any(byte in block for byte in _SLOW_BYTES):
         return False
-    if max(map(len, lines), default=0) > max_record_bytes:
+    # A line is shorter than its block, so only a block longer than the limit (blocks
+    # are 256 KB, the limit 1 MB unless set lower) can hold a record over it.
+    if len(block) > max_record_bytes and (
+        max(map(len, block.split(b"\n"))) > max_record_bytes
+    ):
         return False
+    if block.isascii():  # ASCII is valid UTF-8; the scan is far cheaper than decoding
+        return True
     try:
         block.decode("utf-8")
     except UnicodeDecodeError:

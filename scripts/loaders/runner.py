@@ -203,7 +203,7 @@ def run(
         for path in found:
             if not storable_name(path):
                 loop.unstorable(path)
-        with iterator as items, _Prefetcher(files) as sources:
+        with iterator as items, _Prefetcher(files, loop.prestage) as sources:
             for path in items:
                 try:
                     source = sources.take(path)
@@ -212,6 +212,7 @@ def run(
                     continue
                 loop.add(source)
             loop.flush()
+        loop.close()
         if duck is not wh.raw_connection:
             duck.close()
     summary.seconds = time.monotonic() - started
@@ -231,6 +232,38 @@ class _Loop:
             and spec.version is None
             and isinstance(stager, LineStager)
         )
+        # The prefetch thread's own connection to the warehouse (DuckDB: a cursor, one
+        # per thread), to leave files already loaded unstaged (prestage).
+        self.ledger_cursor = wh.raw_connection.cursor() if self.batching else None
+
+    def prestage(self, source: SourceFile) -> None:
+        """In the prefetch thread: stage a batch's file that needs Python's copy
+        (batch.read_directly) while DuckDB loads the batch before it, instead of on
+        the main thread between batches. A year of daily files holds 187 such files
+        (one bad line each), and their staging was 10 % of the load's wall time.
+
+        Best effort: a copy not made here (a full disk, a file gone, a file already
+        loaded) is made, or its failure reported, by the main thread as before."""
+        if (
+            self.ledger_cursor is None
+            or not batch.fits(source)
+            or batch.read_directly(source)
+        ):
+            return
+        with contextlib.suppress(Exception):
+            loaded = self.ledger_cursor.execute(
+                "select count(*) from raw_loader.loaded_files "
+                "where loader = ? and file_sha256 = ?",
+                [self.spec.loader, source.sha256],
+            ).fetchone()[0]
+            if not loaded:
+                source.staged = stage_lines(
+                    source, self.workdir, self.opts.max_record_bytes
+                )
+
+    def close(self) -> None:
+        if self.ledger_cursor is not None:
+            self.ledger_cursor.close()
 
     def add(self, source: SourceFile) -> None:
         if self.batching and batch.fits(source):
@@ -342,8 +375,10 @@ class _Loop:
         run: list[SourceFile] = []
         for source in pending:
             if source.sha256 in done:
+                _drop_staged(source)
                 self._count(None)
             elif str(source.path) in fixable:
+                _drop_staged(source)  # the per-file path stages its own copy
                 self._load_batch(run)
                 run = []
                 self.single(source)
@@ -357,6 +392,7 @@ class _Loop:
 
         if len(sources) < 2:
             for source in sources:
+                _drop_staged(source)
                 self.single(source)
             return
         clock = Clock(now=datetime.now(UTC).replace(tzinfo=None))
@@ -428,9 +464,12 @@ class _Loop:
                 reads.append(source.path)
             else:
                 try:
-                    staged = stage_lines(
+                    # Staged ahead by the prefetch thread, or now. Taken once: the
+                    # batch removes its copies, and a retry in halves stages again.
+                    staged = source.staged or stage_lines(
                         source, self.workdir, self.opts.max_record_bytes
                     )
+                    source.staged = None
                 except OSError as exc:
                     if is_disk_full(exc):  # the batch stops here, from its first file
                         _remove(staged_copies)
@@ -444,6 +483,13 @@ class _Loop:
             kept.append(source)
         sources[:] = kept
         return reads, python_rejects, staged_copies
+
+
+def _drop_staged(source: SourceFile) -> None:
+    """Remove a copy staged ahead for a file that will not be read from it."""
+    if source.staged is not None:
+        source.staged.path.unlink(missing_ok=True)
+        source.staged = None
 
 
 def _remove(paths: list[Path]) -> None:
@@ -527,10 +573,18 @@ class _Prefetcher:
     while a batch loads the next one is being fingerprinted; files are still loaded in
     order. It keeps no content, only each file's first bytes. Measured on a year of
     daily files: 8 MB ahead, 115 s; one batch ahead, 90 s, the same peak memory.
+    `prepare` runs on each file after it is fingerprinted, in the same thread: the
+    loop stages there the copies Python must write (_Loop.prestage), so up to a
+    batch's worth of them (batch.MAX_BATCH_BYTES) can sit in the work folder at once.
     """
 
-    def __init__(self, files: Sequence[Path]):
+    def __init__(
+        self,
+        files: Sequence[Path],
+        prepare: Callable[[SourceFile], None] = lambda _: None,
+    ):
         self.files = list(files)
+        self.prepare = prepare
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
         self.pending: dict[Path, tuple[Future[SourceFile], int]] = {}
         self.pending_bytes = 0
@@ -558,9 +612,14 @@ class _Prefetcher:
                 size = path.stat().st_size
             except OSError:
                 size = 0  # inspect() will say what is wrong with it
-            self.pending[path] = (self.pool.submit(inspect, path), size)
+            self.pending[path] = (self.pool.submit(self._fetch, path), size)
             self.pending_bytes += size
             self.position += 1
+
+    def _fetch(self, path: Path) -> SourceFile:
+        source = inspect(path)
+        self.prepare(source)
+        return source
 
     def take(self, path: Path) -> SourceFile:
         future, size = self.pending.pop(path)

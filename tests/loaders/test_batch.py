@@ -408,3 +408,43 @@ def test_batch__a_batch_duckdb_fails_is_split_and_each_split_is_said(
             "select event_id from raw_customerio.webhook_events order by 1"
         ).fetchall()
     assert loaded == [("a",), ("c",), ("d",)]
+
+
+def test_batch__two_copies_of_a_file_python_stages_load_once_without_a_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file with a line DuckDB refuses is staged by Python ahead of its batch, in the
+    prefetch thread, under a name of its own. Of two files with the same bytes the
+    second is skipped and its copy removed; that must leave the first's copy in place,
+    or the batch fails as a whole and loads again in halves (said on stderr)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    dirty = _event("a") + b"\n" + b'{"event_id": "\xff"}\n'
+    (folder / "a.ndjson").write_bytes(dirty)
+    (folder / "b.ndjson").write_bytes(dirty)
+    (folder / "c.ndjson").write_bytes(_event("c") + b"\n")
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
+    result = CliRunner().invoke(
+        main,
+        ["load", "webhooks", str(folder), "--no-progress", "--max-reject-pct", "100"],
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "in halves" not in result.stderr, result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "files: 2 loaded, 1 skipped unchanged" in summary, summary
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        loaded = con.execute(
+            "select event_id, _source_file, _source_line "
+            "from raw_customerio.webhook_events order by 1"
+        ).fetchall()
+        rejects = con.execute(
+            "select source_file, source_line, reason from raw_loader.rejects"
+        ).fetchall()
+    assert loaded == [
+        ("a", str((folder / "a.ndjson").resolve()), 1),
+        ("c", str((folder / "c.ndjson").resolve()), 1),
+    ]
+    assert rejects == [(str((folder / "a.ndjson").resolve()), 2, "invalid_utf8")]

@@ -49,3 +49,70 @@ def test_prefetcher__runs_one_batch_ahead(
         assert prefetcher.take(paths[0]).size == SIZE
         # taking one file lets exactly one more in
         assert list(prefetcher.pending) == paths[1 : ahead + 1]
+
+
+def test_prestage__stages_ahead_only_what_a_batch_will_read_from_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_Loop.prestage (run by the prefetch thread) writes Python's copy of a file
+    DuckDB cannot read as it is, so that the batch finds it made. Not for a clean file
+    (DuckDB reads it), nor for one the ledger already holds (it will be skipped: a
+    rerun over a loaded folder must not copy its files again), and a file gone since
+    it was hashed is left to the main thread, which reports it."""
+    from click.testing import CliRunner
+
+    from scripts.cli import main
+    from scripts.loaders import webhooks
+    from scripts.loaders.command import WEBHOOK_STAGER
+    from scripts.loaders.files import inspect
+    from scripts.loaders.ledger import RunSummary
+    from scripts.loaders.runner import Options, _ensure_tables, _Loop
+    from scripts.warehouse import connect
+
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
+    good = b'{"event_id": "e1", "object_type": "email", "metric": "sent", '
+    good += b'"timestamp": 1727712000, "data": {}}\n'
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clean = folder / "clean.ndjson"
+    clean.write_bytes(good)
+    loaded = folder / "loaded.ndjson"
+    loaded.write_bytes(good + b'{"event_id": "\xff"}\n')
+    fresh = folder / "fresh.ndjson"
+    fresh.write_bytes(good + b'{"event_id": "\xfe"}\n' + good)
+    gone = folder / "gone.ndjson"
+    gone.write_bytes(good + b'{"event_id": "\xfd"}\n')
+    result = CliRunner().invoke(
+        main,
+        ["load", "webhooks", str(loaded), "--no-progress", "--max-reject-pct", "100"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    wh = connect()
+    try:
+        _ensure_tables(wh, webhooks.SPEC)
+        loop = _Loop(
+            wh, wh.raw_connection, webhooks.SPEC, WEBHOOK_STAGER, workdir,
+            Options(), RunSummary(loader="webhooks"),
+        )  # fmt: skip
+        sources = {path.name: inspect(path) for path in (clean, loaded, fresh, gone)}
+        gone.unlink()
+        for source in sources.values():
+            loop.prestage(source)
+        loop.close()
+    finally:
+        wh.close()
+
+    staged = sources["fresh.ndjson"].staged
+    assert staged is not None
+    assert staged.path.parent == workdir
+    assert staged.path.read_bytes() == good + b"\n" + good  # line 2 left blank
+    assert [(r.line, r.reason) for r in staged.rejects] == [(2, "invalid_utf8")]
+    assert sources["clean.ndjson"].staged is None
+    assert sources["loaded.ndjson"].staged is None
+    assert sources["gone.ndjson"].staged is None
+    assert sorted(workdir.iterdir()) == [staged.path]
