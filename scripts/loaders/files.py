@@ -254,19 +254,27 @@ class _ContentChecker:
             info.has_cr = True
         if not info.has_delimiter and b"\x1f" in chunk:
             info.has_delimiter = True
-        newlines = chunk.count(b"\n")
-        if newlines:
-            self.lines += newlines
-            after = chunk[chunk.rfind(b"\n") + 1 :]
+        last_newline = chunk.rfind(b"\n")
+        if last_newline >= 0:
+            # Complete lines are only reported for a .gz cut short (its truncation).
+            if info.gzipped:
+                self.lines += chunk.count(b"\n")
+            after = chunk[last_newline + 1 :]
             self.tail, self.tail_bytes = after[:MAX_RAW_TEXT], len(after)
         else:
             self.tail = (self.tail + chunk)[:MAX_RAW_TEXT]
             self.tail_bytes += len(chunk)
         if check_utf8 and info.utf8_error is None:
-            try:
-                self.decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                info.utf8_error = f"invalid UTF-8 at byte {self.offset + exc.start}"
+            # An ASCII chunk is valid UTF-8 (a scan far cheaper than decoding) unless
+            # the chunk before it ended inside a multi-byte sequence.
+            pending = len(self.decoder.getstate()[0])
+            if pending or not chunk.isascii():
+                try:
+                    self.decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    # exc.start counts from the sequence held over from the last chunk.
+                    at = self.offset - pending + exc.start
+                    info.utf8_error = f"invalid UTF-8 at byte {at}"
         self.offset += len(chunk)
 
     def finish(self) -> None:

@@ -176,6 +176,17 @@ def test_inspect__first_invalid_utf8_byte_is_reported_across_chunks(
     assert info.fast_path_ok is False
 
 
+def test_inspect__a_sequence_cut_by_an_ascii_chunk_is_invalid_utf8(
+    tmp_path, monkeypatch
+):
+    """An ASCII chunk skips decoding, but not after a chunk that ended inside a
+    multi-byte sequence: `\\xc3` then `ab` is invalid at byte 2."""
+    monkeypatch.setattr(files, "CHUNK", 3)
+    info = source(tmp_path, b'{"\xc3ab\n')
+    assert info.utf8_error == "invalid UTF-8 at byte 2"
+    assert source(tmp_path, b'{"\xc3\xa9\n', "ok.ndjson").utf8_error is None
+
+
 def test_inspect__head_is_the_first_64_kib_across_chunks(tmp_path, monkeypatch):
     content = bytes(range(32, 127)) * 1000  # 95,000 bytes, no newline
     monkeypatch.setattr(files, "CHUNK", 1000)
