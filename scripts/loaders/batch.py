@@ -32,6 +32,7 @@ from scripts.loaders.bulk import (
     _conflict_condition,
     _conflict_detail,
     loaded_rows,
+    with_payload_columns,
 )
 from scripts.loaders.files import LINE_DELIMITER, UTF8_CHECK_BYTES, Reject, SourceFile
 from scripts.loaders.ledger import CONFLICT_REASON, Counts
@@ -292,7 +293,8 @@ def apply(
     duck.execute(
         f"insert into {spec.qualified} ({columns}, payload, _source_file, "
         f"_source_line, _loaded_at) select {values}, v.payload::json, f.source_file, "
-        f"v.file_line, {stamp} from {BATCH_KEEP} as v inner join {FILES} as f "
+        f"v.file_line, {stamp} from {with_payload_columns(spec, BATCH_KEEP)} as v "
+        f"inner join {FILES} as f "
         f"on f.file_no = v.file_no where v.line_no not in "
         f"(select line_no from {BATCH_EXISTING})"
     )

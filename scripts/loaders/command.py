@@ -164,7 +164,6 @@ WEBHOOK_STAGER = line_stager(
     lambda clock: webhooks.checks(calendar.timegm(clock.future_limit.timetuple())),
     webhooks.COLUMNS,
     webhooks.TYPE_ONLY,
-    webhooks.PAYLOAD_FIELDS,
 )
 
 SEGMENT_STAGER = line_stager(
@@ -172,7 +171,6 @@ SEGMENT_STAGER = line_stager(
     segment_events.DERIVED,
     lambda clock: segment_events.checks(timestamp_literal(clock.future_limit)),
     segment_events.COLUMNS,
-    copied=segment_events.PAYLOAD_FIELDS,
 )
 
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,7 +106,6 @@ class LineStager:
     checks: Callable[[Clock], Sequence[Check]]
     columns: dict[str, str]
     type_only: frozenset[str] = frozenset()
-    copied: dict[str, str] = field(default_factory=dict)
 
     def __call__(
         self, duck, source: SourceFile, workdir: Path, opts: Options, clock: Clock
@@ -127,7 +126,6 @@ class LineStager:
                 opts.max_record_bytes,
                 self.type_only,
                 carry,
-                self.copied,
             )
         )
         duck.execute(f"drop table {LINES}")
@@ -139,9 +137,8 @@ def line_stager(
     checks: Callable[[Clock], Sequence[Check]],
     columns: dict[str, str],
     type_only: frozenset[str] = frozenset(),
-    copied: dict[str, str] | None = None,
 ) -> LineStager:
-    return LineStager(paths, derived, checks, columns, type_only, copied or {})
+    return LineStager(paths, derived, checks, columns, type_only)
 
 
 def read_json_lines(
@@ -185,9 +182,6 @@ def run(
     files = [path for path in found if storable_name(path)]
     summary = ledger.RunSummary(loader=spec.loader)
     _ensure_tables(wh, spec)
-    if wh.dialect != "duckdb" and isinstance(stager, LineStager) and stager.copied:
-        # PostgreSQL fills the payload columns itself, from the jsonb (bulk._apply_postgres).
-        stager = replace(stager, copied={})
     with tempfile.TemporaryDirectory(prefix="audiences-load-") as tmp:
         workdir = Path(tmp)
         if not duckdb_reads_literally(workdir):

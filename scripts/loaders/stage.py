@@ -147,7 +147,6 @@ def classify_sql(
     max_record_bytes: int,
     type_only: frozenset[str] = frozenset(),
     carry: Sequence[str] = (),
-    copied: dict[str, str] | None = None,
 ) -> str:
     """Build the statement that fills `_ld_class` from `_ld_lines`.
 
@@ -158,17 +157,12 @@ def classify_sql(
     `type_only` get no `v_` (rendering an object as text costs a third of the parse).
     `carry` names columns of `_ld_lines` passed through to `_ld_class` as they are (a
     batch's `filename`, so that its rows need no second copy to learn their file).
-    `copied` (output column -> JSONPath) adds the payload columns: values only, taken
-    from the same parse as the `v_` values, with no type lookup and no check.
+    The payload columns are not taken here but at insert (bulk.with_payload_columns).
     """
-    copied = copied or {}
     names = list(paths)
     valued = [name for name in names if name not in type_only]
     path_list = ", ".join(sql_literal(paths[name]) for name in names)
-    value_list = ", ".join(
-        [sql_literal(paths[name]) for name in valued]
-        + [sql_literal(path) for path in copied.values()]
-    )
+    value_list = ", ".join(sql_literal(paths[name]) for name in valued)
     derived_sql = "".join(f", {expr} as {name}" for name, expr in derived.items())
     universal = [
         Check(
@@ -218,9 +212,7 @@ parsed as (
 named as (
     select line_no, {carried}line, too_large, ok, ty[1] as t_root,
         {", ".join(f"ty[{i + 2}] as t_{n}" for i, n in enumerate(names))},
-        {", ".join(f"va[{i + 1}] as v_{n}" for i, n in enumerate(valued))}{
-        "".join(f", va[{len(valued) + i + 1}] as {n}" for i, n in enumerate(copied))
-    }
+        {", ".join(f"va[{i + 1}] as v_{n}" for i, n in enumerate(valued))}
     from parsed
 ),
 derived as (select *{derived_sql} from named),
@@ -229,7 +221,7 @@ select
     line_no,
     {carried}reason,
     case {detail} end as detail,
-    {column_sql},{"".join(f" {n}," for n in copied)}
+    {column_sql},
     line as payload
 from reasoned
 """
