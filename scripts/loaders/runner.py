@@ -16,6 +16,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ from scripts.loaders.files import (
     InputError,
     Reject,
     SourceFile,
+    StagedLines,
     detect_shape,
     discover,
     display_name,
@@ -229,6 +231,12 @@ class _Loop:
         # The prefetch thread's own connection to the warehouse (DuckDB: a cursor, one
         # per thread), to leave files already loaded unstaged (prestage).
         self.ledger_cursor = wh.raw_connection.cursor() if self.batching else None
+        # Content bytes of the copies staged ahead and not yet taken by a batch: kept
+        # within one batch's worth (batch.MAX_BATCH_BYTES), whatever the prefetcher's
+        # window of stored bytes holds (a .gz expands), so the work folder holds at
+        # most the loading batch's copies plus one batch's worth staged ahead.
+        self.staged_ahead_bytes = 0
+        self.staged_ahead_lock = threading.Lock()
 
     def prestage(self, source: SourceFile) -> None:
         """In the prefetch thread: stage a batch's file that needs Python's copy
@@ -238,14 +246,19 @@ class _Loop:
         4 s of 74.
 
         Best effort: a copy not made here (a full disk, a file gone, a file already
-        loaded) is made, or its failure reported, by the main thread as before."""
-        if (
-            self.ledger_cursor is None
-            or not batch.fits(source)
-            or batch.read_directly(source)
-        ):
-            return
+        loaded, one batch's worth of copies already waiting) is made, or its failure
+        reported, by the main thread as before."""
         with contextlib.suppress(Exception):
+            if (
+                self.ledger_cursor is None
+                or not batch.fits(source)
+                or batch.read_directly(source)
+            ):
+                return
+            with self.staged_ahead_lock:
+                waiting = self.staged_ahead_bytes
+            if waiting + source.content_bytes > batch.MAX_BATCH_BYTES:
+                return
             loaded = self.ledger_cursor.execute(
                 "select count(*) from raw_loader.loaded_files "
                 "where loader = ? and file_sha256 = ?",
@@ -255,6 +268,23 @@ class _Loop:
                 source.staged = stage_lines(
                     source, self.workdir, self.opts.max_record_bytes
                 )
+                with self.staged_ahead_lock:
+                    self.staged_ahead_bytes += source.content_bytes
+
+    def take_staged(self, source: SourceFile) -> StagedLines | None:
+        """The copy staged ahead for `source`, now the caller's to remove; None if
+        none was."""
+        staged, source.staged = source.staged, None
+        if staged is not None:
+            with self.staged_ahead_lock:
+                self.staged_ahead_bytes -= source.content_bytes
+        return staged
+
+    def drop_staged(self, source: SourceFile) -> None:
+        """Remove a copy staged ahead for a file that will not be read from it."""
+        staged = self.take_staged(source)
+        if staged is not None:
+            staged.path.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self.ledger_cursor is not None:
@@ -370,10 +400,10 @@ class _Loop:
         run: list[SourceFile] = []
         for source in pending:
             if source.sha256 in done:
-                _drop_staged(source)
+                self.drop_staged(source)
                 self._count(None)
             elif str(source.path) in fixable:
-                _drop_staged(source)  # the per-file path stages its own copy
+                self.drop_staged(source)  # the per-file path stages its own copy
                 self._load_batch(run)
                 run = []
                 self.single(source)
@@ -387,7 +417,7 @@ class _Loop:
 
         if len(sources) < 2:
             for source in sources:
-                _drop_staged(source)
+                self.drop_staged(source)
                 self.single(source)
             return
         clock = Clock(now=datetime.now(UTC).replace(tzinfo=None))
@@ -461,10 +491,9 @@ class _Loop:
                 try:
                     # Staged ahead by the prefetch thread, or now. Taken once: the
                     # batch removes its copies, and a retry in halves stages again.
-                    staged = source.staged or stage_lines(
+                    staged = self.take_staged(source) or stage_lines(
                         source, self.workdir, self.opts.max_record_bytes
                     )
-                    source.staged = None
                 except OSError as exc:
                     if is_disk_full(exc):  # the batch stops here, from its first file
                         _remove(staged_copies)
@@ -478,13 +507,6 @@ class _Loop:
             kept.append(source)
         sources[:] = kept
         return reads, python_rejects, staged_copies
-
-
-def _drop_staged(source: SourceFile) -> None:
-    """Remove a copy staged ahead for a file that will not be read from it."""
-    if source.staged is not None:
-        source.staged.path.unlink(missing_ok=True)
-        source.staged = None
 
 
 def _remove(paths: list[Path]) -> None:
@@ -569,8 +591,8 @@ class _Prefetcher:
     order. It keeps no content, only each file's first bytes. Measured on a year of
     daily files: 8 MB ahead, 115 s; one batch ahead, 90 s, the same peak memory.
     `prepare` runs on each file after it is fingerprinted, in the same thread: the
-    loop stages there the copies Python must write (_Loop.prestage), so up to a
-    batch's worth of them (batch.MAX_BATCH_BYTES) can sit in the work folder at once.
+    loop stages there the copies Python must write (_Loop.prestage), up to one
+    batch's worth of content (batch.MAX_BATCH_BYTES) waiting at a time.
     """
 
     def __init__(

@@ -26,9 +26,9 @@ from scripts.loaders.bulk import TableSpec
 from scripts.loaders.stage import Check, Column, payload_columns
 
 # The values dbt's staging model (stg_customerio__webhook_events) reads from `data`, as
-# text, copied into columns of their own as each event lands: the same parse that checks
-# the record yields them, where parsing every payload again cost a third of a full
-# `dbt build` at a brand's size. Field names follow Customer.io's reporting-webhook
+# text, copied into columns of their own as each event lands (bulk.with_payload_columns),
+# where parsing every payload again in dbt cost a third of a full `dbt build` at a
+# brand's size. Field names follow Customer.io's reporting-webhook
 # schema (docs/customerio-webhooks.md); the payload itself is kept whole.
 PAYLOAD_FIELDS = {
     "delivery_id": "$.data.delivery_id",

@@ -6,6 +6,7 @@ daily files: 115 s against 90 s); more would hold first bytes of files long befo
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,55 @@ def test_prestage__stages_ahead_only_what_a_batch_will_read_from_a_copy(
     assert sources["loaded.ndjson"].staged is None
     assert sources["gone.ndjson"].staged is None
     assert sorted(workdir.iterdir()) == [staged.path]
+
+
+def test_prestage__waits_when_a_batch_worth_of_copies_is_staged_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefetcher's window counts stored bytes, and a .gz expands: the copies
+    staged ahead are bounded by their own content, one batch's worth
+    (batch.MAX_BATCH_BYTES), so the work folder never holds more than the loading
+    batch's copies plus that. A copy the batch takes frees its share."""
+    from scripts.loaders import webhooks
+    from scripts.loaders.command import WEBHOOK_STAGER
+    from scripts.loaders.files import inspect
+    from scripts.loaders.ledger import RunSummary
+    from scripts.loaders.runner import Options, _ensure_tables, _Loop
+    from scripts.warehouse import connect
+
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
+    record = b'{"event_id": "e", "x": "' + b"y" * 72 + b'"}\r\n'  # 100 bytes, CRLF
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"f{n}.ndjson.gz"
+        path.write_bytes(gzip.compress(record * 10))  # 1,000 bytes of content
+        paths.append(path)
+    monkeypatch.setattr(batch, "MAX_BATCH_BYTES", 2000)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    wh = connect()
+    try:
+        _ensure_tables(wh, webhooks.SPEC)
+        loop = _Loop(
+            wh, wh.raw_connection, webhooks.SPEC, WEBHOOK_STAGER, workdir,
+            Options(), RunSummary(loader="webhooks"),
+        )  # fmt: skip
+        sources = [inspect(path) for path in paths]
+        for source in sources:
+            loop.prestage(source)
+        staged = [source.staged is not None for source in sources]
+        taken = loop.take_staged(sources[0])
+        loop.prestage(sources[2])  # room again
+        third = sources[2].staged is not None
+        loop.close()
+    finally:
+        wh.close()
+
+    assert staged == [True, True, False]
+    assert taken is not None
+    assert sources[0].staged is None
+    assert third
+    assert (
+        loop.staged_ahead_bytes == sources[1].content_bytes + sources[2].content_bytes
+    )
