@@ -6,7 +6,9 @@ daily files: 115 s against 90 s); more would hold first bytes of files long befo
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,30 @@ def test_prefetcher__runs_one_batch_ahead(
         assert list(prefetcher.pending) == paths[1 : ahead + 1]
 
 
+@contextlib.contextmanager
+def _webhooks_loop(workdir: Path) -> Iterator[object]:
+    """The webhooks loader's file loop on the warehouse AUDIENCES_DUCKDB_PATH names, as
+    runner.run builds it; its ledger cursor and the warehouse are closed after."""
+    from scripts.loaders import webhooks
+    from scripts.loaders.command import WEBHOOK_STAGER
+    from scripts.loaders.ledger import RunSummary
+    from scripts.loaders.runner import Options, _ensure_tables, _Loop
+    from scripts.warehouse import connect
+
+    workdir.mkdir()
+    wh = connect()
+    try:
+        _ensure_tables(wh, webhooks.SPEC)
+        loop = _Loop(
+            wh, wh.raw_connection, webhooks.SPEC, WEBHOOK_STAGER, workdir,
+            Options(), RunSummary(loader="webhooks"),
+        )  # fmt: skip
+        yield loop
+        loop.close()
+    finally:
+        wh.close()
+
+
 def test_prestage__stages_ahead_only_what_a_batch_will_read_from_a_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,12 +89,7 @@ def test_prestage__stages_ahead_only_what_a_batch_will_read_from_a_copy(
     from click.testing import CliRunner
 
     from scripts.cli import main
-    from scripts.loaders import webhooks
-    from scripts.loaders.command import WEBHOOK_STAGER
     from scripts.loaders.files import inspect
-    from scripts.loaders.ledger import RunSummary
-    from scripts.loaders.runner import Options, _ensure_tables, _Loop
-    from scripts.warehouse import connect
 
     monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
@@ -92,21 +113,11 @@ def test_prestage__stages_ahead_only_what_a_batch_will_read_from_a_copy(
     assert result.exit_code == 0, result.output
 
     workdir = tmp_path / "work"
-    workdir.mkdir()
-    wh = connect()
-    try:
-        _ensure_tables(wh, webhooks.SPEC)
-        loop = _Loop(
-            wh, wh.raw_connection, webhooks.SPEC, WEBHOOK_STAGER, workdir,
-            Options(), RunSummary(loader="webhooks"),
-        )  # fmt: skip
+    with _webhooks_loop(workdir) as loop:
         sources = {path.name: inspect(path) for path in (clean, loaded, fresh, gone)}
         gone.unlink()
         for source in sources.values():
             loop.prestage(source)
-        loop.close()
-    finally:
-        wh.close()
 
     staged = sources["fresh.ndjson"].staged
     assert staged is not None
@@ -125,13 +136,9 @@ def test_prestage__waits_when_a_batch_worth_of_copies_is_staged_ahead(
     """The prefetcher's window counts stored bytes, and a .gz expands: the copies
     staged ahead are bounded by their own content, one batch's worth
     (batch.MAX_BATCH_BYTES), so the work folder never holds more than the loading
-    batch's copies plus that. A copy the batch takes frees its share."""
-    from scripts.loaders import webhooks
-    from scripts.loaders.command import WEBHOOK_STAGER
+    batch's copies plus that, exactly: two copies fill it. A copy the batch takes
+    frees its share."""
     from scripts.loaders.files import inspect
-    from scripts.loaders.ledger import RunSummary
-    from scripts.loaders.runner import Options, _ensure_tables, _Loop
-    from scripts.warehouse import connect
 
     monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     monkeypatch.delenv("AUDIENCES_TARGET", raising=False)
@@ -141,26 +148,15 @@ def test_prestage__waits_when_a_batch_worth_of_copies_is_staged_ahead(
         path = tmp_path / f"f{n}.ndjson.gz"
         path.write_bytes(gzip.compress(record * 10))  # 1,000 bytes of content
         paths.append(path)
-    monkeypatch.setattr(batch, "MAX_BATCH_BYTES", 2000)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    wh = connect()
-    try:
-        _ensure_tables(wh, webhooks.SPEC)
-        loop = _Loop(
-            wh, wh.raw_connection, webhooks.SPEC, WEBHOOK_STAGER, workdir,
-            Options(), RunSummary(loader="webhooks"),
-        )  # fmt: skip
-        sources = [inspect(path) for path in paths]
+    sources = [inspect(path) for path in paths]
+    monkeypatch.setattr(batch, "MAX_BATCH_BYTES", 2 * sources[0].content_bytes)
+    with _webhooks_loop(tmp_path / "work") as loop:
         for source in sources:
             loop.prestage(source)
         staged = [source.staged is not None for source in sources]
         taken = loop.take_staged(sources[0])
         loop.prestage(sources[2])  # room again
         third = sources[2].staged is not None
-        loop.close()
-    finally:
-        wh.close()
 
     assert staged == [True, True, False]
     assert taken is not None
