@@ -16,8 +16,16 @@ In one run, in a temp folder (nothing else on the machine is touched):
 7. the first sync of every audience, then a no-change sync, to the local receiver.
    Floor: the same payloads as raw batched posts (scripts/bench/sync.py).
 
-Peak RSS is each step's own process (`wait4`), or this process for the in-process floors.
-benchmarks/results.md is replaced by this run's table (older runs live in git history).
+The two loads and the incremental build, each with its floor, run `--rounds` times (3 by
+default), the floor and the step in turn, and the table shows the medians: on this 2-core
+machine a single run of the same command moves by 10 % or more with whatever else runs,
+which is the whole margin of their goals. The first round's results are what the later
+steps build on; the others load into scratch files, and each tick round starts from a copy
+of the warehouse as the load left it.
+
+Peak RSS is each step's own process (`wait4`, the largest of its rounds), or this process
+for the in-process floors. benchmarks/results.md is replaced by this run's table (older runs
+live in git history).
 
     .venv/bin/python -m scripts.bench.end_to_end --people 200000 --days 365
     .venv/bin/python -m scripts.bench.end_to_end --people 50000 --days 120 --no-results
@@ -29,8 +37,10 @@ import argparse
 import gzip
 import json
 import os
+import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +64,7 @@ END_DATE = "2026-06-30"
 AS_OF_FULL = "2026-06-29T23:59:59Z"
 AS_OF_INCREMENTAL = "2026-06-30T23:59:59Z"
 MINUTES_PER_DAY = 1440
+ROUNDS = 3
 # The demo data carries deliberate bad records; in a small dataset they pass the loaders'
 # default 1 % reject threshold, whose exit would end the benchmark. The rejects are still
 # counted, and each load's summary line goes into the table's notes.
@@ -81,6 +92,42 @@ class Step:
 
 def _gib(value: int | None) -> str:
     return "" if value is None else f"{value / 2**30:.2f} GiB"
+
+
+@dataclass
+class Rounds:
+    """One step and its floor, timed in turn round after round: (seconds, peak RSS)."""
+
+    step: list[tuple[float, int]]
+    floor: list[tuple[float, int]]
+
+    def as_step(self, name: str, goal: str, note: str) -> Step:
+        """The medians, the largest peak RSS, and every round in the note."""
+        times = ", ".join(
+            f"{s:.2f} s vs {f:.2f} s ({s / f:.2f}x)"
+            for (s, _), (f, _) in zip(self.step, self.floor, strict=True)
+        )
+        return Step(
+            name,
+            statistics.median(s for s, _ in self.step),
+            max(rss for _, rss in self.step),
+            statistics.median(f for f, _ in self.floor),
+            max(rss for _, rss in self.floor),
+            goal,
+            f"{len(self.step)} rounds, each the step vs its floor: {times}; {note}",
+        )
+
+
+def _remove_database(path: Path) -> None:
+    """A DuckDB file with its write-ahead log and spill folder."""
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
+
+
+def _counts_of(summary: str) -> str:
+    """A load's summary line without its time, to compare rounds."""
+    return re.sub(r" in [0-9.]+s", "", summary)
 
 
 def run_timed(
@@ -280,6 +327,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=ROUNDS,
+        help="times each load and the incremental build run beside their floors "
+        f"(the table shows the medians; default {ROUNDS})",
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         help="reuse this `audiences demo-data` output (generated with --end-date "
@@ -287,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
         "generation step is then left out of the table",
     )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: at least 1")
     if args.data is not None:
         manifest_path = args.data / "manifest.json"
         if not manifest_path.is_file():
@@ -308,17 +364,19 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(tmp_context.name) if tmp_context else args.keep
     root.mkdir(parents=True, exist_ok=True)
     try:
-        steps = run(root, args.people, args.days, args.data)
+        steps = run(root, args.people, args.days, args.data, args.rounds)
     finally:
         if tmp_context:
             tmp_context.cleanup()
-    report = render(steps, args.people, args.days, host)
+    report = render(steps, args.people, args.days, host, args.rounds)
     print(report)
     if not args.no_results:
         RESULTS.write_text(report, encoding="utf-8")
 
 
-def run(root: Path, people: int, days: int, data: Path | None = None) -> list[Step]:
+def run(
+    root: Path, people: int, days: int, data: Path | None = None, rounds: int = ROUNDS
+) -> list[Step]:
     audiences = str(BIN / "audiences")
     generate = data is None
     data = root / "data" if data is None else data
@@ -353,15 +411,13 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
     segment_held = [f for f in segment_files if f.name.startswith(last_day)]
     segment_daily = [f for f in segment_files if not f.name.startswith(last_day)]
 
-    floor_s, floor_rss = read_json_floor(daily, root / "floor-daily.duckdb")
-    seconds, rss, out = run_timed(
-        [audiences, "load", "webhooks", *map(str, daily), *LOAD_OPTIONS], env
-    )
-    steps.append(Step(
-        f"load webhooks, daily layout ({len(daily)} files)", seconds, rss,
-        floor_s, floor_rss, GOALS["load"], out.strip().splitlines()[-1],
-    ))  # fmt: skip
-    (root / "floor-daily.duckdb").unlink()
+    steps.append(
+        load_rounds(
+            f"load webhooks, daily layout ({len(daily)} files)",
+            [audiences, "load", "webhooks", *map(str, daily), *LOAD_OPTIONS],
+            daily, db, root / "floor-daily.duckdb", env, rounds,
+        )
+    )  # fmt: skip
 
     small = root / "receiver-day"
     # The busiest arrival day (the last ones are short: mostly late events).
@@ -370,20 +426,17 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
         sizes[path.name[:10]] = sizes.get(path.name[:10], 0) + path.stat().st_size
     day = max(sizes, key=lambda name: sizes[name])
     events = receiver_layout([f for f in daily if f.name.startswith(day)], small)
-    small_files = sorted(small.iterdir())
-    floor_s, floor_rss = read_json_floor(small_files, root / "floor-small.duckdb")
-    small_env = {**env, "AUDIENCES_DUCKDB_PATH": str(root / "small.duckdb")}
-    seconds, rss, out = run_timed(
-        [audiences, "load", "webhooks", str(small), *LOAD_OPTIONS], small_env
-    )
-    steps.append(Step(
-        f"load webhooks, receiver-like layout ({MINUTES_PER_DAY:,} files, {events:,} "
-        "events of one day)", seconds, rss, floor_s, floor_rss, GOALS["load"],
-        out.strip().splitlines()[-1],
-    ))  # fmt: skip
+    steps.append(
+        load_rounds(
+            f"load webhooks, receiver-like layout ({MINUTES_PER_DAY:,} files, "
+            f"{events:,} events of one day)",
+            [audiences, "load", "webhooks", str(small), *LOAD_OPTIONS],
+            sorted(small.iterdir()), root / "small.duckdb",
+            root / "floor-small.duckdb", env, rounds,
+        )
+    )  # fmt: skip
     shutil.rmtree(small)
-    for leftover in ("floor-small.duckdb", "small.duckdb"):
-        (root / leftover).unlink(missing_ok=True)
+    _remove_database(root / "small.duckdb")
 
     seconds, rss, _ = run_timed(
         [
@@ -444,27 +497,79 @@ def run(root: Path, people: int, days: int, data: Path | None = None) -> list[St
     # here the one before ran with another as_of, so parse once, untimed, as it would be.
     run_timed([str(BIN / "dbt"), "parse", "--no-use-colors",
                "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})], env)  # fmt: skip
-    seconds, rss, _ = run_timed(
-        [*tick, "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})],
-        {**env, **key_checks.scoped_env(previous_started)},
-        build_ok,
-    )
+    incremental_tick = [*tick, "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})]
+    tick_env = {**env, **key_checks.scoped_env(previous_started)}
+    # Each round starts from the warehouse as the loads left it (the processes that
+    # wrote it have exited, so the file holds all of it).
+    before_tick = root / "before-tick.duckdb"
+    shutil.copyfile(db, before_tick)
+    ticks = []
+    for number in range(rounds):
+        if number:
+            _remove_database(db)
+            shutil.copyfile(before_tick, db)
+        seconds, rss, _ = run_timed(incremental_tick, tick_env, build_ok)
+        ticks.append((seconds, rss))
+    before_tick.unlink()
+    tick_seconds = statistics.median(seconds for seconds, _ in ticks)
     incremental = Step(
         f"incremental `dbt build` after one more day, as `audiences run` runs it "
-        f"({seconds / full_seconds:.0%} of the full build)", seconds, rss,
-        goal=GOALS["incremental"],
-        note=(f"{where_the_time_went(root / 'target')}; the tick before it (no new "
-              "data; the first after the full build, so its key checks covered every row "
-              f"the full build wrote): {previous_seconds:.1f} s"),
+        f"({tick_seconds / full_seconds:.0%} of the full build)", tick_seconds,
+        max(rss for _, rss in ticks), goal=GOALS["incremental"],
+        note=(f"{where_the_time_went(root / 'target')} (the last round); the tick "
+              "before it (no new data; the first after the full build, so its key checks "
+              f"covered every row the full build wrote): {previous_seconds:.1f} s"),
     )  # fmt: skip
     steps.append(incremental)
 
     steps.extend(sync_steps(db))
     # Last, as it empties the warehouse the steps above measured.
-    incremental.floor_seconds, incremental.floor_rss = empty_warehouse_tick(
-        db, [*tick, "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL})], env
+    floors = [empty_warehouse_tick(db, incremental_tick, env) for _ in range(rounds)]
+    incremental.floor_seconds = statistics.median(seconds for seconds, _ in floors)
+    incremental.floor_rss = max(rss for _, rss in floors)
+    rounds_note = ", ".join(
+        f"{tick:.2f} s vs {floor:.2f} s"
+        for (tick, _), (floor, _) in zip(ticks, floors, strict=True)
+    )
+    incremental.note = f"{rounds} rounds (tick vs empty warehouse): {rounds_note}; " + (
+        incremental.note
     )
     return steps
+
+
+def load_rounds(
+    name: str,
+    command: list[str],
+    files: list[Path],
+    db: Path,
+    floor_db: Path,
+    env: dict[str, str],
+    rounds: int,
+) -> Step:
+    """A load beside its floor, `rounds` times in turn, each into a new file. The first
+    round's load is into `db`, which the later steps read; the others load into a scratch
+    file, and each must report the same counts as the first (the same input, the same
+    outcome)."""
+    scratch = db.with_name("round-" + db.name)
+    timed = Rounds([], [])
+    summaries = []
+    for number in range(rounds):
+        timed.floor.append(read_json_floor(files, floor_db))
+        _remove_database(floor_db)
+        target = db if number == 0 else scratch
+        seconds, rss, out = run_timed(
+            command, {**env, "AUDIENCES_DUCKDB_PATH": str(target)}
+        )
+        timed.step.append((seconds, rss))
+        summaries.append(out.strip().splitlines()[-1])
+        if number:
+            _remove_database(scratch)
+        if _counts_of(summaries[-1]) != _counts_of(summaries[0]):
+            raise SystemExit(
+                f"{name}: round {number + 1} loaded differently from the first:\n"
+                f"{summaries[0]}\n{summaries[-1]}"
+            )
+    return timed.as_step(name, GOALS["load"], summaries[0])
 
 
 def empty_warehouse_tick(
@@ -515,7 +620,9 @@ def sync_steps(db: Path) -> list[Step]:
     ]  # fmt: skip
 
 
-def render(steps: list[Step], people: int, days: int, host: str) -> str:
+def render(
+    steps: list[Step], people: int, days: int, host: str, rounds: int = ROUNDS
+) -> str:
     rows = []
     for step in steps:
         ratio = (
@@ -535,6 +642,8 @@ def render(steps: list[Step], people: int, days: int, host: str) -> str:
 Machine: {host}; load average {os.getloadavg()[0]:.1f} at the end. Wall times include whatever
 else ran on the machine (a load average above 2 on 2 cores means other work), so on a
 busy machine they are upper bounds; the ratios within a step are measured side by side.
+The two loads and the incremental build ran {rounds} times each, in turn with their floors:
+their rows show the medians (every round is in the notes), the other steps one run.
 
 | step | time | peak RSS | floor | floor peak RSS | ratio | goal |
 |---|---|---|---|---|---|---|
