@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from scripts.bench.end_to_end import Rounds, _counts_of
+import pytest
+
+from scripts.bench.end_to_end import Rounds, _counts_of, main
 
 
 def test_rounds__the_row_shows_medians_and_the_largest_peak_and_the_note_every_round():
@@ -35,3 +37,10 @@ def test_counts_of__rounds_compare_a_load_summary_without_its_time():
     other = "webhooks: read 10 = loaded 8 + duplicate 1 + rejected 1 (files: 2 loaded) in 3.2s"
     assert _counts_of(first) == _counts_of(again)
     assert _counts_of(first) != _counts_of(other)
+
+
+def test_bench__refuses_fewer_than_one_round(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--rounds", "0", "--no-results"])
+    assert stopped.value.code == 2
+    assert "--rounds 0: at least 1" in capsys.readouterr().err
