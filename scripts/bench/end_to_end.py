@@ -17,11 +17,11 @@ In one run, in a temp folder (nothing else on the machine is touched):
    Floor: the same payloads as raw batched posts (scripts/bench/sync.py).
 
 The two loads and the incremental build, each with its floor, run `--rounds` times (3 by
-default), the floor and the step in turn, and the table shows the medians: on this 2-core
-machine a single run of the same command moves by 10 % or more with whatever else runs,
-which is the whole margin of their goals. The first round's results are what the later
-steps build on; the others load into scratch files, and each tick round starts from a copy
-of the warehouse as the load left it.
+default), and the table shows the medians: on this 2-core machine a single run of the same
+command moves by 10 % or more with whatever else runs, which is the whole margin of their
+goals. A load and its floor run in turn; the first round's load is what the later steps
+build on, the others load into scratch files. Each tick round starts from a copy of the
+warehouse as the loads left it; the tick's floors run last, as they empty it.
 
 Peak RSS is each step's own process (`wait4`, the largest of its rounds), or this process
 for the in-process floors. benchmarks/results.md is replaced by this run's table (older runs
@@ -513,29 +513,23 @@ def run(
         seconds, rss, _ = run_timed(incremental_tick, tick_env, build_ok)
         ticks.append((seconds, rss))
     before_tick.unlink(missing_ok=True)
-    tick_seconds = statistics.median(seconds for seconds, _ in ticks)
-    incremental = Step(
-        f"incremental `dbt build` after one more day, as `audiences run` runs it "
-        f"({tick_seconds / full_seconds:.0%} of the full build)", tick_seconds,
-        max(rss for _, rss in ticks), goal=GOALS["incremental"],
-        note=(f"{where_the_time_went(root / 'target')} (the last round); the tick "
-              "before it (no new data; the first after the full build, so its key checks "
-              f"covered every row the full build wrote): {previous_seconds:.1f} s"),
-    )  # fmt: skip
-    steps.append(incremental)
+    tick_note = (
+        f"{where_the_time_went(root / 'target')} (the last round); the tick before it "
+        "(no new data; the first after the full build, so its key checks covered every "
+        f"row the full build wrote): {previous_seconds:.1f} s"
+    )
 
-    steps.extend(sync_steps(db))
+    syncs = sync_steps(db)
     # Last, as it empties the warehouse the steps above measured.
     floors = [empty_warehouse_tick(db, incremental_tick, env) for _ in range(rounds)]
-    incremental.floor_seconds = statistics.median(seconds for seconds, _ in floors)
-    incremental.floor_rss = max(rss for _, rss in floors)
-    rounds_note = ", ".join(
-        f"{tick:.2f} s vs {floor:.2f} s"
-        for (tick, _), (floor, _) in zip(ticks, floors, strict=True)
+    incremental = Rounds(ticks, floors).as_step(
+        "incremental `dbt build` after one more day, as `audiences run` runs it",
+        GOALS["incremental"],
+        tick_note,
     )
-    incremental.note = f"{rounds} rounds (tick vs empty warehouse): {rounds_note}; " + (
-        incremental.note
-    )
+    incremental.name += f" ({incremental.seconds / full_seconds:.0%} of the full build)"
+    steps.append(incremental)
+    steps.extend(syncs)
     return steps
 
 
@@ -644,7 +638,7 @@ def render(
 Machine: {host}; load average {os.getloadavg()[0]:.1f} at the end. Wall times include whatever
 else ran on the machine (a load average above 2 on 2 cores means other work), so on a
 busy machine they are upper bounds; the ratios within a step are measured side by side.
-The two loads and the incremental build ran {rounds} times each, in turn with their floors:
+The two loads and the incremental build ran {rounds} times each, as did their floors:
 their rows show the medians (every round is in the notes), the other steps one run.
 
 | step | time | peak RSS | floor | floor peak RSS | ratio | goal |
