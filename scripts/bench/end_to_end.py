@@ -118,8 +118,8 @@ class Rounds:
         )
 
 
-def _remove_database(path: Path) -> None:
-    """A DuckDB file with its write-ahead log and spill folder."""
+def remove_database(path: Path) -> None:
+    """Remove a DuckDB file with its write-ahead log and spill folder, where they exist."""
     path.unlink(missing_ok=True)
     path.with_name(path.name + ".wal").unlink(missing_ok=True)
     shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
@@ -436,7 +436,7 @@ def run(
         )
     )  # fmt: skip
     shutil.rmtree(small)
-    _remove_database(root / "small.duckdb")
+    remove_database(root / "small.duckdb")
 
     seconds, rss, _ = run_timed(
         [
@@ -508,7 +508,7 @@ def run(
     ticks = []
     for number in range(rounds):
         if number:
-            _remove_database(db)
+            remove_database(db)
             shutil.copyfile(before_tick, db)
         seconds, rss, _ = run_timed(incremental_tick, tick_env, build_ok)
         ticks.append((seconds, rss))
@@ -551,7 +551,7 @@ def load_rounds(
     summaries = []
     for number in range(rounds):
         timed.floor.append(read_json_floor(files, floor_db))
-        _remove_database(floor_db)
+        remove_database(floor_db)
         target = db if number == 0 else scratch
         seconds, rss, out = run_timed(
             command, {**env, "AUDIENCES_DUCKDB_PATH": str(target)}
@@ -559,7 +559,7 @@ def load_rounds(
         timed.step.append((seconds, rss))
         summaries.append(out.strip().splitlines()[-1])
         if number:
-            _remove_database(scratch)
+            remove_database(scratch)
         if _counts_of(summaries[-1]) != _counts_of(summaries[0]):
             raise SystemExit(
                 f"{name}: round {number + 1} loaded differently from the first:\n"
@@ -579,8 +579,7 @@ def empty_warehouse_tick(
     scheduled tick does (the warehouse's path is part of what dbt compares). On an empty
     file the incremental models are created rather than merged; with no rows, both are a
     few statements."""
-    for leftover in (db, db.with_name(db.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    remove_database(db)
     seconds, rss, _ = run_timed(tick, {**env, **key_checks.scoped_env(None)})
     return seconds, rss
 

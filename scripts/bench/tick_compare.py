@@ -45,6 +45,7 @@ from scripts.bench.end_to_end import (
     LOAD_OPTIONS,
     REPO_ROOT,
     only_data_health_failed,
+    remove_database,
 )
 from scripts.run import key_checks
 
@@ -122,8 +123,7 @@ class Version:
         """The warehouse a tick starts from, built once and kept (see the module doc)."""
         if self.state.is_file() and self.marks.is_file():
             return
-        for leftover in (self.db, self.db.with_name(self.db.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+        remove_database(self.db)
         webhooks = sorted((data / "webhooks").iterdir())
         segment = sorted((data / "segment").iterdir())
         last_day = webhooks[-1].name[:10]
@@ -144,8 +144,8 @@ class Version:
 
     def tick(self) -> dict:
         """One tick from the kept state: wall, CPU and dbt's times."""
+        remove_database(self.db)
         shutil.copyfile(self.state, self.db)
-        self.db.with_name(self.db.name + ".wal").unlink(missing_ok=True)
         mark = datetime.fromisoformat(self.marks.read_text())
         env = {**self.env, **key_checks.scoped_env(mark)}
         wall, cpu, _ = self.dbt(

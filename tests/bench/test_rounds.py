@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.bench.end_to_end import Rounds, _counts_of, main
+from scripts.bench.end_to_end import Rounds, _counts_of, main, remove_database
 
 
 def test_rounds__the_row_shows_medians_and_the_largest_peak_and_the_note_every_round():
@@ -44,3 +44,16 @@ def test_bench__refuses_fewer_than_one_round(capsys):
         main(["--rounds", "0", "--no-results"])
     assert stopped.value.code == 2
     assert "--rounds 0: at least 1" in capsys.readouterr().err
+
+
+def test_remove_database__takes_the_file_its_log_and_its_spill_folder(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    other = tmp_path / "warehouse.duckdb.bak"
+    for path in (db, db.with_name(db.name + ".wal"), other):
+        path.write_bytes(b"x")
+    (tmp_path / "warehouse.duckdb.tmp").mkdir()
+    (tmp_path / "warehouse.duckdb.tmp" / "spill.block").write_bytes(b"x")
+
+    remove_database(db)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb.bak"]
+    remove_database(db)  # nothing left to remove: no error
