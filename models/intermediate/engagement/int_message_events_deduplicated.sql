@@ -35,7 +35,7 @@
 #}
 
 {#
-    Two CTEs below each read the union with the newest_loaded_at_held() filter rather than
+    Two CTEs below each read the union with the newest_held filter rather than
     share one CTE: DuckDB materializes a CTE read twice, which would copy every wide row
     once more. (arrivals is read twice only by an incremental run, which holds the new
     rows alone.)
@@ -60,6 +60,9 @@
 {%- set no_person = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 {#- How the held rows found below are fetched whole (macros/sql/row_locator.sql). -#}
 {%- set held_row = row_locator('message_event_id') -%}
+{#- The watermark, looked up once: three CTEs below filter by it, and each lookup is a
+    query of its own (macros/time/newest_loaded_at_held.sql). -#}
+{%- set newest_held = newest_loaded_at_held() if is_incremental() else none -%}
 
 with
 
@@ -86,7 +89,7 @@ keyed as (
     from {{ ref('int_message_events_unioned') }}
 
     {% if is_incremental() %}
-        where loaded_at > {{ newest_loaded_at_held() }}
+        where loaded_at > {{ newest_held }}
     {% endif %}
 
 ),
@@ -103,7 +106,7 @@ keyed as (
 
         {# The held rows that can share a key with an arrival: the recent ones. #}
         where {{ occurred_since_earliest_arrival(
-            'occurred_at', ref('int_message_events_unioned'), newest_loaded_at_held()
+            'occurred_at', ref('int_message_events_unioned'), newest_held
         ) }}
 
     ),
@@ -165,7 +168,7 @@ message_events as (
     select * from {{ ref('int_message_events_unioned') }}
 
     {% if is_incremental() %}
-        where loaded_at > {{ newest_loaded_at_held() }}
+        where loaded_at > {{ newest_held }}
     {% endif %}
 
 ),
