@@ -103,6 +103,7 @@ class AppApiClient:
         on_retry: Callable[[int, str], None] | None = None,
     ):
         self.base_url = base_url
+        self._api_key = api_key  # only to take it out of answers quoted in errors
         self.max_attempts = max_attempts
         self.timeout = timeout
         # Pace a little under the ceiling: jitter in the network must never land 11
@@ -167,7 +168,7 @@ class AppApiClient:
             )
         if status != 200:
             raise ApiError(
-                f"GET {path} answered HTTP {status}: {response.text[:300].strip()}"
+                f"GET {path} answered HTTP {status}: {self._quotable(response.text)}"
             )
         try:
             document = response.json()
@@ -175,9 +176,21 @@ class AppApiClient:
             raise ApiError(
                 f"GET {path} answered 200 with a body that is not JSON"
             ) from None
+        except RecursionError:
+            # Python's JSON parser recurses once per level of nesting.
+            raise ApiError(
+                f"GET {path} answered 200 with JSON nested too deeply to read"
+            ) from None
         if not isinstance(document, dict):
             raise ApiError(f"GET {path} answered 200 with JSON that is not an object")
         return document
+
+    def _quotable(self, answer: str) -> str:
+        """The start of an error answer, safe to print: a proxy or gateway that echoes
+        the request's headers back would otherwise put the key in the message."""
+        if self._api_key:
+            answer = answer.replace(self._api_key, f"<{KEY_ENV}>")
+        return answer[:300].strip()
 
 
 def _cause(exc: BaseException) -> str:

@@ -92,10 +92,18 @@ def check_message(
         if not isinstance(metrics, dict):
             return "bad_metrics", "metrics is not an object"
         for name, value in metrics.items():
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int)
-            ):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
                 return "bad_metrics", f"metrics.{name} is not a Unix timestamp"
+            # Staging casts each metric to a bigint and then to a timestamp: one value
+            # out of range would fail that model for every row, not just this one.
+            if not validity.EARLIEST_UNIX <= value <= future_limit:
+                return (
+                    "bad_metrics",
+                    f"metrics.{name} is not a Unix timestamp between 2000-01-01 and "
+                    "a day after the load",
+                )
     return _text_problem(message)
 
 
@@ -105,6 +113,9 @@ def _text_problem(message: dict) -> tuple[str, str] | None:
         text = json.dumps(message, ensure_ascii=False, allow_nan=False)
     except ValueError:
         return "invalid_number", "NaN or Infinity is not a JSON number"
+    except RecursionError:
+        # Python's JSON encoder recurses once per level; so does the store's.
+        return "too_deeply_nested", "nested too deeply to store as JSON"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -135,11 +135,15 @@ class FakeAppApi:
                 return
 
             def _send(self, status: int, headers: dict, body: dict) -> None:
-                data = json.dumps(body).encode()
+                self._send_raw(status, json.dumps(body).encode(), headers)
+
+            def _send_raw(
+                self, status: int, data: bytes, headers: dict | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
+                for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
@@ -165,6 +169,20 @@ class FakeAppApi:
                     )
                     self.close_connection = True
                     self.connection.close()
+                    return
+                if fault == "400-echo":
+                    # A gateway that quotes the request back, headers and all.
+                    record.status = 400
+                    echoed = {"Authorization": self.headers.get("Authorization")}
+                    self._send(400, {}, {"error": "bad request", "request": echoed})
+                    return
+                if fault == "deep":
+                    # Valid JSON, nested deeper than a recursive parser can follow.
+                    record.status = 200
+                    depth = 100_000
+                    self._send_raw(
+                        200, b'{"messages":[' + b"[" * depth + b"]" * depth + b"]}"
+                    )
                     return
                 if fault is not None:
                     status = {

@@ -149,6 +149,37 @@ def test_check_message__names_the_reason(case: str, reason: tuple[str, str]):
     assert check_message(message) == reason
 
 
+@pytest.mark.parametrize(
+    "value",
+    [10**400, 2**63, -1, 0, 946684799, "future"],
+)
+def test_check_message__a_metric_outside_the_time_window_is_rejected(value):
+    # Staging casts each metric to bigint, then to a timestamp: one value out of range
+    # would fail the model for every row.
+    limit = 1_800_000_000
+    message = {"id": "d1", "type": "email", "created": 1727711000}
+    message["metrics"] = {"sent": limit + 1 if value == "future" else value}
+    assert check_message(message, future_limit=limit) == (
+        "bad_metrics",
+        "metrics.sent is not a Unix timestamp between 2000-01-01 and a day after "
+        "the load",
+    )
+    for edge in (946684800, limit):  # both ends are in the window
+        message["metrics"] = {"sent": edge}
+        assert check_message(message, future_limit=limit) is None
+
+
+def test_check_message__a_message_too_deep_to_store_is_rejected():
+    nested: list = []
+    for _ in range(100_000):  # built in a loop: no recursion here
+        nested = [nested]
+    message = {"id": "d1", "type": "email", "created": 1727711000, "body": nested}
+    assert check_message(message) == (
+        "too_deeply_nested",
+        "nested too deeply to store as JSON",
+    )
+
+
 def test_check_message__accepts_every_documented_shape():
     assert [check_message(message) for message in template()] == [None] * 5
 
@@ -411,6 +442,28 @@ def test_load_api__wrong_key_is_a_clear_401_without_the_key(
     assert "wrong-key-0000-secret" not in result.output
     assert API_KEY not in result.output
     assert len(fake_api.requests) == 1  # a 401 is not retried
+
+
+def test_load_api__an_answer_quoting_the_key_back_is_printed_without_it(duck, fake_api):
+    fake_api.faults = {1: "400-echo"}
+    result = run_api("--since", "2024-06-01", "--until", "2024-07-01")
+    assert result.exit_code == 4
+    assert "GET /v1/messages answered HTTP 400" in result.stderr
+    assert "Bearer <CIO_APP_API_KEY>" in result.stderr  # the answer is still quoted
+    assert API_KEY not in result.output
+
+
+def test_load_api__json_nested_too_deeply_is_a_clear_error_not_a_traceback(
+    duck, fake_api
+):
+    fake_api.faults = {1: "deep"}
+    result = run_api("--since", "2024-06-01", "--until", "2024-07-01")
+    assert result.exit_code == 4
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: GET /v1/messages answered 200 with JSON nested too deeply to read. "
+        "Committed pages are kept; rerun to resume."
+    )
+    assert "Traceback" not in result.output
 
 
 def test_load_api__missing_key_is_refused_before_any_request(
