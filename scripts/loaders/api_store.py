@@ -16,13 +16,13 @@ from typing import Any
 
 from scripts.loaders import validity
 from scripts.loaders.ledger import ensure_ledger
-from scripts.loaders.stage import NUL_DETAIL, NUL_REASON
+from scripts.loaders.stage import NUL_DETAIL, NUL_ESCAPE_PATTERN, NUL_REASON
 from scripts.warehouse import Warehouse
 
 LOADER = "api"
 ENDPOINT = "/v1/messages"
 MAX_RAW_TEXT = 64 * 1024
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_ESCAPE = re.compile(NUL_ESCAPE_PATTERN)
 
 MESSAGES_DDL = """
 create table if not exists raw_customerio.api_messages (

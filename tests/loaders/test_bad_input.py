@@ -446,6 +446,30 @@ CASES = [
         [],
     ),
     Case(
+        # The text backslash-u-0-0-0-0 (its backslash escaped) is no NUL: it loads.
+        "escaped_backslash_before_u0000_is_text",
+        "a.ndjson",
+        ndjson(event("01NOTNUL", data={"subject": "C:\\u0000\\x"})),
+        1,
+        1,
+        0,
+        0,
+        [],
+        [1],
+    ),
+    Case(
+        # An escaped backslash and then a real NUL: rejected.
+        "escaped_backslash_then_nul_character",
+        "a.ndjson",
+        ndjson(event("01NULAFTER", data={"subject": "C:\\\u0000x"})),
+        1,
+        0,
+        0,
+        1,
+        ["unsupported_nul_character"],
+        [],
+    ),
+    Case(
         "scalar_line",
         "a.ndjson",
         GOOD_LINE + b'\n"just a string"\n42\n',
