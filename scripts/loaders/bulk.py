@@ -9,7 +9,9 @@ then `insert … on conflict`. The raw tables keep the key unique:
   duplicates, and a copy with a different body is also noted as a conflict;
 - versioned tables (orders): the row with the latest `version` column wins; an older or
   equal version does not overwrite, and columns the newer record leaves null keep their
-  known values (a refund event without `ordered_at` must not erase it).
+  known values (a refund event without `ordered_at` must not erase it). Within a file,
+  as across files: of equal versions the first seen wins (the first line, the first
+  file loaded), and a value an older copy knows fills what the kept row leaves null.
 """
 
 from __future__ import annotations
@@ -223,7 +225,9 @@ def _pick_kept(duck, spec: TableSpec) -> str:
         ranked = f"{spec.key}, line_no"
         same_version = "true"
     else:
-        order = f"{spec.version} desc nulls last, line_no desc"
+        # Of equal versions the first line wins: a later file's equal version does not
+        # overwrite either (_upsert_clause).
+        order = f"{spec.version} desc nulls last, line_no"
         ranked = f"{spec.key}, line_no, {spec.version}"
         same_version = f"v.{spec.version} = k.{spec.version}"
     duck.execute(
@@ -249,7 +253,62 @@ def _pick_kept(duck, spec: TableSpec) -> str:
         f"where {same_version} "
         "and json(v.payload)::varchar <> json(k.payload)::varchar"
     )
+    if spec.version is not None and spec.keep_known:
+        _note_known_values(duck, spec, order)
     return kept
+
+
+def _note_known_values(duck, spec: TableSpec, order: str) -> None:
+    """`_ld_known`: for each key the file repeats, the best value its copies have of each
+    column a null never overwrites (_fill_known_values). Only those keys are read."""
+    known = ", ".join(
+        f"first({name} order by copy_rank) filter (where {name} is not null) as {name}"
+        for name in spec.keep_known
+    )
+    duck.execute(
+        f"create or replace temp table _ld_known as select {spec.key}, {known} from ("
+        f"select *, row_number() over (partition by {spec.key} order by {order}) "
+        f"as copy_rank from {CLASSIFIED} where reason is null and {spec.key} in "
+        f"(select {spec.key} from _ld_losers)) group by {spec.key}"
+    )
+
+
+def _fill_known_values(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> None:
+    """Fill what the loaded rows still leave null from the file's other copies of them.
+
+    A completion and its refund in one file: the refund wins and carries no total, and
+    the completion it beat never reached the table, so the coalesce of _upsert_clause
+    had nothing to keep. Loaded in two files, the completion would have landed first.
+    The loaded row's own values, and those it kept from the table, come first.
+    """
+    if not duck.execute("select count(*) from _ld_known").fetchone()[0]:
+        return
+    sets = ", ".join(
+        f"{name} = coalesce(t.{name}, n.{name})" for name in spec.keep_known
+    )
+    update = (
+        f"update {spec.qualified} as t set {sets} from _ld_known as n "
+        f"where t.{spec.key} = n.{spec.key}"
+    )
+    if wh.dialect == "duckdb":
+        duck.execute(update)
+        return
+    types = {column.name: column.type for column in spec.columns}
+    names = [spec.key, *spec.keep_known]
+    with wh.raw_connection.cursor() as cur:
+        cur.execute(
+            "create temp table _ld_known ("
+            + ", ".join(f"{name} {types[name]}" for name in names)
+            + ") on commit drop"
+        )
+        _copy_from_duck(
+            duck,
+            cur,
+            f"select {', '.join(names)} from _ld_known",
+            f"_ld_known ({', '.join(names)})",
+            ctx.workdir,
+        )
+        cur.execute(update)
 
 
 def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
@@ -267,6 +326,8 @@ def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
             existing_conflicts, loaded = _apply_duckdb(duck, spec, ctx, kept)
         else:
             existing_conflicts, loaded = _apply_postgres(wh, duck, spec, ctx, kept)
+        if spec.version is not None and spec.keep_known:
+            _fill_known_values(wh, duck, spec, ctx)
     counts.loaded = loaded
     counts.duplicate = valid - loaded
     in_file_conflicts = duck.execute("select count(*) from _ld_conflicts").fetchone()[0]

@@ -9,7 +9,8 @@ records are validated in Python and then bulk-loaded like every other loader.
 
 Decisions:
 - the version is `updated_at` (a Segment event's own timestamp); the latest wins and an
-  older version re-loaded later does not overwrite (counted duplicate); a record without
+  older or equal version seen later (further down the file, or in a later file) does
+  not overwrite (counted duplicate); a record without
   `updated_at` uses `ordered_at`;
 - `status` is one of completed / refunded / cancelled (`canceled` is accepted as
   `cancelled`); anything else is rejected so dbt never sees an unknown state;

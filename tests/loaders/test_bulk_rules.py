@@ -292,13 +292,14 @@ def orders(wh: Warehouse) -> list[tuple]:
     )
 
 
-def test_apply_versioned__in_file_latest_version_wins_ties_go_to_the_later_line(
+def test_apply_versioned__in_file_latest_version_wins_ties_go_to_the_first_line(
     wh, tmp_path
 ):
+    # As across files, where an equal version loaded later does not overwrite.
     rows = [
-        order(1, "o1", "completed", "gift", 1),
-        order(2, "o1", "refunded", None, 2),
-        order(3, "o1", "cancelled", None, 2),  # same version, later line: kept
+        order(1, "o1", "completed", "gift", 1),  # older: its note fills the kept row's
+        order(2, "o1", "refunded", None, 2),  # latest version, first line: kept
+        order(3, "o1", "cancelled", None, 2),  # same version, later line: a conflict
         order(4, "o1", "completed", "x", None),  # no version: sorts last
         order(5, "o2", "completed", None, None),
         order(6, "o3", "completed", "a", 5),
@@ -308,15 +309,15 @@ def test_apply_versioned__in_file_latest_version_wins_ties_go_to_the_later_line(
     counts = load(wh, ORDERS, "o.csv", tmp_path)
     assert counts == Counts(read=7, loaded=3, duplicate=4, conflicting=1)
     assert orders(wh) == [
-        ("o1", "cancelled", None, 2, "o.csv", 3),
+        ("o1", "refunded", "gift", 2, "o.csv", 2),
         ("o2", "completed", None, None, "o.csv", 5),
-        ("o3", "completed", "a", 5, "o.csv", 7),
+        ("o3", "completed", "a", 5, "o.csv", 6),
     ]
     assert [row[1:4] for row in rejects(wh, "o.csv")] == [
         (
-            2,
+            3,
             CONFLICT_REASON,
-            "id o1 also on line 3 of this file with a different body; the kept copy wins",
+            "id o1 also on line 2 of this file with a different body; the kept copy wins",
         )
     ]
 

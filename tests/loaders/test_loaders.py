@@ -348,6 +348,69 @@ def test_orders__older_export_reloaded_later_does_not_overwrite(
     assert query(target, "select status from raw_shop.orders") == [("refunded",)]
 
 
+ORDERS_LINE_BY_LINE = [
+    # A completion, then its refund: the refund event carries neither the order's total
+    # nor its email or date, and must not erase them.
+    "o5,c5,e@x.org,completed,4995,USD,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z",
+    "o5,c5,,refunded,,,,2026-11-21T10:00:00Z",
+    # Two versions with the same updated_at: the first seen wins.
+    "o6,c6,f@x.org,completed,100,USD,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z",
+    "o6,c6,f@x.org,cancelled,100,USD,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z",
+]
+
+
+@pytest.mark.parametrize("layout", ["one_file", "file_per_line"])
+def test_orders__a_file_reads_as_its_lines_loaded_one_by_one(
+    tmp_path: Path, target: str, layout: str
+) -> None:
+    header = ORDERS_CSV.splitlines()[0].decode()
+    if layout == "one_file":
+        files = [
+            write(
+                tmp_path / "o.csv", "\n".join([header, *ORDERS_LINE_BY_LINE]).encode()
+            )
+        ]
+    else:
+        files = [
+            write(tmp_path / f"o{n}.csv", f"{header}\n{line}\n".encode())
+            for n, line in enumerate(ORDERS_LINE_BY_LINE)
+        ]
+
+    results = [run_load("orders", [path], target) for path in files]
+
+    assert sum(r.counts["loaded"] for r in results) == (
+        2 if layout == "one_file" else 3
+    )
+    assert sum(r.counts["duplicate"] for r in results) == (
+        2 if layout == "one_file" else 1
+    )
+    rows = query(
+        target,
+        "select order_id, email, status, total_cents, currency, ordered_at, updated_at "
+        "from raw_shop.orders order by order_id",
+    )
+    assert [tuple(map(str, row)) for row in rows] == [
+        (
+            "o5",
+            "e@x.org",
+            "refunded",
+            "4995",
+            "USD",
+            "2026-11-20 10:00:00",
+            "2026-11-21 10:00:00",
+        ),
+        (
+            "o6",
+            "f@x.org",
+            "completed",
+            "100",
+            "USD",
+            "2026-11-20 10:00:00",
+            "2026-11-20 10:00:00",
+        ),
+    ]
+
+
 def test_orders__parquet(tmp_path: Path, duckdb_path: Path) -> None:
     import duckdb
 
