@@ -81,6 +81,20 @@ def project_dir() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def dbt_target_dir(project: Path | None = None) -> Path:
+    """Where dbt writes its artifacts: $DBT_TARGET_PATH (relative to the project, as dbt
+    reads it; an absolute path as it is), else target/."""
+    return (project or project_dir()) / os.environ.get("DBT_TARGET_PATH", "target")
+
+
+def dbt_run_results(project: Path | None = None) -> Path:
+    """The run_results.json of dbt's last invocation, which the sync's guardrails, the
+    tick's alerts and the report read: $AUDIENCES_DBT_RUN_RESULTS, else where dbt wrote
+    it. Read anywhere else, a build that failed its checks would go unseen."""
+    explicit = os.environ.get("AUDIENCES_DBT_RUN_RESULTS")
+    return Path(explicit) if explicit else dbt_target_dir(project) / "run_results.json"
+
+
 def profiles_dir() -> Path:
     explicit = os.environ.get("DBT_PROFILES_DIR")
     return Path(explicit).resolve() if explicit else project_dir()

@@ -3,7 +3,6 @@ with `--out`, the HTML report (scripts/report/html.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -12,7 +11,7 @@ from scripts.cli_options import fail, target_option
 from scripts.report.identities import audience_identities, format_identities
 from scripts.report.machine_opens import format_machine_opens, machine_opens
 from scripts.report.sizes import audience_sizes, format_table
-from scripts.settings import SettingsError, project_dir
+from scripts.settings import SettingsError, dbt_run_results
 from scripts.warehouse import WarehouseError, connect
 
 
@@ -62,10 +61,7 @@ def report(target_name: str | None, out: Path | None) -> None:
 def write_html(target_name: str | None, out: Path) -> None:
     from scripts.report import data, html
 
-    explicit = os.environ.get("AUDIENCES_DBT_RUN_RESULTS")
-    run_results = (
-        Path(explicit) if explicit else project_dir() / "target" / "run_results.json"
-    )
+    run_results = dbt_run_results()
     try:
         with connect(target_name) as warehouse:
             page = html.render(data.read(warehouse, run_results))

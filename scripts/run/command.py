@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from datetime import datetime
@@ -16,7 +15,7 @@ from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
 from scripts.run import findings, key_checks, record
 from scripts.run.lock import RunLockedError, exclusive
 from scripts.run.steps import StepResult, audiences_command, dbt_command, run_step
-from scripts.settings import SettingsError, load_target, project_dir
+from scripts.settings import SettingsError, dbt_run_results, load_target, project_dir
 from scripts.warehouse import WarehouseError, connect
 
 EXIT_OK = 0
@@ -338,7 +337,4 @@ class Tick:
                 raise Interrupted("sync segment")
 
     def _run_results(self) -> Path:
-        explicit = os.environ.get("AUDIENCES_DBT_RUN_RESULTS")
-        return (
-            Path(explicit) if explicit else self.project / "target" / "run_results.json"
-        )
+        return dbt_run_results(self.project)

@@ -10,7 +10,7 @@ import click
 
 from scripts.cli_options import target_option
 from scripts.segment_sync import service
-from scripts.settings import project_dir
+from scripts.settings import dbt_run_results as dbt_run_results_path
 
 
 @click.group(
@@ -116,7 +116,7 @@ Exit codes (docs/scheduling.md):
     envvar="AUDIENCES_DBT_RUN_RESULTS",
     default=None,
     help="dbt run_results.json checked for failed sync-model tests "
-    "[default: target/run_results.json of the project].",
+    "[default: where dbt wrote it: $DBT_TARGET_PATH, else target/ of the project].",
 )
 @click.option(
     "--max-attempts",
@@ -254,8 +254,7 @@ def segment(
         gzip=gzip,
         stale_lock_minutes=stale_lock_minutes,
         retry_dead_letters=retry_dead_letters,
-        dbt_run_results=dbt_run_results
-        or project_dir() / "target" / "run_results.json",
+        dbt_run_results=dbt_run_results or dbt_run_results_path(),
         max_rate_limit_seconds=max_rate_limit_seconds,
         workers=workers,
     )

@@ -351,10 +351,6 @@ def blocking(refusals: list[Refusal], force: bool) -> list[Refusal]:
     return [r for r in refusals if not (force and r.overridable)]
 
 
-def dbt_results_default(project_dir: Path) -> Path:
-    return project_dir / "target" / "run_results.json"
-
-
 def describe(refusals: list[Refusal]) -> str:
     return "\n".join(f"  - [{r.rule}] {r.message}" for r in refusals)
 
@@ -369,7 +365,6 @@ __all__ = [
     "check_holdout",
     "check_plan",
     "data_health_checks",
-    "dbt_results_default",
     "describe",
     "node_name",
 ]

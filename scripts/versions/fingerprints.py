@@ -17,10 +17,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from scripts.settings import dbt_target_dir
 
 FINGERPRINTS_SEED = Path("seeds/audience_fingerprints.csv")
 # Meta under `meta.audience` that changes membership (the holdout/treatment split). The
@@ -238,5 +239,4 @@ def load_manifest(project_dir: Path) -> dict:
         raise DefinitionError(
             "\n".join(messages) or f"dbt compile failed: {result.exception}"
         )
-    target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")
-    return json.loads((target / "manifest.json").read_text())
+    return json.loads((dbt_target_dir(project_dir) / "manifest.json").read_text())

@@ -108,7 +108,6 @@ def test_refusal_as_dict_blocking_and_describe():
     assert (
         guards.describe([soft, hard]) == "  - [max_change] too big\n  - [holdout] leak"
     )
-    assert guards.dbt_results_default(Path("/p")) == Path("/p/target/run_results.json")
 
 
 # ------------------------------------------------------------------ dbt results

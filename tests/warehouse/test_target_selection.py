@@ -94,3 +94,23 @@ def test_plain_dbt_follows_audiences_target(postgres_env, tmp_path) -> None:
     assert "adapter type: postgres" in result.stdout
     assert postgres_env["PGDATABASE"] in result.stdout
     assert "Connection test: [OK connection ok]" in result.stdout
+
+
+def test_dbt_run_results__is_read_where_dbt_wrote_it(monkeypatch, tmp_path):
+    # The sync's guardrails, the tick's alerts and the report read this file: read
+    # anywhere else, a build that failed its checks goes unseen.
+    from scripts.settings import dbt_run_results, dbt_target_dir
+
+    project = tmp_path / "project"
+    monkeypatch.delenv("AUDIENCES_DBT_RUN_RESULTS", raising=False)
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    assert dbt_run_results(project) == project / "target" / "run_results.json"
+    monkeypatch.setenv(
+        "DBT_TARGET_PATH", "elsewhere"
+    )  # relative to the project, as dbt
+    assert dbt_target_dir(project) == project / "elsewhere"
+    assert dbt_run_results(project) == project / "elsewhere" / "run_results.json"
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "abs"))
+    assert dbt_run_results(project) == tmp_path / "abs" / "run_results.json"
+    monkeypatch.setenv("AUDIENCES_DBT_RUN_RESULTS", str(tmp_path / "r.json"))
+    assert dbt_run_results(project) == tmp_path / "r.json"
