@@ -148,8 +148,8 @@ def run(
             fail(f"{label} {path} is not a directory", EXIT_USAGE)
     project = project_dir()
     try:
-        with exclusive(lock_file or project / "target" / "audiences-run.lock"):
-            code = Tick(target.name, project).execute(
+        with exclusive(lock_file or project / "target" / "audiences-run.lock") as lock:
+            code = Tick(target.name, project, lock).execute(
                 loads=[
                     ("webhooks", webhooks_dir),
                     ("segment-events", segment_dir),
@@ -170,9 +170,11 @@ class Interrupted(Exception):  # noqa: N818 (a stop, not an error)
 
 
 class Tick:
-    def __init__(self, target_name: str, project: Path):
+    def __init__(self, target_name: str, project: Path, lock_fd: int | None = None):
         self.target_name = target_name
         self.project = project
+        # Each step inherits the tick's lock (scripts/run/lock.py).
+        self.lock_fds = () if lock_fd is None else (lock_fd,)
         self.run_id = uuid.uuid4().hex
         self.alerter = Alerter(f"run {self.run_id[:12]} on target {target_name}")
         self.steps: list[StepResult] = []
@@ -194,7 +196,13 @@ class Tick:
         """Run a step; with `stop`, a signal during it ends the tick at once (a load or
         a build cut short says nothing worth an alert)."""
         result = run_step(
-            name, command, display=display, cwd=Path.cwd(), echo=click.echo, env=env
+            name,
+            command,
+            display=display,
+            cwd=Path.cwd(),
+            echo=click.echo,
+            env=env,
+            keep_fds=self.lock_fds,
         )
         self.steps.append(result)
         if stop and result.interrupted:

@@ -61,11 +61,14 @@ def run_step(
     cwd: Path,
     echo: Callable[[str], None],
     env: Mapping[str, str] | None = None,
+    keep_fds: tuple[int, ...] = (),
 ) -> StepResult:
     """Run one command, passing its output through line by line and keeping the tail.
 
     `display` is the command as an operator would type it (`audiences load …`), for the
-    log and the alerts. `env`: variables set for this step on top of the tick's own."""
+    log and the alerts. `env`: variables set for this step on top of the tick's own.
+    `keep_fds`: descriptors the step inherits (the tick's lock, so that a step left
+    running by a killed tick still holds it)."""
     started = time.monotonic()
     echo(f"==> {name}: {display}")
     kept: deque[str] = deque(maxlen=KEPT_OUTPUT_LINES)
@@ -81,6 +84,7 @@ def run_step(
             errors="replace",
             process_group=0,
             env={**os.environ, **env} if env else None,
+            pass_fds=keep_fds,
         )
     except OSError as exc:
         echo(f"{name}: cannot start {command[0]}: {exc}")
