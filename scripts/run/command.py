@@ -165,6 +165,12 @@ def run(
     sys.exit(code)
 
 
+NO_RESULTS = (
+    "the sync did not run: `dbt build` wrote no run_results.json of its own (killed or "
+    "crashed?), so its checks cannot be read; the next tick builds and syncs again"
+)
+
+
 class Interrupted(Exception):  # noqa: N818 (a stop, not an error)
     """A signal stopped a step; the tick records itself and runs no further step."""
 
@@ -327,6 +333,13 @@ class Tick:
                 self.alerter.add(alert)
             if not result.ok:
                 self.codes.append(EXIT_FAILED)
+            if findings.fresh_run_results(self._run_results(), build_started) is None:
+                # Killed or crashed before writing its results: the guardrails would
+                # read an older build's, whose checks passed, and send this one's tables.
+                self.alerter.add(Alert("build_failed", [NO_RESULTS], "dbt build"))
+                click.echo(NO_RESULTS, err=True)
+                self.codes.append(EXIT_FAILED)
+                return
         if sync:
             args = ["sync", "segment", *target, *(["--dry-run"] if dry_run else [])]
             result = self.step(

@@ -7,6 +7,8 @@ data would spend about a tenth of its nodes on them and learn nothing (docs/sche
 from __future__ import annotations
 
 import json
+import os
+import time
 
 from tests.alerts.conftest import Tick
 
@@ -26,3 +28,22 @@ def test_the_tick_builds_models_and_data_tests_but_not_unit_tests(tick: Tick) ->
         row["unique_id"] for row in results if row["unique_id"].startswith("model.")
     }
     assert "model.engagement_audiences.fct_audience_memberships" in models
+
+
+def test_a_build_that_wrote_no_results_of_its_own_stops_the_tick_before_the_sync(
+    tick: Tick,
+) -> None:
+    # An older build's results, whose checks passed: the guardrails would read them.
+    tick.dbt_artifacts([("model.engagement_audiences.dim_people", "success", "")])
+    old = time.time() - 3600
+    os.utime(tick.target_dir / "run_results.json", (old, old))
+    tick.env["DBT_TARGET_PATH"] = str(tick.target_dir)
+    tick.env["DBT_LOG_PATH"] = str(tick.tmp_path / "logs")
+    tick.env["DBT_LOG_LEVEL"] = "not-a-level"  # dbt stops before it builds anything
+
+    out = tick.run()
+
+    assert out.code == 6, out.output + out.stderr
+    assert "the sync did not run: `dbt build` wrote no run_results.json" in out.stderr
+    assert "==> dbt build" in out.output
+    assert "==> sync segment" not in out.output
