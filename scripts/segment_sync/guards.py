@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scripts.segment_sync.plan import Plan
+from scripts.segment_sync.plan import EXITS, MEMBERSHIPS, Plan, input_columns
 from scripts.warehouse import Warehouse
 
 HOLDOUT_SOURCE = "fct_audience_memberships"
@@ -265,6 +265,9 @@ def _as_of_skew(variables: dict) -> timedelta:
     return timedelta(minutes=float(minutes))
 
 
+AS_OF_STAMP = "built_as_of"  # the sync models' column: the as_of they were built for
+
+
 def check_dbt_as_of(path: Path | None) -> list[Refusal]:
     """A refusal when dbt's last run (run_results.json) was a what-if build whose as_of
     lies in the future."""
@@ -297,6 +300,30 @@ def check_dbt_as_of(path: Path | None) -> list[Refusal]:
             f"the last dbt run used as_of {as_of}, in the future of when it ran ("
             f"{ran:%Y-%m-%d %H:%M} UTC): its sync inputs are that moment's membership, "
             "not today's; run a plain `dbt build` before syncing",
+        )
+    ]
+
+
+def check_inputs_as_of(wh: Warehouse, schema: str, now: datetime) -> list[Refusal]:
+    """A refusal when the sync inputs were built for an as_of in the future of `now`
+    (naive UTC): a what-if build's membership. Read from the tables' own `built_as_of`,
+    so that a later `dbt seed` or `dbt test`, which replaces run_results.json, cannot
+    clear it. Tables without the column (an older build) or without rows say nothing;
+    check_dbt_as_of still reads dbt's results."""
+    stamps = [
+        wh.scalar(f"select max({AS_OF_STAMP}) from {schema}.{table}")
+        for table in (MEMBERSHIPS, EXITS)
+        if AS_OF_STAMP in input_columns(wh, schema, table)
+    ]
+    built = max((_utc(s) for s in stamps if s is not None), default=None)
+    if built is None or built - now <= _as_of_skew({}):
+        return []
+    return [
+        Refusal(
+            "as_of",
+            f"the sync inputs were built for as_of {built:%Y-%m-%d %H:%M} UTC, in the "
+            "future: a what-if build's membership, not today's; run a plain `dbt build` "
+            "before syncing",
         )
     ]
 
@@ -363,6 +390,7 @@ __all__ = [
     "check_dbt_as_of",
     "check_dbt_results",
     "check_holdout",
+    "check_inputs_as_of",
     "check_plan",
     "data_health_checks",
     "describe",

@@ -161,7 +161,7 @@ def check_inputs(wh: Warehouse, schema: str) -> None:
             )
 
 
-def _input_columns(wh: Warehouse, schema: str, table: str) -> set[str]:
+def input_columns(wh: Warehouse, schema: str, table: str) -> set[str]:
     rows = wh.query(
         "select column_name from information_schema.columns "
         "where table_schema = %s and table_name = %s",
@@ -201,7 +201,7 @@ def build_plan(
         wh.execute(f"drop table if exists {name}")
 
     selected, member_params = outbox.audience_predicate("audience_key", audiences)
-    member_columns = _input_columns(wh, schema, MEMBERSHIPS)
+    member_columns = input_columns(wh, schema, MEMBERSHIPS)
     member_key = _identity_sql(member_columns)
     wh.execute(
         f"""
@@ -236,7 +236,7 @@ def build_plan(
         """,
         member_params,
     )
-    exit_columns = _input_columns(wh, schema, EXITS)
+    exit_columns = input_columns(wh, schema, EXITS)
     wh.execute(
         f"""
         create temp table sync_exit_reasons as
@@ -470,7 +470,7 @@ def _count_skipped(
 ) -> None:
     """Every treatment member that is not desired, by reason (SKIP_REASONS), so that
     treatment members = desired + skipped for every audience."""
-    key = _identity_sql(_input_columns(wh, schema, MEMBERSHIPS))
+    key = _identity_sql(input_columns(wh, schema, MEMBERSHIPS))
     for audience_key, keyed, unkeyed in wh.query(
         f"select audience_key, count({key}), count(*) - count({key}) "
         f"from {schema}.{MEMBERSHIPS} where {selected} group by 1",

@@ -307,7 +307,11 @@ class SyncRun:
             + guards.check_plan(p, limits, outbox.now_utc())
             + guards.check_dbt_results(self.o.dbt_run_results)
             + guards.check_data_health(self.o.dbt_run_results)
-            + guards.check_dbt_as_of(self.o.dbt_run_results)
+            # One as_of refusal: the tables' own stamp, else dbt's last results.
+            + (
+                guards.check_inputs_as_of(wh, schema, outbox.now_utc())
+                or guards.check_dbt_as_of(self.o.dbt_run_results)
+            )
         )
 
     # ------------------------------------------------------------------ real run

@@ -9,6 +9,7 @@ moments, so the ledger holds entries and exits on two dates).
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ from tests.dbt.small_warehouse import SECOND, Warehouse, environment
 pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 THIRD = "2026-03-21T12:00:00Z"
+BUILT_AS_OF = (
+    "select distinct built_as_of from analytics.sync_segment__audience_memberships "
+    "union select distinct built_as_of from analytics.sync_segment__audience_exits"
+)
 FUTURE = "2030-01-01T00:00:00Z"
 EXITED_CURRENT_MEMBERS = (
     "select count(*) from analytics.sync_segment__audience_exits as exits "
@@ -58,8 +63,11 @@ def _assert_future_as_of_writes_nothing(warehouse: Warehouse) -> None:
     assert "is in the future" in output
     assert "records no entries or exits" in output
     assert warehouse.ledger() == before
+    # The sync's inputs say which moment they are: the sync refuses a future one.
+    assert warehouse.rows(BUILT_AS_OF) == [(datetime(2030, 1, 1),)]
     # The next real build carries on: it records the changes of its own moment.
     warehouse.dbt("run", as_of=THIRD)
+    assert warehouse.rows(BUILT_AS_OF) == [(datetime(2026, 3, 21, 12),)]
     after = warehouse.ledger()
     assert set(before) < set(after)
     new_dates = {row[-1] for row in set(after) - set(before)}

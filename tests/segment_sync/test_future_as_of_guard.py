@@ -5,11 +5,14 @@ ledger's skew (5 minutes): exactly at it passes, a second past it refuses."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from scripts.segment_sync.guards import check_dbt_as_of
+from scripts.segment_sync import outbox
+from scripts.segment_sync.guards import Refusal, check_dbt_as_of, check_inputs_as_of
+from tests.segment_sync.conftest import Sync
 
 RAN_AT = "2026-12-02T08:00:00.000000Z"
 
@@ -65,3 +68,76 @@ def test_the_run_s_own_skew_var_draws_the_line(tmp_path) -> None:
     assert check_dbt_as_of(_results(tmp_path, {"as_of": ahead})) != []
     widened = {"as_of": ahead, "as_of_future_skew_minutes": 15}
     assert check_dbt_as_of(_results(tmp_path, widened)) == []
+
+
+# ------------------------------------------------- the stamp on the inputs themselves
+def test_a_future_stamp_on_the_inputs_refuses_whatever_dbt_ran_since(
+    duck: str, sync_cli: Sync
+) -> None:
+    # A what-if build wrote the inputs; a `dbt seed` since replaced run_results.json
+    # (this test has none): the tables still say which moment they are.
+    pairs = [("lapsed_buyers", "a"), ("lapsed_buyers", "b")]
+    sync_cli.members(pairs)
+    now = outbox.now_utc()
+    skew = timedelta(minutes=5)  # as_of_future_skew_minutes in dbt_project.yml
+    with sync_cli.wh() as wh:
+        for table in (
+            "sync_segment__audience_memberships",
+            "sync_segment__audience_exits",
+        ):
+            wh.execute(
+                f"alter table analytics.{table} add column built_as_of timestamp"
+            )
+        wh.execute(
+            "update analytics.sync_segment__audience_memberships set built_as_of = %s",
+            (now + timedelta(days=2),),
+        )
+        ahead = now + timedelta(days=2)
+        assert check_inputs_as_of(wh, "analytics", now) == [
+            Refusal(
+                "as_of",
+                f"the sync inputs were built for as_of {ahead:%Y-%m-%d %H:%M} UTC, in "
+                "the future: a what-if build's membership, not today's; run a plain "
+                "`dbt build` before syncing",
+            )
+        ]
+        for stamp, refused in (
+            (now + skew, False),
+            (now + skew + timedelta(seconds=1), True),
+        ):
+            wh.execute(
+                "update analytics.sync_segment__audience_memberships set built_as_of = %s",
+                (stamp,),
+            )
+            assert bool(check_inputs_as_of(wh, "analytics", now)) is refused
+        wh.execute(
+            "update analytics.sync_segment__audience_memberships set built_as_of = %s",
+            (now + timedelta(days=2),),
+        )
+
+    refused = sync_cli.run()
+
+    assert refused.code == 3, refused.stderr
+    assert "[as_of] the sync inputs were built for as_of" in refused.stderr
+    assert sync_cli.receiver.messages() == {}
+    with sync_cli.wh() as wh:  # a plain build since: today's moment
+        wh.execute(
+            "update analytics.sync_segment__audience_memberships set built_as_of = %s",
+            (outbox.now_utc(),),
+        )
+    assert sync_cli.run().code == 0
+    assert sync_cli.state() == set(pairs)
+
+
+def test_inputs_without_the_stamp_or_rows_leave_it_to_dbt_results(
+    duck: str, sync_cli: Sync
+) -> None:
+    sync_cli.members([])
+    now = outbox.now_utc()
+    with sync_cli.wh() as wh:
+        assert check_inputs_as_of(wh, "analytics", now) == []  # an older build's tables
+        wh.execute(
+            "alter table analytics.sync_segment__audience_exits "
+            "add column built_as_of timestamp"
+        )
+        assert check_inputs_as_of(wh, "analytics", now) == []  # no rows, no stamp

@@ -155,13 +155,24 @@ latest_exits as (
 
         where latest_exits.anonymous_id is null
 
-    )
+    ),
 {% else %}
     exits_unioned as (
 
         select * from latest_exits
 
-    )
+    ),
 {% endif %}
 
-select * from exits_unioned
+stamped as (
+
+    select
+        *,
+        {#- As on sync_segment__audience_memberships: the sync refuses a future as_of. #}
+        {{ as_of_timestamp() }} as built_as_of
+
+    from exits_unioned
+
+)
+
+select * from stamped

@@ -93,7 +93,11 @@ identified as (
         phone,
         segment_calls,
         signal_at,
-        entered_at
+        entered_at,
+        {#- The moment this membership is as of. The sync refuses a future one (a what-if
+            build), read from the table itself, which a later dbt command cannot hide the
+            way it replaces run_results.json (scripts/segment_sync/guards.py). #}
+        {{ as_of_timestamp() }} as built_as_of
 
     from treatment_members
 
