@@ -135,7 +135,9 @@ def _csv_records(
     csv.field_size_limit(max(max_record_bytes, csv.field_size_limit()))
     with open_content(source) as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape")
-        reader = csv.DictReader(text)
+        # strict: a quote opened and never closed is an error, where the lenient reader
+        # would read every later line of the file into that one field, silently.
+        reader = csv.DictReader(text, strict=True)
         while True:
             try:
                 row = next(reader)
@@ -146,12 +148,17 @@ def _csv_records(
                 # counts the lines read before the bad one; counted before next(), it
                 # would miss the header DictReader reads on the first call.
                 too_large = "field limit" in str(exc)
+                detail = f"CSV row cannot be read: {exc}"
+                if "unexpected end of data" in str(exc):
+                    detail += (
+                        " (a quote opened on this line is never closed: every line "
+                        "after it was read into this row)"
+                    )
                 yield (
                     reader.line_num + 1,
                     b"",
                     InvalidRecordError(
-                        "record_too_large" if too_large else "malformed_csv_row",
-                        f"CSV row cannot be read: {exc}",
+                        "record_too_large" if too_large else "malformed_csv_row", detail
                     ),
                 )
                 continue

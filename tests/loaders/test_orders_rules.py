@@ -454,6 +454,31 @@ def test_records__csv_rows_with_their_line_numbers(tmp_path):
     assert len(got) == 3  # the empty row (line 4) is no record
 
 
+def test_records__csv_quote_never_closed_is_one_reject_not_a_silent_merge(tmp_path):
+    # The lenient reader read every line after the stray quote into one field: 6 data
+    # rows became 2 records, and the reject named a timestamp on the last line.
+    rows = [f"r{n},c1,,completed,100,USD,2026-11-20T10:00:00Z," for n in range(1, 7)]
+    rows[1] = '"' + rows[1]
+    content = "\n".join([HEADER, *rows]).encode() + b"\n"
+    got = records(tmp_path, "o.csv", content)
+    assert [line for line, _, _ in got] == [2, 3]
+    assert got[0][2]["order_id"] == "r1"
+    assert got[1][1:] == (
+        b"",
+        (
+            "malformed_csv_row",
+            "CSV row cannot be read: unexpected end of data (a quote opened on this "
+            "line is never closed: every line after it was read into this row)",
+        ),
+    )
+    # A closing quote followed by more text is malformed too; the next row still reads.
+    content = f'{HEADER}\n"r1" ,c1,,completed,1,,,\n{rows[2]}\n'.encode()
+    got = records(tmp_path, "p.csv", content)
+    assert got[0][0] == 2
+    assert got[0][2][0] == "malformed_csv_row"
+    assert got[1][2]["order_id"] == "r3"
+
+
 def test_records__csv_invalid_utf8_row(tmp_path):
     content = (
         HEADER.encode() + b"\n"
