@@ -90,9 +90,15 @@ def _identity(camel: str, snake: str) -> str:
     )
 
 
+# messageId, else the exports' message_id: the type and the value from the same field. A
+# JSON null counts as absent ('NULL' type, no value), as when the field is left out.
+_CAMEL_MESSAGE_ID = "coalesce(t_message_id, 'NULL') <> 'NULL'"
+
 DERIVED = {
-    "message_type": "coalesce(t_message_id, t_message_id_snake)",
-    "message_value": "coalesce(v_message_id, v_message_id_snake)",
+    "message_type": f"case when {_CAMEL_MESSAGE_ID} then t_message_id "
+    "else t_message_id_snake end",
+    "message_value": f"case when {_CAMEL_MESSAGE_ID} then v_message_id "
+    "else v_message_id_snake end",
     "uid": _identity("user_id", "user_id_snake"),
     "aid": _identity("anonymous_id", "anonymous_id_snake"),
     "ts_text": "coalesce(v_timestamp, v_original_timestamp, "

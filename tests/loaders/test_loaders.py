@@ -256,6 +256,27 @@ def _order_event(event_name: str, ts: str, **props: object) -> dict:
     }
 
 
+def test_segment_events__a_null_message_id_is_absent(
+    tmp_path: Path, target: str
+) -> None:
+    # An export that writes both fields, messageId left null: the other one counts.
+    records = [
+        {**_track("x"), "messageId": None, "message_id": "m-snake"},
+        {**_track("x"), "messageId": None},
+        {**_track("m-camel"), "message_id": 5},  # messageId wins: message_id unread
+    ]
+    path = write(tmp_path / "seg.ndjson", ndjson(*records))
+
+    result = run_load("segment-events", [path], target, "--max-reject-pct", "100")
+
+    assert (result.counts["loaded"], result.counts["rejected"]) == (2, 1)
+    ids = query(target, "select message_id from raw_customerio_segment.tracks")
+    assert sorted(ids) == [("m-camel",), ("m-snake",)]
+    assert query(target, "select source_line, reason from raw_loader.rejects") == [
+        (2, "missing_message_id")
+    ]
+
+
 def test_orders__latest_version_wins_and_keeps_known_columns(
     tmp_path: Path, target: str
 ) -> None:
