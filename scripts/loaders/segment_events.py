@@ -14,7 +14,8 @@ message per line or array element. Decisions:
 - `occurred_at` is `timestamp` (Segment's corrected time, recommended for analysis),
   falling back to `originalTimestamp`, then `sentAt`, when absent; an ISO-8601 string
   without a zone is taken as UTC; unparsable is `invalid_timestamp`; DuckDB's special
-  values (`infinity`, `-infinity`) are `invalid_timestamp` too, and outside the window
+  values (`infinity`, `-infinity`) and a UTC offset beyond ±23:59 are
+  `invalid_timestamp` too, and outside the window
   every loader shares (validity.py: before 2000-01-01, which catches `epoch`, year 0001
   and 1969, or more than a day ahead of the load) is `timestamp_out_of_range` /
   `timestamp_in_future`.
@@ -94,6 +95,13 @@ def _identity(camel: str, snake: str) -> str:
 # JSON null counts as absent ('NULL' type, no value), as when the field is left out.
 _CAMEL_MESSAGE_ID = "coalesce(t_message_id, 'NULL') <> 'NULL'"
 
+# An offset after the time (":MM" or ":SS[.fff]", so a date's "-31" is none) of 24
+# hours or more, or of 60 minutes or more.
+_OFFSET_OUT_OF_RANGE = (
+    r":[0-9]{2}(\.[0-9]+)? ?[+-]"  # the end of the time, then the sign
+    r"((2[4-9]|[3-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$"
+)
+
 DERIVED = {
     "message_type": f"case when {_CAMEL_MESSAGE_ID} then t_message_id "
     "else t_message_id_snake end",
@@ -153,6 +161,13 @@ def checks(future_limit: str) -> list[Check]:
             "ts_value is null",
             "invalid_timestamp",
             "'timestamp is not ISO-8601: ' || left(ts_text, 100)",
+        ),
+        Check(
+            # DuckDB's cast takes any two-digit offset (+99:00 moved the event four days
+            # back); ISO 8601 and the orders loader's parser stop at ±23:59.
+            f"regexp_matches(ts_text, {sql_literal(_OFFSET_OUT_OF_RANGE)})",
+            "invalid_timestamp",
+            "'timestamp has a UTC offset beyond ±23:59: ' || left(ts_text, 100)",
         ),
         Check(
             "not isfinite(ts_value)",

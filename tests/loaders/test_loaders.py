@@ -277,6 +277,38 @@ def test_segment_events__a_null_message_id_is_absent(
     ]
 
 
+def test_segment_events__an_offset_of_a_day_or_more_is_invalid(
+    tmp_path: Path, target: str
+) -> None:
+    stamps = [
+        "2024-09-30T18:00:00+99:00",  # DuckDB's cast alone moved it four days back
+        "2024-09-30T18:00:00.5+24:00",
+        "2024-09-30T18:00:00+05:60",
+        "2024-09-30T18:00:00+23:59",  # the largest offset there is
+        "2024-09-30",  # a date: its "-30" is no offset
+    ]
+    records = [_track(f"m-{n}", timestamp=ts) for n, ts in enumerate(stamps)]
+    path = write(tmp_path / "seg.ndjson", ndjson(*records))
+
+    result = run_load("segment-events", [path], target, "--max-reject-pct", "100")
+
+    assert (result.counts["loaded"], result.counts["rejected"]) == (2, 3)
+    rejects = query(
+        target, "select source_line, reason, detail from raw_loader.rejects order by 1"
+    )
+    assert [row[:2] for row in rejects] == [(n, "invalid_timestamp") for n in (1, 2, 3)]
+    assert rejects[0][2] == (
+        "timestamp has a UTC offset beyond ±23:59: 2024-09-30T18:00:00+99:00"
+    )
+    loaded = query(
+        target, "select message_id, occurred_at from raw_customerio_segment.tracks"
+    )
+    assert sorted((m, str(t)) for m, t in loaded) == [
+        ("m-3", "2024-09-29 18:01:00"),
+        ("m-4", "2024-09-30 00:00:00"),
+    ]
+
+
 def test_orders__latest_version_wins_and_keeps_known_columns(
     tmp_path: Path, target: str
 ) -> None:
