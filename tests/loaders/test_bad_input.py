@@ -518,3 +518,54 @@ def test_bad_input_catalogue(case: Case, tmp_path: Path, target: str) -> None:
     assert [row[5] for row in rows] == case.landed_lines
     if case.check:
         case.check(rows)
+
+
+@pytest.mark.parametrize("loader", ["webhooks", "segment-events"])
+def test_nan_or_infinity_in_a_payload_is_that_record_s_reject_on_postgres(
+    tmp_path: Path, target: str, loader: str
+) -> None:
+    # DuckDB's JSON reader takes NaN and Infinity in any case; PostgreSQL's jsonb refuses
+    # them, and one such record used to fail the whole file there (and every file after).
+    if loader == "webhooks":
+        good = orjson.dumps(event("01GOODAFTER")).decode()
+        odd = [
+            orjson.dumps(event(f"01ODD{n}", data={"score": 1}))
+            .decode()
+            .replace("1}", f"{token}}}")
+            for n, token in enumerate(["NaN", "-Infinity", "inf"])
+        ]
+    else:
+
+        def track(message_id: str, value: str) -> str:
+            return (
+                '{"type":"track","event":"Email Opened","messageId":"'
+                + message_id
+                + '","userId":"u1","timestamp":"2026-12-01T00:00:00Z",'
+                '"properties":{"v":' + value + ',"note":"NaN in text"}}'
+            )
+
+        good = track("m-good", "1")
+        odd = [
+            track(f"m-{n}", token)
+            for n, token in enumerate(["NaN", "-Infinity", "inf"])
+        ]
+    first = write(
+        tmp_path / "in" / "a.ndjson", ("\n".join([*odd, good]) + "\n").encode()
+    )
+    second = write(
+        tmp_path / "in" / "b.ndjson",
+        (good.replace("GOOD", "LATER").replace("m-good", "m-later") + "\n").encode(),
+    )
+
+    result = run_load(loader, [first, second], target, "--max-reject-pct", "100")
+
+    assert result.exit_code == 0, result.output
+    rejects = query(
+        target, "select source_line, reason from raw_loader.rejects order by 1"
+    )
+    if target == "postgres":
+        assert result.counts["loaded"] == 2
+        assert rejects == [(n, "invalid_number") for n in (1, 2, 3)]
+    else:  # DuckDB stores and reads them
+        assert result.counts["loaded"] == 5
+        assert rejects == []
