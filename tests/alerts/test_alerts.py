@@ -318,8 +318,45 @@ def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -
         (alert,) = sync_delivery(wh, since, step)
     assert alert.cause == "sync_undelivered"
     assert alert.audiences == ["fatigued"]
-    assert alert.details[0].startswith(
-        "sync run r9 ended 'partial': sent 7 of 10, 3 failed"
+    assert alert.details[0] == (
+        "sync run r9 ended 'partial': sent 7 of 10, 3 failed, 1 pending "
+        "(resent by the next run)"
+    )
+
+
+def test_a_sync_stopped_by_a_signal_after_sending_everything_is_no_undelivered_alert(
+    duckdb_path: Path,
+) -> None:
+    from datetime import datetime, timedelta
+
+    from scripts.segment_sync import outbox
+
+    since = datetime(2026, 11, 30, 6)
+    with connect() as wh:
+        outbox.ensure(wh)
+        wh.execute(
+            f"insert into {outbox.RUNS} (run_id, target_name, started_at, status, "
+            "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
+            "count_failed) values ('r10', 'dev', %s, 'interrupted', 5, false, false, "
+            "20, 20, 0)",
+            (since + timedelta(minutes=1),),
+        )
+        step = StepResult("sync segment", [], 5, 3.0, [])
+        assert sync_delivery(wh, since, step) == []
+        # One message still pending: that is undelivered, and said so.
+        wh.execute(
+            f"insert into {outbox.OUTBOX} (seq, message_id, transition_id, run_id, "
+            "audience_key, audience_name, audience_version, user_id, person_id, "
+            "transition, call_type, is_member, generation, occurred_at, status, "
+            "attempts, created_at) values (1, 'm1', 't1', 'r10', 'fatigued', "
+            "'Fatigued', 1, 'u1', 'p1', 'enter', 'identify', true, 1, %s, 'pending', "
+            "1, %s)",
+            (since, since),
+        )
+        (alert,) = sync_delivery(wh, since, step)
+    assert alert.details[0] == (
+        "sync run r10 ended 'interrupted': sent 20 of 20, 0 failed, 1 pending "
+        "(resent by the next run)"
     )
 
 
