@@ -31,6 +31,7 @@ from scripts.loaders.bulk import (
     TableSpec,
     _conflict_condition,
     _conflict_detail,
+    drop_same_bodies,
     loaded_rows,
     with_payload_columns,
 )
@@ -201,7 +202,7 @@ def apply(
     )
     duck.execute(
         f"create or replace temp table {BATCH_CONFLICTS} (file_no integer, "
-        "line_no bigint, detail varchar, raw varchar)"
+        "line_no bigint, detail varchar, raw varchar, other varchar)"
     )
     repeated = duck.execute(f"select count(*) from {BATCH_REPEATED}").fetchone()[0]
     if not repeated:
@@ -247,7 +248,7 @@ def apply(
             "|| ' also on line ' || k.file_line || ' of this file with a different "
             f"body; the kept copy wins' else '{key} ' || v.{key} || ' already loaded "
             "from ' || kf.source_file || ' line ' || k.file_line || ' with a "
-            "different body; the loaded copy wins' end, v.payload "
+            "different body; the loaded copy wins' end, v.payload, k.payload "
             f"from {BATCH_LOSERS} as l inner join {BATCH_CLASS} as v "
             f"on v.line_no = l.line_no inner join {BATCH_CLASS} as k "
             f"on k.line_no = l.ref_line_no inner join {FILES} as kf "
@@ -277,7 +278,7 @@ def apply(
             )
         duck.execute(
             f"insert into {BATCH_CONFLICTS} select v.file_no, v.file_line, "
-            f"{_conflict_detail(spec, 't')}, v.payload from {BATCH_CLASS} as v "
+            f"{_conflict_detail(spec, 't')}, v.payload, t.payload from {BATCH_CLASS} as v "
             f"inner join {loaded} as t on t.{key} = v.{key} "
             f"where v.reason is null and v.line_no in ({compared}) "
             # v holds the batch's torn lines too: CASE keeps json() to valid rows,
@@ -285,6 +286,7 @@ def apply(
             "and case when v.reason is null "
             f"then {_conflict_condition(spec, 'v', 't', 'duckdb')} else false end"
         )
+    drop_same_bodies(duck, BATCH_CONFLICTS)
     columns = ", ".join(spec.names)
     values = ", ".join(f"v.{name}" for name in spec.names)
     # Not sorted by line: a row's origin is its _source_file and _source_line, and no

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import orjson
+
 from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.ledger import CONFLICT_REASON, Counts
 from scripts.loaders.stage import CLASSIFIED, PY_REJECTS, Column, sql_literal
@@ -243,7 +245,8 @@ def _pick_kept(duck, spec: TableSpec) -> str:
     duck.execute(
         "insert into _ld_conflicts select v.line_no, "
         f"'{spec.key} ' || v.{spec.key} || ' also on line ' || k.line_no || "
-        "' of this file with a different body; the kept copy wins', v.payload "
+        "' of this file with a different body; the kept copy wins', v.payload, "
+        "k.payload "
         # Both sides narrowed to the repeated keys before the join, so only their
         # payloads are read.
         f"from (select * from {CLASSIFIED} where line_no in "
@@ -337,7 +340,7 @@ def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
     counts, valid = count_staged(duck)
     duck.execute(
         "create or replace temp table _ld_conflicts "
-        "(line_no bigint, detail varchar, raw varchar)"
+        "(line_no bigint, detail varchar, raw varchar, other varchar)"
     )
     kept = _pick_kept(duck, spec) if valid else None
     existing_conflicts = 0
@@ -351,10 +354,58 @@ def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
             _fill_known_values(wh, duck, spec, ctx)
     counts.loaded = loaded
     counts.duplicate = valid - loaded
+    drop_same_bodies(duck, "_ld_conflicts")
     in_file_conflicts = duck.execute("select count(*) from _ld_conflicts").fetchone()[0]
     counts.conflicting = existing_conflicts + in_file_conflicts
     _write_rejects(wh, duck, spec, ctx)
     return counts
+
+
+def drop_same_bodies(duck, conflicts: str) -> None:
+    """Take back the conflicts (rows of `conflicts`: raw, the copy's body; other, the
+    body it lost to) whose bodies differ only as text: the same keys in another order,
+    other spacing or number spelling, as a relay that re-encodes a resent event writes
+    them. SQL compares the texts, fast, for every re-sent key; the few that differ are
+    compared here as JSON values, as PostgreSQL's jsonb compares them."""
+    rows = duck.execute(f"select rowid, raw, other from {conflicts}").fetchall()
+    same = [row for row, raw, other in rows if _same_json_text(raw, other)]
+    if same:
+        duck.execute(
+            f"delete from {conflicts} where rowid in "
+            f"({', '.join(str(int(row)) for row in same)})"
+        )
+
+
+def _same_json_text(first: str | None, second: str | None) -> bool:
+    try:
+        return _same_json(orjson.loads(first or ""), orjson.loads(second or ""))
+    except (orjson.JSONDecodeError, RecursionError):
+        return False  # unreadable here (NaN, nesting): the texts differ, so they differ
+
+
+def _same_json(first: object, second: object) -> bool:
+    """JSON equality: objects by key whatever their order, numbers by value; true is
+    not 1 (Python's == would say it is)."""
+    if isinstance(first, dict):
+        return (
+            isinstance(second, dict)
+            and first.keys() == second.keys()
+            and all(_same_json(first[key], second[key]) for key in first)
+        )
+    if isinstance(first, list):
+        return (
+            isinstance(second, list)
+            and len(first) == len(second)
+            and all(map(_same_json, first, second))
+        )
+    numbers = (int, float)
+    if isinstance(first, numbers) and not isinstance(first, bool):
+        return (
+            isinstance(second, numbers)
+            and not isinstance(second, bool)
+            and first == second
+        )
+    return type(first) is type(second) and first == second
 
 
 def _select_columns(spec: TableSpec, alias: str) -> str:
@@ -457,7 +508,7 @@ def _apply_duckdb(
         )  # fmt: skip
         duck.execute(
             f"insert into _ld_conflicts select v.line_no, {_conflict_detail(spec, 't')}, "
-            f"v.payload from {kept} as v inner join {loaded} as t "
+            f"v.payload, t.payload from {kept} as v inner join {loaded} as t "
             f"on t.{spec.key} = v.{spec.key} "
             "where v.line_no in (select line_no from _ld_existing) "
             f"and {_conflict_condition(spec, 'v', 't', 'duckdb')}"

@@ -118,6 +118,7 @@ def drop_stage(duck) -> None:
         "_ld_losers",
         "_ld_conflicts",
         "_ld_existing",
+        "_ld_known",
     ):
         with contextlib.suppress(Exception):
             duck.execute(f"drop table if exists {table}")

@@ -361,3 +361,22 @@ def test_apply_versioned__newer_overwrites_keeping_known_values_older_does_not(
             "the loaded copy wins",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ('{"a":1,"b":[1,2]}', '{ "b": [1, 2], "a": 1 }', True),  # order and spacing
+        ('{"a":1}', '{"a":1.0}', True),  # one number, two spellings (jsonb: equal)
+        ('{"a":1e2}', '{"a":100}', True),
+        ('{"a":true}', '{"a":1}', False),  # Python's == says True == 1
+        ('{"a":[1,2]}', '{"a":[2,1]}', False),  # arrays keep their order
+        ('{"a":null}', "{}", False),
+        ('{"a":"1"}', '{"a":1}', False),
+        ('{"a":NaN}', '{"a":NaN}', False),  # unreadable here: the texts differ already
+    ],
+)
+def test_same_json_text__compares_values_as_jsonb_does(first, second, same):
+    from scripts.loaders.bulk import _same_json_text
+
+    assert _same_json_text(first, second) is same

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import orjson
@@ -92,6 +93,31 @@ def test_webhooks__conflicting_resend_across_files_keeps_first_body(
         "from raw_loader.loaded_files where source_file = %s",
         (str(second),),
     ) == [(0, 1)]
+
+
+def test_webhooks__a_resend_re_encoded_is_no_conflict_a_changed_value_is(
+    tmp_path: Path, target: str
+) -> None:
+    # A relay that re-encodes a resent event: keys in another order, other spacing. The
+    # same JSON value, so a plain duplicate (as jsonb compares on PostgreSQL).
+    body = event("01RE", data={"v": 1, "w": [1, {"x": True}]})
+    reordered = json.dumps(dict(reversed(list(body.items()))), indent=1)
+    changed = orjson.dumps(
+        {**body, "data": {"v": 1, "w": [1, {"x": 1}]}}
+    )  # true is not 1
+    first = write(tmp_path / "1.ndjson", orjson.dumps(body) + b"\n")
+    second = write(
+        tmp_path / "2.ndjson",
+        reordered.replace("\n", "").encode() + b"\n" + changed + b"\n",
+    )
+
+    result = run_load("webhooks", [first, second], target)
+
+    assert result.counts["duplicate"] == 2
+    notes = query(
+        target, "select reason, source_file, source_line from raw_loader.rejects"
+    )
+    assert notes == [("duplicate_key_different_body", str(second), 2)]
 
 
 def test_webhooks__too_many_rejects_exit_3_but_data_is_kept(
