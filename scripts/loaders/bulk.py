@@ -318,25 +318,52 @@ def _fill_known_values(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -
 # true, false and null, so a letter sequence "nan" or "inf" there is a NaN or Infinity.
 _JSON_STRING = r'"(\\.|[^"\\])*"'
 NOT_A_NUMBER_REASON = "invalid_number"
+DUPLICATE_KEY_REASON = "duplicate_json_key"
 
 
-def _reject_what_postgres_refuses(duck) -> None:
-    """NaN and Infinity: DuckDB's JSON reader takes them (any case), PostgreSQL's jsonb
-    refuses them, and one such record failed the whole file there. On PostgreSQL they
-    are that record's reject. On DuckDB they load, as DuckDB reads them back: finding
-    them costs a pass over every line's text, a tenth of a load at a brand's size."""
+def _reject_what_postgres_refuses(duck, spec: TableSpec) -> None:
+    """What DuckDB's JSON reader takes and PostgreSQL's jsonb does not, or reads another
+    way. On DuckDB these records load, as DuckDB reads them back the same way; finding
+    them costs a pass over every line, a tenth of a load at a brand's size.
+
+    - NaN and Infinity (any case): jsonb refuses them, and one such record failed the
+      whole file.
+    - the same key twice in an object this loader reads from (the root, and the
+      objects holding the payload columns): DuckDB reads the first copy, into the typed
+      columns, jsonb keeps the last, into the payload and its columns, so the row would
+      disagree with itself.
+    """
     duck.execute(
         f"update {CLASSIFIED} set reason = {sql_literal(NOT_A_NUMBER_REASON)}, "
         "detail = 'NaN or Infinity is not a JSON number (PostgreSQL cannot store it)' "
         "where reason is null and regexp_matches(regexp_replace(json(payload)::varchar, "
         f"{sql_literal(_JSON_STRING)}, '', 'g'), '(?i)nan|inf')"
     )
+    objects = sorted(
+        {"$"}
+        | {
+            column.payload_path.rsplit(".", 1)[0]
+            for column in spec.columns
+            if column.payload_path and column.payload_path.count(".") > 1
+        }
+    )
+    repeated = " or ".join(
+        f"len(json_keys(payload, {sql_literal(path)})) "
+        f"<> len(list_distinct(json_keys(payload, {sql_literal(path)})))"
+        for path in objects
+    )
+    duck.execute(
+        f"update {CLASSIFIED} set reason = {sql_literal(DUPLICATE_KEY_REASON)}, "
+        "detail = 'an object has the same key twice: PostgreSQL would keep the last "
+        "copy, the columns were read from the first' "
+        f"where reason is null and ({repeated})"
+    )
 
 
 def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
     """Load the staged file; returns its full counts. Call inside wh.transaction()."""
     if wh.dialect == "postgres":
-        _reject_what_postgres_refuses(duck)
+        _reject_what_postgres_refuses(duck, spec)
     counts, valid = count_staged(duck)
     duck.execute(
         "create or replace temp table _ld_conflicts "

@@ -569,3 +569,38 @@ def test_nan_or_infinity_in_a_payload_is_that_record_s_reject_on_postgres(
     else:  # DuckDB stores and reads them
         assert result.counts["loaded"] == 5
         assert rejects == []
+
+
+def test_a_key_twice_in_an_object_read_from_is_a_reject_on_postgres(
+    tmp_path: Path, target: str
+) -> None:
+    # DuckDB reads the first copy (the typed columns), jsonb keeps the last (the payload
+    # and its columns): on PostgreSQL the row would disagree with itself.
+    good = orjson.dumps(event("01DKGOOD", data={"note": {"x": 1}})).decode()
+    lines = [
+        good.replace('"event_id":"01DKGOOD"', '"event_id":"01DK1","event_id":"01DK2"'),
+        good.replace('"01DKGOOD"', '"01DKDATA"').replace(
+            '"data":{', '"data":{"x":1,"x":2,'
+        ),
+        # A repeated key in an object no column reads from: jsonb's choice changes nothing.
+        good.replace('"01DKGOOD"', '"01DKDEEP"').replace('{"x":1}', '{"x":1,"x":2}'),
+        good,
+    ]
+    path = write(tmp_path / "a.ndjson", ("\n".join(lines) + "\n").encode())
+
+    result = run_load("webhooks", [path], target, "--max-reject-pct", "100")
+
+    assert result.exit_code == 0, result.output
+    rejects = query(
+        target, "select source_line, reason from raw_loader.rejects order by 1"
+    )
+    if target == "postgres":
+        assert result.counts["loaded"] == 2
+        assert rejects == [(1, "duplicate_json_key"), (2, "duplicate_json_key")]
+        ids = query(
+            target, "select event_id from raw_customerio.webhook_events order by 1"
+        )
+        assert ids == [("01DKDEEP",), ("01DKGOOD",)]
+    else:  # DuckDB reads the first copy everywhere, the payload's columns included
+        assert result.counts["loaded"] == 4
+        assert rejects == []
