@@ -189,7 +189,7 @@ UNIT_TESTS = ("test", "--select", "test_type:unit")
 
 _DEDUPE = "models/intermediate/engagement/int_message_events_deduplicated.sql"
 _PERSON_LOOKUP = "macros/people/person_by_identifiers.sql"
-_WATERMARK = "where loaded_at > {{ newest_loaded_at_held() }}"
+_WATERMARK = "where loaded_at > {{ newest_held }}"
 # The dedupe reads the union's new rows twice (to rank them, and to join the winners back)
 # with the same watermark. Either filter alone decides the output; the other saves work.
 _DEDUPE_WATERMARK_REASON = (
