@@ -16,13 +16,13 @@ then `insert … on conflict`. The raw tables keep the key unique:
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-
-import orjson
 
 from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.ledger import CONFLICT_REASON, Counts
@@ -256,62 +256,57 @@ def _pick_kept(duck, spec: TableSpec) -> str:
         f"where {same_version} "
         "and json(v.payload)::varchar <> json(k.payload)::varchar"
     )
-    if spec.version is not None and spec.keep_known:
-        _note_known_values(duck, spec, order)
     return kept
 
 
-def _note_known_values(duck, spec: TableSpec, order: str) -> None:
-    """`_ld_known`: for each key the file repeats, the best value its copies have of each
-    column a null never overwrites (_fill_known_values). Only those keys are read."""
+def _with_known_values(wh: Warehouse, duck, spec: TableSpec, kept: str) -> str:
+    """`kept`, where a column a null never overwrites takes, when the kept copy leaves it
+    null, the value of the newest other copy in the file that has one and is newer than
+    the row already loaded (if any): a completion and its refund in one file keep the
+    order's total, as two files would, and copies older than the loaded row change
+    nothing, as they would not in a file of their own. The upsert then keeps the loaded
+    row's value under anything still null (_upsert_clause). Only repeated keys are read.
+    """
+    key, version = spec.key, spec.version
+    if not duck.execute("select count(*) from _ld_losers").fetchone()[0]:
+        return kept
+    if wh.dialect == "duckdb":  # the staging connection is the warehouse's
+        duck.execute(
+            f"create or replace temp table _ld_loaded as select {key}, {version} "
+            f"from {spec.qualified} where {key} in (select {key} from _ld_losers)"
+        )
+    else:
+        repeated = duck.execute(f"select distinct {key} from _ld_losers").fetchall()
+        keys = [row[0] for row in repeated]
+        rows = wh.query(
+            f"select {key}, {version} from {spec.qualified} where {key} = any(%s)",
+            (keys,),
+        )
+        duck.execute(
+            f"create or replace temp table _ld_loaded ({key} varchar, {version} timestamp)"
+        )
+        if rows:
+            duck.executemany("insert into _ld_loaded values (?, ?)", rows)
     known = ", ".join(
-        f"first({name} order by copy_rank) filter (where {name} is not null) as {name}"
+        f"first(c.{name} order by c.{version} desc, c.line_no) "
+        f"filter (where c.{name} is not null) as {name}"
         for name in spec.keep_known
     )
     duck.execute(
-        f"create or replace temp table _ld_known as select {spec.key}, {known} from ("
-        f"select *, row_number() over (partition by {spec.key} order by {order}) "
-        f"as copy_rank from {CLASSIFIED} where reason is null and {spec.key} in "
-        f"(select {spec.key} from _ld_losers)) group by {spec.key}"
+        f"create or replace temp table _ld_known as select c.{key}, {known} "
+        f"from {CLASSIFIED} as c inner join {kept} as k on k.{key} = c.{key} "
+        f"left join _ld_loaded as l on l.{key} = c.{key} "
+        f"where c.reason is null and c.{key} in (select {key} from _ld_losers) "
+        f"and c.{version} < k.{version} "
+        f"and (l.{key} is null or c.{version} > l.{version}) group by c.{key}"
     )
-
-
-def _fill_known_values(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> None:
-    """Fill what the loaded rows still leave null from the file's other copies of them.
-
-    A completion and its refund in one file: the refund wins and carries no total, and
-    the completion it beat never reached the table, so the coalesce of _upsert_clause
-    had nothing to keep. Loaded in two files, the completion would have landed first.
-    The loaded row's own values, and those it kept from the table, come first.
-    """
-    if not duck.execute("select count(*) from _ld_known").fetchone()[0]:
-        return
-    sets = ", ".join(
-        f"{name} = coalesce(t.{name}, n.{name})" for name in spec.keep_known
+    filled = ", ".join(
+        f"coalesce(k.{name}, n.{name}) as {name}" for name in spec.keep_known
     )
-    update = (
-        f"update {spec.qualified} as t set {sets} from _ld_known as n "
-        f"where t.{spec.key} = n.{spec.key}"
+    return (
+        f"(select k.* replace ({filled}) from {kept} as k left join _ld_known as n "
+        f"on n.{key} = k.{key})"
     )
-    if wh.dialect == "duckdb":
-        duck.execute(update)
-        return
-    types = {column.name: column.type for column in spec.columns}
-    names = [spec.key, *spec.keep_known]
-    with wh.raw_connection.cursor() as cur:
-        cur.execute(
-            "create temp table _ld_known ("
-            + ", ".join(f"{name} {types[name]}" for name in names)
-            + ") on commit drop"
-        )
-        _copy_from_duck(
-            duck,
-            cur,
-            f"select {', '.join(names)} from _ld_known",
-            f"_ld_known ({', '.join(names)})",
-            ctx.workdir,
-        )
-        cur.execute(update)
 
 
 # A JSON string, escapes included: what is left without them is punctuation, numbers,
@@ -370,6 +365,8 @@ def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
         "(line_no bigint, detail varchar, raw varchar, other varchar)"
     )
     kept = _pick_kept(duck, spec) if valid else None
+    if kept is not None and spec.version is not None and spec.keep_known:
+        kept = _with_known_values(wh, duck, spec, kept)
     existing_conflicts = 0
     loaded = 0
     if kept is not None:
@@ -377,8 +374,6 @@ def apply(wh: Warehouse, duck, spec: TableSpec, ctx: FileContext) -> Counts:
             existing_conflicts, loaded = _apply_duckdb(duck, spec, ctx, kept)
         else:
             existing_conflicts, loaded = _apply_postgres(wh, duck, spec, ctx, kept)
-        if spec.version is not None and spec.keep_known:
-            _fill_known_values(wh, duck, spec, ctx)
     counts.loaded = loaded
     counts.duplicate = valid - loaded
     drop_same_bodies(duck, "_ld_conflicts")
@@ -405,9 +400,19 @@ def drop_same_bodies(duck, conflicts: str) -> None:
 
 def _same_json_text(first: str | None, second: str | None) -> bool:
     try:
-        return _same_json(orjson.loads(first or ""), orjson.loads(second or ""))
-    except (orjson.JSONDecodeError, RecursionError):
+        return _same_json(_exact_json(first), _exact_json(second))
+    except (ValueError, RecursionError):
         return False  # unreadable here (NaN, nesting): the texts differ, so they differ
+
+
+def _exact_json(text: str | None) -> object:
+    """Numbers exactly, as jsonb's numeric holds them (a float would make 2**70 and
+    2**70 + 1 equal); NaN and Infinity refused, as jsonb refuses them."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(constant)
+
+    return json.loads(text or "", parse_float=Decimal, parse_constant=refuse)
 
 
 def _same_json(first: object, second: object) -> bool:
@@ -425,7 +430,7 @@ def _same_json(first: object, second: object) -> bool:
             and len(first) == len(second)
             and all(map(_same_json, first, second))
         )
-    numbers = (int, float)
+    numbers = (int, Decimal)
     if isinstance(first, numbers) and not isinstance(first, bool):
         return (
             isinstance(second, numbers)

@@ -96,10 +96,11 @@ def _identity(camel: str, snake: str) -> str:
 _CAMEL_MESSAGE_ID = "coalesce(t_message_id, 'NULL') <> 'NULL'"
 
 # An offset after the time (":MM" or ":SS[.fff]", so a date's "-31" is none) of 24
-# hours or more, or of 60 minutes or more.
+# hours or more, or with 60 or more minutes or seconds (DuckDB also reads +HH:MM:SS).
 _OFFSET_OUT_OF_RANGE = (
     r":[0-9]{2}(\.[0-9]+)? ?[+-]"  # the end of the time, then the sign
-    r"((2[4-9]|[3-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$"
+    r"((2[4-9]|[3-9][0-9])(:?[0-9]{2}){0,2}"
+    r"|[0-9]{2}:?[6-9][0-9](:?[0-9]{2})?|[0-9]{2}:?[0-9]{2}:?[6-9][0-9])$"
 )
 
 DERIVED = {
@@ -165,7 +166,7 @@ def checks(future_limit: str) -> list[Check]:
         Check(
             # DuckDB's cast takes any two-digit offset (+99:00 moved the event four days
             # back); ISO 8601 and the orders loader's parser stop at ±23:59.
-            f"regexp_matches(ts_text, {sql_literal(_OFFSET_OUT_OF_RANGE)})",
+            f"regexp_matches(trim(ts_text), {sql_literal(_OFFSET_OUT_OF_RANGE)})",
             "invalid_timestamp",
             "'timestamp has a UTC offset beyond ±23:59: ' || left(ts_text, 100)",
         ),

@@ -119,6 +119,7 @@ def drop_stage(duck) -> None:
         "_ld_conflicts",
         "_ld_existing",
         "_ld_known",
+        "_ld_loaded",
     ):
         with contextlib.suppress(Exception):
             duck.execute(f"drop table if exists {table}")

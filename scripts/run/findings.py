@@ -209,9 +209,10 @@ def sync_delivery(wh: Warehouse, since: datetime, step: StepResult) -> list[Aler
             else []
         )
         waiting = sum(count for _, count in pending)
-        if status == "interrupted" and not failed and not waiting and not error:
+        if status == "interrupted" and not failed and not waiting:
             # A signal after the last group: everything went out. The tick's own exit
-            # status (5) and run row say it was stopped; nothing is undelivered.
+            # status (5) and run row say it was stopped (the run's error says so too);
+            # nothing is undelivered.
             return alerts
         audiences = [str(key) for key, _ in pending]
         alerts.append(

@@ -337,8 +337,8 @@ def test_a_sync_stopped_by_a_signal_after_sending_everything_is_no_undelivered_a
         wh.execute(
             f"insert into {outbox.RUNS} (run_id, target_name, started_at, status, "
             "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
-            "count_failed) values ('r10', 'dev', %s, 'interrupted', 5, false, false, "
-            "20, 20, 0)",
+            "count_failed, error) values ('r10', 'dev', %s, 'interrupted', 5, false, "
+            "false, 20, 20, 0, 'stopped by a signal')",
             (since + timedelta(minutes=1),),
         )
         step = StepResult("sync segment", [], 5, 3.0, [])
@@ -354,10 +354,11 @@ def test_a_sync_stopped_by_a_signal_after_sending_everything_is_no_undelivered_a
             (since, since),
         )
         (alert,) = sync_delivery(wh, since, step)
-    assert alert.details[0] == (
+    assert alert.details == [
         "sync run r10 ended 'interrupted': sent 20 of 20, 0 failed, 1 pending "
-        "(resent by the next run)"
-    )
+        "(resent by the next run)",
+        "stopped by a signal",
+    ]
 
 
 def test_sigterm_reaches_the_running_sync_and_the_tick_records_itself(
@@ -401,6 +402,16 @@ def test_sigterm_reaches_the_running_sync_and_the_tick_records_itself(
     assert [(s["step"], s["exit_code"]) for s in json.loads(steps)] == [
         ("sync segment", 5)
     ]
-    assert alerts == "sync_undelivered"
+    # The signal came while the one group was in flight: the sync finished it, so all
+    # went out and nothing is undelivered; exit 5 and the run row say it was stopped.
+    assert alerts is None
     with connect() as wh:
-        assert wh.scalar("select status from segment_sync.runs") == "interrupted"
+        assert wh.query(
+            "select status, count_sent, count_planned from segment_sync.runs"
+        ) == [("interrupted", 20, 20)]
+        assert (
+            wh.scalar(
+                "select count(*) from segment_sync.outbox where status = 'pending'"
+            )
+            == 0
+        )

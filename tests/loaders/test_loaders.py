@@ -310,6 +310,8 @@ def test_segment_events__an_offset_of_a_day_or_more_is_invalid(
         "2024-09-30T18:00:00+99:00",  # DuckDB's cast alone moved it four days back
         "2024-09-30T18:00:00.5+24:00",
         "2024-09-30T18:00:00+05:60",
+        "2024-09-30T18:00:00+99:00 ",  # a trailing space, which the cast ignores too
+        "2024-09-30T18:00:00+99:00:00",  # seconds, which the cast reads too
         "2024-09-30T18:00:00+23:59",  # the largest offset there is
         "2024-09-30",  # a date: its "-30" is no offset
     ]
@@ -318,11 +320,13 @@ def test_segment_events__an_offset_of_a_day_or_more_is_invalid(
 
     result = run_load("segment-events", [path], target, "--max-reject-pct", "100")
 
-    assert (result.counts["loaded"], result.counts["rejected"]) == (2, 3)
+    assert (result.counts["loaded"], result.counts["rejected"]) == (2, 5)
     rejects = query(
         target, "select source_line, reason, detail from raw_loader.rejects order by 1"
     )
-    assert [row[:2] for row in rejects] == [(n, "invalid_timestamp") for n in (1, 2, 3)]
+    assert [row[:2] for row in rejects] == [
+        (n, "invalid_timestamp") for n in range(1, 6)
+    ]
     assert rejects[0][2] == (
         "timestamp has a UTC offset beyond ±23:59: 2024-09-30T18:00:00+99:00"
     )
@@ -330,8 +334,8 @@ def test_segment_events__an_offset_of_a_day_or_more_is_invalid(
         target, "select message_id, occurred_at from raw_customerio_segment.tracks"
     )
     assert sorted((m, str(t)) for m, t in loaded) == [
-        ("m-3", "2024-09-29 18:01:00"),
-        ("m-4", "2024-09-30 00:00:00"),
+        ("m-5", "2024-09-29 18:01:00"),
+        ("m-6", "2024-09-30 00:00:00"),
     ]
 
 
@@ -487,6 +491,37 @@ def test_orders__a_file_reads_as_its_lines_loaded_one_by_one(
             "2026-11-20 10:00:00",
             "2026-11-20 10:00:00",
         ),
+    ]
+
+
+def test_orders__copies_no_newer_than_the_loaded_row_change_nothing(
+    tmp_path: Path, target: str
+) -> None:
+    header = ORDERS_CSV.splitlines()[0].decode()
+    refund = "o7,c7,,refunded,,,,2026-11-21T10:00:00Z"
+    older = [  # two completions, both older than the refund already loaded
+        "o7,c7,g@x.org,completed,4995,USD,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z",
+        "o7,c7,g@x.org,completed,4995,USD,2026-11-20T10:00:00Z,2026-11-20T09:00:00Z",
+    ]
+    equal = ["o7,c7,h@x.org,refunded,1,EUR,,2026-11-21T10:00:00Z"] * 2  # equal version
+    run_load(
+        "orders", [write(tmp_path / "a.csv", f"{header}\n{refund}\n".encode())], target
+    )
+    everything = (
+        "select order_id, customer_id, email, status, total_cents, currency, ordered_at, "
+        "updated_at, cast(payload as varchar), _source_file, _source_line "
+        "from raw_shop.orders"
+    )
+    before = query(target, everything)
+
+    for name, lines in (("b.csv", older), ("c.csv", equal)):
+        path = write(tmp_path / name, "\n".join([header, *lines]).encode() + b"\n")
+        result = run_load("orders", [path], target)
+        assert (result.counts["loaded"], result.counts["duplicate"]) == (0, 2)
+
+    assert query(target, everything) == before
+    assert query(target, "select email, total_cents from raw_shop.orders") == [
+        (None, None)
     ]
 
 
