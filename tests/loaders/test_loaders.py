@@ -523,6 +523,16 @@ def test_orders__copies_no_newer_than_the_loaded_row_change_nothing(
     assert query(target, "select email, total_cents from raw_shop.orders") == [
         (None, None)
     ]
+    # A newer copy is kept; the older one beside it is older than the loaded row too, and
+    # loaded line by line would never have been written: its values fill nothing.
+    newer = "o7,c7,,cancelled,,,,2026-11-22T10:00:00Z"
+    path = write(
+        tmp_path / "d.csv", "\n".join([header, older[0], newer]).encode() + b"\n"
+    )
+    assert run_load("orders", [path], target).counts["loaded"] == 1
+    assert query(target, "select status, email, total_cents from raw_shop.orders") == [
+        ("cancelled", None, None)
+    ]
 
 
 def test_orders__parquet(tmp_path: Path, duckdb_path: Path) -> None:
