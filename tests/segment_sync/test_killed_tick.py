@@ -68,6 +68,10 @@ def test_a_step_left_running_by_a_killed_tick_keeps_the_lock_until_it_ends(
             assert time.monotonic() < deadline, "the orphaned step never ended"
             time.sleep(0.05)
 
+    # It finished its work with nobody reading its output, and recorded what it did.
+    assert sync_cli.query(
+        "select status, count_sent, count_planned from segment_sync.runs"
+    ) == [("ok", 2 * len(pairs), 2 * len(pairs))]
     third = subprocess.run(
         _tick(), cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
