@@ -11,7 +11,8 @@ then `insert … on conflict`. The raw tables keep the key unique:
   equal version does not overwrite, and columns the newer record leaves null keep their
   known values (a refund event without `ordered_at` must not erase it). Within a file,
   as across files: of equal versions the first seen wins (the first line, the first
-  file loaded), and a value an older copy knows fills what the kept row leaves null.
+  file loaded), and what the kept copy leaves null takes the value of the newest older
+  copy in the file that has one and is newer than the row already loaded.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ scheduled tick has one exit code and one runs row."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from scripts.alerts.message import Alert
@@ -291,29 +292,47 @@ def test_a_load_that_fails_names_the_loader_and_the_error() -> None:
     ]
 
 
-def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -> None:
-    from datetime import datetime, timedelta
+def _sync_run(
+    wh,
+    run_id: str,
+    since: datetime,
+    status: str,
+    counts: tuple,
+    error: str | None = None,
+) -> None:
+    """A sync run a minute after `since`: (planned, sent, failed), exit 5."""
+    from datetime import timedelta
 
     from scripts.segment_sync import outbox
 
+    outbox.ensure(wh)
+    wh.execute(
+        f"insert into {outbox.RUNS} (run_id, target_name, started_at, status, "
+        "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
+        "count_failed, error) values (%s, 'dev', %s, %s, 5, false, false, %s, %s, %s, %s)",
+        (run_id, since + timedelta(minutes=1), status, *counts, error),
+    )
+
+
+def _pending_message(wh, run_id: str, at: datetime) -> None:
+    """One message of `run_id` still in the outbox, for audience fatigued."""
+    from scripts.segment_sync import outbox
+
+    wh.execute(
+        f"insert into {outbox.OUTBOX} (seq, message_id, transition_id, run_id, "
+        "audience_key, audience_name, audience_version, user_id, person_id, "
+        "transition, call_type, is_member, generation, occurred_at, status, "
+        "attempts, created_at) values (1, 'm1', 't1', %s, 'fatigued', 'Fatigued', 1, "
+        "'u1', 'p1', 'enter', 'identify', true, 1, %s, 'pending', 1, %s)",
+        (run_id, at, at),
+    )
+
+
+def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -> None:
     since = datetime(2026, 11, 30, 6)
     with connect() as wh:
-        outbox.ensure(wh)
-        wh.execute(
-            f"insert into {outbox.RUNS} (run_id, target_name, started_at, status, "
-            "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
-            "count_failed) values ('r9', 'dev', %s, 'partial', 5, false, false, 10, 7, 3)",
-            (since + timedelta(minutes=1),),
-        )
-        wh.execute(
-            f"insert into {outbox.OUTBOX} (seq, message_id, transition_id, run_id, "
-            "audience_key, audience_name, audience_version, user_id, person_id, "
-            "transition, call_type, is_member, generation, occurred_at, status, "
-            "attempts, created_at) values (1, 'm1', 't1', 'r9', 'fatigued', "
-            "'Fatigued', 1, 'u1', 'p1', 'enter', 'identify', true, 1, %s, 'pending', "
-            "1, %s)",
-            (since, since),
-        )
+        _sync_run(wh, "r9", since, "partial", (10, 7, 3))
+        _pending_message(wh, "r9", since)
         step = StepResult("sync segment", [], 5, 3.0, [])
         (alert,) = sync_delivery(wh, since, step)
     assert alert.cause == "sync_undelivered"
@@ -327,32 +346,13 @@ def test_undelivered_sync_names_the_audiences_still_pending(duckdb_path: Path) -
 def test_a_sync_stopped_by_a_signal_after_sending_everything_is_no_undelivered_alert(
     duckdb_path: Path,
 ) -> None:
-    from datetime import datetime, timedelta
-
-    from scripts.segment_sync import outbox
-
     since = datetime(2026, 11, 30, 6)
     with connect() as wh:
-        outbox.ensure(wh)
-        wh.execute(
-            f"insert into {outbox.RUNS} (run_id, target_name, started_at, status, "
-            "exit_code, is_forced, is_full_resync, count_planned, count_sent, "
-            "count_failed, error) values ('r10', 'dev', %s, 'interrupted', 5, false, "
-            "false, 20, 20, 0, 'stopped by a signal')",
-            (since + timedelta(minutes=1),),
-        )
+        _sync_run(wh, "r10", since, "interrupted", (20, 20, 0), "stopped by a signal")
         step = StepResult("sync segment", [], 5, 3.0, [])
         assert sync_delivery(wh, since, step) == []
         # One message still pending: that is undelivered, and said so.
-        wh.execute(
-            f"insert into {outbox.OUTBOX} (seq, message_id, transition_id, run_id, "
-            "audience_key, audience_name, audience_version, user_id, person_id, "
-            "transition, call_type, is_member, generation, occurred_at, status, "
-            "attempts, created_at) values (1, 'm1', 't1', 'r10', 'fatigued', "
-            "'Fatigued', 1, 'u1', 'p1', 'enter', 'identify', true, 1, %s, 'pending', "
-            "1, %s)",
-            (since, since),
-        )
+        _pending_message(wh, "r10", since)
         (alert,) = sync_delivery(wh, since, step)
     assert alert.details == [
         "sync run r10 ended 'interrupted': sent 20 of 20, 0 failed, 1 pending "
