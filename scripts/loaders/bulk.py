@@ -329,11 +329,14 @@ def _reject_what_postgres_refuses(duck, spec: TableSpec) -> None:
       columns, jsonb keeps the last, into the payload and its columns, so the row would
       disagree with itself.
     """
+    # CASE keeps json() to the valid rows whatever order DuckDB evaluates the conditions
+    # in: on a torn line it would fail the statement (as in batch.py).
     duck.execute(
         f"update {CLASSIFIED} set reason = {sql_literal(NOT_A_NUMBER_REASON)}, "
         "detail = 'NaN or Infinity is not a JSON number (PostgreSQL cannot store it)' "
-        "where reason is null and regexp_matches(regexp_replace(json(payload)::varchar, "
-        f"{sql_literal(_JSON_STRING)}, '', 'g'), '(?i)nan|inf')"
+        "where case when reason is null then regexp_matches(regexp_replace("
+        f"json(payload)::varchar, {sql_literal(_JSON_STRING)}, '', 'g'), '(?i)nan|inf') "
+        "else false end"
     )
     objects = sorted(
         {"$"}
@@ -352,7 +355,7 @@ def _reject_what_postgres_refuses(duck, spec: TableSpec) -> None:
         f"update {CLASSIFIED} set reason = {sql_literal(DUPLICATE_KEY_REASON)}, "
         "detail = 'an object has the same key twice: PostgreSQL would keep the last "
         "copy, the columns were read from the first' "
-        f"where reason is null and ({repeated})"
+        f"where case when reason is null then ({repeated}) else false end"
     )
 
 
