@@ -265,7 +265,10 @@ def _as_of_skew(variables: dict) -> timedelta:
     return timedelta(minutes=float(minutes))
 
 
-AS_OF_STAMP = "built_as_of"  # the sync models' column: the as_of they were built for
+# The sync models' columns: the as_of a table was built for, and whether that build was
+# a what-if (dbt decided, with the run's own as_of_future_skew_minutes).
+AS_OF_STAMP = "built_as_of"
+WHAT_IF_STAMP = "is_built_for_future_as_of"
 
 
 def check_dbt_as_of(path: Path | None) -> list[Refusal]:
@@ -304,26 +307,27 @@ def check_dbt_as_of(path: Path | None) -> list[Refusal]:
     ]
 
 
-def check_inputs_as_of(wh: Warehouse, schema: str, now: datetime) -> list[Refusal]:
-    """A refusal when the sync inputs were built for an as_of in the future of `now`
-    (naive UTC): a what-if build's membership. Read from the tables' own `built_as_of`,
-    so that a later `dbt seed` or `dbt test`, which replaces run_results.json, cannot
-    clear it. Tables without the column (an older build) or without rows say nothing;
-    check_dbt_as_of still reads dbt's results."""
-    stamps = [
-        wh.scalar(f"select max({AS_OF_STAMP}) from {schema}.{table}")
-        for table in (MEMBERSHIPS, EXITS)
-        if AS_OF_STAMP in input_columns(wh, schema, table)
-    ]
-    built = max((_utc(s) for s in stamps if s is not None), default=None)
-    if built is None or built - now <= _as_of_skew({}):
+def check_inputs_as_of(wh: Warehouse, schema: str) -> list[Refusal]:
+    """A refusal when dbt built the sync inputs for an as_of in the future of that run: a
+    what-if build's membership. Read from the tables themselves, so that a later
+    `dbt seed` or `dbt test`, which replaces run_results.json, cannot clear it. Tables
+    without the columns (an older build) or without rows say nothing; check_dbt_as_of
+    still reads dbt's results."""
+    what_if = []
+    for table in (MEMBERSHIPS, EXITS):
+        if {AS_OF_STAMP, WHAT_IF_STAMP} <= input_columns(wh, schema, table):
+            what_if += wh.query(
+                f"select max({AS_OF_STAMP}) from {schema}.{table} where {WHAT_IF_STAMP}"
+            )
+    stamps = [_utc(row[0]) for row in what_if if row[0] is not None]
+    if not stamps:
         return []
     return [
         Refusal(
             "as_of",
-            f"the sync inputs were built for as_of {built:%Y-%m-%d %H:%M} UTC, in the "
-            "future: a what-if build's membership, not today's; run a plain `dbt build` "
-            "before syncing",
+            f"the sync inputs were built for as_of {max(stamps):%Y-%m-%d %H:%M} UTC, "
+            "in the future of that build: a what-if build's membership, not today's; "
+            "run a plain `dbt build` before syncing",
         )
     ]
 

@@ -309,7 +309,7 @@ class SyncRun:
             + guards.check_data_health(self.o.dbt_run_results)
             # One as_of refusal: the tables' own stamp, else dbt's last results.
             + (
-                guards.check_inputs_as_of(wh, schema, outbox.now_utc())
+                guards.check_inputs_as_of(wh, schema)
                 or guards.check_dbt_as_of(self.o.dbt_run_results)
             )
         )

@@ -21,8 +21,10 @@ pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 THIRD = "2026-03-21T12:00:00Z"
 BUILT_AS_OF = (
-    "select distinct built_as_of from analytics.sync_segment__audience_memberships "
-    "union select distinct built_as_of from analytics.sync_segment__audience_exits"
+    "select distinct built_as_of, is_built_for_future_as_of "
+    "from analytics.sync_segment__audience_memberships union "
+    "select distinct built_as_of, is_built_for_future_as_of "
+    "from analytics.sync_segment__audience_exits"
 )
 FUTURE = "2030-01-01T00:00:00Z"
 EXITED_CURRENT_MEMBERS = (
@@ -64,10 +66,10 @@ def _assert_future_as_of_writes_nothing(warehouse: Warehouse) -> None:
     assert "records no entries or exits" in output
     assert warehouse.ledger() == before
     # The sync's inputs say which moment they are: the sync refuses a future one.
-    assert warehouse.rows(BUILT_AS_OF) == [(datetime(2030, 1, 1),)]
+    assert warehouse.rows(BUILT_AS_OF) == [(datetime(2030, 1, 1), True)]
     # The next real build carries on: it records the changes of its own moment.
     warehouse.dbt("run", as_of=THIRD)
-    assert warehouse.rows(BUILT_AS_OF) == [(datetime(2026, 3, 21, 12),)]
+    assert warehouse.rows(BUILT_AS_OF) == [(datetime(2026, 3, 21, 12), False)]
     after = warehouse.ledger()
     assert set(before) < set(after)
     new_dates = {row[-1] for row in set(after) - set(before)}

@@ -71,60 +71,51 @@ def test_the_run_s_own_skew_var_draws_the_line(tmp_path) -> None:
 
 
 # ------------------------------------------------- the stamp on the inputs themselves
-def test_a_future_stamp_on_the_inputs_refuses_whatever_dbt_ran_since(
-    duck: str, sync_cli: Sync
-) -> None:
-    # A what-if build wrote the inputs; a `dbt seed` since replaced run_results.json
-    # (this test has none): the tables still say which moment they are.
-    pairs = [("lapsed_buyers", "a"), ("lapsed_buyers", "b")]
-    sync_cli.members(pairs)
-    now = outbox.now_utc()
-    skew = timedelta(minutes=5)  # as_of_future_skew_minutes in dbt_project.yml
+def _stamp(sync_cli: Sync, built_as_of: object, what_if: bool) -> None:
     with sync_cli.wh() as wh:
         for table in (
             "sync_segment__audience_memberships",
             "sync_segment__audience_exits",
         ):
             wh.execute(
-                f"alter table analytics.{table} add column built_as_of timestamp"
+                f"alter table analytics.{table} add column if not exists built_as_of timestamp"
+            )
+            wh.execute(
+                f"alter table analytics.{table} "
+                "add column if not exists is_built_for_future_as_of boolean"
             )
         wh.execute(
-            "update analytics.sync_segment__audience_memberships set built_as_of = %s",
-            (now + timedelta(days=2),),
+            "update analytics.sync_segment__audience_memberships "
+            "set built_as_of = %s, is_built_for_future_as_of = %s",
+            (built_as_of, what_if),
         )
-        ahead = now + timedelta(days=2)
-        assert check_inputs_as_of(wh, "analytics", now) == [
+
+
+def test_a_what_if_stamp_on_the_inputs_refuses_whatever_dbt_ran_since(
+    duck: str, sync_cli: Sync
+) -> None:
+    # A what-if build wrote the inputs; a `dbt seed` since replaced run_results.json
+    # (this test has none): the tables still say what they are.
+    pairs = [("lapsed_buyers", "a"), ("lapsed_buyers", "b")]
+    sync_cli.members(pairs)
+    ahead = outbox.now_utc().replace(microsecond=0) + timedelta(days=2)
+    _stamp(sync_cli, ahead, True)
+    with sync_cli.wh() as wh:
+        assert check_inputs_as_of(wh, "analytics") == [
             Refusal(
                 "as_of",
                 f"the sync inputs were built for as_of {ahead:%Y-%m-%d %H:%M} UTC, in "
-                "the future: a what-if build's membership, not today's; run a plain "
-                "`dbt build` before syncing",
+                "the future of that build: a what-if build's membership, not today's; "
+                "run a plain `dbt build` before syncing",
             )
         ]
-        for stamp, refused in (
-            (now + skew, False),
-            (now + skew + timedelta(seconds=1), True),
-        ):
-            wh.execute(
-                "update analytics.sync_segment__audience_memberships set built_as_of = %s",
-                (stamp,),
-            )
-            assert bool(check_inputs_as_of(wh, "analytics", now)) is refused
-        wh.execute(
-            "update analytics.sync_segment__audience_memberships set built_as_of = %s",
-            (now + timedelta(days=2),),
-        )
 
     refused = sync_cli.run()
 
     assert refused.code == 3, refused.stderr
     assert "[as_of] the sync inputs were built for as_of" in refused.stderr
     assert sync_cli.receiver.messages() == {}
-    with sync_cli.wh() as wh:  # a plain build since: today's moment
-        wh.execute(
-            "update analytics.sync_segment__audience_memberships set built_as_of = %s",
-            (outbox.now_utc(),),
-        )
+    _stamp(sync_cli, outbox.now_utc(), False)  # a plain build since
     assert sync_cli.run().code == 0
     assert sync_cli.state() == set(pairs)
 
@@ -133,11 +124,8 @@ def test_inputs_without_the_stamp_or_rows_leave_it_to_dbt_results(
     duck: str, sync_cli: Sync
 ) -> None:
     sync_cli.members([])
-    now = outbox.now_utc()
     with sync_cli.wh() as wh:
-        assert check_inputs_as_of(wh, "analytics", now) == []  # an older build's tables
-        wh.execute(
-            "alter table analytics.sync_segment__audience_exits "
-            "add column built_as_of timestamp"
-        )
-        assert check_inputs_as_of(wh, "analytics", now) == []  # no rows, no stamp
+        assert check_inputs_as_of(wh, "analytics") == []  # an older build's tables
+    _stamp(sync_cli, outbox.now_utc(), True)  # the columns, but no rows to say so
+    with sync_cli.wh() as wh:
+        assert check_inputs_as_of(wh, "analytics") == []

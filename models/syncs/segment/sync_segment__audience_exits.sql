@@ -168,8 +168,9 @@ stamped as (
 
     select
         *,
-        {#- As on sync_segment__audience_memberships: the sync refuses a future as_of. #}
-        {{ as_of_timestamp() }} as built_as_of
+        {#- As on sync_segment__audience_memberships: the sync refuses a what-if build. #}
+        {{ as_of_timestamp() }} as built_as_of,
+        {{ 'true' if as_of_is_future() else 'false' }} as is_built_for_future_as_of
 
     from exits_unioned
 

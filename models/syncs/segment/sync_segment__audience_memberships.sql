@@ -94,10 +94,12 @@ identified as (
         segment_calls,
         signal_at,
         entered_at,
-        {#- The moment this membership is as of. The sync refuses a future one (a what-if
-            build), read from the table itself, which a later dbt command cannot hide the
-            way it replaces run_results.json (scripts/segment_sync/guards.py). #}
-        {{ as_of_timestamp() }} as built_as_of
+        {#- The moment this membership is as of, and whether the build was a what-if (an
+            as_of in its future, by the rule the ledger follows). The sync refuses to send
+            a what-if build, read from the table itself, which a later dbt command cannot
+            hide the way it replaces run_results.json (scripts/segment_sync/guards.py). #}
+        {{ as_of_timestamp() }} as built_as_of,
+        {{ 'true' if as_of_is_future() else 'false' }} as is_built_for_future_as_of
 
     from treatment_members
 
