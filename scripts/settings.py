@@ -81,6 +81,13 @@ def project_dir() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def dbt_project_var(name: str, default: Any = None) -> Any:
+    """A var of dbt_project.yml, as dbt reads it without --vars: for Python code that
+    follows a rule the dbt project declares (the var is its one owner)."""
+    project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
+    return (project.get("vars") or {}).get(name, default)
+
+
 def dbt_target_dir(project: Path | None = None) -> Path:
     """Where dbt writes its artifacts: $DBT_TARGET_PATH (relative to the project, as dbt
     reads it; an absolute path as it is), else target/."""

@@ -7,9 +7,11 @@ flight. Rejected messages go to `raw_loader.rejects` like every loader's.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from scripts.loaders import validity
 from scripts.loaders.ledger import ensure_ledger
 from scripts.loaders.stage import NUL_DETAIL, NUL_ESCAPE_PATTERN, NUL_REASON
+from scripts.settings import dbt_project_var
 from scripts.warehouse import Warehouse
 
 LOADER = "api"
@@ -57,14 +60,20 @@ def utc_naive(ts: int) -> datetime:
 
 # ---------------------------------------------------------------- validation
 def check_message(
-    message: Any, future_limit: int | None = None
+    message: Any,
+    future_limit: int | None = None,
+    staged_metrics: Collection[str] | None = None,
 ) -> tuple[str, str] | None:
     """(reason code, detail) when a `/v1/messages` object cannot land, else None.
 
     `future_limit` (Unix seconds) defaults to now plus the shared tolerance.
+    `staged_metrics`: the metrics staging casts to timestamps, whose values must lie in
+    the time window (default: the dbt var api_message_metrics).
     """
     if future_limit is None:
         future_limit = int(time.time() + validity.FUTURE_TOLERANCE.total_seconds())
+    if staged_metrics is None:
+        staged_metrics = _staged_metrics()
     if not isinstance(message, dict):
         return "not_an_object", "message is not a JSON object"
     delivery_id = message.get("id")
@@ -96,15 +105,23 @@ def check_message(
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 return "bad_metrics", f"metrics.{name} is not a Unix timestamp"
-            # Staging casts each metric to a bigint and then to a timestamp: one value
-            # out of range would fail that model for every row, not just this one.
-            if not validity.EARLIEST_UNIX <= value <= future_limit:
+            # Staging casts these to a bigint and then to a timestamp: one value out of
+            # range would fail that model for every row, not just this one. Others
+            # (a metric Customer.io adds) are kept as they come, in the payload.
+            if name in staged_metrics and not (
+                validity.EARLIEST_UNIX <= value <= future_limit
+            ):
                 return (
                     "bad_metrics",
                     f"metrics.{name} is not a Unix timestamp between 2000-01-01 and "
                     "a day after the load",
                 )
     return _text_problem(message)
+
+
+@functools.cache
+def _staged_metrics() -> frozenset[str]:
+    return frozenset(dbt_project_var("api_message_metrics", []))
 
 
 def _text_problem(message: dict) -> tuple[str, str] | None:

@@ -256,12 +256,9 @@ def _as_of_skew(variables: dict) -> timedelta:
     the ledger and the sync draw the line in one place."""
     minutes = variables.get("as_of_future_skew_minutes")
     if minutes is None:
-        import yaml
+        from scripts.settings import dbt_project_var
 
-        from scripts.settings import project_dir
-
-        project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
-        minutes = (project.get("vars") or {}).get("as_of_future_skew_minutes", 5)
+        minutes = dbt_project_var("as_of_future_skew_minutes", 5)
     return timedelta(minutes=float(minutes))
 
 

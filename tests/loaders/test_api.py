@@ -153,9 +153,9 @@ def test_check_message__names_the_reason(case: str, reason: tuple[str, str]):
     "value",
     [10**400, 2**63, -1, 0, 946684799, "future"],
 )
-def test_check_message__a_metric_outside_the_time_window_is_rejected(value):
-    # Staging casts each metric to bigint, then to a timestamp: one value out of range
-    # would fail the model for every row.
+def test_check_message__a_staged_metric_outside_the_time_window_is_rejected(value):
+    # Staging casts each metric of var api_message_metrics to bigint, then to a
+    # timestamp: one value out of range would fail the model for every row.
     limit = 1_800_000_000
     message = {"id": "d1", "type": "email", "created": 1727711000}
     message["metrics"] = {"sent": limit + 1 if value == "future" else value}
@@ -167,6 +167,17 @@ def test_check_message__a_metric_outside_the_time_window_is_rejected(value):
     for edge in (946684800, limit):  # both ends are in the window
         message["metrics"] = {"sent": edge}
         assert check_message(message, future_limit=limit) is None
+    # A metric staging does not read (one Customer.io adds) stays in the payload as is.
+    message["metrics"] = {"sent": limit, "first_seen_by_bots": 0}
+    assert check_message(message, future_limit=limit) is None
+    assert check_message(message, future_limit=limit, staged_metrics={"sent"}) is None
+    assert check_message(
+        message, future_limit=limit, staged_metrics={"first_seen_by_bots"}
+    ) == (
+        "bad_metrics",
+        "metrics.first_seen_by_bots is not a Unix timestamp between 2000-01-01 and a "
+        "day after the load",
+    )
 
 
 def test_check_message__a_message_too_deep_to_store_is_rejected():
