@@ -18,11 +18,18 @@ data and reports the medians:
 
 The loaders are this checkout's for both versions (only the dbt project is compared), so
 the two revisions must agree on the raw tables. A revision against itself (an A/A run)
-shows how far the machine's noise alone moves the medians. Uses the data of `make bench`:
+shows how far the machine's noise alone moves the medians; with `--base-bin`, the same
+revision run by another environment's dbt compares interpreters (README, "Which
+Python"). Uses the data of `make bench`:
 
     .venv/bin/audiences demo-data --out data-200k --people 200000 --days 365 --seed 1 \\
         --end-date 2026-06-30
     .venv/bin/python -m scripts.bench.tick_compare --data data-200k --base b6c06f8
+    # the same project under another Python: a second environment of the same lock
+    UV_PROJECT_ENVIRONMENT=/tmp/venv-pyenv .tools/bin/uv sync --frozen \\
+        --python ~/.pyenv/versions/3.11.7/bin/python3.11
+    .venv/bin/python -m scripts.bench.tick_compare --data data-200k --base HEAD \\
+        --base-bin /tmp/venv-pyenv/bin
 """
 
 from __future__ import annotations
@@ -71,12 +78,19 @@ def _run(args: list[str], env: dict[str, str], cwd: Path, ok=lambda code: code =
 class Version:
     """One revision's worktree, warehouse and target folder."""
 
-    def __init__(self, revision: str, root: Path, slot: str) -> None:
+    def __init__(
+        self, revision: str, root: Path, slot: str, bin_dir: Path = BIN
+    ) -> None:
         sha = subprocess.run(  # noqa: S603 (git, on a revision the operator names)
             [GIT, "rev-parse", "--short", revision], cwd=REPO_ROOT, check=True,
             capture_output=True, text=True,
         ).stdout.strip()  # fmt: skip
         self.label = f"{revision} ({sha})" if sha != revision else sha
+        # Whose dbt runs this side's builds; the loaders are always this checkout's.
+        self.bin = bin_dir
+        if bin_dir != BIN:
+            python = (bin_dir / "python").resolve()
+            self.label += f", dbt of {bin_dir} ({python})"
         # Its own folder even when both sides are one revision (an A/A run: the noise).
         self.home = root / f"{slot}-{sha}"
         self.project = self.home / "project"
@@ -103,7 +117,8 @@ class Version:
 
     def dbt(self, *args: str, as_of: str, env: dict[str, str] | None = None):
         command = [
-            str(BIN / "dbt"), *args, "--no-use-colors", "--project-dir", str(self.project),
+            str(self.bin / "dbt"), *args, "--no-use-colors", "--project-dir",
+            str(self.project),
             "--profiles-dir", str(self.project), "--vars", json.dumps({"as_of": as_of}),
         ]  # fmt: skip
         accept = only_data_health_failed(self.home / "target")
@@ -211,13 +226,16 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"`audiences demo-data ... --end-date {END_DATE}` output")  # fmt: skip
     parser.add_argument("--base", required=True, help="the revision to compare against")
     parser.add_argument("--head", default="HEAD", help="the revision measured (HEAD)")
+    parser.add_argument("--base-bin", type=Path, default=BIN,
+                        help="folder of the dbt that runs the base (another environment's "
+                             "bin/, to compare interpreters; default: this one's)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5,
                         help="ticks per version (5; 0 prepares the warehouses only)")  # fmt: skip
     parser.add_argument("--root", type=Path, default=REPO_ROOT / "build" / "tick-compare",
                         help="worktrees and kept warehouses (build/tick-compare)")  # fmt: skip
     args = parser.parse_args(argv)
     versions = [
-        Version(args.base, args.root, "base"),
+        Version(args.base, args.root, "base", args.base_bin.absolute()),
         Version(args.head, args.root, "head"),
     ]
     for version in versions:
