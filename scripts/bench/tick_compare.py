@@ -51,6 +51,7 @@ from scripts.bench.end_to_end import (
     END_DATE,
     LOAD_OPTIONS,
     REPO_ROOT,
+    copy_database,
     only_data_health_failed,
     remove_database,
 )
@@ -154,13 +155,12 @@ class Version:
         self.load("webhooks", [f for f in webhooks if f.name.startswith(last_day)])
         self.load("segment-events", [f for f in segment if f.name.startswith(last_day)])
         self.dbt("parse", as_of=AS_OF_INCREMENTAL)
-        shutil.copyfile(self.db, self.state)
+        copy_database(self.db, self.state)
         self.marks.write_text(mark.isoformat(sep=" "))
 
     def tick(self) -> dict:
         """One tick from the kept state: wall, CPU and dbt's times."""
-        remove_database(self.db)
-        shutil.copyfile(self.state, self.db)
+        copy_database(self.state, self.db)
         mark = datetime.fromisoformat(self.marks.read_text())
         env = {**self.env, **key_checks.scoped_env(mark)}
         wall, cpu, _ = self.dbt(
