@@ -113,6 +113,7 @@ def execute(
     max_reject_pct: float,
     max_record_bytes: int,
     progress: bool,
+    settle_seconds: float | None = None,
 ) -> None:
     """Run a loader and turn its outcome into the summary line and the exit status."""
     from scripts.settings import SettingsError
@@ -122,7 +123,11 @@ def execute(
         wh = connect(target_name)
     except (SettingsError, WarehouseError) as exc:
         fail(str(exc), EXIT_USAGE)
-    opts = Options(max_record_bytes=max_record_bytes, progress=progress)
+    opts = Options(
+        max_record_bytes=max_record_bytes,
+        progress=progress,
+        settle_seconds=settle_seconds,
+    )
     try:
         summary = run(wh, spec, stager, paths, extensions, opts)
     except InputError as exc:
@@ -245,10 +250,24 @@ Examples:
 \b
 One row per order_id in raw_shop.orders; the version with the latest updated_at
 wins, so re-loading an older export never overwrites newer state.
+
+\b
+A CSV file whose last line has no line break and that was modified less than
+--settle-seconds ago is left for a later run (stderr names it): its writer may
+be mid-row, and a cut row can read as a valid one (a total of 12999 cut to 129).
 """,
 )
 @common_options
-def orders_command(paths, target_name, max_reject_pct, max_record_bytes, progress):
+@click.option(
+    "--settle-seconds",
+    type=click.FloatRange(min=0),
+    default=orders.SETTLE_SECONDS,
+    show_default=True,
+    help="How long a CSV file ending mid-line must stay unchanged before it loads.",
+)
+def orders_command(
+    paths, target_name, max_reject_pct, max_record_bytes, progress, settle_seconds
+):
     """Load orders from CSV, NDJSON, Parquet or Segment order events."""
     execute(
         orders.SPEC,
@@ -259,6 +278,7 @@ def orders_command(paths, target_name, max_reject_pct, max_record_bytes, progres
         max_reject_pct,
         max_record_bytes,
         progress,
+        settle_seconds=settle_seconds,
     )
 
 

@@ -141,6 +141,11 @@ class SourceFile:
     readable_bytes: int | None = None  # content up to the last complete line
     # Bytes of content, decompressed for a .gz (up to a cut): what a batch holds.
     content_bytes: int = 0
+    # The content's last line has no line break (RFC 4180 allows that of a finished CSV;
+    # it is also what a file still being written looks like) and when the file was last
+    # modified (seconds since the epoch): see still_being_written.
+    ends_mid_line: bool = False
+    modified_at: float = 0.0
     # The copy Python staged for DuckDB to read instead (stage_lines), when the
     # prefetch thread made it ahead of the file's batch; taken once, by the batch.
     staged: StagedLines | None = None
@@ -173,6 +178,30 @@ class SourceFile:
         return stripped[:1]
 
 
+# Formats in which the first part of a record can itself read as a whole record: a CSV
+# row cut after "129" of "12999" is a valid row. A JSON object cut short is never valid
+# JSON, so a torn JSON line is a reject that a later load of the finished file resolves
+# (ledger.resolve_fixed_rejects), and those files load at once.
+CUT_ROWS_PARSE = (".csv",)
+
+
+def still_being_written(source: SourceFile, now: float, settle_seconds: float) -> bool:
+    """Whether a file may be mid-write, so that loading it now could load a cut row.
+
+    A plain CSV file whose last line has no line break and which was modified less than
+    `settle_seconds` before `now` (or after it: a clock that disagrees with the file
+    system's). Not loaded and not recorded, it is read again by the next run; once
+    unchanged for that long, a last line without a break is taken as finished, as
+    RFC 4180 allows. A .gz being written is a cut gzip stream instead (TRUNCATED_GZIP).
+    """
+    return (
+        not source.gzipped
+        and source.path.name.lower().endswith(CUT_ROWS_PARSE)
+        and source.ends_mid_line
+        and now - source.modified_at < settle_seconds
+    )
+
+
 def duckdb_reads_literally(path: Path) -> bool:
     """Whether DuckDB, given this path, reads this file and no other (GLOB_CHARACTERS)."""
     return GLOB_CHARACTERS.isdisjoint(str(path))
@@ -193,9 +222,9 @@ def inspect(path: Path) -> SourceFile:
         # A small plain file is checked for UTF-8 here, in the prefetch thread, so an
         # invalid one never joins (and fails) a batch of many (batch.py); big ones are
         # left to DuckDB, which refuses invalid UTF-8 itself.
-        check_utf8 = (
-            not gzipped and os.fstat(handle.fileno()).st_size <= UTF8_CHECK_BYTES
-        )
+        stat = os.fstat(handle.fileno())
+        info.modified_at = stat.st_mtime
+        check_utf8 = not gzipped and stat.st_size <= UTF8_CHECK_BYTES
         checker.checked_utf8 = gzipped or check_utf8
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
@@ -227,6 +256,9 @@ def inspect(path: Path) -> SourceFile:
             return info
     checker.finish()
     info.content_bytes = checker.offset
+    info.ends_mid_line = bool(checker.ending) and not checker.ending.endswith(
+        (b"\n", b"\r")
+    )
     return info
 
 
@@ -240,6 +272,9 @@ class _ContentChecker:
         self.lines = 0  # complete lines (newline-terminated) so far
         self.tail = b""  # bytes after the last newline, at most MAX_RAW_TEXT kept
         self.tail_bytes = 0
+        self.ending = (
+            b""  # the content's last bytes, spaces and tabs after them left out
+        )
         self.checked_utf8 = True
 
     def feed(self, chunk: bytes, check_utf8: bool = True) -> None:
@@ -250,6 +285,9 @@ class _ContentChecker:
             info.head += chunk[: HEAD_BYTES - len(info.head)]
         if info.is_empty and chunk.strip():
             info.is_empty = False
+        trimmed = chunk.rstrip(b" \t")
+        if trimmed:
+            self.ending = trimmed[-2:]
         if not info.has_cr and b"\r" in chunk:
             info.has_cr = True
         if not info.has_delimiter and b"\x1f" in chunk:

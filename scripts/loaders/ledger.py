@@ -228,6 +228,8 @@ class RunSummary:
     files_loaded: int = 0
     files_skipped: int = 0
     files_vanished: int = 0  # deleted or moved during the run: not an error
+    # may still be being written (files.still_being_written): a later run loads them
+    files_waiting: int = 0
     # could not be read (permissions, I/O) or named (not UTF-8): exit 4
     files_unreadable: int = 0
     # batches DuckDB failed as a whole, loaded again in halves (runner._load_batch)
@@ -245,6 +247,11 @@ class RunSummary:
             text += (
                 f"; not loaded: {self.files_vanished} vanished during the run, "
                 f"{self.files_unreadable} unreadable"
+            )
+        if self.files_waiting:
+            text += (
+                f"; {self.files_waiting} may still be being written, left for a later "
+                "run (stderr names them)"
             )
         if self.batches_split:
             text += (

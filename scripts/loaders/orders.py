@@ -24,6 +24,10 @@ Decisions:
   (validity.py) they are rejected;
 - a NUL character anywhere in the record is rejected (`unsupported_nul_character`) on
   every engine: PostgreSQL can store it neither in text nor in jsonb;
+- a CSV file whose last line has no line break and that changed less than a minute ago
+  (`--settle-seconds`) is left for a later run: a writer may be mid-row, and a cut row
+  can parse (12999 cut to 129); once it has settled, that last line is a finished row,
+  as RFC 4180 allows;
 - whatever else one record's values make fail is that record's reject
   (`invalid_value`, with the error), never the file's: the file and the files after it
   still load.
@@ -75,6 +79,11 @@ SEGMENT_EVENTS = {
     "Order Cancelled": "cancelled",
     "Order Canceled": "cancelled",
 }
+
+# A CSV file ending mid-line waits until unchanged this long (files.still_being_written).
+# A minute: the receiver rotates its files each minute, and an export that stalls
+# longer than that mid-row is a writer that died.
+SETTLE_SECONDS = 60.0
 
 # The bigint column's range; a larger total would fail the whole file's insert.
 BIGINT_MAX = 2**63 - 1

@@ -40,6 +40,7 @@ from scripts.loaders.files import (
     duckdb_reads_literally,
     inspect,
     stage_lines,
+    still_being_written,
     storable_name,
 )
 from scripts.loaders.stage import (
@@ -78,6 +79,9 @@ class MissingRightsError(Exception):
 class Options:
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     progress: bool = False
+    # Set for loaders of formats whose cut rows parse (CSV): a file that may still be
+    # being written waits for a later run (files.still_being_written).
+    settle_seconds: float | None = None
 
 
 @dataclass
@@ -206,6 +210,11 @@ def run(
                 except OSError as exc:
                     loop.unreadable(path, exc)
                     continue
+                if opts.settle_seconds is not None and still_being_written(
+                    source, time.time(), opts.settle_seconds
+                ):
+                    loop.waiting(source, opts.settle_seconds)
+                    continue
                 loop.add(source)
             loop.flush()
         loop.close()
@@ -314,6 +323,20 @@ class _Loop:
         else:
             self.summary.files_unreadable += 1
         click.echo(_unreadable_line(self.spec.loader, path, exc), err=True)
+
+    def waiting(self, source: SourceFile, settle_seconds: float) -> None:
+        # Not in the ledger, so the next run reads it again; not an error.
+        self.drop_staged(source)
+        self.summary.files_waiting += 1
+        age = time.time() - source.modified_at
+        when = f"{age:.0f} s ago" if age >= 0 else f"{-age:.0f} s in the future"
+        click.echo(
+            f"{self.spec.loader}: not loaded yet: {display_name(source.path)}: its last "
+            f"line has no line break and it was modified {when}, within "
+            f"--settle-seconds {settle_seconds:g}, so a writer may be mid-row; a later "
+            "run loads it",
+            err=True,
+        )
 
     def disk_full(self, path: Path, exc: BaseException) -> DiskFullError:
         cause = first_line(exc)

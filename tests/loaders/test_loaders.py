@@ -450,7 +450,8 @@ def test_orders__a_file_reads_as_its_lines_loaded_one_by_one(
     if layout == "one_file":
         files = [
             write(
-                tmp_path / "o.csv", "\n".join([header, *ORDERS_LINE_BY_LINE]).encode()
+                tmp_path / "o.csv",
+                "\n".join([header, *ORDERS_LINE_BY_LINE, ""]).encode(),
             )
         ]
     else:

@@ -1,0 +1,110 @@
+"""An orders CSV read while its writer is mid-row: a cut row must never load.
+
+A CSV row cut short often still reads as a row: `...,12999` cut after `129` is a valid
+total. Loaded, it would win over the finished row (equal versions: the first loaded
+wins) and the real total would be counted as a duplicate with a different body. So a
+CSV file whose last line has no line break and that changed within `--settle-seconds`
+is left for a later run, unrecorded; once settled, such a last line is a finished row
+(RFC 4180 allows a last record without a line break). Times are set on the files
+(os.utime), never waited for.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tests.loaders.conftest import query, run_load, write
+
+FINISHED = (
+    b"order_id,customer_id,email,status,currency,ordered_at,updated_at,total_cents\n"
+    b"o1,c1,a@x.example,completed,USD,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,10400\n"
+    b"o2,c2,b@x.example,completed,USD,2026-11-01T00:05:00Z,2026-11-01T00:05:00Z,12999\n"
+)
+CUT = FINISHED[: -len(b"99\n")]  # the writer was mid-row: o2's total reads "129"
+
+
+def _aged(path: Path, seconds: float) -> Path:
+    """Mark a file as last modified `seconds` ago (negative: in the future)."""
+    moment = time.time() - seconds
+    os.utime(path, (moment, moment))
+    return path
+
+
+def _totals(target: str) -> list[tuple]:
+    return query(target, "select order_id, total_cents from raw_shop.orders order by 1")
+
+
+def test_a_fresh_file_ending_mid_row_waits_and_then_loads_finished(
+    tmp_path: Path, target: str
+) -> None:
+    path = write(tmp_path / "orders.csv", CUT)
+    waiting = run_load("orders", [tmp_path], target)
+    assert waiting.exit_code == 0, waiting.output
+    assert waiting.counts["read"] == 0, waiting.output
+    assert "1 may still be being written" in waiting.output
+    assert f"not loaded yet: {path}" in waiting.output
+    assert "within --settle-seconds 60" in waiting.output
+    # Nothing of it is recorded: not the cut row, not the file.
+    loaded = query(target, "select count(*) from raw_loader.loaded_files")
+    assert loaded == [(0,)]
+
+    write(path, FINISHED)  # the writer finishes the row and the file
+    done = run_load("orders", [tmp_path], target)
+    assert done.exit_code == 0, done.output
+    assert done.counts["loaded"] == 2, done.output
+    assert _totals(target) == [("o1", 10400), ("o2", 12999)]
+    rejects = query(target, "select count(*) from raw_loader.rejects")
+    assert rejects == [(0,)]
+
+
+def test_a_settled_file_without_a_last_line_break_loads_whole(
+    tmp_path: Path, target: str
+) -> None:
+    _aged(write(tmp_path / "orders.csv", FINISHED.rstrip(b"\n")), 61)
+    result = run_load("orders", [tmp_path], target)
+    assert result.exit_code == 0, result.output
+    assert result.counts["loaded"] == 2, result.output
+    assert "may still be being written" not in result.output
+    assert _totals(target) == [("o1", 10400), ("o2", 12999)]
+
+
+def test_the_settle_time_is_the_operators_to_choose(
+    tmp_path: Path, target: str
+) -> None:
+    _aged(write(tmp_path / "orders.csv", FINISHED.rstrip(b"\n")), 61)
+    longer = run_load("orders", [tmp_path], target, "--settle-seconds", "300")
+    assert longer.counts["read"] == 0, longer.output
+    assert "within --settle-seconds 300" in longer.output
+    none = run_load("orders", [tmp_path], target, "--settle-seconds", "0")
+    assert none.counts["loaded"] == 2, none.output
+
+
+def test_a_modification_time_in_the_future_waits(tmp_path: Path, target: str) -> None:
+    """A clock that disagrees with the file system's: not settled until it has been."""
+    _aged(write(tmp_path / "orders.csv", CUT), -3600)
+    result = run_load("orders", [tmp_path], target)
+    assert result.counts["read"] == 0, result.output
+    assert "in the future" in result.output
+
+
+def test_fresh_files_that_end_with_a_line_break_load_at_once(
+    tmp_path: Path, target: str
+) -> None:
+    """Whatever a writer has finished loads now: LF, CRLF and a trailing space after
+    the break; NDJSON, whose cut line can never parse, is not held either."""
+    write(tmp_path / "lf.csv", FINISHED)
+    write(tmp_path / "crlf.csv", FINISHED.replace(b"o1", b"o3").replace(b"o2", b"o4")
+          .replace(b"\n", b"\r\n") + b" ")  # fmt: skip
+    write(
+        tmp_path / "cut.ndjson",
+        b'{"order_id": "o5", "status": "completed", "total_cents": 1, '
+        b'"ordered_at": "2026-11-01T00:00:00Z"}\n{"order_id": "o6", "tot',
+    )
+    result = run_load("orders", [tmp_path], target, "--max-reject-pct", "100")
+    assert "may still be being written" not in result.output
+    assert result.counts["loaded"] == 5, result.output
+    assert [row[0] for row in _totals(target)] == ["o1", "o2", "o3", "o4", "o5"]
+    # The cut JSON line is a reject a later load of the finished file resolves.
+    assert query(target, "select reason from raw_loader.rejects") == [("invalid_json",)]
