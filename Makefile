@@ -10,11 +10,15 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-# The interpreter for .tools/ and .venv/ (rebuild with `rm -rf .venv && make setup PYTHON=...`).
-# dbt's fixed cost per command is Python: an optimized build (Debian's or Ubuntu's
-# python3, python.org's, uv's) runs a build's overhead about 14 % faster than a pyenv build
-# with its default flags (README, "Which Python").
+# The interpreter that bootstraps .tools/. For .venv/, uv picks a Python that fits
+# pyproject's requires-python itself, unless PYTHON is given (`rm -rf .venv && make setup
+# PYTHON=/usr/bin/python3`): dbt's fixed cost per command is Python, and an optimized
+# build (Debian's or Ubuntu's python3, python.org's, uv's) runs it about 14 % faster than
+# a pyenv build with its default flags (README, "Which Python").
 PYTHON ?= python3
+# Only a PYTHON given on the command line or in the environment goes to uv, as a path:
+# uv would read a bare `python3` as a version request, not as the one on the PATH.
+VENV_PYTHON := $(if $(filter file,$(origin PYTHON)),,--python "$$(command -v $(PYTHON) || echo $(PYTHON))")
 
 DEMO_DIR ?= build/demo-data
 DEMO_PEOPLE ?= 10000
@@ -42,7 +46,7 @@ $(BIN)/audiences: $(UV) pyproject.toml uv.lock
 	@echo "==> installing the pinned toolchain into $(VENV)/ (uv sync --frozen)"
 	@# --compile-bytecode: every dbt process the tests start imports ~1.5 s of modules; with
 	@# PYTHONDONTWRITEBYTECODE set (as on our machines) nothing would ever cache their bytecode.
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet --compile-bytecode --python $(PYTHON)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet --compile-bytecode $(VENV_PYTHON)
 	@touch $@
 
 setup: $(BIN)/audiences hooks ## Create .venv with the locked toolchain (uv, offline-safe pins)

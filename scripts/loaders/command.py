@@ -252,9 +252,10 @@ One row per order_id in raw_shop.orders; the version with the latest updated_at
 wins, so re-loading an older export never overwrites newer state.
 
 \b
-A CSV file whose last line has no line break and that was modified less than
---settle-seconds ago is left for a later run (stderr names it): its writer may
-be mid-row, and a cut row can read as a valid one (a total of 12999 cut to 129).
+A CSV file (or .csv.gz) that changed while it was read, or that ends mid-row
+and was modified less than --settle-seconds ago, is left for a later run
+(stderr names it): its writer may be mid-row, and a cut row can read as a
+valid one (a total of 12999 cut to 129).
 """,
 )
 @common_options

@@ -141,11 +141,14 @@ class SourceFile:
     readable_bytes: int | None = None  # content up to the last complete line
     # Bytes of content, decompressed for a .gz (up to a cut): what a batch holds.
     content_bytes: int = 0
-    # The content's last line has no line break (RFC 4180 allows that of a finished CSV;
-    # it is also what a file still being written looks like) and when the file was last
-    # modified (seconds since the epoch): see still_being_written.
-    ends_mid_line: bool = False
+    # The content may end inside a record: its last line has no line break (RFC 4180
+    # allows that of a finished CSV; it is also what a file being written looks like),
+    # or, in a CSV, a quoted field is still open (a line break inside quotes is data).
+    # When the file was last modified (seconds since the epoch, taken after reading it)
+    # and whether it changed while it was read: see still_being_written.
+    ends_unfinished: bool = False
     modified_at: float = 0.0
+    changed_while_read: bool = False
     # The copy Python staged for DuckDB to read instead (stage_lines), when the
     # prefetch thread made it ahead of the file's batch; taken once, by the batch.
     staged: StagedLines | None = None
@@ -185,20 +188,39 @@ class SourceFile:
 CUT_ROWS_PARSE = (".csv",)
 
 
-def still_being_written(source: SourceFile, now: float, settle_seconds: float) -> bool:
-    """Whether a file may be mid-write, so that loading it now could load a cut row.
+def _cut_rows_parse(path: Path) -> bool:
+    return path.name.lower().removesuffix(".gz").endswith(CUT_ROWS_PARSE)
 
-    A plain CSV file whose last line has no line break and which was modified less than
-    `settle_seconds` before `now` (or after it: a clock that disagrees with the file
-    system's). Not loaded and not recorded, it is read again by the next run; once
-    unchanged for that long, a last line without a break is taken as finished, as
-    RFC 4180 allows. A .gz being written is a cut gzip stream instead (TRUNCATED_GZIP).
+
+def still_being_written(source: SourceFile, now: float, settle_seconds: float) -> bool:
+    """Whether a CSV file (or .csv.gz) may be mid-write, so that loading it now could
+    load a cut row.
+
+    Either it changed while `inspect` read it, or its content ends unfinished (no line
+    break after the last line, or a quoted field still open) and it was modified less
+    than `settle_seconds` before `now`. Not loaded and not recorded, it is read again by
+    the next run; once unchanged for that long, a last line without a break is taken as
+    finished, as RFC 4180 allows (and an open quote is then the strict CSV reader's
+    `malformed_csv_row`). A .gz whose writer appends gzip members is whole between two
+    of them, so the same rule reads its content. A modification time more than
+    `settle_seconds` ahead of `now` says the two clocks disagree, so time cannot tell:
+    the file loads, as one whose writer died would (see `clock_disagrees`).
     """
+    if not _cut_rows_parse(source.path) or source.truncation or source.gzip_error:
+        return False
+    if source.changed_while_read:
+        return True
+    age = now - source.modified_at
+    return source.ends_unfinished and -settle_seconds < age < settle_seconds
+
+
+def clock_disagrees(source: SourceFile, now: float, settle_seconds: float) -> bool:
+    """A CSV file ending unfinished whose modification time is further ahead of `now`
+    than `settle_seconds`: loaded, but said, since it may be mid-write."""
     return (
-        not source.gzipped
-        and source.path.name.lower().endswith(CUT_ROWS_PARSE)
-        and source.ends_mid_line
-        and now - source.modified_at < settle_seconds
+        _cut_rows_parse(source.path)
+        and source.ends_unfinished
+        and source.modified_at - now >= settle_seconds
     )
 
 
@@ -217,20 +239,23 @@ def inspect(path: Path) -> SourceFile:
     digest = hashlib.sha256()
     size = 0
     info = SourceFile(path=path, size=0, sha256="", gzipped=gzipped)
-    checker = _ContentChecker(info)
+    checker = _ContentChecker(info, count_quotes=_cut_rows_parse(path))
     with path.open("rb") as handle:
         # A small plain file is checked for UTF-8 here, in the prefetch thread, so an
         # invalid one never joins (and fails) a batch of many (batch.py); big ones are
         # left to DuckDB, which refuses invalid UTF-8 itself.
-        stat = os.fstat(handle.fileno())
-        info.modified_at = stat.st_mtime
-        check_utf8 = not gzipped and stat.st_size <= UTF8_CHECK_BYTES
+        before = os.fstat(handle.fileno())
+        check_utf8 = not gzipped and before.st_size <= UTF8_CHECK_BYTES
         checker.checked_utf8 = gzipped or check_utf8
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
             if not gzipped:
                 checker.feed(chunk, check_utf8=check_utf8)
+        # After the read: a writer that starts a row while it runs moves the time.
+        after = os.fstat(handle.fileno())
+    info.modified_at = after.st_mtime
+    info.changed_while_read = after.st_mtime != before.st_mtime or after.st_size != size
     info.size = size
     info.sha256 = digest.hexdigest()
     if gzipped:
@@ -256,17 +281,21 @@ def inspect(path: Path) -> SourceFile:
             return info
     checker.finish()
     info.content_bytes = checker.offset
-    info.ends_mid_line = bool(checker.ending) and not checker.ending.endswith(
-        (b"\n", b"\r")
-    )
+    info.ends_unfinished = (
+        bool(checker.ending) and not checker.ending.endswith((b"\n", b"\r"))
+    ) or checker.quotes % 2 == 1
     return info
 
 
 class _ContentChecker:
     """Streams decompressed content: UTF-8 validity, emptiness, the first bytes."""
 
-    def __init__(self, info: SourceFile):
+    def __init__(self, info: SourceFile, count_quotes: bool = False):
         self.info = info
+        # In CSV, quotes come in pairs ("" inside a field is an escaped one): an odd
+        # count means the content ends inside a quoted field. Counted only for CSV.
+        self.count_quotes = count_quotes
+        self.quotes = 0
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.offset = 0
         self.lines = 0  # complete lines (newline-terminated) so far
@@ -288,6 +317,8 @@ class _ContentChecker:
         trimmed = chunk.rstrip(b" \t")
         if trimmed:
             self.ending = trimmed[-2:]
+        if self.count_quotes:
+            self.quotes += chunk.count(b'"')
         if not info.has_cr and b"\r" in chunk:
             info.has_cr = True
         if not info.has_delimiter and b"\x1f" in chunk:
@@ -324,36 +355,49 @@ class _ContentChecker:
 
 
 def open_content(source: SourceFile) -> BinaryIO:
-    """The decompressed bytes of a file (of a truncated .gz: its complete lines)."""
-    if source.gzipped:
-        stream = gzip.open(source.path, "rb")  # noqa: SIM115 (the caller closes it)
-        if source.readable_bytes is not None:
-            prefix = _Prefix(stream, source.readable_bytes)
-            return io.BufferedReader(prefix)  # type: ignore[return-value]
-        return stream  # type: ignore[return-value]
-    return source.path.open("rb")
+    """The decompressed bytes of a file (of a truncated .gz: its complete lines), read
+    from the stored bytes `inspect` hashed and judged and no further: what a writer
+    appends afterwards waits for the next run, which sees a new file (a new sha256),
+    so the ledger's hash is always that of what loaded."""
+    stored = io.BufferedReader(
+        _Prefix(source.path.open("rb", buffering=0), source.size)
+    )
+    if not source.gzipped:
+        return stored  # type: ignore[return-value]
+    stream = gzip.GzipFile(fileobj=stored, mode="rb")
+    content = _Prefix(stream, source.readable_bytes, also_close=stored)
+    return io.BufferedReader(content)  # type: ignore[return-value]
 
 
 class _Prefix(io.RawIOBase):
-    """The first `limit` bytes of a stream, which are known to decompress."""
+    """The first `limit` bytes of a stream (all of them when None): the stored bytes
+    inspect() hashed, or the content of a cut .gz known to decompress. Closing it
+    closes the stream and `also_close` (what a GzipFile reads from, which it does not
+    close itself)."""
 
-    def __init__(self, stream: gzip.GzipFile, limit: int):
+    def __init__(self, stream, limit: int | None, also_close=None):
         self.stream = stream
         self.left = limit
+        self.read_some = getattr(stream, "read1", stream.read)
+        self.also_close = also_close
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        if self.left <= 0:
+        wanted = len(buffer) if self.left is None else min(len(buffer), self.left)
+        if wanted <= 0:
             return 0
-        data = self.stream.read1(min(len(buffer), self.left))
+        data = self.read_some(wanted)
         buffer[: len(data)] = data
-        self.left -= len(data)
+        if self.left is not None:
+            self.left -= len(data)
         return len(data)
 
     def close(self) -> None:
         self.stream.close()
+        if self.also_close is not None:
+            self.also_close.close()
         super().close()
 
 

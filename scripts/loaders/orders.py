@@ -24,10 +24,11 @@ Decisions:
   (validity.py) they are rejected;
 - a NUL character anywhere in the record is rejected (`unsupported_nul_character`) on
   every engine: PostgreSQL can store it neither in text nor in jsonb;
-- a CSV file whose last line has no line break and that changed less than a minute ago
-  (`--settle-seconds`) is left for a later run: a writer may be mid-row, and a cut row
-  can parse (12999 cut to 129); once it has settled, that last line is a finished row,
-  as RFC 4180 allows;
+- a CSV file (or .csv.gz) that may still be being written is left for a later run: it
+  changed while it was read, or it ends mid-row (no line break after its last line, or
+  a quoted field still open) and changed less than a minute ago (`--settle-seconds`).
+  A cut row can parse (12999 cut to 129). Once settled, a last line without a break is
+  a finished row, as RFC 4180 allows (files.still_being_written);
 - whatever else one record's values make fail is that record's reject
   (`invalid_value`, with the error), never the file's: the file and the files after it
   still load.

@@ -34,6 +34,7 @@ from scripts.loaders.files import (
     Reject,
     SourceFile,
     StagedLines,
+    clock_disagrees,
     detect_shape,
     discover,
     display_name,
@@ -210,10 +211,9 @@ def run(
                 except OSError as exc:
                     loop.unreadable(path, exc)
                     continue
-                if opts.settle_seconds is not None and still_being_written(
-                    source, time.time(), opts.settle_seconds
+                if opts.settle_seconds is not None and loop.waits(
+                    source, opts.settle_seconds
                 ):
-                    loop.waiting(source, opts.settle_seconds)
                     continue
                 loop.add(source)
             loop.flush()
@@ -324,19 +324,39 @@ class _Loop:
             self.summary.files_unreadable += 1
         click.echo(_unreadable_line(self.spec.loader, path, exc), err=True)
 
-    def waiting(self, source: SourceFile, settle_seconds: float) -> None:
-        # Not in the ledger, so the next run reads it again; not an error.
+    def waits(self, source: SourceFile, settle_seconds: float) -> bool:
+        """Whether a file that may be mid-write is left for a later run (said on
+        stderr; not in the ledger, so the next run reads it again; not an error)."""
+        now = time.time()
+        name = display_name(source.path)
+        if clock_disagrees(source, now, settle_seconds):
+            click.echo(
+                f"{self.spec.loader}: {name}: it ends mid-row and was modified "
+                f"{source.modified_at - now:.0f} s in the future by this machine's "
+                "clock, so whether it is still being written cannot be told; loading it",
+                err=True,
+            )
+            return False
+        if not still_being_written(source, now, settle_seconds):
+            return False
         self.drop_staged(source)
         self.summary.files_waiting += 1
-        age = time.time() - source.modified_at
-        when = f"{age:.0f} s ago" if age >= 0 else f"{-age:.0f} s in the future"
+        if source.changed_while_read:
+            why = "it changed while it was read"
+        else:
+            age = now - source.modified_at
+            when = f"{age:.0f} s ago" if age >= 0 else f"{-age:.0f} s in the future"
+            why = (
+                "it ends mid-row (no line break after its last line, or a quoted "
+                f"field still open) and was modified {when}, within --settle-seconds "
+                f"{settle_seconds:g}"
+            )
         click.echo(
-            f"{self.spec.loader}: not loaded yet: {display_name(source.path)}: its last "
-            f"line has no line break and it was modified {when}, within "
-            f"--settle-seconds {settle_seconds:g}, so a writer may be mid-row; a later "
-            "run loads it",
+            f"{self.spec.loader}: not loaded yet: {name}: {why}, so a writer may be "
+            "mid-row; a later run loads it",
             err=True,
         )
+        return True
 
     def disk_full(self, path: Path, exc: BaseException) -> DiskFullError:
         cause = first_line(exc)

@@ -11,10 +11,12 @@ is left for a later run, unrecorded; once settled, such a last line is a finishe
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from pathlib import Path
 
+from scripts.loaders.files import inspect, open_content
 from tests.loaders.conftest import query, run_load, write
 
 FINISHED = (
@@ -81,22 +83,94 @@ def test_the_settle_time_is_the_operators_to_choose(
     assert none.counts["loaded"] == 2, none.output
 
 
-def test_a_modification_time_in_the_future_waits(tmp_path: Path, target: str) -> None:
-    """A clock that disagrees with the file system's: not settled until it has been."""
-    _aged(write(tmp_path / "orders.csv", CUT), -3600)
+def test_a_modification_time_a_little_in_the_future_waits(
+    tmp_path: Path, target: str
+) -> None:
+    """A clock slightly behind the file system's: not settled until it has been."""
+    _aged(write(tmp_path / "orders.csv", CUT), -30)
     result = run_load("orders", [tmp_path], target)
     assert result.counts["read"] == 0, result.output
-    assert "in the future" in result.output
+    assert "s in the future, within --settle-seconds 60" in result.output
+
+
+def test_a_modification_time_far_in_the_future_loads_and_says_so(
+    tmp_path: Path, target: str
+) -> None:
+    """An hour ahead, the clocks disagree and time cannot tell: waiting for it would
+    hold the file for that hour, or for ever; it loads, as one whose writer died."""
+    _aged(write(tmp_path / "orders.csv", FINISHED.rstrip(b"\n")), -3600)
+    result = run_load("orders", [tmp_path], target)
+    assert result.counts["loaded"] == 2, result.output
+    assert "in the future by this machine's clock" in result.output
+    assert "loading it" in result.output
+
+
+def test_a_quoted_field_still_open_waits_though_the_line_ends(
+    tmp_path: Path, target: str
+) -> None:
+    """A line break inside quotes is data (an extra `note` column, kept in the payload):
+    a file cut there ends with a break but mid-row. It waits, then loads whole."""
+    header = FINISHED.splitlines()[0] + b",note\n"
+    first = FINISHED.splitlines()[1] + b',"fragile"\n'
+    second = FINISHED.splitlines()[2] + b',"leave at\nthe door"\n'
+    path = write(
+        tmp_path / "orders.csv", header + first + second[: -len(b'the door"\n')]
+    )
+    waiting = run_load("orders", [tmp_path], target)
+    assert waiting.counts["read"] == 0, waiting.output
+    assert "a quoted field still open" in waiting.output
+
+    write(path, header + first + second)
+    done = run_load("orders", [tmp_path], target)
+    assert done.exit_code == 0, done.output
+    assert _totals(target) == [("o1", 10400), ("o2", 12999)]
+    assert query(target, "select count(*) from raw_loader.rejects") == [(0,)]
+
+
+def test_a_gzipped_csv_whole_but_ending_mid_row_waits(
+    tmp_path: Path, target: str
+) -> None:
+    """A writer that appends gzip members leaves a valid .gz between two of them, whose
+    content can end mid-row; the same rule reads the content (any case of extension)."""
+    path = write(tmp_path / "ORDERS.CSV.GZ", CUT, gz=True)
+    waiting = run_load("orders", [tmp_path], target)
+    assert waiting.counts["read"] == 0, waiting.output
+    _aged(write(path, FINISHED.rstrip(b"\n"), gz=True), 61)
+    done = run_load("orders", [tmp_path], target)
+    assert done.counts["loaded"] == 2, done.output
+
+
+def test_what_a_writer_appends_after_the_file_was_judged_is_not_read(
+    tmp_path: Path,
+) -> None:
+    """The check and the load read the same bytes: the loader reads only what
+    `inspect` hashed and judged, so a row a writer starts in between (after a finished
+    line) waits for the next run, which sees a new file."""
+    path = write(tmp_path / "orders.csv", FINISHED)
+    judged = inspect(path)
+    with path.open("ab") as writer:
+        writer.write(b"o3,c3,c@x.example,completed,USD,2026-11-01T00:09:00Z,20")
+    with open_content(judged) as content:
+        assert content.read() == FINISHED
+    gz = write(tmp_path / "orders.csv.gz", FINISHED, gz=True)
+    judged_gz = inspect(gz)
+    with gz.open("ab") as writer:
+        writer.write(gzip.compress(b"o3,c3,c@x.example,completed,USD,2026-11-01T00:0"))
+    with open_content(judged_gz) as content:
+        assert content.read() == FINISHED
 
 
 def test_fresh_files_that_end_with_a_line_break_load_at_once(
     tmp_path: Path, target: str
 ) -> None:
-    """Whatever a writer has finished loads now: LF, CRLF and a trailing space after
-    the break; NDJSON, whose cut line can never parse, is not held either."""
+    """Whatever a writer has finished loads now: LF, CRLF, CR and a trailing space
+    after the break; NDJSON, whose cut line can never parse, is not held either."""
     write(tmp_path / "lf.csv", FINISHED)
     write(tmp_path / "crlf.csv", FINISHED.replace(b"o1", b"o3").replace(b"o2", b"o4")
           .replace(b"\n", b"\r\n") + b" ")  # fmt: skip
+    # Old Mac line breaks: a lone CR ends the last line too.
+    write(tmp_path / "cr.csv", FINISHED.replace(b"o1", b"o7").replace(b"o2", b"o8")
+          .replace(b"\n", b"\r"))  # fmt: skip
     write(
         tmp_path / "cut.ndjson",
         b'{"order_id": "o5", "status": "completed", "total_cents": 1, '
@@ -104,7 +178,9 @@ def test_fresh_files_that_end_with_a_line_break_load_at_once(
     )
     result = run_load("orders", [tmp_path], target, "--max-reject-pct", "100")
     assert "may still be being written" not in result.output
-    assert result.counts["loaded"] == 5, result.output
-    assert [row[0] for row in _totals(target)] == ["o1", "o2", "o3", "o4", "o5"]
+    assert result.counts["loaded"] == 7, result.output
+    assert [row[0] for row in _totals(target)] == [
+        "o1", "o2", "o3", "o4", "o5", "o7", "o8"
+    ]  # fmt: skip
     # The cut JSON line is a reject a later load of the finished file resolves.
     assert query(target, "select reason from raw_loader.rejects") == [("invalid_json",)]
