@@ -301,9 +301,8 @@ class _ContentChecker:
         self.lines = 0  # complete lines (newline-terminated) so far
         self.tail = b""  # bytes after the last newline, at most MAX_RAW_TEXT kept
         self.tail_bytes = 0
-        self.ending = (
-            b""  # the content's last bytes, spaces and tabs after them left out
-        )
+        # The content's last bytes, spaces and tabs after them left out.
+        self.ending = b""
         self.checked_utf8 = True
 
     def feed(self, chunk: bytes, check_utf8: bool = True) -> None:
