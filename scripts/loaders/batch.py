@@ -52,9 +52,13 @@ from scripts.loaders.stage import (
 # a year of daily files (722 files, 5.3 GB, 12.5 M events) into one warehouse, 220
 # transactions (files up to 4 MB batched, 128 MB a batch) spent 59 s of 200 s in commit;
 # 23 transactions (64 MB, 256 MB) took 99 s in all, 0.5 s of it in commit, for 10 % more
-# peak memory (1.2 GB). benchmarks/results.md has the run.
+# peak memory (1.2 GB). Within the profile's memory_limit (3GB by default), 512 MB
+# batches took 55-58 s against 58-60 s for 256 MB, at the same peak RSS (2.6-2.9 GB);
+# 1 GB batches were no faster (53-62 s) and held more (3.2 GB). Under a 1GB limit, 512 MB
+# batches spill nothing and cost about as much as 256 MB ones (67 s against 64 s, one run
+# each). benchmarks/results.md has the latest run.
 MAX_FILE_BYTES = UTF8_CHECK_BYTES  # checked for UTF-8 while hashed
-MAX_BATCH_BYTES = 256 << 20
+MAX_BATCH_BYTES = 512 << 20
 # Files per transaction; overridable to make a batch boundary observable (tests, tuning).
 MAX_BATCH_FILES = max(2, int(os.environ.get("AUDIENCES_LOADER_BATCH_FILES", "500")))
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.loaders import batch, ledger, runner
+from scripts.loaders import batch, ledger
 from scripts.loaders.command import EXIT_FILE_FAILED
 from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.stage import sql_literal
@@ -159,8 +159,9 @@ def test_a_full_duckdb_temp_directory_stops_the_run_without_splitting_batches(
     # DuckDB reports this one as out of memory ("failed to offload data block"),
     # without the OS's words; split in halves, the batch would fail file by file.
     monkeypatch.setenv("AUDIENCES_DUCKDB_TEMP_DIRECTORY", str(small_disk("1m")))
-    # Enough memory for the loader's small queries, not for the batch's lines.
-    monkeypatch.setattr(runner, "MEMORY_LIMIT", "32MB")
+    # Enough memory for the loader's small queries, not for the batch's lines. It is
+    # the profile's limit: a loader on DuckDB that set its own would not spill here.
+    monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY_LIMIT", "32MB")
     folder = tmp_path / "in"
     _days(folder, 60, 1000)  # about 40 MB: one batch, past the memory limit
 
@@ -173,7 +174,7 @@ def test_a_full_duckdb_temp_directory_stops_the_run_without_splitting_batches(
     assert "loading it in halves" not in full.output
     assert query("dev", "select count(*) from raw_loader.loaded_files") == [(0,)]
     monkeypatch.delenv("AUDIENCES_DUCKDB_TEMP_DIRECTORY")
-    monkeypatch.setattr(runner, "MEMORY_LIMIT", "1GB")
+    monkeypatch.delenv("AUDIENCES_DUCKDB_MEMORY_LIMIT")
     again = run_load("webhooks", [folder], "dev")
     assert again.exit_code == 0, again.output
     assert again.counts["loaded"] == 60 * 1000
@@ -234,7 +235,7 @@ def test_a_warehouse_out_of_memory_outside_a_file_is_one_line_not_a_traceback(
 ) -> None:
     # Too little memory for even the loader's own lookups (the ledger's): DuckDB's
     # error there is not a file's, and ends the run with its first line and exit 4.
-    monkeypatch.setattr(runner, "MEMORY_LIMIT", "1MB")
+    monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY_LIMIT", "1MB")
     folder = tmp_path / "in"
     _days(folder, 30, 1000)
 
@@ -243,7 +244,7 @@ def test_a_warehouse_out_of_memory_outside_a_file_is_one_line_not_a_traceback(
     assert starved.exit_code == EXIT_FILE_FAILED, starved.output
     assert "Out of Memory Error" in starved.output
     assert "rerun" in starved.output
-    monkeypatch.setattr(runner, "MEMORY_LIMIT", "1GB")
+    monkeypatch.delenv("AUDIENCES_DUCKDB_MEMORY_LIMIT")
     again = run_load("webhooks", [folder], "dev")
     assert again.exit_code == 0, again.output
     assert again.counts["loaded"] == 30 * 1000
