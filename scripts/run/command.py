@@ -38,6 +38,7 @@ Examples:
       audiences run --target postgres
   audiences run --webhooks landing/webhooks --dry-run    # sync only plans
   audiences run --no-build --no-sync --orders landing/orders
+  audiences run --orders landing/orders --orders-settle-seconds 300  # slow writer
 
 \b
 Steps: load each given landing directory (files already loaded are skipped by
@@ -100,6 +101,15 @@ def _worst(codes: list[int]) -> int:
     help="Landing directory of order exports.",
 )
 @click.option(
+    "--orders-settle-seconds",
+    type=click.FloatRange(min=0),
+    envvar="AUDIENCES_ORDERS_SETTLE_SECONDS",
+    show_envvar=True,
+    default=None,
+    help="Passed to `audiences load orders --settle-seconds`: how long an orders CSV "
+    "ending mid-line must stay unchanged before it loads [default: the loader's, 60].",
+)
+@click.option(
     "--max-reject-pct",
     type=click.FloatRange(0, 100),
     default=DEFAULT_MAX_REJECT_PCT,
@@ -122,6 +132,7 @@ def run(
     webhooks_dir: Path | None,
     segment_dir: Path | None,
     orders_dir: Path | None,
+    orders_settle_seconds: float | None,
     max_reject_pct: float,
     no_build: bool,
     no_sync: bool,
@@ -151,9 +162,9 @@ def run(
         with exclusive(lock_file or project / "target" / "audiences-run.lock") as lock:
             code = Tick(target.name, project, lock).execute(
                 loads=[
-                    ("webhooks", webhooks_dir),
-                    ("segment-events", segment_dir),
-                    ("orders", orders_dir),
+                    ("webhooks", webhooks_dir, []),
+                    ("segment-events", segment_dir, []),
+                    ("orders", orders_dir, _settle_args(orders_settle_seconds)),
                 ],
                 max_reject_pct=max_reject_pct,
                 build=not no_build,
@@ -163,6 +174,11 @@ def run(
     except RunLockedError as exc:
         fail(str(exc), EXIT_LOCKED)
     sys.exit(code)
+
+
+def _settle_args(seconds: float | None) -> list[str]:
+    """The orders loader's own default stays its own unless the tick is given one."""
+    return [] if seconds is None else ["--settle-seconds", f"{seconds:g}"]
 
 
 NO_RESULTS = (
@@ -218,7 +234,7 @@ class Tick:
     def execute(
         self,
         *,
-        loads: list[tuple[str, Path | None]],
+        loads: list[tuple[str, Path | None, list[str]]],
         max_reject_pct: float,
         build: bool,
         sync: bool,
@@ -281,7 +297,7 @@ class Tick:
 
     def _steps(
         self,
-        loads: list[tuple[str, Path | None]],
+        loads: list[tuple[str, Path | None, list[str]]],
         max_reject_pct: float,
         build: bool,
         sync: bool,
@@ -289,10 +305,10 @@ class Tick:
         started: datetime,
     ) -> None:
         target = ["--target", self.target_name]
-        for loader, directory in loads:
+        for loader, directory, options in loads:
             if directory is None:
                 continue
-            args = ["load", loader, str(directory), "--no-progress"]
+            args = ["load", loader, str(directory), "--no-progress", *options]
             args += ["--max-reject-pct", f"{max_reject_pct:g}", *target]
             result = self.step(
                 f"load {loader}",

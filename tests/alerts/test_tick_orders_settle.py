@@ -1,0 +1,63 @@
+"""`audiences run --orders-settle-seconds`: the tick hands the operator's settle time to
+`audiences load orders`, and without it the loader's own default (60 s) applies.
+
+An orders CSV whose last line has no line break may be a row its writer has not
+finished (tests/loaders/test_orders_being_written.py). Here the file last changed two
+minutes ago (set with os.utime, never waited for): past the default, within 300 s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from scripts.warehouse import connect
+from tests.alerts.conftest import Tick
+
+ORDERS = (
+    b"order_id,customer_id,email,status,currency,ordered_at,updated_at,total_cents\n"
+    b"o1,c1,a@x.example,completed,USD,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,10400\n"
+    b"o2,c2,b@x.example,completed,USD,2026-11-01T00:05:00Z,2026-11-01T00:05:00Z,12999"
+)
+
+
+def _orders_loaded() -> int:
+    with connect() as wh:
+        if not wh.table_exists("raw_shop", "orders"):
+            return 0
+        return int(wh.scalar("select count(*) from raw_shop.orders"))
+
+
+def test_the_tick_passes_its_settle_time_to_the_orders_loader(
+    tick: Tick, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing" / "orders"
+    landing.mkdir(parents=True)
+    path = landing / "orders.csv"
+    path.write_bytes(ORDERS)
+    two_minutes_ago = time.time() - 120
+    os.utime(path, (two_minutes_ago, two_minutes_ago))
+
+    waited = tick.run(
+        "--orders", str(landing), "--orders-settle-seconds", "300",
+        "--no-build", "--no-sync",
+    )  # fmt: skip
+
+    assert waited.code == 0, waited.output + waited.stderr
+    assert "--settle-seconds 300" in waited.output  # the step as the tick ran it
+    assert f"not loaded yet: {path}" in waited.output + waited.stderr
+    assert _orders_loaded() == 0
+
+    # The environment variable a scheduler sets says the same.
+    tick.env["AUDIENCES_ORDERS_SETTLE_SECONDS"] = "300"
+    again = tick.run("--orders", str(landing), "--no-build", "--no-sync")
+    assert again.code == 0, again.output + again.stderr
+    assert _orders_loaded() == 0
+
+    # Without it, the loader's default: settled for two minutes, the file loads.
+    del tick.env["AUDIENCES_ORDERS_SETTLE_SECONDS"]
+    loaded = tick.run("--orders", str(landing), "--no-build", "--no-sync")
+    assert loaded.code == 0, loaded.output + loaded.stderr
+    assert "--settle-seconds" not in loaded.output
+    assert _orders_loaded() == 2
