@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 # The share of rejected records (percent) above which a load exits 3 and a tick alerts;
@@ -18,6 +20,14 @@ target_option = click.option(
     help="profiles.yml output to use (default: $AUDIENCES_TARGET, else `dev` = DuckDB; "
     "plain `dbt build` follows the same variable).",
 )
+
+
+def finite_seconds(ctx, param, value: float | None) -> float | None:
+    """A click callback: FloatRange(min=0) lets `nan` and `inf` through, and a wait of
+    `nan` seconds would compare false with everything (no wait at all)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
   (connection closed and checkpointed)
 - CPU seconds (user + system; steadier than wall time on a shared machine): floor
   {floor_cpu:.1f}, loader {loader_cpu:.1f}, ratio {loader_cpu / floor_cpu:.2f}x
-- loader peak RSS: **{rss / 2**30:.2f} GiB** (goal < 2 GiB)
+- loader peak RSS: **{rss / 2**30:.2f} GiB** (DuckDB's share is bounded by the profile's
+  memory_limit, 3GB by default; the floor is unbounded)
 - loader summary: `{summary}`
 - machine: {host}
 """

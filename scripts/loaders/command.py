@@ -17,7 +17,12 @@ from collections.abc import Sequence
 import click
 
 from scripts.cli import LazyGroup
-from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
+from scripts.cli_options import (
+    DEFAULT_MAX_REJECT_PCT,
+    fail,
+    finite_seconds,
+    target_option,
+)
 from scripts.loaders import orders, segment_events, webhooks
 from scripts.loaders.bulk import TableSpec
 from scripts.loaders.disk_full import first_line, is_disk_full
@@ -262,6 +267,7 @@ valid one (a total of 12999 cut to 129).
 @click.option(
     "--settle-seconds",
     type=click.FloatRange(min=0),
+    callback=finite_seconds,
     default=orders.SETTLE_SECONDS,
     show_default=True,
     help="How long a CSV file ending mid-line must stay unchanged before it loads.",

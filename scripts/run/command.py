@@ -11,7 +11,12 @@ import click
 
 from scripts.alerts.message import Alert
 from scripts.alerts.webhook import Alerter
-from scripts.cli_options import DEFAULT_MAX_REJECT_PCT, fail, target_option
+from scripts.cli_options import (
+    DEFAULT_MAX_REJECT_PCT,
+    fail,
+    finite_seconds,
+    target_option,
+)
 from scripts.run import findings, key_checks, record
 from scripts.run.lock import RunLockedError, exclusive
 from scripts.run.steps import StepResult, audiences_command, dbt_command, run_step
@@ -103,11 +108,13 @@ def _worst(codes: list[int]) -> int:
 @click.option(
     "--orders-settle-seconds",
     type=click.FloatRange(min=0),
+    callback=finite_seconds,
     envvar="AUDIENCES_ORDERS_SETTLE_SECONDS",
     show_envvar=True,
     default=None,
     help="Passed to `audiences load orders --settle-seconds`: how long an orders CSV "
-    "ending mid-line must stay unchanged before it loads [default: the loader's, 60].",
+    "ending mid-line must stay unchanged before it loads [default: that of "
+    "`audiences load orders --help`].",
 )
 @click.option(
     "--max-reject-pct",
@@ -178,7 +185,7 @@ def run(
 
 def _settle_args(seconds: float | None) -> list[str]:
     """The orders loader's own default stays its own unless the tick is given one."""
-    return [] if seconds is None else ["--settle-seconds", f"{seconds:g}"]
+    return [] if seconds is None else ["--settle-seconds", repr(seconds)]
 
 
 NO_RESULTS = (

@@ -61,3 +61,25 @@ def test_the_tick_passes_its_settle_time_to_the_orders_loader(
     assert loaded.code == 0, loaded.output + loaded.stderr
     assert "--settle-seconds" not in loaded.output
     assert _orders_loaded() == 2
+
+
+def test_the_settle_time_reaches_the_loader_exactly_and_nan_is_refused() -> None:
+    from click.testing import CliRunner
+
+    from scripts.loaders.command import orders_command
+    from scripts.run.command import _settle_args, run
+
+    # Not rounded on the way (`:g` made 86400.25 "86400.2" and 1234567 "1.23457e+06").
+    for seconds in (0.0, 86400.25, 1234567.0, 1e-05):
+        option, text = _settle_args(seconds)
+        assert option == "--settle-seconds"
+        assert float(text) == seconds
+    assert _settle_args(None) == []
+    # A wait of nan seconds compares false with every age: no wait at all.
+    for command, args in (
+        (run, ["--orders-settle-seconds", "nan"]),
+        (orders_command, ["--settle-seconds", "nan", str(Path.cwd())]),
+    ):
+        refused = CliRunner().invoke(command, args)
+        assert refused.exit_code == 2, refused.output
+        assert "nan is not a number of seconds" in refused.output
