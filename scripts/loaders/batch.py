@@ -55,8 +55,12 @@ from scripts.loaders.stage import (
 # peak memory (1.2 GB). Within the profile's memory_limit (3GB by default), 512 MB
 # batches took 55-58 s against 58-60 s for 256 MB, at the same peak RSS (2.6-2.9 GB);
 # 1 GB batches were no faster (53-62 s) and held more (3.2 GB). Under a 1GB limit, 512 MB
-# batches spill nothing and cost about as much as 256 MB ones (67 s against 64 s, one run
-# each). benchmarks/results.md has the latest run.
+# batches load, spilling to temp_directory, in about the time of 256 MB ones (67 s against
+# 64 s, one run each); DuckDB spills rather than fails down to a limit of about 64MB
+# (60 MB of files in one batch under 128MB loaded whole). Below that its own fixed needs
+# dominate: 20 MB of files under 32MB sometimes failed as a whole and loaded in halves,
+# and so did 5 MB batches (a cap at a share of the limit, tried and not kept).
+# benchmarks/results.md has the latest run.
 MAX_FILE_BYTES = UTF8_CHECK_BYTES  # checked for UTF-8 while hashed
 MAX_BATCH_BYTES = 512 << 20
 # Files per transaction; overridable to make a batch boundary observable (tests, tuning).
