@@ -14,12 +14,10 @@ from pathlib import Path
 
 from scripts.warehouse import connect
 from tests.alerts.conftest import Tick
+from tests.loaders.test_orders_being_written import FINISHED
 
-ORDERS = (
-    b"order_id,customer_id,email,status,currency,ordered_at,updated_at,total_cents\n"
-    b"o1,c1,a@x.example,completed,USD,2026-11-01T00:00:00Z,2026-11-01T00:00:00Z,10400\n"
-    b"o2,c2,b@x.example,completed,USD,2026-11-01T00:05:00Z,2026-11-01T00:05:00Z,12999"
-)
+# The loader tests' finished file, its last row without a line break.
+ORDERS = FINISHED.rstrip(b"\n")
 
 
 def _orders_loaded() -> int:
