@@ -59,8 +59,10 @@ from scripts.warehouse import INSUFFICIENT_PRIVILEGE, Warehouse
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 # The buffer pool of the scratch DuckDB that stages files for a PostgreSQL target. On a
 # DuckDB target the staging runs in the warehouse itself, inside the profile's
-# memory_limit and temp_directory (profiles.yml), the same limits as a build.
-STAGING_MEMORY_LIMIT = os.environ.get("AUDIENCES_LOADER_MEMORY_LIMIT", "1GB")
+# memory_limit and temp_directory (profiles.yml), the same limits as a build, and this
+# variable is not used: the load says so rather than let an operator believe it applies.
+STAGING_MEMORY_LIMIT_ENV = "AUDIENCES_LOADER_MEMORY_LIMIT"
+STAGING_MEMORY_LIMIT = os.environ.get(STAGING_MEMORY_LIMIT_ENV, "1GB")
 # How much of DuckDB's error a batch split quotes on stderr: its first line names the
 # file and the fault; the rest (a record's text, a hint) is for a debugger, not a log.
 SPLIT_CAUSE_CHARS = 200
@@ -602,6 +604,13 @@ def _staging_connection(wh: Warehouse, workdir: Path):
         # fault it in again (a year of daily files: 23 s of system time against 17 s,
         # and 58-61 s against 61-64 s in all at the default 3GB).
         duck = wh.raw_connection
+        if os.environ.get(STAGING_MEMORY_LIMIT_ENV):
+            click.echo(
+                f"{STAGING_MEMORY_LIMIT_ENV} is for a PostgreSQL target and is not used "
+                "here: a DuckDB target's loads stage inside the profile's memory_limit "
+                "(AUDIENCES_DUCKDB_MEMORY_LIMIT)",
+                err=True,
+            )
     else:
         # DuckDB would take 80% of RAM; a bounded buffer pool spills big files to
         # disk instead, keeping the loader's peak memory predictable.

@@ -61,7 +61,7 @@ def test_the_tick_passes_its_settle_time_to_the_orders_loader(
     assert _orders_loaded() == 2
 
 
-def test_the_settle_time_reaches_the_loader_exactly_and_nan_is_refused() -> None:
+def test_the_settle_time_reaches_the_loader_exactly_and_nan_or_inf_is_refused() -> None:
     from click.testing import CliRunner
 
     from scripts.loaders.command import orders_command
@@ -73,11 +73,13 @@ def test_the_settle_time_reaches_the_loader_exactly_and_nan_is_refused() -> None
         assert option == "--settle-seconds"
         assert float(text) == seconds
     assert _settle_args(None) == []
-    # A wait of nan seconds compares false with every age: no wait at all.
-    for command, args in (
-        (run, ["--orders-settle-seconds", "nan"]),
-        (orders_command, ["--settle-seconds", "nan", str(Path.cwd())]),
-    ):
-        refused = CliRunner().invoke(command, args)
-        assert refused.exit_code == 2, refused.output
-        assert "nan is not a number of seconds" in refused.output
+    # A wait of nan seconds compares false with every age: no wait at all. One of inf
+    # never ends: the files would never load, and no error would say why.
+    for value in ("nan", "inf"):
+        for command, args in (
+            (run, ["--orders-settle-seconds", value]),
+            (orders_command, ["--settle-seconds", value, str(Path.cwd())]),
+        ):
+            refused = CliRunner().invoke(command, args)
+            assert refused.exit_code == 2, refused.output
+            assert f"{value} is not a number of seconds" in refused.output
