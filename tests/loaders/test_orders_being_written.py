@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from scripts.loaders.files import inspect, open_content
+from scripts.loaders.files import inspect, open_content, still_being_written
 from tests.loaders.conftest import query, run_load, write
 
 FINISHED = (
@@ -184,3 +184,53 @@ def test_fresh_files_that_end_with_a_line_break_load_at_once(
     ]  # fmt: skip
     # The cut JSON line is a reject a later load of the finished file resolves.
     assert query(target, "select reason from raw_loader.rejects") == [("invalid_json",)]
+
+
+class _WriterAppendsAfterFirstRead:
+    """The real file, read through its real handle; right after the first read returns,
+    a writer appends a finished row, as one that starts a row while the loader reads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = open(path, "rb")  # noqa: SIM115 (closed in __exit__)
+        self.appended = False
+
+    def __enter__(self) -> _WriterAppendsAfterFirstRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.handle.read(size)
+        if not self.appended:
+            self.appended = True
+            with open(self.path, "ab") as writer:
+                writer.write(
+                    b"o3,c3,c@x.example,completed,USD,2026-11-01T00:10:00Z,"
+                    b"2026-11-01T00:10:00Z,500\n"
+                )
+        return chunk
+
+
+class _PathWithAWriter(type(Path())):  # type: ignore[misc]
+    def open(self, *args: object, **kwargs: object) -> _WriterAppendsAfterFirstRead:
+        return _WriterAppendsAfterFirstRead(Path(self))
+
+
+def test_a_file_written_to_while_it_is_read_waits_though_it_looks_finished(
+    tmp_path: Path,
+) -> None:
+    # Settled for a minute and ending with a line break: on its own it would load.
+    path = _aged(write(tmp_path / "orders.csv", FINISHED), 61)
+    source = inspect(_PathWithAWriter(path))
+    assert source.changed_while_read
+    assert not source.ends_unfinished
+    assert still_being_written(source, time.time(), 60)
+    # Read again once the writer has stopped: nothing holds it back any more.
+    again = inspect(path)
+    assert not again.changed_while_read
+    assert not still_being_written(again, time.time(), 60)
