@@ -24,38 +24,32 @@ def _settings(duck) -> tuple[str, str, str]:
     ).fetchone()
 
 
+@pytest.mark.parametrize("loader_limit", [None, "200MB"])
 def test_a_duckdb_load_keeps_the_profiles_limits(
     tmp_path: Path,
     duckdb_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    loader_limit: str | None,
 ) -> None:
     monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY_LIMIT", "700MB")
     monkeypatch.setenv("AUDIENCES_DUCKDB_TEMP_DIRECTORY", str(tmp_path / "spill"))
-    monkeypatch.delenv("AUDIENCES_LOADER_MEMORY_LIMIT", raising=False)
+    if loader_limit is None:
+        monkeypatch.delenv("AUDIENCES_LOADER_MEMORY_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("AUDIENCES_LOADER_MEMORY_LIMIT", loader_limit)
     with connect("dev") as wh:
         duck = runner._staging_connection(wh, tmp_path / "work")
         assert duck is wh.raw_connection
         assert _settings(duck) == ("667.5 MiB", str(tmp_path / "spill"), "UTC")
-    assert capsys.readouterr().err == ""
-
-
-def test_the_postgresql_staging_limit_set_for_a_duckdb_load_is_reported_unused(
-    tmp_path: Path,
-    duckdb_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # An operator who sets it expecting it to bound a DuckDB load learns that it does not,
-    # and which setting does; the profile's limit still holds.
-    monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY_LIMIT", "700MB")
-    monkeypatch.setenv("AUDIENCES_LOADER_MEMORY_LIMIT", "200MB")
-    with connect("dev") as wh:
-        duck = runner._staging_connection(wh, tmp_path / "work")
-        assert _settings(duck)[0] == "667.5 MiB"
     err = capsys.readouterr().err
-    assert "AUDIENCES_LOADER_MEMORY_LIMIT is for a PostgreSQL target" in err
-    assert "AUDIENCES_DUCKDB_MEMORY_LIMIT" in err
+    if loader_limit is None:
+        assert err == ""
+    else:
+        # Set by an operator who expects it to bound a DuckDB load: the load says it
+        # does not, and which setting does; the profile's limit still holds.
+        assert "AUDIENCES_LOADER_MEMORY_LIMIT is for a PostgreSQL target" in err
+        assert "AUDIENCES_DUCKDB_MEMORY_LIMIT" in err
 
 
 def test_a_postgresql_load_stages_in_a_bounded_scratch_duckdb(tmp_path: Path) -> None:
