@@ -20,7 +20,9 @@ The loaders are this checkout's for both versions (only the dbt project is compa
 the two revisions must agree on the raw tables. A revision against itself (an A/A run)
 shows how far the machine's noise alone moves the medians; with `--base-bin`, the same
 revision run by another environment's dbt compares interpreters (README, "Which
-Python"). Uses the data of `make bench`:
+Python"), and with `--base-data`, the same revision on another history compares how the
+tick grows with the history (benchmarks/results.md, "The tick grows with the history").
+Uses the data of `make bench`:
 
     .venv/bin/audiences demo-data --out data-200k --people 200000 --days 365 --seed 1 \\
         --end-date 2026-06-30
@@ -30,6 +32,11 @@ Python"). Uses the data of `make bench`:
         --python ~/.pyenv/versions/3.11.7/bin/python3.11
     .venv/bin/python -m scripts.bench.tick_compare --data data-200k --base HEAD \\
         --base-bin /tmp/venv-pyenv/bin
+    # the same day's tick over one year of history (the base) and two (the head)
+    .venv/bin/audiences demo-data --out data-200k-2y --people 200000 --days 730 \\
+        --seed 1 --end-date 2026-06-30
+    .venv/bin/python -m scripts.bench.tick_compare --data data-200k-2y --base HEAD \\
+        --base-data data-200k
 """
 
 from __future__ import annotations
@@ -136,9 +143,18 @@ class Version:
         _run(command, self.env, REPO_ROOT)
 
     def prepare(self, data: Path) -> None:
-        """The warehouse a tick starts from, built once and kept (see the module doc)."""
-        if self.state.is_file() and self.marks.is_file():
+        """The warehouse a tick starts from, built once and kept (see the module doc),
+        and built again when asked for other data than the kept one came from."""
+        source = self.home / "data.txt"
+        data = data.resolve()
+        if (
+            self.state.is_file()
+            and self.marks.is_file()
+            and source.is_file()
+            and source.read_text() == str(data)
+        ):
             return
+        source.unlink(missing_ok=True)
         remove_database(self.db)
         webhooks = sorted((data / "webhooks").iterdir())
         segment = sorted((data / "segment").iterdir())
@@ -157,6 +173,7 @@ class Version:
         self.dbt("parse", as_of=AS_OF_INCREMENTAL)
         copy_database(self.db, self.state)
         self.marks.write_text(mark.isoformat(sep=" "))
+        source.write_text(str(data))
 
     def tick(self) -> dict:
         """One tick from the kept state: wall, CPU and dbt's times."""
@@ -226,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"`audiences demo-data ... --end-date {END_DATE}` output")  # fmt: skip
     parser.add_argument("--base", required=True, help="the revision to compare against")
     parser.add_argument("--head", default="HEAD", help="the revision measured (HEAD)")
+    parser.add_argument("--base-data", type=Path,
+                        help="the data the base runs on (default: --data); with --base "
+                             "HEAD, the same revision over two histories")  # fmt: skip
     parser.add_argument("--base-bin", type=Path, default=BIN,
                         help="folder of the dbt that runs the base (another environment's "
                              "bin/, to compare interpreters; default: this one's)")  # fmt: skip
@@ -238,10 +258,17 @@ def main(argv: list[str] | None = None) -> None:
         Version(args.base, args.root, "base", args.base_bin.absolute()),
         Version(args.head, args.root, "head"),
     ]
-    for version in versions:
+    sources = [args.base_data or args.data, args.data]
+    for source in sources:
+        if not (source / "webhooks").is_dir():
+            parser.error(f"{source} is not `audiences demo-data` output (no webhooks/)")
+    if sources[0].resolve() != sources[1].resolve():
+        for version, source in zip(versions, sources, strict=True):
+            version.label += f", on {source}"
+    for version, source in zip(versions, sources, strict=True):
         version.checkout()
         print(f"preparing {version.label} (kept in {version.home})", flush=True)
-        version.prepare(args.data)
+        version.prepare(source)
     if args.rounds == 0:
         print("prepared; --rounds 0 runs no tick")
         return

@@ -2,7 +2,8 @@
 cannot rot: HEAD against itself (an A/A run), one round. Both sides must prepare their own
 worktree and warehouse, run a tick that writes the held-back day, and be reported. The base
 runs the dbt of another bin/ folder (`--base-bin`, for comparing interpreters; here links
-to this environment's), which its row must name."""
+to this environment's), which its row must name, over a longer history of the same brand
+(`--base-data`, for how the tick grows with the history)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> No
         cwd=REPO_ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
+    longer = tmp_path / "data-longer"
+    made = subprocess.run(
+        [str(Path(sys.executable).parent / "audiences"), "demo-data", "--out", str(longer),
+         "--people", "300", "--days", "40", "--seed", "1", "--end-date", "2026-06-30"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
     root = tmp_path / "compare"
     other_bin = tmp_path / "other-bin"
     other_bin.mkdir()
@@ -38,11 +46,34 @@ def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> No
         f'exec {Path(sys.executable).parent / "dbt"} "$@"\n'
     )
     wrapper.chmod(0o755)
+    compare = [
+        sys.executable, "-m", "scripts.bench.tick_compare", "--data", str(data),
+        "--base", "HEAD", "--head", "HEAD", "--root", str(root),
+        "--base-bin", str(other_bin), "--base-data", str(longer),
+    ]  # fmt: skip
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "scripts.bench.tick_compare", "--data", str(data),
-             "--base", "HEAD", "--head", "HEAD", "--rounds", "1", "--root", str(root),
-             "--base-bin", str(other_bin)],
+            [*compare, "--rounds", "1"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+        (base_home,) = root.glob("base-*")
+        (head_home,) = root.glob("head-*")
+        # Each side's tick wrote the held-back day on its kept state, from its own data.
+        events = {}
+        for side, home in (("base", base_home), ("head", head_home)):
+            with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as db:
+                newest, events[side] = db.execute(
+                    "select max(deduplicated_at) > min(deduplicated_at), count(*) "
+                    "from analytics.int_message_events_deduplicated"
+                ).fetchone()
+            assert newest, side
+        assert events["base"] > events["head"], events
+        # A kept state made from other data than asked for is made again, not reused.
+        (base_home / "data.txt").write_text(str(data.resolve()))
+        kept = (head_home / "pre-tick.duckdb").stat().st_mtime_ns
+        again = subprocess.run(
+            [*compare, "--rounds", "0"],
             cwd=REPO_ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
     finally:
@@ -51,19 +82,18 @@ def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> No
                 ["git", "worktree", "remove", "--force", str(worktree)],
                 cwd=REPO_ROOT, check=False, capture_output=True,
             )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     rows = [line for line in run.stdout.splitlines() if line.startswith("| HEAD")]
     assert len(rows) == 2, run.stdout
     assert [f"dbt of {other_bin}" in row for row in rows] == [True, False], rows
-    # The base's full build, its no-change tick, its parse and its timed tick.
-    assert marks.read_text().split() == ["build", "build", "parse", "build"]
+    assert [f"on {longer} |" in row for row in rows] == [True, False], rows
+    assert [f"on {data} |" in row for row in rows] == [False, True], rows
+    # The base's full build, its no-change tick, its parse and its timed tick; then,
+    # asked again with its kept state marked as from the other data, all but the tick.
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    assert marks.read_text().split() == [
+        *("build", "build", "parse", "build"),
+        *("build", "build", "parse"),
+    ]
+    assert (base_home / "data.txt").read_text() == str(longer.resolve())
+    assert (head_home / "pre-tick.duckdb").stat().st_mtime_ns == kept
     assert "Nodes whose median time moved" in run.stdout
-    # Each side's tick wrote the held-back day on top of its kept state.
-    for side in ("base", "head"):
-        (home,) = root.glob(f"{side}-*")
-        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as db:
-            newest = db.execute(
-                "select max(deduplicated_at) > min(deduplicated_at) "
-                "from analytics.int_message_events_deduplicated"
-            ).fetchone()[0]
-        assert newest, side
