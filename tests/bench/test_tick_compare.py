@@ -19,21 +19,20 @@ pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _demo_data(out: Path, days: int) -> Path:
+    made = subprocess.run(
+        [str(Path(sys.executable).parent / "audiences"), "demo-data", "--out", str(out),
+         "--people", "300", "--days", str(days), "--seed", "1",
+         "--end-date", "2026-06-30"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return out
+
+
 def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    made = subprocess.run(
-        [str(Path(sys.executable).parent / "audiences"), "demo-data", "--out", str(data),
-         "--people", "300", "--days", "20", "--seed", "1", "--end-date", "2026-06-30"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    longer = tmp_path / "data-longer"
-    made = subprocess.run(
-        [str(Path(sys.executable).parent / "audiences"), "demo-data", "--out", str(longer),
-         "--people", "300", "--days", "40", "--seed", "1", "--end-date", "2026-06-30"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    data = _demo_data(tmp_path / "data", days=20)
+    longer = _demo_data(tmp_path / "data-longer", days=40)  # the same brand, longer
     root = tmp_path / "compare"
     other_bin = tmp_path / "other-bin"
     other_bin.mkdir()
