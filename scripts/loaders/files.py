@@ -210,8 +210,12 @@ def still_being_written(source: SourceFile, now: float, settle_seconds: float) -
         return False
     if source.changed_while_read:
         return True
-    age = now - source.modified_at
-    return source.ends_unfinished and -settle_seconds < age < settle_seconds
+    recent = now - source.modified_at < settle_seconds
+    return (
+        source.ends_unfinished
+        and recent
+        and not clock_disagrees(source, now, settle_seconds)
+    )
 
 
 def clock_disagrees(source: SourceFile, now: float, settle_seconds: float) -> bool:

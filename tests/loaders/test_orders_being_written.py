@@ -234,3 +234,17 @@ def test_a_file_written_to_while_it_is_read_waits_though_it_looks_finished(
     again = inspect(path)
     assert not again.changed_while_read
     assert not still_being_written(again, time.time(), 60)
+
+
+def test_the_settle_window_at_its_edges(tmp_path: Path) -> None:
+    """A file ending mid-row waits while it was modified less than the settle time ago,
+    and also while it was modified less than that in the future (a clock a little
+    behind); from the settle time on either side it loads (settled, or clocks that
+    disagree)."""
+    source = inspect(write(tmp_path / "orders.csv", CUT))
+    modified = source.modified_at
+    waits = [
+        still_being_written(source, modified + offset, 60)
+        for offset in (-60.0, -59.5, 0.0, 59.5, 60.0)
+    ]
+    assert waits == [False, True, True, True, False]
