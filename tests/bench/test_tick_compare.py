@@ -96,3 +96,18 @@ def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> No
     assert (base_home / "data.txt").read_text() == str(longer.resolve())
     assert (head_home / "pre-tick.duckdb").stat().st_mtime_ns == kept
     assert "Nodes whose median time moved" in run.stdout
+
+
+def test_tick_compare_refuses_a_folder_that_is_not_demo_data(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "webhooks").mkdir(parents=True)
+    not_data = tmp_path / "elsewhere"
+    not_data.mkdir()
+    refused = subprocess.run(
+        [sys.executable, "-m", "scripts.bench.tick_compare", "--data", str(data),
+         "--base", "HEAD", "--base-data", str(not_data), "--root", str(tmp_path / "c")],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert f"{not_data} is not `audiences demo-data` output" in refused.stderr
+    assert not (tmp_path / "c").exists()  # refused before any worktree or warehouse
