@@ -1,7 +1,8 @@
-"""The per-person summary of every message event (int_people_engagement, through
-macros/people/summarised_per_person.sql) rebuilds only the people whose events changed
-since its previous build, keep everyone else's row, and
-rebuild everyone whenever a kept row could be wrong. Whichever path a run takes, the table
+"""The per-person summaries of the message events (int_people_engagement and
+int_people_subscription_state, through macros/people/summarised_per_person.sql) fold the
+events counted since their previous build into their people's rows, rebuild the people
+who lost an event, keep everyone else's row, and rebuild everyone whenever a kept row
+could be wrong. Whichever path a run takes, the table
 must equal a full refresh of the same warehouse.
 
 Each test works on a copy of the small warehouse and writes the deduplicated events the
@@ -25,7 +26,7 @@ from tests.dbt.small_warehouse import FIRST, SECOND, Warehouse, environment
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
-SUMMARIES = ("int_people_engagement",)
+SUMMARIES = ("int_people_engagement", "int_people_subscription_state")
 EVENTS = "analytics.int_message_events_deduplicated"
 # A person with several delivered emails.
 SENDER = (
@@ -115,7 +116,7 @@ def test_two_ticks_a_new_event_then_nothing(small_warehouse, tmp_path) -> None:
         "select identifier_value from analytics.int_identifiers_resolved "
         f"where identifier_type = 'cio_id' and person_id = '{person}'"
     )[0][0]
-    tick = ("run", "--select", "+int_people_engagement")
+    tick = ("run", "--select", *(f"+{model}" for model in SUMMARIES))
     warehouse.dbt(*tick, as_of=SECOND)
     before = {model: _table(warehouse, model) for model in SUMMARIES}
     webhook = {
@@ -264,3 +265,51 @@ def test_a_changed_definition_rebuilds_everyone(small_warehouse, tmp_path) -> No
     assert "first_push_message_event_at" not in next(
         iter(after["int_people_engagement"][0].values())
     )
+
+
+# A person with several human (not machine) email events of a metric as of SECOND, and
+# the latest one's time.
+SEVERAL_OF_METRIC = (
+    f"select person_id, max(occurred_at) from {EVENTS} where channel = 'email' "
+    "and metric = ? and coalesce(is_machine, false) = false and occurred_at <= ? "
+    "and person_id is not null group by 1 having count(*) >= 2 order by 1 limit 1"
+)
+
+
+# The dedupe replaced a held copy with a better one (same key) and recorded whose it
+# was. A merge cannot take the old copy out, so its person is rebuilt, once: the new
+# copy is not also counted. Here the better copy of their latest open is a machine
+# open, which moves their last human engagement back; a delivery's copy changes no
+# value, and the subscription state does not count opens.
+@pytest.mark.parametrize(
+    ("metric", "rebuilt_in"),
+    [
+        ("opened", {"int_people_engagement"}),
+        ("delivered", {"int_people_engagement", "int_people_subscription_state"}),
+    ],
+)
+def test_a_replaced_copy_rebuilds_its_person_alone(
+    small_warehouse, tmp_path, metric, rebuilt_in
+) -> None:
+    warehouse = _copy(small_warehouse, tmp_path)
+    second = datetime.fromisoformat(SECOND.replace("Z", ""))
+    with duckdb.connect(warehouse.env["AUDIENCES_DUCKDB_PATH"], read_only=True) as db:
+        person, latest = db.execute(SEVERAL_OF_METRIC, [metric, second]).fetchone()
+    before = _build(warehouse, SECOND)
+    with duckdb.connect(warehouse.env["AUDIENCES_DUCKDB_PATH"]) as db:
+        db.execute(
+            f"update {EVENTS} set is_machine = true, deduplicated_at = ?, "
+            "previous_person_id = person_id where person_id = ? and channel = 'email' "
+            "and metric = ? and occurred_at = ?",
+            [_now(), person, metric, latest],
+        )
+    after = _build(warehouse, SECOND)
+    for model in SUMMARIES:
+        expected = {person} if model in rebuilt_in else set()
+        assert _restamped(before, after, model) == expected, model
+        counted = after[model][0][person]["event_count"]
+        assert counted == before[model][0][person]["event_count"], model
+    engagement = after["int_people_engagement"][0][person]
+    if metric == "opened":
+        assert engagement["last_human_email_engagement_at"] < latest
+    _equals_full_refresh(warehouse, after, SECOND)

@@ -18,11 +18,11 @@
     changed person since its last run (int_identifiers_resolved stamps them with
     changed_at), so the result is what a full refresh gives for the same as_of.
 
-    previous_person_id is the person a held event had before this run re-resolved it
-    (null for an event written for the first time or replaced by a better copy). With
-    deduplicated_at it tells the per-person summaries whose events changed
+    previous_person_id is the person a held event had before this run rewrote it:
+    re-resolved, or replaced by a better copy (null for an event written for the first
+    time). With deduplicated_at it tells the per-person summaries whose events changed
     (macros/people/summarised_per_person.sql): the people who gained events and those
-    who lost them to a merge.
+    who lost one.
 
     The person is stored here, on the deduplicated rows, rather than in a table of its own:
     that was a third copy of every event (after the union and this one), and writing
@@ -100,7 +100,8 @@ keyed as (
         select
             message_event_id,
             source_event_id,
-            source_priority
+            source_priority,
+            {{ no_person if resolve_every_held_row else 'person_id' }} as person_id
 
         from {{ this }}
 
@@ -116,6 +117,9 @@ ranked as (
 
     select
         keyed.*,
+        {#- Whose event a copy written now replaces (see previous_person_id). #}
+        {{ 'already_landed.person_id' if is_incremental() else no_person }}
+            as replaced_person_id,
         {#
             The best source, then the smallest source id; an App API delivery fetched
             again (same source id) keeps its latest copy, as an incremental run does.
@@ -155,7 +159,8 @@ winners as (
         message_event_id,
         source_system,
         source_event_id,
-        loaded_at
+        loaded_at,
+        replaced_person_id
 
     from ranked
 
@@ -229,12 +234,12 @@ arrivals as (
         message_events.loaded_at,
 
         {#
-            Not the person of a held copy this one replaces: reading every held row's
-            person to find it cost the tick more than the rare rebuild it saves (a
-            better copy that resolves to someone else), which the summaries' check
-            catches.
+            The person of the held copy this one replaces, read with the copies already
+            landed (recent blocks only): the per-person summaries rebuild that person,
+            whose event this was (the new copy may resolve to someone else, or differ,
+            such as a machine flag the better source sets).
         #}
-        {{ no_person }} as previous_person_id
+        winners.replaced_person_id as previous_person_id
 
     {# One source row per (system, source id, load): the raw tables' keys. #}
     from message_events

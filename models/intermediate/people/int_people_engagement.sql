@@ -10,19 +10,19 @@
     those audiences' rule: a change to how it is counted changes who is a member, so it
     needs new versions of the absence audiences (README, "Add or change an audience"),
     which their fingerprints (audience SQL and macros) would not demand on their own.
-    A run rebuilds only the people whose events changed since the previous one, and
-    checks the rest (macros/people/summarised_per_person.sql).
+    A run folds in the events counted since the previous one, rebuilds the people who
+    lost one, and checks the rest (macros/people/summarised_per_person.sql).
 #}
 
-{#- The summary's columns, filled in the order the aggregates below define them. -#}
-{%- set columns = [] -%}
+{#- The summary's columns, each with how two partial results merge. -#}
+{%- set columns = {} -%}
 
 {%- set aggregates -%}
     {%- for channel in var('engagement_channels') %}
-    {%- do columns.extend([
-        'last_human_' ~ channel ~ '_engagement_at',
-        'first_' ~ channel ~ '_message_event_at',
-    ]) %}
+    {%- do columns.update({
+        'last_human_' ~ channel ~ '_engagement_at': 'max',
+        'first_' ~ channel ~ '_message_event_at': 'min',
+    }) %}
     max(
         case
             when
@@ -37,7 +37,7 @@
     ) as first_{{ channel }}_message_event_at,
     {%- endfor %}
     min(occurred_at) as first_message_event_at
-    {%- do columns.append('first_message_event_at') %}
+    {%- do columns.update({'first_message_event_at': 'min'}) %}
 {%- endset %}
 
 with
