@@ -302,8 +302,8 @@ SQL_AREAS: dict[str, SqlArea] = {
                     "macros/people/summarised_per_person.sql",
                     "and previous_person_id is not null",
                     "dropped filter `and previous_person_id is not null`",
-                    "a null among the affected people matches no row: not in the "
-                    "rebuild's `person_id in (...)`, nor in the kept rows' join",
+                    "a null among the people who lost an event matches no row: not "
+                    "in the rebuild's `person_id in (...)`, nor in the kept rows' join",
                 ),
             ),
         ),
