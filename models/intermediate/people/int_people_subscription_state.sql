@@ -13,7 +13,15 @@
 {% set never = "cast('1900-01-01' as " ~ dbt.type_timestamp() ~ ")" %}
 
 {#- The latest time of each kind of event; every column merges by max. -#}
-{%- set columns = {} -%}
+{%- set columns = {'last_subscribed_at': 'max', 'last_customer_unsubscribed_at': 'max'} -%}
+{%- for channel in var('engagement_channels') -%}
+    {%- do columns.update({'last_' ~ channel ~ '_unsubscribed_at': 'max'}) -%}
+{%- endfor -%}
+{%- do columns.update({
+    'last_spam_complaint_at': 'max',
+    'last_email_bounced_at': 'max',
+    'last_email_delivered_at': 'max',
+}) -%}
 
 {%- set aggregates -%}
     max(
@@ -22,9 +30,7 @@
     max(
         case when channel = 'customer' and metric = 'unsubscribed' then occurred_at end
     ) as last_customer_unsubscribed_at,
-    {%- do columns.update({'last_subscribed_at': 'max', 'last_customer_unsubscribed_at': 'max'}) %}
     {%- for channel in var('engagement_channels') %}
-    {%- do columns.update({'last_' ~ channel ~ '_unsubscribed_at': 'max'}) %}
     max(
         case
             when channel = '{{ channel }}' and metric = 'unsubscribed' then occurred_at
@@ -40,11 +46,6 @@
     max(
         case when channel = 'email' and metric = 'delivered' then occurred_at end
     ) as last_email_delivered_at
-    {%- do columns.update({
-        'last_spam_complaint_at': 'max',
-        'last_email_bounced_at': 'max',
-        'last_email_delivered_at': 'max',
-    }) %}
 {%- endset %}
 
 with
