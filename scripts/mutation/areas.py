@@ -269,6 +269,8 @@ SQL_AREAS: dict[str, SqlArea] = {
                 "macros/tests/unique_new_keys.sql",
                 "macros/time/newest_loaded_at_held.sql",
                 "macros/time/occurred_since_earliest_arrival.sql",
+                # how the dedupe writes: the delete bounded by the earliest second
+                "macros/incremental/get_incremental_delete_insert_from_second_sql.sql",
             ),
             UNIT_TESTS,
             (
@@ -279,7 +281,7 @@ SQL_AREAS: dict[str, SqlArea] = {
             ),
             equivalent=INCREMENTAL_EQUIVALENTS,
         ),
-        # The per-person summaries that rebuild only the people whose events changed. A
+        # The per-person summaries that fold in only what changed since their last build. A
         # slip there either keeps a wrong row (the tests compare every run with a full
         # refresh) or falls back to rebuilding everyone on every run, which no result
         # shows: the tests also check whose rows each run recomputed (summarised_at).

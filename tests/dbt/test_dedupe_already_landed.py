@@ -16,6 +16,7 @@ import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.dbt.small_warehouse import BIN, SECOND, Warehouse, environment
@@ -110,3 +111,29 @@ def test_a_worse_copy_in_the_held_rows_second_keeps_the_held_row(
     # What a full refresh of the same raw rows keeps.
     warehouse.dbt("run", "--select", MODEL, "--full-refresh", as_of=SECOND)
     assert _copies(warehouse, held["key"]) == [("webhook", held["occurred_at"])]
+
+
+def test_a_better_copy_later_in_the_held_rows_second_replaces_it(
+    small_warehouse: Path, tmp_path: Path
+) -> None:
+    # The held copy is the worse one here (as if fetched from the App API, whose times
+    # are whole seconds too), and the better Segment copy arrives 0.3 s later in that
+    # second, the earliest row the run writes. The run's delete must still reach the
+    # held copy, which occurred before every row written: it reads from the earliest
+    # written row's second, not from its instant (delete_insert_from_second).
+    shutil.copy(small_warehouse, tmp_path / "warehouse.duckdb")
+    warehouse = Warehouse(environment(tmp_path), "dev")
+    held = _held_webhook_delivery(warehouse)
+    assert held["occurred_at"].microsecond == 0, held
+    with duckdb.connect(warehouse.env["AUDIENCES_DUCKDB_PATH"]) as db:
+        db.execute(
+            f"update {EVENTS} set source_system = 'app_api', source_priority = 3 "
+            "where message_event_id = ?",
+            [held["key"]],
+        )
+    _land_segment_copy(warehouse, held, tmp_path)
+
+    warehouse.dbt("run", "--select", MODEL, as_of=SECOND)
+
+    copied_at = held["occurred_at"] + timedelta(milliseconds=300)
+    assert _copies(warehouse, held["key"]) == [("segment", copied_at)]

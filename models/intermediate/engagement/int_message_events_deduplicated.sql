@@ -2,7 +2,8 @@
     config(
         materialized=('table' if target.type == 'spark' else 'incremental'),
         unique_key='message_event_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='delete_insert_from_second',
+        key_second_column='occurred_at',
         on_schema_change='append_new_columns',
     )
 }}
@@ -29,6 +30,11 @@
     millions of rows is the largest cost of a build at a brand's size.
     int_message_events_resolved is a view of the columns the people models and the audience
     macros read.
+
+    The rows are written by delete+insert on the key, through our strategy
+    delete_insert_from_second: its delete looks the written keys up only among the held
+    rows from the earliest second written on (a key includes its second), not among every
+    key held (macros/incremental/get_incremental_delete_insert_from_second_sql.sql).
 
     Spark has no delete+insert, and insert_overwrite would drop the rest of a partition
     that a late event touches, so on Spark this model is rebuilt in full each run.
