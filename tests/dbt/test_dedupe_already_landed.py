@@ -85,14 +85,22 @@ def _copies(warehouse: Warehouse, key: str) -> list[tuple]:
     )
 
 
-def test_a_worse_copy_in_the_held_rows_second_keeps_the_held_row(
+def _warehouse_with_a_held_delivery(
     small_warehouse: Path, tmp_path: Path
-) -> None:
+) -> tuple[Warehouse, dict]:
+    """A copy of the small warehouse and its held webhook delivery, which sits on a
+    whole second: exactly on the bound, which the arrival's second rounds down to."""
     shutil.copy(small_warehouse, tmp_path / "warehouse.duckdb")
     warehouse = Warehouse(environment(tmp_path), "dev")
     held = _held_webhook_delivery(warehouse)
-    # On the bound exactly: a whole second, which the arrival's second rounds down to.
     assert held["occurred_at"].microsecond == 0, held
+    return warehouse, held
+
+
+def test_a_worse_copy_in_the_held_rows_second_keeps_the_held_row(
+    small_warehouse: Path, tmp_path: Path
+) -> None:
+    warehouse, held = _warehouse_with_a_held_delivery(small_warehouse, tmp_path)
     _land_segment_copy(warehouse, held, tmp_path)
 
     warehouse.dbt("run", "--select", MODEL, as_of=SECOND)
@@ -121,10 +129,7 @@ def test_a_better_copy_later_in_the_held_rows_second_replaces_it(
     # second, the earliest row the run writes. The run's delete must still reach the
     # held copy, which occurred before every row written: it reads from the earliest
     # written row's second, not from its instant (delete_insert_from_second).
-    shutil.copy(small_warehouse, tmp_path / "warehouse.duckdb")
-    warehouse = Warehouse(environment(tmp_path), "dev")
-    held = _held_webhook_delivery(warehouse)
-    assert held["occurred_at"].microsecond == 0, held
+    warehouse, held = _warehouse_with_a_held_delivery(small_warehouse, tmp_path)
     with duckdb.connect(warehouse.env["AUDIENCES_DUCKDB_PATH"]) as db:
         db.execute(
             f"update {EVENTS} set source_system = 'app_api', source_priority = 3 "
