@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 {#
     One row per person with message events up to as_of: the last human open or click on
     each channel of var('engagement_channels'), the first message event on each of those

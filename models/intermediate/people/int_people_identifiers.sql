@@ -1,4 +1,11 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='changed_rows',
+        unique_key='person_id',
+        on_schema_change='sync_all_columns',
+    )
+}}
 {#
     One row per person as of as_of with the most recently seen identifier of each type
     (ids and emails change; the latest sighting wins, ties to the larger value) and how many

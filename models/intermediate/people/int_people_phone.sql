@@ -1,4 +1,11 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='changed_rows',
+        unique_key='person_id',
+        on_schema_change='sync_all_columns',
+    )
+}}
 {#
     One row per person with a known phone as of as_of: the phone number of their latest
     SMS event (Customer.io puts the recipient's MSISDN on SMS events). People change

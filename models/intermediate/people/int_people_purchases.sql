@@ -1,4 +1,11 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='changed_rows',
+        unique_key='person_id',
+        on_schema_change='sync_all_columns',
+    )
+}}
 {#
     One row per person who ordered up to as_of: how many orders, the last of any status, and
     the last purchase. Cancelled orders are not purchases; refunded ones are (they bought).

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 {#
     One row per person with message events up to as_of: whether they can be messaged.
     A resubscribe after an unsubscribe clears it (customer-level and per channel of

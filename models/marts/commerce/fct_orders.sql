@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='changed_rows',
+        unique_key='order_id',
+        on_schema_change='sync_all_columns',
+    )
+}}
 with
 
 orders as (

@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='changed_rows',
+        unique_key='person_id',
+        on_schema_change='sync_all_columns',
+    )
+}}
 {#
     One row per person as of as_of: identifiers (email, phone), the id Segment receives, subscription state
     and last human engagement per channel, last order. Each part is its own intermediate
