@@ -1,16 +1,17 @@
 {#
     The incremental strategy `changed_rows`: the model's query returns the whole table, as
     a table model's does, and only the rows that differ from the held ones are written.
-    Held rows that are not identical to a row of the result (changed, or gone from it)
-    are deleted, then the result's rows that are not identical to a held row (changed, or
-    new) are inserted. After it the table holds exactly the query's result, as a full
-    rebuild would, so the model needs no incremental logic of its own.
+    The result's rows that are not identical to a held row (changed, or new) are set
+    apart; the held rows with their keys, and those whose key the result no longer has,
+    are deleted; the rows set apart are inserted. After it the table holds exactly the
+    query's result, as a full rebuild would, so the model needs no incremental logic of
+    its own.
 
     Why: most per-person and per-order tables change in a few thousand rows a day, and
     rewriting one of them whole (177 k people, 300 k orders at a year of a 200k-customer
     brand) costs more than its query: DuckDB compresses every column of every row again,
     and the whole table goes through the write-ahead log or a checkpoint. Comparing the
-    result with the held rows (two set differences, hashed) costs a fraction of that:
+    result with the held rows (one set difference, hashed) costs a fraction of that:
     `dim_people` 0.17 s to compute and write its changes against 0.30 s to rewrite it.
 
     Rows are compared on every column with `except`, under which two nulls are equal.
@@ -30,18 +31,19 @@
     {%- endif -%}
     {%- set key = '(' ~ keys | join(', ') ~ ')' -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {#- The result's rows not held as they are: computed once, small (a day's changes). -#}
+    {%- set changed = target.identifier ~ '__dbt_changed_rows' -%}
+
+    drop table if exists {{ changed }};
+
+    create temporary table {{ changed }} as
+    select {{ columns }} from {{ source }}
+    except
+    select {{ columns }} from {{ target }};
 
     delete from {{ target }}
     where
-        {{ key }} in (
-            select {{ keys | join(', ') }}
-
-            from (
-                select {{ columns }} from {{ source }}
-                except
-                select {{ columns }} from {{ target }}
-            ) as changed
-        )
+        {{ key }} in (select {{ keys | join(', ') }} from {{ changed }})
         or {{ key }} not in (
             select {{ keys | join(', ') }}
 
@@ -51,7 +53,7 @@
         );
 
     insert into {{ target }} ({{ columns }})
-    select {{ columns }} from {{ source }}
-    except
-    select {{ columns }} from {{ target }}
+    select {{ columns }} from {{ changed }};
+
+    drop table {{ changed }}
 {% endmacro %}
