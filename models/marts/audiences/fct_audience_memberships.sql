@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='changed_rows',
+        unique_key='audience_membership_id',
+        on_schema_change='append_new_columns',
+    )
+}}
 {#
     Current members of the latest version of every audience, both arms, with the Segment
     user id and when the current stint began (from the membership ledger).
