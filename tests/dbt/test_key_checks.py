@@ -94,11 +94,16 @@ def test_a_tick_checks_the_keys_written_since_the_last_passing_check(
             "insert into raw_customerio.webhook_events "
             "select * from raw_customerio.webhook_events limit 1"
         )
-        # Written after the mark: a second row for one deduplicated event.
+        # Written after the mark: a second row for one deduplicated event, 0.3 s into
+        # the whole second the held copy occurred at (a key includes its second, and
+        # the scoped check reads the rows from the new rows' earliest second on: from
+        # their instant instead, it would miss the held copy).
         db.execute(
             "insert into analytics.int_message_events_deduplicated "
-            "select * replace (?::timestamp as deduplicated_at) "
-            "from analytics.int_message_events_deduplicated limit 1",
+            "select * replace (?::timestamp as deduplicated_at, "
+            "occurred_at + interval 300 milliseconds as occurred_at) "
+            "from analytics.int_message_events_deduplicated "
+            "where occurred_at = date_trunc('second', occurred_at) limit 1",
             [datetime.now(UTC).replace(tzinfo=None)],
         )
 
