@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.dbt.small_warehouse import FIRST, SECOND, Warehouse, environment
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
@@ -338,3 +340,20 @@ def test_a_replaced_copy_rebuilds_its_person_alone(
     if metric == "opened":
         assert engagement["last_human_email_engagement_at"] < latest
     _equals_full_refresh(warehouse, after, SECOND)
+
+
+def test_a_merge_other_than_max_or_min_is_a_compile_error(tmp_path) -> None:
+    # The macro merges a kept row with new events by max or min alone; any other merge
+    # asked of it is a developer's slip, refused before any SQL runs.
+    summary = (
+        "{{ summarised_per_person(ref('int_message_events_resolved'), "
+        "{'events_seen': 'sum'}, aggregates='count(*) as events_seen') }}"
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "compile", "--quiet",
+         "--no-use-colors", "--inline", summary],
+        cwd=REPO_ROOT, env=environment(tmp_path), capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "column events_seen merges with 'sum'" in result.stdout + result.stderr
