@@ -31,25 +31,29 @@
     {%- endif -%}
     {%- set key = '(' ~ keys | join(', ') ~ ')' -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-    {#- The result's rows not held as they are: computed once, small (a day's changes). -#}
+    {#- The result's rows not held as they are: computed once, small (a day's changes).
+        Created and dropped inside dbt's transaction, so a failed run leaves none. -#}
     {%- set changed = target.identifier ~ '__dbt_changed_rows' -%}
-
-    drop table if exists {{ changed }};
 
     create temporary table {{ changed }} as
     select {{ columns }} from {{ source }}
     except
     select {{ columns }} from {{ target }};
 
-    delete from {{ target }}
+    {#- `not exists`, not `not in`: PostgreSQL runs a `not in` over a large subquery as
+        a comparison of every held row with every key. #}
+    delete from {{ target }} as held
     where
         {{ key }} in (select {{ keys | join(', ') }} from {{ changed }})
-        or {{ key }} not in (
-            select {{ keys | join(', ') }}
+        or not exists (
+            select 1
 
-            from {{ source }}
+            from {{ source }} as returned
 
-            where {{ keys | join(' is not null and ') }} is not null
+            where
+                {%- for column in keys %}
+                returned.{{ column }} = held.{{ column }}{{ ' and' if not loop.last }}
+                {%- endfor %}
         );
 
     insert into {{ target }} ({{ columns }})

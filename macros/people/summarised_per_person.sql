@@ -65,10 +65,11 @@
 
     Bookkeeping columns: event_count, summarised_at and summarised_as_of (the run that
     last computed the row, and its as_of; a kept row keeps its own), summary_fingerprint.
-    The previous build is the newest stamp in the table: the last run that wrote a row.
-    A run after it that wrote nothing gained and lost nothing, so it left the table as
-    that build did, and folding in from that build's stamp and as_of counts the same
-    events.
+    The previous build is the newest stamp in the table, the last run that wrote a row,
+    with the as_of of the rows it wrote (kept rows may carry a later as_of, from before
+    a replay). A run after it that wrote nothing gained and lost nothing, so it left the
+    table as that build did, and folding in from that build's stamp and as_of counts the
+    same events.
 #}
 {% macro summarised_per_person(events, columns, aggregates, where=none) %}
     {%- set names = columns.keys() | list -%}
@@ -118,9 +119,14 @@
     {%- set held = found.held -%}
     {%- set previous = found.previous -%}
     {%- if previous is not none -%}
+        {#- The previous build: the newest stamp, and the as_of of the rows it wrote
+            (rows kept from an earlier run keep theirs, which may be later). -#}
         {%- set last = run_query(
-            'select max(summarised_at), max(summarised_as_of), '
-            ~ 'min(summary_fingerprint), max(summary_fingerprint) from ' ~ previous
+            'select (select max(summarised_at) from ' ~ previous ~ '), '
+            ~ '(select max(summarised_as_of) from ' ~ previous
+            ~ ' where summarised_at = (select max(summarised_at) from ' ~ previous ~ ')), '
+            ~ '(select min(summary_fingerprint) from ' ~ previous ~ '), '
+            ~ '(select max(summary_fingerprint) from ' ~ previous ~ ')'
         ).rows[0] -%}
         {%- if last[0] is none or last[1] is none or last[2] != fingerprint
             or last[3] != fingerprint -%}
@@ -149,13 +155,13 @@
     {%- endset -%}
 
     {#- Every person's row from all their events; each use adds a condition and the
-        grouping. -#}
+        grouping, and reads the rows by name (`computed_now`): the aggregates may
+        define the columns in another order than `columns`. -#}
     {%- set rebuilt -%}
         select
             person_id,
             {{ aggregates }},
-            count(*) as event_count,
-            {{ run_started_timestamp() }} as summarised_at
+            count(*) as event_count
 
         from {{ events }}
 
@@ -169,9 +175,15 @@
 
     written as (
 
-        {{ rebuilt }}
+        select {{ computed_now }}
 
-        group by person_id
+        from (
+
+            {{ rebuilt }}
+
+            group by person_id
+
+        ) as rebuilt_people
 
     )
     {%- else %}
@@ -182,9 +194,15 @@
 
     summarised as (
 
-        {{ rebuilt }}
+        select {{ computed_now }}
 
-        group by person_id
+        from (
+
+            {{ rebuilt }}
+
+            group by person_id
+
+        ) as rebuilt_people
 
     ),
 
@@ -265,7 +283,7 @@
             {%- for name, merge in columns.items() %}
             {{ merge }}({{ name }}) as {{ name }},
             {%- endfor %}
-            sum(event_count) as event_count,
+            cast(sum(event_count) as {{ dbt.type_bigint() }}) as event_count,
             max(summarised_at) as summarised_at
 
         from (
@@ -301,10 +319,16 @@
 
         union all
 
-        {{ rebuilt }}
-            and person_id in (select person_id from lost)
+        select {{ computed_now }}
 
-        group by person_id
+        from (
+
+            {{ rebuilt }}
+                and person_id in (select person_id from lost)
+
+            group by person_id
+
+        ) as rebuilt_people
 
     ),
 
@@ -336,10 +360,16 @@
 
     rebuilt_in_full as (
 
-        {{ rebuilt }}
-            and not (select is_passed from check_passed)
+        select {{ computed_now }}
 
-        group by person_id
+        from (
+
+            {{ rebuilt }}
+                and not (select is_passed from check_passed)
+
+            group by person_id
+
+        ) as rebuilt_people
 
     ),
 
@@ -400,7 +430,7 @@
             {%- for name in names %}
             null as {{ name }},
             {%- endfor %}
-            0 as event_count,
+            cast(0 as {{ dbt.type_bigint() }}) as event_count,
             {{ run_started_timestamp() }} as summarised_at
 
         from removed

@@ -75,6 +75,7 @@ def _assert_only_differing_rows_written(warehouse: Warehouse) -> None:
         warehouse.dbt("run", "--select", model, as_of=SECOND)
         after = _rows(warehouse, model, key)
         values = {row_key: row for row_key, _, row in after}
+        assert len(values) == len(after), f"{model}: a key held twice"
         assert "not-returned" not in values, model
         assert "stale@example.org" not in values[changed], model
         assert missing in values, model
@@ -85,9 +86,11 @@ def _assert_only_differing_rows_written(warehouse: Warehouse) -> None:
     incremental = {model: _rows(warehouse, model, key) for model, key in MODELS.items()}
     warehouse.dbt("run", "--select", *MODELS, "--full-refresh", as_of=SECOND)
     for model, key in MODELS.items():
-        rows = {key_: values for key_, _, values in incremental[model]}
-        full = {key_: values for key_, _, values in _rows(warehouse, model, key)}
-        assert rows == full, model
+        full = _rows(warehouse, model, key)
+        assert len(incremental[model]) == len(full), model
+        assert {key_: row for key_, _, row in incremental[model]} == {
+            key_: row for key_, _, row in full
+        }, model
 
 
 def test_only_the_rows_that_differ_are_written(small_warehouse, tmp_path) -> None:
