@@ -240,6 +240,38 @@ def test_as_of_passing_a_held_event_rebuilds_its_person(
     _equals_full_refresh(warehouse, after, later)
 
 
+def test_after_a_replay_the_previous_as_of_is_that_of_the_rows_it_wrote(
+    small_warehouse, tmp_path
+) -> None:
+    # as_of goes back to a moment with no event since (the data ends before it), so the
+    # check passes and the run merges one new event, stamping that person's row with
+    # the earlier as_of while everyone else keeps the later one. An event written
+    # before that run, dated between the two moments, is counted by the next run at
+    # the later as_of: it must be folded in for its person alone, which needs the
+    # previous as_of to be the replay's, not the newest as_of any row holds.
+    warehouse = _copy(small_warehouse, tmp_path)
+    person, other = (row[0] for row in warehouse.rows(SENDER))
+    second = datetime.fromisoformat(SECOND.replace("Z", ""))
+    earlier = "2026-03-10T00:00:00Z"
+    before = _build(warehouse, SECOND)
+    _copy_event(
+        warehouse, person, message_event_id="replay-merged", deduplicated_at=_now(),
+        occurred_at=datetime(2026, 3, 1, 6),
+    )  # fmt: skip
+    _copy_event(
+        warehouse, other, message_event_id="between-the-two", deduplicated_at=_now(),
+        occurred_at=second - timedelta(days=2),
+    )  # fmt: skip
+    replayed = _build(warehouse, earlier)
+    for model in SUMMARIES:
+        # The check passed: one person merged, nobody else rebuilt.
+        assert _restamped(before, replayed, model) == {person}, model
+    back = _build(warehouse, SECOND)
+    for model in SUMMARIES:
+        assert _restamped(replayed, back, model) == {other}, model
+    _equals_full_refresh(warehouse, back, SECOND)
+
+
 def test_a_replay_and_the_return_equal_full_refreshes(
     small_warehouse, tmp_path
 ) -> None:
