@@ -154,8 +154,8 @@
         {{ run_started_timestamp() }} as summarised_at
     {%- endset -%}
 
-    {#- Every person's row from all their events; each use adds a condition and the
-        grouping, and reads the rows by name (`computed_now`): the aggregates may
+    {#- The events counted, grouped per person; each use adds a condition and the
+        grouping. A rebuilt row is read by name (`computed_now`): the aggregates may
         define the columns in another order than `columns`. -#}
     {%- set rebuilt -%}
         select
@@ -257,15 +257,7 @@
     {#- The events counted now that the previous build did not count. #}
     gained as (
 
-        select
-            person_id,
-            {{ aggregates }},
-            count(*) as event_count
-
-        from {{ events }}
-
-        where
-            {{ counted }}
+        {{ rebuilt }}
             and (
                 deduplicated_at > {{ last_summarised_at }}
                 or occurred_at > {{ last_as_of }}
