@@ -29,6 +29,8 @@ from tests.dbt.small_warehouse import FIRST, SECOND, Warehouse, environment
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
 SUMMARIES = ("int_people_engagement", "int_people_subscription_state")
+# SECOND as the naive UTC timestamp the warehouse holds.
+SECOND_AT = datetime.fromisoformat(SECOND.replace("Z", ""))
 EVENTS = "analytics.int_message_events_deduplicated"
 # A person with several delivered emails.
 SENDER = (
@@ -219,21 +221,20 @@ def test_as_of_passing_a_held_event_rebuilds_its_person(
 ) -> None:
     warehouse = _copy(small_warehouse, tmp_path)
     person, other = (row[0] for row in warehouse.rows(SENDER))
-    second = datetime.fromisoformat(SECOND.replace("Z", ""))
     # Held since long before the last build, but an hour after its as_of (a sender's
     # clock ahead): not counted yet.
     _copy_event(
         warehouse, person, message_event_id="held-future",
-        deduplicated_at=datetime(2026, 1, 1), occurred_at=second + timedelta(hours=1),
+        deduplicated_at=datetime(2026, 1, 1), occurred_at=SECOND_AT + timedelta(hours=1),
     )  # fmt: skip
     # Another at that very as_of, counted by the build below: as_of passing it later
     # changes nothing for its person.
     _copy_event(
         warehouse, other, message_event_id="held-at-as-of",
-        deduplicated_at=datetime(2026, 1, 1), occurred_at=second,
+        deduplicated_at=datetime(2026, 1, 1), occurred_at=SECOND_AT,
     )  # fmt: skip
     before = _build(warehouse, SECOND)
-    later = (second + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (SECOND_AT + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     after = _build(warehouse, later)
     for model in SUMMARIES:
         assert _restamped(before, after, model) == {person}, model
@@ -251,7 +252,6 @@ def test_after_a_replay_the_previous_as_of_is_that_of_the_rows_it_wrote(
     # previous as_of to be the replay's, not the newest as_of any row holds.
     warehouse = _copy(small_warehouse, tmp_path)
     person, other = (row[0] for row in warehouse.rows(SENDER))
-    second = datetime.fromisoformat(SECOND.replace("Z", ""))
     earlier = "2026-03-10T00:00:00Z"
     before = _build(warehouse, SECOND)
     _copy_event(
@@ -260,7 +260,7 @@ def test_after_a_replay_the_previous_as_of_is_that_of_the_rows_it_wrote(
     )  # fmt: skip
     _copy_event(
         warehouse, other, message_event_id="between-the-two", deduplicated_at=_now(),
-        occurred_at=second - timedelta(days=2),
+        occurred_at=SECOND_AT - timedelta(days=2),
     )  # fmt: skip
     replayed = _build(warehouse, earlier)
     for model in SUMMARIES:
@@ -351,9 +351,8 @@ def test_a_replaced_copy_rebuilds_its_person_alone(
     small_warehouse, tmp_path, metric, rebuilt_in
 ) -> None:
     warehouse = _copy(small_warehouse, tmp_path)
-    second = datetime.fromisoformat(SECOND.replace("Z", ""))
     with duckdb.connect(warehouse.env["AUDIENCES_DUCKDB_PATH"], read_only=True) as db:
-        person, latest = db.execute(SEVERAL_OF_METRIC, [metric, second]).fetchone()
+        person, latest = db.execute(SEVERAL_OF_METRIC, [metric, SECOND_AT]).fetchone()
     before = _build(warehouse, SECOND)
     with duckdb.connect(warehouse.env["AUDIENCES_DUCKDB_PATH"]) as db:
         db.execute(
