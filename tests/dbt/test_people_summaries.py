@@ -388,3 +388,34 @@ def test_a_merge_other_than_max_or_min_is_a_compile_error(tmp_path) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "column events_seen merges with 'sum'" in result.stdout + result.stderr
+
+
+def test_rebuilt_rows_are_read_by_column_name(small_warehouse, tmp_path) -> None:
+    # A caller may list its columns in another order than its aggregates define them;
+    # the merged rows are built in the columns' order and the rebuilt ones in the
+    # aggregates', so a union by position would swap a rebuilt person's two times.
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO_ROOT / name, project / name)
+    for folder in ("models", "macros", "seeds"):
+        shutil.copytree(REPO_ROOT / folder, project / folder)
+    (project / "models" / "intermediate" / "people" / "int_people_span.sql").write_text(
+        "{{ summarised_per_person(ref('int_message_events_resolved'), "
+        "{'last_at': 'max', 'first_at': 'min'}, "
+        "aggregates='min(occurred_at) as first_at, max(occurred_at) as last_at') }}\n"
+    )
+    warehouse = _copy(small_warehouse, tmp_path)
+    loser, gainer = (row[0] for row in warehouse.rows(SENDER))
+    span = ("--project-dir", str(project), "--select", "int_people_span")
+    warehouse.dbt("run", *span, as_of=SECOND)
+    before = {"span": _table(warehouse, "int_people_span")}
+    _move_one_event(warehouse, loser, gainer, recorded=True)
+    warehouse.dbt("run", *span, as_of=SECOND)
+    after = {"span": _table(warehouse, "int_people_span")}
+    # The loser was rebuilt, the gainer merged, everyone else kept.
+    assert _restamped(before, after, "span") == {loser, gainer}
+    rows = after["span"][0]
+    assert all(row["first_at"] <= row["last_at"] for row in rows.values())
+    warehouse.dbt("run", *span, "--full-refresh", as_of=SECOND)
+    assert rows == _table(warehouse, "int_people_span")[0]
