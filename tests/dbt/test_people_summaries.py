@@ -390,16 +390,45 @@ def test_a_merge_other_than_max_or_min_is_a_compile_error(tmp_path) -> None:
     assert "column events_seen merges with 'sum'" in result.stdout + result.stderr
 
 
-def test_rebuilt_rows_are_read_by_column_name(small_warehouse, tmp_path) -> None:
-    # A caller may list its columns in another order than its aggregates define them;
-    # the merged rows are built in the columns' order and the rebuilt ones in the
-    # aggregates', so a union by position would swap a rebuilt person's two times.
+def _project_copy(tmp_path: Path) -> Path:
+    """The dbt project alone, to edit a model in a test."""
     project = tmp_path / "project"
     project.mkdir()
     for name in ("dbt_project.yml", "profiles.yml"):
         shutil.copy(REPO_ROOT / name, project / name)
     for folder in ("models", "macros", "seeds"):
         shutil.copytree(REPO_ROOT / folder, project / folder)
+    return project
+
+
+def test_a_changed_derived_column_rebuilds_everyone(small_warehouse, tmp_path) -> None:
+    # int_people_subscription_state keeps its states (derived from the kept times) with
+    # each row: an edit to how one is derived must reach the kept rows too.
+    project = _project_copy(tmp_path)
+    warehouse = _copy(small_warehouse, tmp_path)
+    state = ("--project-dir", str(project), "--select", "int_people_subscription_state")
+    warehouse.dbt("run", *state, as_of=SECOND)
+    model = project / "models" / "intermediate" / "people"
+    model /= "int_people_subscription_state.sql"
+    text = model.read_text()
+    edited = text.replace(
+        "last_spam_complaint_at is not null as has_spam_complaint",
+        "last_spam_complaint_at is null as has_spam_complaint",
+    )
+    assert edited != text
+    model.write_text(edited)
+    warehouse.dbt("run", *state, as_of=SECOND)
+    rows, _ = _table(warehouse, "int_people_subscription_state")
+    assert any(row["has_spam_complaint"] for row in rows.values())
+    warehouse.dbt("run", *state, "--full-refresh", as_of=SECOND)
+    assert rows == _table(warehouse, "int_people_subscription_state")[0]
+
+
+def test_rebuilt_rows_are_read_by_column_name(small_warehouse, tmp_path) -> None:
+    # A caller may list its columns in another order than its aggregates define them;
+    # the merged rows are built in the columns' order and the rebuilt ones in the
+    # aggregates', so a union by position would swap a rebuilt person's two times.
+    project = _project_copy(tmp_path)
     (project / "models" / "intermediate" / "people" / "int_people_span.sql").write_text(
         "{{ summarised_per_person(ref('int_message_events_resolved'), "
         "{'last_at': 'max', 'first_at': 'min'}, "
