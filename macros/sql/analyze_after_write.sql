@@ -1,7 +1,8 @@
 {#
-    Every model's post-hook (dbt_project.yml): on PostgreSQL, `analyze` the table the
-    model just wrote, so that the models read from it next are planned from its real
-    size and keys.
+    The post-hook of every intermediate, mart and sync model (dbt_project.yml): on
+    PostgreSQL, `analyze` the table the model just wrote, so that the models read from it
+    next are planned from its real size and keys. (Not the audience versions: see
+    dbt_project.yml.)
 
     Why: PostgreSQL plans from statistics that only ANALYZE (or autovacuum, a minute or
     more later) gathers, and a table dbt has just created has none. The next model of the
