@@ -10,6 +10,7 @@
     sensitivity=none,
     min_history_weeks=none,
     direction=none,
+    noise_sigmas=none,
     recent_days=7
 ) %}
 
@@ -32,6 +33,7 @@ checked as (
             min_history_weeks if min_history_weeks is not none
             else var('volume_min_history_weeks'),
             direction if direction is not none else var('volume_direction'),
+            noise_sigmas if noise_sigmas is not none else var('volume_noise_sigmas'),
         ) }} as anomaly_direction
 
     from {{ model }}

@@ -5,7 +5,7 @@ The faults are injected into a copy of the session's demo warehouse (a real Duck
 built by the real loaders and dbt), at the layer each check watches; then the reporting
 models are rebuilt and their tests run, as `dbt build` would. The event-volume check
 also gets a synthetic mart at make-demo volume (the 2,500-person test demo has too few
-clicks a day for a one-day 50 % drop to be told from noise: 3 Poisson standard
+clicks a day for a one-day 50 % drop to be told from noise: 4 Poisson standard
 deviations is the rule's floor).
 """
 
@@ -280,3 +280,83 @@ def test_event_volume_fails_on_a_50_percent_drop_of_clicks(tmp_path) -> None:
         (row["event_date"], row["channel"], row["metric"], row["anomaly_direction"])
         for row in volume.rows
     ] == [(drop_day, "email", "clicked", "drop")]
+
+
+def test_event_volume_floor_is_four_poisson_standard_deviations(tmp_path) -> None:
+    """Two series of 25 clicks every day. On one judged day email clicks fall to 9 (16
+    below the median: 3.2 standard deviations, past 40 % of it: what the demo data does
+    on Saturdays, by chance) and SMS clicks to 4 (21 below: 4.2 standard deviations).
+    Only the second is a drop: at 3 standard deviations the first failed the build (and
+    `make demo` with it), at 5 the second would pass."""
+    path = tmp_path / "warehouse.duckdb"
+    judged = date(2026, 2, 28)  # a Saturday, in the judged week
+    as_of_day = date.fromisoformat(AS_OF[:10])
+    counts = {("email", "clicked"): 9, ("sms", "clicked"): 4}
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema analytics")
+        connection.execute(
+            "create table analytics.fct_message_events "
+            "(channel varchar, metric varchar, occurred_at timestamp)"
+        )
+        for offset in range(1, 71):
+            day = as_of_day - timedelta(days=offset)
+            for (channel, metric), low in counts.items():
+                events = low if day == judged else 25
+                connection.execute(
+                    "insert into analytics.fct_message_events "
+                    "select ?, ?, ? from range(?)",
+                    [
+                        channel,
+                        metric,
+                        datetime(day.year, day.month, day.day, 12),
+                        events,
+                    ],
+                )
+    result = _dbt(
+        path, tmp_path / "target", "build", "--select", "rpt_event_volumes_daily",
+        "--store-failures",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-4000:]
+    volume = _data_health_results(path, tmp_path / "target")["event_volume"]
+    assert [
+        (row["event_date"], row["channel"], row["metric"], row["events"])
+        for row in volume.rows
+    ] == [(judged, "sms", "clicked", 4)]
+
+
+def test_make_demo_data_passes_every_check_when_it_ends_on_a_saturday(
+    tmp_path,
+) -> None:
+    """`make demo`'s data (10,000 people, 90 days, seed 7) ending on Saturday 2026-12-05,
+    built as `make demo` builds it that evening: every data-health check passes. With
+    the volume rule's floor at 3 standard deviations this failed on every weekend."""
+    data = tmp_path / "demo"
+    env = {
+        **os.environ,
+        "AUDIENCES_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+    }
+    env.pop("AUDIENCES_TARGET", None)
+
+    def audiences(*args: str) -> None:
+        done = subprocess.run(
+            [str(BIN / "audiences"), *args], cwd=REPO_ROOT, env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
+
+    audiences("demo-data", "--out", str(data), "--people", "10000", "--days", "90",
+              "--seed", "7", "--end-date", "2026-12-05")  # fmt: skip
+    audiences("load", "webhooks", str(data / "webhooks"), "--no-progress")
+    audiences("load", "segment-events", str(data / "segment"), "--no-progress")
+    audiences("load", "orders", str(data / "orders"), "--no-progress")
+    built = _dbt(
+        tmp_path / "warehouse.duckdb", tmp_path / "target", "build",
+        "--exclude-resource-type", "unit_test",
+        extra_vars={"as_of": "2026-12-05T21:49:00Z"},
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-4000:]
+    results = _data_health_results(tmp_path / "warehouse.duckdb", tmp_path / "target")
+    assert set(results) == CHECKS
+    assert {check: r.status for check, r in results.items()} == dict.fromkeys(
+        CHECKS, "pass"
+    )

@@ -130,6 +130,7 @@ final as (
             var('volume_sensitivity'),
             var('volume_min_history_weeks'),
             var('volume_direction'),
+            var('volume_noise_sigmas'),
         ) }} as anomaly_direction
 
     from filled
