@@ -207,9 +207,11 @@ def receiver_layout(day_files: list[Path], folder: Path) -> int:
 
 
 def only_data_health_failed(target_dir: Path) -> Callable[[int], bool]:
-    """A dbt build may exit 1 when the only nodes that failed are data-health checks: the
-    demo data carries a deliberate week-long webhook outage, which the event-volume check
-    rightly flags at full size. Anything else failing ends the benchmark."""
+    """A dbt build may exit 1 when the only nodes that failed are data-health checks: they
+    judge the data, not the build. At the default size the event-volume check flags
+    2026-06-28, an ordinary Sunday, against four Sundays of which three carried flash-sale
+    or back-in-stock sends (the baseline's lower median ignores up to two). Anything else
+    failing ends the benchmark."""
 
     def accept(code: int) -> bool:
         if code == 0:
@@ -478,8 +480,8 @@ def run(
     full_note = where_the_time_went(root / "target")
     if flagged:
         full_note += (
-            "; data-health checks that failed (the demo's deliberate webhook outage): "
-            + ", ".join(flagged)
+            "; data-health checks that failed (findings about the data, accepted "
+            "here; see only_data_health_failed): " + ", ".join(flagged)
         )
     steps.append(Step("full `dbt build` (models, unit and data tests)", seconds, rss,
                       goal=GOALS["build"], note=full_note))  # fmt: skip
