@@ -360,3 +360,45 @@ def test_make_demo_data_passes_every_check_when_it_ends_on_a_saturday(
     assert {check: r.status for check, r in results.items()} == dict.fromkeys(
         CHECKS, "pass"
     )
+
+
+def test_event_volume_baseline_outlasts_three_promotion_weeks(tmp_path) -> None:
+    """Email opens: 1,800 a day, but 4,500 on the three Sundays before the judged one
+    (flash sales and back-in-stock sends, as the benchmark's year of 200k customers has
+    before Sunday 2026-06-28). SMS deliveries: 900 a day, 300 on that Sunday (a real
+    drop). Over 4 weeks the lower median of those Sundays is a promotion's 4,500 and the
+    ordinary Sunday reads as a drop; over 8 it is 1,800. Only the SMS drop is one."""
+    path = tmp_path / "warehouse.duckdb"
+    judged = date(2026, 2, 22)  # a Sunday, in the judged week
+    promotions = {judged - timedelta(weeks=weeks) for weeks in (1, 2, 3)}
+    as_of_day = date.fromisoformat(AS_OF[:10])
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema analytics")
+        connection.execute(
+            "create table analytics.fct_message_events "
+            "(channel varchar, metric varchar, occurred_at timestamp)"
+        )
+        for offset in range(1, 71):
+            day = as_of_day - timedelta(days=offset)
+            noon = datetime(day.year, day.month, day.day, 12)
+            opens = 4500 if day in promotions else 1800
+            deliveries = 300 if day == judged else 900
+            for channel, metric, events in (
+                ("email", "opened", opens),
+                ("sms", "delivered", deliveries),
+            ):
+                connection.execute(
+                    "insert into analytics.fct_message_events "
+                    "select ?, ?, ? from range(?)",
+                    [channel, metric, noon, events],
+                )
+    result = _dbt(
+        path, tmp_path / "target", "build", "--select", "rpt_event_volumes_daily",
+        "--store-failures",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-4000:]
+    volume = _data_health_results(path, tmp_path / "target")["event_volume"]
+    assert [
+        (row["event_date"], row["channel"], row["metric"], row["baseline_median"])
+        for row in volume.rows
+    ] == [(judged, "sms", "delivered", 900)]
