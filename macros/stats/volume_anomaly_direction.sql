@@ -13,9 +13,10 @@
     a gate that stops the sync must not fire on noise. In the normal approximation a
     count falls more than 3 standard deviations below its mean once in 740 judgements,
     so every third build or so; more than 4, once in 31,600, so once in about 140
-    builds. The demo data showed it: at 3, `make demo` failed on every Saturday and
-    Sunday (9 email clicks against a median of 25, 3.2 standard deviations; 17 in-app
-    opens against 35, 3.04), 8 of 28 consecutive end dates; at 4, none.
+    builds. The demo data showed it: at 3, with the 4-week baseline of then, `make demo`
+    failed on every Saturday and Sunday (9 email clicks against a median of 25, 3.2
+    standard deviations; 17 in-app opens against 35, 3.04), 8 of 28 consecutive end
+    dates; with the 8-week baseline, on every Wednesday (4 of 28); at 4, never.
 #}
 {% macro volume_anomaly_direction(
     events,
