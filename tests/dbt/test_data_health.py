@@ -246,59 +246,19 @@ def _poisson(mean: float, rng: random.Random) -> int:
     return max(0, round(rng.gauss(mean, mean**0.5)))
 
 
-def test_event_volume_fails_on_a_50_percent_drop_of_clicks(tmp_path) -> None:
+def _volume_drops(tmp_path: Path, daily_counts: list[tuple]) -> list[dict]:
+    """The event-volume check's failing rows over a synthetic mart holding
+    daily_counts (channel, metric, occurred_at, events), one row per event."""
     path = tmp_path / "warehouse.duckdb"
-    drop_day = date(2026, 2, 26)  # a Thursday: newsletter day, in the judged week
     with duckdb.connect(str(path)) as connection:
         connection.execute("create schema analytics")
-        connection.execute(
-            "create table analytics.fct_message_events "
-            "(channel varchar, metric varchar, occurred_at timestamp)"
-        )
         connection.execute(
             "create temporary table daily_counts "
             "(channel varchar, metric varchar, occurred_at timestamp, events integer)"
         )
         connection.executemany(
-            "insert into daily_counts values (?, ?, ?, ?)",
-            _synthetic_daily_counts(drop_day),
+            "insert into daily_counts values (?, ?, ?, ?)", daily_counts
         )
-        # One row per event, as the mart has them.
-        connection.execute(
-            "insert into analytics.fct_message_events "
-            "select channel, metric, occurred_at from daily_counts, range(events)"
-        )
-    result = _dbt(
-        path, tmp_path / "target", "build", "--select", "rpt_event_volumes_daily",
-        "--store-failures",
-    )  # fmt: skip
-    assert result.returncode == 1, result.stdout[-4000:]
-    volume = _data_health_results(path, tmp_path / "target")["event_volume"]
-    assert volume.status == "fail"
-    # Exactly the injected drop: no weekday rhythm, flash sale or noise flagged.
-    assert [
-        (row["event_date"], row["channel"], row["metric"], row["anomaly_direction"])
-        for row in volume.rows
-    ] == [(drop_day, "email", "clicked", "drop")]
-
-
-def _volume_drops(tmp_path: Path, counts_on) -> list[dict]:
-    """The event-volume check's failing rows over a synthetic mart: ten weeks before
-    AS_OF, each day's (channel, metric, events) given by counts_on(day)."""
-    path = tmp_path / "warehouse.duckdb"
-    as_of_day = date.fromisoformat(AS_OF[:10])
-    rows = [
-        (channel, metric, datetime(day.year, day.month, day.day, 12), events)
-        for day in (as_of_day - timedelta(days=offset) for offset in range(1, 71))
-        for channel, metric, events in counts_on(day)
-    ]
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("create schema analytics")
-        connection.execute(
-            "create temporary table daily_counts "
-            "(channel varchar, metric varchar, occurred_at timestamp, events integer)"
-        )
-        connection.executemany("insert into daily_counts values (?, ?, ?, ?)", rows)
         connection.execute(
             "create table analytics.fct_message_events as "
             "select channel, metric, occurred_at from daily_counts, range(events)"
@@ -311,6 +271,28 @@ def _volume_drops(tmp_path: Path, counts_on) -> list[dict]:
     return _data_health_results(path, tmp_path / "target")["event_volume"].rows
 
 
+def _ten_weeks(counts_on) -> list[tuple]:
+    """Daily counts for the ten weeks before AS_OF: counts_on(day) gives each day's
+    (channel, metric, events)."""
+    as_of_day = date.fromisoformat(AS_OF[:10])
+    days = (as_of_day - timedelta(days=offset) for offset in range(1, 71))
+    return [
+        (channel, metric, datetime(day.year, day.month, day.day, 12), events)
+        for day in days
+        for channel, metric, events in counts_on(day)
+    ]
+
+
+def test_event_volume_fails_on_a_50_percent_drop_of_clicks(tmp_path) -> None:
+    drop_day = date(2026, 2, 26)  # a Thursday: newsletter day, in the judged week
+    drops = _volume_drops(tmp_path, _synthetic_daily_counts(drop_day))
+    # Exactly the injected drop: no weekday rhythm, flash sale or noise flagged.
+    assert [
+        (row["event_date"], row["channel"], row["metric"], row["anomaly_direction"])
+        for row in drops
+    ] == [(drop_day, "email", "clicked", "drop")]
+
+
 def test_event_volume_floor_is_four_poisson_standard_deviations(tmp_path) -> None:
     """Two series of 25 clicks every day. On one judged day email clicks fall to 9 (16
     below the median: 3.2 standard deviations, past 40 % of it: what the demo data does
@@ -320,10 +302,12 @@ def test_event_volume_floor_is_four_poisson_standard_deviations(tmp_path) -> Non
     judged = date(2026, 2, 28)  # a Saturday, in the judged week
     drops = _volume_drops(
         tmp_path,
-        lambda day: [
-            ("email", "clicked", 9 if day == judged else 25),
-            ("sms", "clicked", 4 if day == judged else 25),
-        ],
+        _ten_weeks(
+            lambda day: [
+                ("email", "clicked", 9 if day == judged else 25),
+                ("sms", "clicked", 4 if day == judged else 25),
+            ]
+        ),
     )
     assert [
         (row["event_date"], row["channel"], row["metric"], row["events"])
@@ -380,10 +364,12 @@ def test_event_volume_baseline_outlasts_three_promotion_weeks(tmp_path) -> None:
     promotions = {judged - timedelta(weeks=weeks) for weeks in (1, 2, 3)}
     drops = _volume_drops(
         tmp_path,
-        lambda day: [
-            ("email", "opened", 4500 if day in promotions else 1800),
-            ("sms", "delivered", 300 if day == judged else 900),
-        ],
+        _ten_weeks(
+            lambda day: [
+                ("email", "opened", 4500 if day in promotions else 1800),
+                ("sms", "delivered", 300 if day == judged else 900),
+            ]
+        ),
     )
     assert [
         (row["event_date"], row["channel"], row["metric"], row["baseline_median"])
