@@ -1,6 +1,7 @@
 """The membership ledger keeps its history (issue 8 §2): `--full-refresh` leaves it as it
-was, a build with a future as_of writes nothing and says so, a later real build carries on
-as if it never happened, and `rebuild_ledger: true` is the one deliberate way to start over.
+was, a build with a future as_of or with `--empty` writes nothing and says so, a later real
+build carries on as if it never happened, and `rebuild_ledger: true` is the one deliberate
+way to start over.
 
 Each test works on its own copy of a small warehouse that was built twice (two as_of
 moments, so the ledger holds entries and exits on two dates).
@@ -76,6 +77,28 @@ def _assert_future_as_of_writes_nothing(warehouse: Warehouse) -> None:
     assert [str(date)[:10] for date in new_dates] == ["2026-03-21"]
     assert max(row[-1] for row in after).year == 2026
     assert warehouse.rows(EXITED_CURRENT_MEMBERS) == [(0,)]
+
+
+def test_empty_run_writes_no_history(warehouse: Warehouse) -> None:
+    """`dbt run --empty` (dbt's schema-only run: every ref reads no rows) saw no members
+    and recorded every member as exited; the next real build at the same as_of then
+    appended nothing (not after the ledger's latest change), so they stayed exited."""
+    before = warehouse.ledger()
+    output = warehouse.dbt("run", "--empty", as_of=THIRD)
+    assert "--empty: " in output
+    assert "records no entries or exits" in output
+    assert warehouse.ledger() == before
+    warehouse.dbt("run", as_of=THIRD)
+    after = warehouse.ledger()
+    assert set(before) < set(after)
+    assert warehouse.rows(EXITED_CURRENT_MEMBERS) == [(0,)]
+    refused = warehouse.dbt_result(
+        "run", "--empty", "--select", "fct_audience_membership_changes", as_of=THIRD,
+        extra_vars=', "rebuild_ledger": true',
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "rebuild_ledger with --empty" in refused.stdout
+    assert warehouse.ledger() == after
 
 
 def test_full_refresh_keeps_the_ledger(warehouse: Warehouse) -> None:

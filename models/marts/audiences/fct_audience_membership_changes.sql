@@ -24,6 +24,9 @@
     - a build with an as_of in the future (beyond as_of_future_skew_minutes) appends
       nothing and warns: its exits would be dated ahead of every later real build, which
       would then append nothing until that date;
+    - a run with `--empty` (dbt's schema-only run, whose refs read no rows) appends nothing
+      and says so: it sees no members, so it would record every member as exited, and the
+      next real build at the same as_of would then append nothing, leaving them exited;
     - past rows cannot be recomputed from the warehouse, so `--full-refresh` leaves this
       model alone: the full_refresh config overrides the flag
       (https://docs.getdbt.com/reference/resource-configs/full_refresh). The one way to
@@ -31,14 +34,19 @@
       and exit (README, "Operating the ledger").
 #}
 
-{%- set writes_history = not as_of_is_future() -%}
+{%- set is_empty_run = flags.EMPTY is sameas true -%}
+{%- set writes_history = not as_of_is_future() and not is_empty_run -%}
 {%- if execute -%}
     {%- if rebuild_ledger is not sameas true and rebuild_ledger is not sameas false -%}
         {{ exceptions.raise_compiler_error(
             "rebuild_ledger must be true or false, not " ~ (rebuild_ledger | string)
         ) }}
     {%- endif -%}
-    {%- if rebuild_ledger and not writes_history -%}
+    {%- if rebuild_ledger and is_empty_run -%}
+        {{ exceptions.raise_compiler_error(
+            "rebuild_ledger with --empty would leave an empty ledger: rebuild without --empty"
+        ) }}
+    {%- elif rebuild_ledger and not writes_history -%}
         {{ exceptions.raise_compiler_error(
             "rebuild_ledger with a future as_of (" ~ var('as_of') ~ ") would leave an empty "
             ~ "ledger: rebuild without a future as_of"
@@ -50,6 +58,12 @@
             ~ "(with its exit reason and date) is dropped; current members re-enter as of "
             ~ as_of_datetime() ~ ", so fct_audience_memberships.entered_at restarts and "
             ~ "sync_segment__audience_exits lists no earlier exits."
+        ) -%}
+    {%- elif is_empty_run -%}
+        {%- do exceptions.warn(
+            "--empty: " ~ this ~ " records no entries or exits for this run (its refs read "
+            ~ "no rows, so every member would look exited); the next build without --empty "
+            ~ "carries on as before."
         ) -%}
     {%- elif not writes_history -%}
         {%- do exceptions.warn(
