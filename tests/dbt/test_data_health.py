@@ -294,11 +294,12 @@ def test_event_volume_fails_on_a_50_percent_drop_of_clicks(tmp_path) -> None:
 
 
 def test_event_volume_floor_is_four_poisson_standard_deviations(tmp_path) -> None:
-    """Two series of 25 clicks every day. On one judged day email clicks fall to 9 (16
-    below the median: 3.2 standard deviations, past 40 % of it: what the demo data does
-    on Saturdays, by chance) and SMS clicks to 4 (21 below: 4.2 standard deviations).
-    Only the second is a drop: at 3 standard deviations the first failed the build (and
-    `make demo` with it), at 5 the second would pass."""
+    """Three series of 25 clicks every day. On one judged day email clicks fall to 9
+    (16 below the median: 3.2 standard deviations, past 40 % of it: what the demo data
+    does on Saturdays, by chance), SMS clicks to 4 (21 below: 4.2) and push clicks to 5
+    (20 below: exactly 4, not beyond). Only SMS is a drop: at 3 standard deviations email
+    failed the build (and `make demo` with it), at 5 SMS would pass, and a `>=` would
+    flag push."""
     judged = date(2026, 2, 28)  # a Saturday, in the judged week
     drops = _volume_drops(
         tmp_path,
@@ -306,6 +307,7 @@ def test_event_volume_floor_is_four_poisson_standard_deviations(tmp_path) -> Non
             lambda day: [
                 ("email", "clicked", 9 if day == judged else 25),
                 ("sms", "clicked", 4 if day == judged else 25),
+                ("push", "clicked", 5 if day == judged else 25),
             ]
         ),
     )
