@@ -44,7 +44,7 @@ Exit codes (docs/scheduling.md):
      from a newer release, unexpected failure
   2  usage: bad option, unknown target, SEGMENT_WRITE_KEY unset for a real run
   3  refused by a guardrail (too large a change, drop to zero, stale inputs,
-     failed dbt checks, holdout leak); nothing was sent. Changes are judged
+     failed dbt checks, holdout leak, an --empty build); nothing was sent. Changes are judged
      against what the last accepted run decided, not what was confirmed
   4  another sync holds the lock (or the DuckDB file is in use)
   5  partial: some messages failed or were dead-lettered, or a signal stopped
@@ -69,7 +69,12 @@ Exit codes (docs/scheduling.md):
     default=None,
     help="Write the plan as JSON here (dry run default: target/segment_sync_plan.json).",
 )
-@click.option("--force", is_flag=True, help="Send even if a guardrail refuses.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send even if a guardrail refuses (never past a holdout leak or an "
+    "--empty build).",
+)
 @click.option(
     "--full-resync",
     is_flag=True,

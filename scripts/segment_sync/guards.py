@@ -1,6 +1,7 @@
 """Guardrails: refuse a real run whose plan looks wrong, before anything is sent.
 
-Each rule yields a `Refusal`; `--force` overrides all but the holdout check.
+Each rule yields a `Refusal`; `--force` overrides all but the holdout and empty-build
+checks.
 
 The size of a change is measured against what earlier accepted plans decided
 (`segment_sync.decided`: confirmed members plus transitions still pending in the outbox or
@@ -30,6 +31,12 @@ finishes an interrupted or limited run must pass without `--force`.
   would push it to Segment; the ledger ignores such builds, the sync must too. Run a plain
   `dbt build` first. (A replay of a past as_of is not refused: tests and backfills sync
   from fixed past moments on purpose.)
+- empty build (never overridable): dbt's last run (the same `run_results.json`) was
+  schema-only, `dbt run --empty` or `dbt build --empty`: every `ref` read no rows, so the
+  sync inputs hold no members, and sending them would exit every member from Segment.
+  No plan built on such tables is worth forcing; run a plain `dbt build` first. (When a
+  `dbt seed` or `dbt test` has replaced those results since, the tables are still empty
+  and the drop-to-zero rule refuses for every audience with members.)
 - holdout (never overridable): a desired member is in the holdout arm of
   `fct_audience_memberships` for the same audience version. The input model already
   excludes holdouts; this re-checks it, because a leak would spoil the experiment.
@@ -300,6 +307,30 @@ def check_dbt_as_of(path: Path | None) -> list[Refusal]:
             f"the last dbt run used as_of {as_of}, in the future of when it ran ("
             f"{ran:%Y-%m-%d %H:%M} UTC): its sync inputs are that moment's membership, "
             "not today's; run a plain `dbt build` before syncing",
+        )
+    ]
+
+
+def check_dbt_empty(path: Path | None) -> list[Refusal]:
+    """A refusal, never overridable, when dbt's last run (run_results.json) was
+    schema-only (`--empty`): its tables, the sync inputs among them, hold no rows."""
+    if path is None or not path.is_file():
+        return []
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # check_dbt_results refuses an unreadable file already
+    arguments = document.get("args") if isinstance(document, dict) else None
+    if not isinstance(arguments, dict) or arguments.get("empty") is not True:
+        return []
+    command = arguments.get("which") or "run"
+    return [
+        Refusal(
+            "empty_build",
+            f"the last dbt run was `dbt {command} --empty` (schema only: every model "
+            "read no rows), so the sync inputs hold no members and sending them would "
+            "exit every member; run a plain `dbt build` before syncing",
+            overridable=False,
         )
     ]
 

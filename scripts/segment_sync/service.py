@@ -307,6 +307,7 @@ class SyncRun:
             + guards.check_plan(p, limits, outbox.now_utc())
             + guards.check_dbt_results(self.o.dbt_run_results)
             + guards.check_data_health(self.o.dbt_run_results)
+            + guards.check_dbt_empty(self.o.dbt_run_results)
             # One as_of refusal: the tables' own stamp, else dbt's last results.
             + (
                 guards.check_inputs_as_of(wh, schema)

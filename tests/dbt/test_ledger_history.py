@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.segment_sync.guards import check_dbt_empty
 from tests.dbt.small_warehouse import SECOND, Warehouse, environment
 
 # A dbt run takes a minute on a busy 2-core machine; the session fixture does two.
@@ -79,7 +80,7 @@ def _assert_future_as_of_writes_nothing(warehouse: Warehouse) -> None:
     assert warehouse.rows(EXITED_CURRENT_MEMBERS) == [(0,)]
 
 
-def test_empty_run_writes_no_history(warehouse: Warehouse) -> None:
+def test_empty_run_writes_no_history(warehouse: Warehouse, tmp_path: Path) -> None:
     """`dbt run --empty` (dbt's schema-only run: every ref reads no rows) saw no members
     and recorded every member as exited; the next real build at the same as_of then
     appended nothing (not after the ledger's latest change), so they stayed exited."""
@@ -88,6 +89,10 @@ def test_empty_run_writes_no_history(warehouse: Warehouse) -> None:
     assert "--empty: " in output
     assert "records no entries or exits" in output
     assert warehouse.ledger() == before
+    # The sync refuses to send the empty inputs, by what dbt itself wrote of the run.
+    refusals = check_dbt_empty(tmp_path / "target" / "run_results.json")
+    assert [r.rule for r in refusals] == ["empty_build"]
+    assert "`dbt run --empty`" in refusals[0].message
     warehouse.dbt("run", as_of=THIRD)
     after = warehouse.ledger()
     assert set(before) < set(after)

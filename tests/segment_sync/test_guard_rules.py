@@ -177,6 +177,43 @@ def test_check_dbt_results__unreadable_refuses(tmp_path: Path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("arguments", "refused"),
+    [
+        ({"which": "build", "empty": True}, "`dbt build --empty`"),
+        ({"empty": True}, "`dbt run --empty`"),
+        ({"which": "build", "empty": False}, None),
+        ({"which": "build"}, None),  # dbt before --empty existed
+        ({"which": "run", "empty": "true"}, None),  # dbt writes a boolean
+        ("build --empty", None),  # not dbt's shape: nothing to judge
+    ],
+)
+def test_check_dbt_empty__refuses_a_schema_only_run_whatever_force(
+    tmp_path: Path, arguments: object, refused: str | None
+):
+    path = tmp_path / "run_results.json"
+    path.write_text(json.dumps({"args": arguments, "results": []}))
+    refusals = guards.check_dbt_empty(path)
+    if refused is None:
+        assert refusals == []
+        return
+    assert [(r.rule, r.overridable) for r in refusals] == [("empty_build", False)]
+    assert refused in refusals[0].message
+    assert "run a plain `dbt build`" in refusals[0].message
+    assert guards.blocking(refusals, force=True) == refusals
+
+
+def test_check_dbt_empty__missing_or_unreadable_results_say_nothing(tmp_path: Path):
+    assert guards.check_dbt_empty(None) == []
+    assert guards.check_dbt_empty(tmp_path / "absent.json") == []
+    unreadable = tmp_path / "run_results.json"
+    unreadable.write_text("{not json")
+    # check_dbt_results refuses an unreadable file; one refusal says so, not two.
+    assert guards.check_dbt_empty(unreadable) == []
+    unreadable.write_text("[]")
+    assert guards.check_dbt_empty(unreadable) == []
+
+
 def test_node_name():
     assert guards.node_name("test.proj.volume_is_sane.abc123") == "volume_is_sane"
     assert guards.node_name("model.proj.fct_x") == "fct_x"

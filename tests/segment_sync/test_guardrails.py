@@ -1,4 +1,5 @@
-"""Guardrails refuse with exit code 3 and send nothing; --force overrides (but not holdout);
+"""Guardrails refuse with exit code 3 and send nothing; --force overrides (but not holdout
+or an --empty build);
 dry runs change nothing; the write key is required and never leaks."""
 
 from __future__ import annotations
@@ -139,6 +140,31 @@ def test_sync_segment__holdout_never_sent_even_forced(duck: str, sync_cli: Sync)
         assert out.code == REFUSED
         assert "holdout" in out.stderr
     assert {m["userId"] for m in sync_cli.receiver.messages().values()} == {"treated"}
+
+
+def test_sync_segment__empty_build_never_sent_even_forced(
+    duck: str, sync_cli: Sync, tmp_path
+):
+    """After `dbt run --empty` the sync inputs hold no rows: a forced sync would exit
+    every member from Segment."""
+    sync_cli.members([(AUDIENCE, "a"), ("vip", "b")])
+    assert sync_cli.run().code == 0
+    sent = sync_cli.receiver.stats()["requests"]
+    sync_cli.members([])
+    results = tmp_path / "run_results.json"
+    results.write_text(json.dumps({"args": {"which": "run", "empty": True}}))
+    for extra in ((), ("--force",)):
+        out = sync_cli.run("--dbt-run-results", str(results), *extra)
+        assert out.code == REFUSED
+        assert "[empty_build] the last dbt run was `dbt run --empty`" in out.stderr
+    assert sync_cli.receiver.stats()["requests"] == sent
+    assert sync_cli.state() == {(AUDIENCE, "a"), ("vip", "b")}
+    # A plain build's results (no `empty`) leave the usual rules: drop to zero, forced.
+    results.write_text(json.dumps({"args": {"which": "build", "empty": False}}))
+    out = sync_cli.run("--dbt-run-results", str(results))
+    assert out.code == REFUSED
+    assert "drop_to_zero" in out.stderr
+    assert "empty_build" not in out.stderr
 
 
 def test_sync_segment__dry_run_changes_nothing(engine: str, sync_cli: Sync):
