@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, fresh_database
+from tests import dbt_commands
+from tests.conftest import fresh_database
 from tests.dbt import small_warehouse as small
 from tests.postgres_server import create_database
 
@@ -36,10 +37,9 @@ class DemoWarehouse:
     env: dict[str, str]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            list(args), cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
-            check=False,
-        )  # fmt: skip
+        result = dbt_commands.run(
+            args, self.env, capture_output=True, text=True, check=False
+        )
         assert result.returncode == 0, (
             f"{' '.join(args)} failed ({result.returncode}):\n"
             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import psycopg2
 
+from tests import dbt_commands
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -48,9 +49,10 @@ class Warehouse:
         self, *args: str, as_of: str, extra_vars: str = ""
     ) -> subprocess.CompletedProcess[str]:
         dbt_vars = '{"as_of": "' + as_of + '"' + extra_vars + "}"
-        return self.command(
-            str(BIN / "dbt"), *args, "--target", self.target, "--vars", dbt_vars,
-            "--no-use-colors",
+        return dbt_commands.run(
+            [str(BIN / "dbt"), *args, "--target", self.target, "--vars", dbt_vars,
+             "--no-use-colors"],
+            self.env, capture_output=True, text=True, check=False,
         )  # fmt: skip
 
     def _postgres(self) -> Any:

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests import dbt_commands
 from tests.conftest import REPO_ROOT
 from tests.dbt.conftest import AS_OF
 
@@ -58,10 +59,10 @@ def _dbt(
         "DBT_LOG_PATH": str(target / "logs"),
     }
     env.pop("AUDIENCES_TARGET", None)
-    return subprocess.run(
+    return dbt_commands.run(
         [str(BIN / "dbt"), *args, "--no-use-colors", "--vars",
          json.dumps({"as_of": AS_OF, **(extra_vars or {})})],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+        env, capture_output=True, text=True, check=False,
     )  # fmt: skip
 
 

@@ -1,0 +1,70 @@
+"""A process that has imported dbt once and forks a child for each dbt command of a test.
+
+Started by tests/dbt_commands.py, one per pytest worker. Importing dbt takes some 1.4 s of
+CPU on a 2-core machine, and `make test` runs a few hundred dbt commands; a forked child
+starts with dbt imported and runs the command exactly as the `dbt` executable would
+(`dbt.cli.main.cli`, click's standalone mode: its exit code is dbt's), in its own working
+directory, environment, and output files, and exits. Nothing is shared between commands
+but the imported modules: each child is a new process, so DuckDB files, threads, logging
+and dbt's flags start afresh.
+
+Protocol: one JSON request per line on stdin, {"args", "env", "cwd", "stdout",
+"stderr"} (the last two: files the child writes its output to); one JSON reply per line
+on stdout, {"returncode"}. It exits at the end of its input (the worker is gone). A
+child ends as the `dbt` executable does, through the interpreter's normal exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _child(request: dict) -> int:
+    os.chdir(request["cwd"])
+    sys.argv = ["dbt", *request["args"]]  # dbt records its command line from argv
+    os.environ.clear()
+    os.environ.update(request["env"])
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(out, fd)
+        os.close(out)
+    from dbt.cli.main import cli
+
+    try:
+        cli.main(args=request["args"], prog_name="dbt", standalone_mode=True)
+    except SystemExit as stop:
+        code = stop.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> None:
+    import dbt.cli.main  # noqa: F401 (the import every child then has)
+
+    replies = os.fdopen(os.dup(1), "w")
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            # The interpreter's normal exit, as the `dbt` executable's: atexit handlers and
+            # finalizers run, so DuckDB checkpoints its write-ahead log into the file
+            # (os._exit left the tables in warehouse.duckdb.wal, which a copy of the file
+            # loses).
+            sys.exit(_child(request))
+        _, status = os.waitpid(pid, 0)
+        replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}))
+        replies.write("\n")
+        replies.flush()
+
+
+if __name__ == "__main__":
+    main()
