@@ -7,7 +7,6 @@ project again, which no other test would notice."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import duckdb
 import pytest
 
 from tests import dbt_commands
+from tests.dbt.small_warehouse import environment
 
 pytestmark = [pytest.mark.dbt]
 
@@ -24,17 +24,10 @@ AS_OF = "2026-03-20T12:00:07Z"
 
 def _dbt(root: Path, *args: str) -> tuple[int, str]:
     root.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "AUDIENCES_DUCKDB_PATH": str(root / "warehouse.duckdb"),
-        "DBT_TARGET_PATH": str(root / "target"),
-        "DBT_LOG_PATH": str(root / "logs"),
-    }
-    env.pop("AUDIENCES_TARGET", None)
     result = dbt_commands.run(
         [str(dbt_commands.DBT), *args, "--no-use-colors", "--vars",
          '{"as_of": "' + AS_OF + '"}'],
-        env, capture_output=True, text=True, check=False,
+        environment(root), capture_output=True, text=True, check=False,
     )  # fmt: skip
     return result.returncode, result.stdout
 
