@@ -44,8 +44,9 @@ Exit codes (docs/scheduling.md):
      from a newer release, unexpected failure
   2  usage: bad option, unknown target, SEGMENT_WRITE_KEY unset for a real run
   3  refused by a guardrail (too large a change, drop to zero, stale inputs,
-     failed dbt checks, holdout leak, an --empty build); nothing was sent. Changes are judged
-     against what the last accepted run decided, not what was confirmed
+     failed dbt checks, holdout leak, an --empty build); nothing was sent.
+     Changes are judged against what the last accepted run decided, not what
+     was confirmed
   4  another sync holds the lock (or the DuckDB file is in use)
   5  partial: some messages failed or were dead-lettered, or a signal stopped
      the run; pending messages are resent, same ids, by the next plain run
