@@ -32,6 +32,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests import dbt_commands
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -94,9 +95,7 @@ def _env(root: Path) -> dict[str, str]:
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        list(args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
+    result = dbt_commands.run(args, env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, (
         f"{' '.join(args)} failed ({result.returncode}):\n"
         f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"

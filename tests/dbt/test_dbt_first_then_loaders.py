@@ -4,13 +4,12 @@ the loaders' upserts must still work on those tables, on both engines."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests import dbt_commands
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
@@ -22,9 +21,7 @@ o1,c1,a@example.org,refunded,1200,USD,2026-02-01T10:00:00Z,2026-02-03T10:00:00Z
 
 
 def _run(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        list(args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
+    result = dbt_commands.run(args, env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, (
         f"{args}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     )

@@ -5,7 +5,6 @@ a new combination is added. A full refresh would keep the maximum; so must a run
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests import dbt_commands
 from tests.dbt.small_warehouse import SECOND, environment
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -54,10 +53,10 @@ def test_a_late_event_keeps_the_latest_sighting_and_a_new_one_is_added(
             f"insert into raw_customerio.webhook_events {row}",
             ["01LATE-NEW", late, now, "late-new-cio", None, None],
         )
-    result = subprocess.run(
+    result = dbt_commands.run(
         [str(BIN / "dbt"), "run", "--select", "int_identifier_combinations",
          "--vars", '{"as_of": "' + SECOND + '"}', "--no-use-colors"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+        env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     with duckdb.connect(env["AUDIENCES_DUCKDB_PATH"], read_only=True) as db:

@@ -13,14 +13,13 @@ import bisect
 import math
 import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests import dbt_commands
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
@@ -70,10 +69,10 @@ def lift_sql(tmp_path_factory: pytest.TempPathFactory) -> str:
         "DBT_LOG_PATH": str(root / "logs"),
     }
     env.pop("AUDIENCES_TARGET", None)
-    result = subprocess.run(
+    result = dbt_commands.run(
         [str(BIN / "dbt"), "compile", "--quiet", "--no-use-colors", "--inline",
          "{{ audience_lift_statistics('synthetic_cohorts') }}"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+        env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "wilson" in result.stdout

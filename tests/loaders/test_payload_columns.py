@@ -5,8 +5,8 @@ earlier version created (bulk.add_payload_columns). On DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from scripts.loaders import segment_events, webhooks
+from tests import dbt_commands
 from tests.loaders.conftest import event, ndjson, query, run_load, write
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -216,10 +217,10 @@ def test_an_upgrade_that_fails_changes_nothing_and_says_why(
 
 def test_dbt_names_the_command_that_upgrades_an_older_table(duckdb_path: Path) -> None:
     _create_old_table("dev", "json", OLD_PAYLOAD)
-    result = subprocess.run(
+    result = dbt_commands.run(
         [str(BIN / "dbt"), "run", "--select", "stg_customerio__webhook_events",
          "--no-use-colors"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        os.environ, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode != 0
     assert "raw_customerio.webhook_events was created by an earlier version" in (
@@ -257,10 +258,10 @@ def test_dbt_gives_an_empty_older_table_the_columns(
         )
     finally:
         wh.close()
-    result = subprocess.run(
+    result = dbt_commands.run(
         [str(BIN / "dbt"), "run", "--select", "stg_customerio_segment__tracks",
          "--target", target, "--no-use-colors"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        os.environ, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     columns = {
