@@ -119,7 +119,7 @@ def _run(
     """The command through the fork server when it can run it, else a subprocess."""
     global _server
     options = set(kwargs) - {"capture_output", "text", "check"}
-    if options or not kwargs.get("capture_output") or Path(args[0]) != DBT:
+    if options or not kwargs.get("capture_output"):
         return subprocess.run(args, env=env, cwd=cwd, **kwargs)
     if _server is None:
         _server = _ForkServer()
@@ -136,8 +136,7 @@ def run(
     command; a dbt command is run as the module's doc says."""
     args, env = list(args), dict(env)
     cwd = Path(kwargs.pop("cwd", None) or REPO_ROOT)
-    is_dbt = bool(args) and Path(args[0]).name == "dbt"
-    if not is_dbt:
+    if not args or Path(args[0]) != DBT:  # not this environment's dbt
         return subprocess.run(args, env=env, cwd=cwd, **kwargs)
     target_dir = env.get("DBT_TARGET_PATH")
     target = _option(args, "--target") or env.get("AUDIENCES_TARGET") or "dev"
