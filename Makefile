@@ -10,15 +10,24 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-# The interpreter that bootstraps .tools/. For .venv/, uv picks a Python that fits
-# pyproject's requires-python itself, unless PYTHON is given (`rm -rf .venv && make setup
-# PYTHON=/usr/bin/python3`): dbt's fixed cost per command is Python, and an optimized
-# build (Debian's or Ubuntu's python3, python.org's, uv's) runs it about 14 % faster than
-# a pyenv build with its default flags (README, "Which Python").
+# The interpreter that bootstraps .tools/ (uv's own venv). PYTHON given on the command line
+# or in the environment (`rm -rf .venv && make setup PYTHON=/usr/bin/python3.12`) is also
+# the interpreter of .venv/, passed to uv as a path: uv would read a bare `python3` as a
+# version request, not as the one on the PATH.
 PYTHON ?= python3
-# Only a PYTHON given on the command line or in the environment goes to uv, as a path:
-# uv would read a bare `python3` as a version request, not as the one on the PATH.
-VENV_PYTHON := $(if $(filter file,$(origin PYTHON)),,--python "$$(command -v $(PYTHON) || echo $(PYTHON))")
+# Otherwise .venv/ gets the first Python 3.11 or 3.12 on the PATH whose core is linked into
+# its executable (Debian's and Ubuntu's python3, python.org's) rather than loaded from
+# libpython*.so (pyenv's default build, often first on the PATH): dbt's fixed cost per
+# command is Python, and it runs about 14 % slower there (README, "Which Python"). None
+# such (or no /proc to tell): uv's own choice, which fits pyproject's requires-python.
+STATIC_CORE_PROBE := import sys; fits = (3, 11) <= sys.version_info[:2] < (3, 13); \
+  core_shared = "libpython" in open("/proc/self/maps").read(); \
+  print(sys.executable if fits and not core_shared else "")
+VENV_PYTHON := $(if $(filter file,$(origin PYTHON)),\
+  $$(for p in $$(type -ap python3.11 python3.12 python3 | awk '!seen[$$0]++'); do \
+       found=$$("$$p" -c '$(STATIC_CORE_PROBE)' 2>/dev/null) && [ -n "$$found" ] \
+       && { echo "$$found"; break; }; done; true),\
+  $$(command -v $(PYTHON) || echo $(PYTHON)))
 
 DEMO_DIR ?= build/demo-data
 DEMO_PEOPLE ?= 10000
@@ -46,7 +55,10 @@ $(BIN)/audiences: $(UV) pyproject.toml uv.lock
 	@echo "==> installing the pinned toolchain into $(VENV)/ (uv sync --frozen)"
 	@# --compile-bytecode: every dbt process the tests start imports ~1.5 s of modules; with
 	@# PYTHONDONTWRITEBYTECODE set (as on our machines) nothing would ever cache their bytecode.
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet --compile-bytecode $(VENV_PYTHON)
+	venv_python="$(strip $(VENV_PYTHON))"; \
+	echo "    Python: $${venv_python:-uv picks one}"; \
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet --compile-bytecode \
+	  $${venv_python:+--python "$$venv_python"}
 	@touch $@
 
 setup: $(BIN)/audiences hooks ## Create .venv with the locked toolchain (uv, offline-safe pins)
