@@ -55,10 +55,10 @@ $(BIN)/audiences: $(UV) pyproject.toml uv.lock
 	@echo "==> installing the pinned toolchain into $(VENV)/ (uv sync --frozen)"
 	@# --compile-bytecode: every dbt process the tests start imports ~1.5 s of modules; with
 	@# PYTHONDONTWRITEBYTECODE set (as on our machines) nothing would ever cache their bytecode.
-	venv_python="$(strip $(VENV_PYTHON))"; \
-	echo "    Python: $${venv_python:-uv picks one}"; \
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet --compile-bytecode \
-	  $${venv_python:+--python "$$venv_python"}
+	@venv_python="$(strip $(VENV_PYTHON))"; \
+	command=(env UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --quiet --compile-bytecode \
+	  $${venv_python:+--python "$$venv_python"}); \
+	echo "$${command[*]}"; "$${command[@]}"
 	@touch $@
 
 setup: $(BIN)/audiences hooks ## Create .venv with the locked toolchain (uv, offline-safe pins)

@@ -142,18 +142,24 @@ class Version:
         ]
         _run(command, self.env, REPO_ROOT)
 
-    def prepare(self, data: Path) -> None:
-        """The warehouse a tick starts from, built once and kept (see the module doc),
-        and built again when asked for other data than the kept one came from."""
+    def kept_state_is_from(self, data: Path) -> bool:
+        """Whether a whole kept state (the warehouse and its key-check mark) was built
+        from `data`: only then is it reused."""
         source = self.home / "data.txt"
-        data = data.resolve()
-        if (
+        return (
             self.state.is_file()
             and self.marks.is_file()
             and source.is_file()
-            and source.read_text() == str(data)
-        ):
+            and source.read_text() == str(data.resolve())
+        )
+
+    def prepare(self, data: Path) -> None:
+        """The warehouse a tick starts from, built once and kept (see the module doc),
+        and built again when asked for other data than the kept one came from."""
+        if self.kept_state_is_from(data):
             return
+        data = data.resolve()
+        source = self.home / "data.txt"
         source.unlink(missing_ok=True)
         remove_database(self.db)
         webhooks = sorted((data / "webhooks").iterdir())
