@@ -15,7 +15,11 @@
     `dim_people` 0.17 s to compute and write its changes against 0.30 s to rewrite it.
 
     Rows are compared on every column with `except`, under which two nulls are equal.
-    Config: `unique_key`, one column or a list, never null (a primary key). Used through
+    Config: `unique_key`, one column or a list, never null (a primary key). A result with
+    a null key is refused before anything is written: the deletes match keys with `=`,
+    under which a null matches nothing, so such a row would be deleted on one run and
+    written again on the next, the table equal to a full rebuild only every other run
+    (and a not_null test on it passing on the runs it is missing). Used through
     `incremental_strategy`; dbt calls it with the relations and columns of the run
     (arg_dict), the result held in its temporary relation.
 #}
@@ -30,6 +34,24 @@
         ) }}
     {%- endif -%}
     {%- set key = '(' ~ keys | join(', ') ~ ')' -%}
+    {%- if execute -%}
+        {%- set any_key_null -%}
+            {%- for column in keys -%}
+                {{ column }} is null{{ ' or ' if not loop.last }}
+            {%- endfor -%}
+        {%- endset -%}
+        {%- set null_keys = run_query(
+            'select count(*) from ' ~ source ~ ' where ' ~ any_key_null
+        ).rows[0][0] -%}
+        {%- if null_keys > 0 -%}
+            {{ exceptions.raise_compiler_error(
+                target.identifier ~ ": " ~ null_keys ~ " row(s) of the result have a null "
+                ~ "unique_key " ~ key ~ ", so nothing was written. The strategy "
+                ~ "changed_rows finds a row by its key, which must never be null: filter "
+                ~ "or coalesce it in the model (the table is as the last run left it)."
+            ) }}
+        {%- endif -%}
+    {%- endif -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {#- The result's rows not held as they are: computed once, small (a day's changes).
         Created and dropped inside dbt's transaction, so a failed run leaves none. -#}

@@ -16,10 +16,12 @@ the model again."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.dbt.small_warehouse import SECOND, Warehouse, environment
 
 pytestmark = [pytest.mark.dbt]
@@ -97,6 +99,47 @@ def _assert_only_differing_rows_written(warehouse: Warehouse) -> None:
 def test_only_the_rows_that_differ_are_written(small_warehouse, tmp_path) -> None:
     (tmp_path / "warehouse.duckdb").write_bytes(small_warehouse.read_bytes())
     _assert_only_differing_rows_written(Warehouse(environment(tmp_path), "dev"))
+
+
+# A model of the strategy over a table the test controls, in a project of its own.
+KEYED_MODEL = """{{ config(materialized='incremental', incremental_strategy='changed_rows',
+    unique_key='row_key') }}
+select row_key, row_value from analytics.scratch_rows
+"""
+
+
+def test_a_null_key_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    # The deletes find held rows by `key = key`, which a null never satisfies: a row with
+    # a null key would be written on one run and deleted on the next, the table equal to
+    # a full rebuild only every other run (and a not_null test passing when it is gone).
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO_ROOT / name, project / name)
+    shutil.copytree(REPO_ROOT / "macros", project / "macros")
+    (project / "models").mkdir()
+    (project / "models" / "scratch_keyed.sql").write_text(KEYED_MODEL)
+    warehouse = Warehouse(environment(tmp_path), "dev")
+    warehouse.execute(
+        "create schema if not exists analytics",
+        "create table analytics.scratch_rows as "
+        "select * from (values ('a', 1), ('b', 2)) as rows_(row_key, row_value)",
+    )
+    run = ("run", "--project-dir", str(project), "--select", "scratch_keyed")
+    warehouse.dbt(*run, as_of=SECOND)
+    warehouse.execute(
+        "update analytics.scratch_rows set row_key = null, row_value = 3 "
+        "where row_key = 'b'"
+    )
+    refused = warehouse.dbt_result(*run, as_of=SECOND)
+    assert refused.returncode == 1, refused.stdout[-3000:]
+    assert (
+        "scratch_keyed: 1 row(s) of the result have a null unique_key (row_key), "
+        "so nothing was written"
+    ) in refused.stdout
+    assert warehouse.rows(
+        "select row_key, row_value from analytics.scratch_keyed order by row_key"
+    ) == [("a", 1), ("b", 2)]
 
 
 @pytest.mark.postgres
