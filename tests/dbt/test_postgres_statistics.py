@@ -6,10 +6,12 @@ rows (8.9 s at 20 k people, 43 ms once analyzed)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.dbt.small_warehouse import SECOND, Warehouse, environment
 
 pytestmark = [pytest.mark.dbt, pytest.mark.postgres]
@@ -47,3 +49,42 @@ def test_each_table_a_model_writes_is_analyzed(
     warehouse.dbt("run", "--select", *MODELS, as_of=SECOND)
     for table in MODELS:
         assert _columns_with_statistics(warehouse, table) > 0, table
+
+
+# A model that records the setting in effect while it is built, in each folder whose
+# models get the hook, and among the audience versions, which do not.
+SETTING_MODEL = "select current_setting('jit') as jit_setting"
+FOLDERS = {
+    "intermediate": "off",
+    "marts": "off",
+    "syncs": "off",
+    "audiences": "on",
+}
+
+
+def test_models_run_without_jit(
+    small_postgres_copy: dict[str, str], tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO_ROOT / name, project / name)
+    for folder in ("models", "macros", "seeds"):
+        shutil.copytree(REPO_ROOT / folder, project / folder)
+    for folder in FOLDERS:
+        model = project / "models" / folder / f"scratch_jit_{folder}.sql"
+        # Intermediate models are ephemeral unless they say otherwise.
+        model.write_text("{{ config(materialized='table') }}\n" + SETTING_MODEL + "\n")
+    warehouse = Warehouse({**environment(tmp_path), **small_postgres_copy}, "postgres")
+    assert warehouse.rows("show jit") == [("on",)]  # the server's default
+    warehouse.dbt(
+        "run", "--project-dir", str(project), "--select",
+        *(f"scratch_jit_{folder}" for folder in FOLDERS), as_of=SECOND,
+    )  # fmt: skip
+    found = {
+        folder: warehouse.rows(
+            f"select jit_setting from analytics.scratch_jit_{folder}"
+        )[0][0]
+        for folder in FOLDERS
+    }
+    assert found == FOLDERS
