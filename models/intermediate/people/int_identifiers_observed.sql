@@ -91,9 +91,14 @@ replayed as (
 
     {#- On a scheduled run no combination was seen after as_of. PostgreSQL still read and
         sorted every message event for the join (10 s at 20 k people, a year); this
-        condition, uncorrelated, is checked once first and skips the whole branch. -#}
+        condition (seen_after_as_of is not empty), uncorrelated, is checked once first
+        and skips the whole branch. -#}
     where
-        exists (select 1 from seen_after_as_of)
+        exists (
+            select combinations.email
+            from combinations
+            where combinations.last_seen_at > {{ as_of_timestamp() }}
+        )
         and message_events.occurred_at <= {{ as_of_timestamp() }}
 
     group by 1, 2, 3
