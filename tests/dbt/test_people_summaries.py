@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.dbt.small_warehouse import FIRST, SECOND, Warehouse, environment
+from tests.versions.project_copy import copy_project
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
@@ -394,10 +395,7 @@ def _project_copy(tmp_path: Path) -> Path:
     """The dbt project alone, to edit a model in a test."""
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO_ROOT / name, project / name)
-    for folder in ("models", "macros", "seeds"):
-        shutil.copytree(REPO_ROOT / folder, project / folder)
+    copy_project(project)
     return project
 
 

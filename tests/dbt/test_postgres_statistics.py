@@ -6,13 +6,12 @@ rows (8.9 s at 20 k people, 43 ms once analyzed)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
 from tests.dbt.small_warehouse import SECOND, Warehouse, environment
+from tests.versions.project_copy import copy_project
 
 pytestmark = [pytest.mark.dbt, pytest.mark.postgres]
 
@@ -67,10 +66,7 @@ def test_models_run_without_jit(
 ) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO_ROOT / name, project / name)
-    for folder in ("models", "macros", "seeds"):
-        shutil.copytree(REPO_ROOT / folder, project / folder)
+    copy_project(project)
     for folder in FOLDERS:
         model = project / "models" / folder / f"scratch_jit_{folder}.sql"
         # Intermediate models are ephemeral unless they say otherwise.
