@@ -105,6 +105,7 @@ class Version:
         self.state = self.home / "pre-tick.duckdb"
         self.db = self.home / "warehouse.duckdb"
         self.marks = self.home / "keys-verified-before.txt"
+        self.source = self.home / "data.txt"  # the data the kept state was built from
         self.env = {
             **os.environ,
             "AUDIENCES_DUCKDB_PATH": str(self.db),
@@ -145,12 +146,11 @@ class Version:
     def kept_state_is_from(self, data: Path) -> bool:
         """Whether a whole kept state (the warehouse and its key-check mark) was built
         from `data`: only then is it reused."""
-        source = self.home / "data.txt"
         return (
             self.state.is_file()
             and self.marks.is_file()
-            and source.is_file()
-            and source.read_text() == str(data.resolve())
+            and self.source.is_file()
+            and self.source.read_text() == str(data.resolve())
         )
 
     def prepare(self, data: Path) -> None:
@@ -159,8 +159,7 @@ class Version:
         if self.kept_state_is_from(data):
             return
         data = data.resolve()
-        source = self.home / "data.txt"
-        source.unlink(missing_ok=True)
+        self.source.unlink(missing_ok=True)
         remove_database(self.db)
         webhooks = sorted((data / "webhooks").iterdir())
         segment = sorted((data / "segment").iterdir())
@@ -179,7 +178,7 @@ class Version:
         self.dbt("parse", as_of=AS_OF_INCREMENTAL)
         copy_database(self.db, self.state)
         self.marks.write_text(mark.isoformat(sep=" "))
-        source.write_text(str(data))
+        self.source.write_text(str(data))
 
     def tick(self) -> dict:
         """One tick from the kept state: wall, CPU and dbt's times."""
