@@ -25,8 +25,17 @@ target_option = click.option(
 def finite_seconds(ctx, param, value: float | None) -> float | None:
     """A click callback: FloatRange(min=0) lets `nan` and `inf` through, and a wait of
     `nan` seconds would compare false with everything (no wait at all)."""
+    return _finite(value, "seconds")
+
+
+def finite_hours(ctx, param, value: float | None) -> float | None:
+    """finite_seconds, for an option counted in hours."""
+    return _finite(value, "hours")
+
+
+def _finite(value: float | None, unit: str) -> float | None:
     if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of seconds")
+        raise click.BadParameter(f"{value} is not a number of {unit}")
     return value
 
 

@@ -12,7 +12,8 @@ data and reports the medians:
    last day loaded and parsed. That state is kept.
 2. then, `--rounds` times, for each version in turn: the kept state is copied into place
    and one tick runs (`dbt build --exclude-resource-type unit_test`, the key checks scoped
-   as `audiences run` scopes them). Wall time, the CPU time of the process (user + system:
+   as `audiences run` scopes them, and DuckDB's storage vacuum off, as in a tick that
+   follows one that vacuumed: scripts/run/storage_vacuum.py). Wall time, the CPU time of the process (user + system:
    on 2 cores, the work that competes for them), dbt's own elapsed time and each node's
    time are recorded.
 
@@ -62,7 +63,7 @@ from scripts.bench.end_to_end import (
     only_data_health_failed,
     remove_database,
 )
-from scripts.run import key_checks
+from scripts.run import key_checks, storage_vacuum
 
 BIN = Path(sys.executable).parent
 GIT = shutil.which("git") or "git"
@@ -184,7 +185,15 @@ class Version:
         """One tick from the kept state: wall, CPU and dbt's times."""
         copy_database(self.state, self.db)
         mark = datetime.fromisoformat(self.marks.read_text())
-        env = {**self.env, **key_checks.scoped_env(mark)}
+        # As `audiences run` builds a tick that follows one that vacuumed DuckDB's
+        # storage (the prepared tick with no new data): without a vacuum (scripts/run/
+        # storage_vacuum.py). A revision whose profile does not read the variable
+        # vacuums on every tick, as it did.
+        env = {
+            **self.env,
+            **key_checks.scoped_env(mark),
+            **storage_vacuum.build_env(due=False),
+        }
         wall, cpu, _ = self.dbt(
             "build", "--exclude-resource-type", "unit_test", as_of=AS_OF_INCREMENTAL,
             env=env,

@@ -38,6 +38,9 @@ def ensure_table(wh: Warehouse) -> None:
     wh.execute(
         f"alter table {RUNS} add column if not exists keys_verified_at timestamp"
     )
+    wh.execute(
+        f"alter table {RUNS} add column if not exists storage_vacuumed_at timestamp"
+    )
 
 
 def start(wh: Warehouse, run_id: str, target_name: str, started_at: datetime) -> None:
@@ -70,6 +73,25 @@ def keys_verified_before(
     return rows[0][0] if rows else None
 
 
+def storage_vacuumed_before(
+    wh: Warehouse, target_name: str, now: datetime
+) -> datetime | None:
+    """When the build of the last tick on this target that let DuckDB vacuum started
+    (scripts/run/storage_vacuum.py), or None. A moment later than `now` is forgotten for
+    good, as keys_verified_before forgets its marks: with it, no tick would vacuum until
+    the clock had passed it."""
+    wh.execute(
+        f"update {RUNS} set storage_vacuumed_at = null "
+        "where target_name = %s and storage_vacuumed_at > %s",
+        (target_name, now),
+    )
+    rows = wh.query(
+        f"select max(storage_vacuumed_at) from {RUNS} where target_name = %s",
+        (target_name,),
+    )
+    return rows[0][0] if rows else None
+
+
 def finish(
     wh: Warehouse,
     run_id: str,
@@ -79,10 +101,12 @@ def finish(
     steps: list[dict[str, object]],
     alerts: list[str],
     keys_verified_at: datetime | None = None,
+    storage_vacuumed_at: datetime | None = None,
 ) -> None:
     wh.execute(
         f"update {RUNS} set finished_at = %s, status = %s, exit_code = %s, steps = %s, "
-        "alerts = %s, keys_verified_at = %s where run_id = %s",
+        "alerts = %s, keys_verified_at = %s, storage_vacuumed_at = %s "
+        "where run_id = %s",
         (
             now_utc(),
             status,
@@ -90,6 +114,7 @@ def finish(
             json.dumps(steps),
             ",".join(alerts) or None,
             keys_verified_at,
+            storage_vacuumed_at,
             run_id,
         ),
     )

@@ -1,0 +1,132 @@
+"""A tick lets DuckDB vacuum its storage once every --vacuum-every, not on every tick
+(scripts/run/storage_vacuum.py).
+
+Two real ticks (`audiences run`, each a `dbt build`) on a copy of the small warehouse,
+with a copy of the project that holds one scratch model more: a table of DuckDB's
+`max_vacuum_tasks` as the build saw it. The first tick finds no vacuum on record, so its
+build keeps DuckDB's default and records when it started; the second, minutes later,
+builds with 0 and records nothing. A mark from a clock that was ahead is forgotten
+(checked on the runs table alone).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from scripts.run import record, storage_vacuum
+from scripts.warehouse import connect
+from tests.conftest import REPO_ROOT
+from tests.dbt.small_warehouse import environment
+from tests.versions.project_copy import copy_project
+
+pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(900)]
+
+DAY = timedelta(hours=24)
+SCRATCH = "scratch_vacuum_setting"
+
+
+@pytest.fixture
+def env(small_warehouse: Path, tmp_path: Path) -> dict[str, str]:
+    shutil.copy(small_warehouse, tmp_path / "warehouse.duckdb")
+    project = tmp_path / "project"
+    project.mkdir()
+    copy_project(project)
+    (project / "models" / "marts" / f"{SCRATCH}.sql").write_text(
+        "{{ config(materialized='table') }}\n"
+        "select current_setting('max_vacuum_tasks') as max_vacuum_tasks\n"
+    )
+    return {
+        **environment(tmp_path),
+        "DBT_PROJECT_DIR": str(project),
+        "DBT_PROFILES_DIR": str(project),
+        "AUDIENCES_RUN_LOCK": str(tmp_path / "run.lock"),
+        # An operator's own value reaches a tick that vacuums, and is overridden in one
+        # that does not; unset here so that DuckDB's default shows.
+        storage_vacuum.ENV: "",
+    }
+
+
+def _tick(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in env.items() if value != ""}
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", "run", "--no-sync"],
+        cwd=REPO_ROOT, env=clean, capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+
+
+def _db(env: dict[str, str], read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(env["AUDIENCES_DUCKDB_PATH"], read_only=read_only)
+
+
+def _runs(env: dict[str, str]) -> list[tuple]:
+    with _db(env) as db:
+        return db.execute(
+            f"select started_at, finished_at, storage_vacuumed_at from {record.RUNS} "
+            "order by started_at"
+        ).fetchall()
+
+
+def _setting_seen_by_the_build(env: dict[str, str]) -> int:
+    with _db(env) as db:
+        return db.execute(
+            f"select max_vacuum_tasks from analytics.{SCRATCH}"
+        ).fetchall()[0][0]
+
+
+def test_a_tick_vacuums_once_a_day_not_every_tick(env: dict[str, str]) -> None:
+    first = _tick(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "storage vacuum: this tick (none on record; every 24 h" in first.stdout
+    assert _setting_seen_by_the_build(env) == 100  # DuckDB's own default
+    [(started, finished, vacuumed)] = _runs(env)
+    assert vacuumed is not None
+    assert started < vacuumed < finished
+
+    second = _tick(env)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert (
+        f"storage vacuum: skipped (the last at {vacuumed:%Y-%m-%d %H:%M}; every 24 h"
+        in second.stdout
+    )
+    assert _setting_seen_by_the_build(env) == 0
+    assert [mark for _, _, mark in _runs(env)] == [vacuumed, None]
+
+
+def test_a_mark_from_a_clock_that_was_ahead_is_forgotten(duckdb_path: Path) -> None:
+    """Kept, no tick would vacuum until the clock had passed it."""
+    now = datetime(2026, 12, 6, 12, 0, 0)
+    with connect() as wh:
+        record.ensure_table(wh)
+        for run_id, mark in (("a", now - DAY / 2), ("b", now + 2 * DAY), ("c", None)):
+            wh.execute(
+                f"insert into {record.RUNS} (run_id, target_name, started_at, status, "
+                "storage_vacuumed_at) values (%s, 'dev', %s, 'ok', %s)",
+                (run_id, now - DAY, mark),
+            )
+        assert record.storage_vacuumed_before(wh, "dev", now) == now - DAY / 2
+        assert wh.query(
+            f"select run_id from {record.RUNS} where storage_vacuumed_at is not null"
+        ) == [("a",)]
+        assert record.storage_vacuumed_before(wh, "other", now) is None
+
+
+def test_is_due_after_every_has_passed_and_without_a_record() -> None:
+    now = datetime(2026, 12, 6, 12, 0, 0)
+    assert storage_vacuum.is_due(None, now, DAY)
+    assert storage_vacuum.is_due(now - DAY, now, DAY)
+    assert not storage_vacuum.is_due(now - DAY + timedelta(seconds=1), now, DAY)
+    # --vacuum-every 0: every tick, as DuckDB does on its own.
+    assert storage_vacuum.is_due(now, now, timedelta(0))
+
+
+def test_build_env_sets_zero_only_when_not_due() -> None:
+    assert storage_vacuum.build_env(True) == {}
+    assert storage_vacuum.build_env(False) == {storage_vacuum.ENV: "0"}
