@@ -128,7 +128,8 @@ def _worst(codes: list[int]) -> int:
 @click.option(
     "--vacuum-every",
     "vacuum_every_hours",
-    type=click.FloatRange(min=0),
+    # At most ten years: much more would overflow a timedelta.
+    type=click.FloatRange(min=0, max=87600),
     callback=finite_hours,
     envvar="AUDIENCES_VACUUM_EVERY_HOURS",
     show_envvar=True,
@@ -137,8 +138,8 @@ def _worst(codes: list[int]) -> int:
     metavar="HOURS",
     help="DuckDB: the build vacuums the storage (merges row groups that lost rows) "
     "on the first tick this long after the last that did; the others skip it, which "
-    "saves about a second a tick at a brand's size. 0: every tick. "
-    "scripts/run/storage_vacuum.py says why.",
+    "saves about a second a tick at a brand's size. 0: every tick "
+    "(docs/scheduling.md).",
 )
 @click.option("--no-build", is_flag=True, help="Skip `dbt build` (it runs elsewhere).")
 @click.option("--no-sync", is_flag=True, help="Skip the Segment sync.")

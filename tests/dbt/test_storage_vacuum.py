@@ -19,8 +19,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from scripts.run import record, storage_vacuum
+from scripts.run.command import run
 from scripts.warehouse import connect
 from tests.conftest import REPO_ROOT
 from tests.dbt.small_warehouse import environment
@@ -130,3 +132,17 @@ def test_is_due_after_every_has_passed_and_without_a_record() -> None:
 def test_build_env_sets_zero_only_when_not_due() -> None:
     assert storage_vacuum.build_env(True) == {}
     assert storage_vacuum.build_env(False) == {storage_vacuum.ENV: "0"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nan", "nan is not a number of hours"),
+        ("-1", "-1.0 is not in the range"),
+        ("1e300", "is not in the range 0<=x<=87600"),
+    ],
+)
+def test_a_bad_vacuum_every_is_a_usage_error(value: str, message: str) -> None:
+    result = CliRunner().invoke(run, ["--vacuum-every", value])
+    assert result.exit_code == 2
+    assert message in result.output
