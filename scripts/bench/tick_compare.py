@@ -13,9 +13,9 @@ data and reports the medians:
 2. then, `--rounds` times, for each version in turn: the kept state is copied into place
    and one tick runs (`dbt build --exclude-resource-type unit_test`, the key checks scoped
    as `audiences run` scopes them, and DuckDB's storage vacuum off, as in a tick that
-   follows one that vacuumed: scripts/run/storage_vacuum.py). Wall time, the CPU time of the process (user + system:
-   on 2 cores, the work that competes for them), dbt's own elapsed time and each node's
-   time are recorded.
+   follows one that vacuumed: scripts/run/storage_vacuum.py). Wall time, the CPU time
+   of the process (user + system: on 2 cores, the work that competes for them), dbt's
+   own elapsed time and each node's time are recorded.
 
 The loaders are this checkout's for both versions (only the dbt project is compared), so
 the two revisions must agree on the raw tables. A revision against itself (an A/A run)
