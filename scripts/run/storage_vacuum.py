@@ -19,7 +19,10 @@ rows), but they hold disk space and, over weeks, make the per-person tables' sca
 
 So `audiences run` lets DuckDB vacuum on the first tick after `--vacuum-every` (24 hours by
 default) has passed since the last tick that did, and sets AUDIENCES_DUCKDB_MAX_VACUUM_TASKS
-to 0 for the `dbt build` of the others (profiles.yml gives it to DuckDB). A vacuum that is
+to 0 for the `dbt build` of the others: the first on-run-start hook sets DuckDB's
+`max_vacuum_tasks` from it (macros/setup/storage_vacuum_setting.sql; not profiles.yml, whose
+config_options dbt hashes into its partial-parse state, so a value that changes between
+ticks would have each such tick parse the whole project again). A vacuum that is
 due merges what the ticks before it left, in the tables it writes; a table nothing writes
 gains no deleted rows either. PostgreSQL has autovacuum and ignores the variable.
 
@@ -27,8 +30,9 @@ The moment of the last vacuum is the start of that tick's build, kept in its row
 audiences_ops.runs (storage_vacuumed_at, scripts/run/record.py), recorded once the build
 has run to its end (its run_results.json written: the checkpoints are behind it). A
 moment later than the clock is forgotten, so a clock that was ahead means a vacuum now
-rather than none until it is passed. `dbt build` by hand, the loaders and the sync keep
-DuckDB's default unless the variable is set.
+rather than none until it is passed. `dbt build` by hand keeps DuckDB's default unless
+the variable is set; the loaders and the sync never read it (they append, or write a few
+rows).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Two real ticks (`audiences run`, each a `dbt build`) on a copy of the small ware
 with a copy of the project that holds one scratch model more: a table of DuckDB's
 `max_vacuum_tasks` as the build saw it. The first tick finds no vacuum on record, so its
 build keeps DuckDB's default and records when it started; the second, minutes later,
-builds with 0 and records nothing. A mark from a clock that was ahead is forgotten
+builds with 0, records nothing and keeps the first build's parse (the setting is
+applied by a hook, not the profile). A mark from a clock that was ahead is forgotten
 (checked on the runs table alone).
 """
 
@@ -64,6 +65,15 @@ def _tick(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _dbt_seed(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "seed", "--select",
+         "audience_fingerprints", "--no-use-colors"],
+        cwd=env["DBT_PROJECT_DIR"], env=env, capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+
+
 def _db(env: dict[str, str], read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(env["AUDIENCES_DUCKDB_PATH"], read_only=read_only)
 
@@ -100,6 +110,20 @@ def test_a_tick_vacuums_once_a_day_not_every_tick(env: dict[str, str]) -> None:
     )
     assert _setting_seen_by_the_build(env) == 0
     assert [mark for _, _, mark in _runs(env)] == [vacuumed, None]
+    # The setting changed between the two builds, and dbt kept the first one's parse:
+    # in profiles.yml it would have made dbt parse the whole project again.
+    last_build = (
+        (Path(env["DBT_LOG_PATH"]) / "dbt.log")
+        .read_text()
+        .split("Running with dbt=")[-1]
+    )
+    assert "Unable to do partial parsing" not in last_build
+    assert "Partial parsing enabled, no changes found" in last_build
+
+    # An operator's value that is not a whole number stops the build at its first hook.
+    bad = _dbt_seed({**env, storage_vacuum.ENV: "none"})
+    assert bad.returncode != 0
+    assert "AUDIENCES_DUCKDB_MAX_VACUUM_TASKS must be a whole number" in bad.stdout
 
 
 def test_a_mark_from_a_clock_that_was_ahead_is_forgotten(duckdb_path: Path) -> None:
