@@ -56,38 +56,34 @@ def keys_verified_before(
     wh: Warehouse, target_name: str, now: datetime
 ) -> datetime | None:
     """When the build of the last tick on this target whose key checks all passed
-    started (scripts/run/key_checks.py), or None.
-
-    A mark later than `now` was taken by a clock that was ahead (or this one went back):
-    rows written since carry earlier stamps than it, so it is forgotten for good, and so
-    is every mark after it, rather than used again once the clock has passed it."""
-    wh.execute(
-        f"update {RUNS} set keys_verified_at = null "
-        "where target_name = %s and keys_verified_at > %s",
-        (target_name, now),
-    )
-    rows = wh.query(
-        f"select max(keys_verified_at) from {RUNS} where target_name = %s",
-        (target_name,),
-    )
-    return rows[0][0] if rows else None
+    started (scripts/run/key_checks.py), or None. A mark from a clock that was ahead
+    would let rows written since, with earlier stamps, go unchecked (_latest_mark)."""
+    return _latest_mark(wh, "keys_verified_at", target_name, now)
 
 
 def storage_vacuumed_before(
     wh: Warehouse, target_name: str, now: datetime
 ) -> datetime | None:
     """When the build of the last tick on this target that let DuckDB vacuum started
-    (scripts/run/storage_vacuum.py), or None. A moment later than `now` is forgotten for
-    good, as keys_verified_before forgets its marks: with it, no tick would vacuum until
-    the clock had passed it."""
+    (scripts/run/storage_vacuum.py), or None. A mark from a clock that was ahead would
+    keep every tick from vacuuming until the clock had passed it (_latest_mark)."""
+    return _latest_mark(wh, "storage_vacuumed_at", target_name, now)
+
+
+def _latest_mark(
+    wh: Warehouse, column: str, target_name: str, now: datetime
+) -> datetime | None:
+    """The latest moment in `column` for this target, or None.
+
+    A mark later than `now` was taken by a clock that was ahead (or this one went back):
+    it is forgotten for good, and so is every mark after it, rather than used again once
+    the clock has passed it."""
     wh.execute(
-        f"update {RUNS} set storage_vacuumed_at = null "
-        "where target_name = %s and storage_vacuumed_at > %s",
+        f"update {RUNS} set {column} = null where target_name = %s and {column} > %s",
         (target_name, now),
     )
     rows = wh.query(
-        f"select max(storage_vacuumed_at) from {RUNS} where target_name = %s",
-        (target_name,),
+        f"select max({column}) from {RUNS} where target_name = %s", (target_name,)
     )
     return rows[0][0] if rows else None
 

@@ -126,22 +126,32 @@ def test_a_tick_vacuums_once_a_day_not_every_tick(env: dict[str, str]) -> None:
     assert "AUDIENCES_DUCKDB_MAX_VACUUM_TASKS must be a whole number" in bad.stdout
 
 
-def test_a_mark_from_a_clock_that_was_ahead_is_forgotten(duckdb_path: Path) -> None:
-    """Kept, no tick would vacuum until the clock had passed it."""
+@pytest.mark.parametrize(
+    ("column", "latest"),
+    [
+        ("storage_vacuumed_at", record.storage_vacuumed_before),
+        ("keys_verified_at", record.keys_verified_before),
+    ],
+)
+def test_a_mark_from_a_clock_that_was_ahead_is_forgotten(
+    duckdb_path: Path, column: str, latest
+) -> None:
+    """Kept, no tick would vacuum until the clock had passed it, and the key checks
+    would skip rows written since with earlier stamps."""
     now = datetime(2026, 12, 6, 12, 0, 0)
     with connect() as wh:
         record.ensure_table(wh)
         for run_id, mark in (("a", now - DAY / 2), ("b", now + 2 * DAY), ("c", None)):
             wh.execute(
                 f"insert into {record.RUNS} (run_id, target_name, started_at, status, "
-                "storage_vacuumed_at) values (%s, 'dev', %s, 'ok', %s)",
+                f"{column}) values (%s, 'dev', %s, 'ok', %s)",
                 (run_id, now - DAY, mark),
             )
-        assert record.storage_vacuumed_before(wh, "dev", now) == now - DAY / 2
+        assert latest(wh, "dev", now) == now - DAY / 2
         assert wh.query(
-            f"select run_id from {record.RUNS} where storage_vacuumed_at is not null"
+            f"select run_id from {record.RUNS} where {column} is not null"
         ) == [("a",)]
-        assert record.storage_vacuumed_before(wh, "other", now) is None
+        assert latest(wh, "other", now) is None
 
 
 def test_is_due_after_every_has_passed_and_without_a_record() -> None:
