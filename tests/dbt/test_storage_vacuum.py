@@ -152,6 +152,13 @@ def test_a_mark_from_a_clock_that_was_ahead_is_forgotten(
             f"select run_id from {record.RUNS} where {column} is not null"
         ) == [("a",)]
         assert latest(wh, "other", now) is None
+        # A mark at the very moment of `now` is not ahead of it: kept.
+        wh.execute(
+            f"insert into {record.RUNS} (run_id, target_name, started_at, status, "
+            f"{column}) values ('d', 'edge', %s, 'ok', %s)",
+            (now - DAY, now),
+        )
+        assert latest(wh, "edge", now) == now
 
 
 def test_is_due_after_every_has_passed_and_without_a_record() -> None:
