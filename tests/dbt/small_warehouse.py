@@ -105,6 +105,15 @@ def environment(root: Path) -> dict[str, str]:
     return env
 
 
+def run_tick(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One scheduled tick, `audiences run --no-sync`, as a scheduler starts it."""
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", "run", "--no-sync"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+
+
 def build_twice(warehouse: Warehouse, data: Path) -> None:
     audiences = str(BIN / "audiences")
     for kind, folder in (("webhooks", "webhooks"), ("segment-events", "segment"),

@@ -24,7 +24,7 @@ import pytest
 from scripts.run import key_checks, record
 from scripts.warehouse import connect
 from tests.conftest import REPO_ROOT
-from tests.dbt.small_warehouse import environment
+from tests.dbt.small_warehouse import environment, run_tick
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -44,14 +44,6 @@ def env(small_warehouse: Path, tmp_path: Path) -> dict[str, str]:
         # An operator's stray value must not reach a tick's first build.
         key_checks.ENV: "2000-01-01 00:00:00",
     }
-
-
-def _tick(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scripts", "run", "--no-sync"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
-        check=False,
-    )  # fmt: skip
 
 
 def _dbt_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -81,7 +73,7 @@ def _failed_tests(output: str) -> set[str]:
 def test_a_tick_checks_the_keys_written_since_the_last_passing_check(
     env: dict[str, str],
 ) -> None:
-    first = _tick(env)
+    first = run_tick(env)
     assert "key checks: keys written since" not in first.stdout, first.stdout
     [(first_started, first_finished, first_verified)] = _runs(env)
     # The mark: when its build started, between the tick's start and its end.
@@ -107,7 +99,7 @@ def test_a_tick_checks_the_keys_written_since_the_last_passing_check(
             [datetime.now(UTC).replace(tzinfo=None)],
         )
 
-    second = _tick(env)
+    second = run_tick(env)
     assert second.returncode != 0
     mark = first_verified.isoformat(sep=" ")
     assert f"key checks: keys written since {mark}" in second.stdout, second.stdout

@@ -25,8 +25,7 @@ from click.testing import CliRunner
 from scripts.run import record, storage_vacuum
 from scripts.run.command import run
 from scripts.warehouse import connect
-from tests.conftest import REPO_ROOT
-from tests.dbt.small_warehouse import environment
+from tests.dbt.small_warehouse import environment, run_tick
 from tests.versions.project_copy import copy_project
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -45,24 +44,16 @@ def env(small_warehouse: Path, tmp_path: Path) -> dict[str, str]:
         "{{ config(materialized='table') }}\n"
         "select current_setting('max_vacuum_tasks') as max_vacuum_tasks\n"
     )
-    return {
+    env = {
         **environment(tmp_path),
         "DBT_PROJECT_DIR": str(project),
         "DBT_PROFILES_DIR": str(project),
         "AUDIENCES_RUN_LOCK": str(tmp_path / "run.lock"),
-        # An operator's own value reaches a tick that vacuums, and is overridden in one
-        # that does not; unset here so that DuckDB's default shows.
-        storage_vacuum.ENV: "",
     }
-
-
-def _tick(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in env.items() if value != ""}
-    return subprocess.run(
-        [sys.executable, "-m", "scripts", "run", "--no-sync"],
-        cwd=REPO_ROOT, env=clean, capture_output=True, text=True, timeout=600,
-        check=False,
-    )  # fmt: skip
+    # An operator's own value reaches a tick that vacuums, and is overridden in one that
+    # does not; unset here so that DuckDB's default shows.
+    env.pop(storage_vacuum.ENV, None)
+    return env
 
 
 def _dbt_seed(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -94,7 +85,7 @@ def _setting_seen_by_the_build(env: dict[str, str]) -> int:
 
 
 def test_a_tick_vacuums_once_a_day_not_every_tick(env: dict[str, str]) -> None:
-    first = _tick(env)
+    first = run_tick(env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "storage vacuum: this tick (none on record; every 24 h" in first.stdout
     assert _setting_seen_by_the_build(env) == 100  # DuckDB's own default
@@ -102,7 +93,7 @@ def test_a_tick_vacuums_once_a_day_not_every_tick(env: dict[str, str]) -> None:
     assert vacuumed is not None
     assert started < vacuumed < finished
 
-    second = _tick(env)
+    second = run_tick(env)
     assert second.returncode == 0, second.stdout[-3000:]
     assert (
         f"storage vacuum: skipped (the last at {vacuumed:%Y-%m-%d %H:%M}; every 24 h"
