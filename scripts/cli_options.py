@@ -33,6 +33,11 @@ def finite_hours(ctx, param, value: float | None) -> float | None:
     return _finite(value, "hours")
 
 
+def finite_minutes(ctx, param, value: float | None) -> float | None:
+    """finite_seconds, for an option counted in minutes."""
+    return _finite(value, "minutes")
+
+
 def _finite(value: float | None, unit: str) -> float | None:
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value} is not a number of {unit}")

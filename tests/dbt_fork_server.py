@@ -20,10 +20,11 @@ import json
 import os
 import sys
 
+from scripts.run.warm_dbt import run_dbt_cli
+
 
 def _child(request: dict) -> int:
     os.chdir(request["cwd"])
-    sys.argv = ["dbt", *request["args"]]  # dbt records its command line from argv
     os.environ.clear()
     os.environ.update(request["env"])
     null = os.open(os.devnull, os.O_RDONLY)
@@ -32,19 +33,7 @@ def _child(request: dict) -> int:
         out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(out, fd)
         os.close(out)
-    from dbt.cli.main import cli
-
-    try:
-        cli.main(args=request["args"], prog_name="dbt", standalone_mode=True)
-    except SystemExit as stop:
-        code = stop.code
-        if code is None:
-            return 0
-        if isinstance(code, int):
-            return code
-        print(code, file=sys.stderr)
-        return 1
-    return 0
+    return run_dbt_cli(request["args"])
 
 
 def main() -> None:

@@ -529,15 +529,19 @@ def run(
     # wrote it have exited, so the file holds all of it): a copy as large as the
     # warehouse, kept while the rounds run.
     before_tick = root / "before-tick.duckdb"
-    if rounds > 1 or not vacuums:
-        copy_database(db, before_tick)
-    ticks = []
+    copy_database(db, before_tick)
+    # Each round times the tick twice from the same state: as a one-shot `audiences run`
+    # runs it (the `dbt` command), and as the loop of `audiences run --every` does (dbt
+    # imported once, the build forked: scripts/run/warm_dbt.py).
+    ticks, warm_ticks = [], []
     for number in range(rounds):
         if number:
             copy_database(before_tick, db)
         seconds, rss, _ = run_timed(incremental_tick, tick_env, build_ok)
         ticks.append((seconds, rss))
-    tick_note = where_the_time_went(root / "target") + " (the last round)"
+        tick_note = where_the_time_went(root / "target") + " (the last round)"
+        copy_database(before_tick, db)
+        warm_ticks.append(warm_timed(incremental_tick[1:], tick_env, build_ok))
     if not vacuums:
         # The same tick on the day's first run, which vacuums: once more, from the
         # same state.
@@ -556,14 +560,26 @@ def run(
 
     syncs = sync_steps(db)
     # Last, as it empties the warehouse the steps above measured.
-    floors = [empty_warehouse_tick(db, incremental_tick, env) for _ in range(rounds)]
+    floors, warm_floors = [], []
+    for _ in range(rounds):
+        floors.append(empty_warehouse_tick(db, incremental_tick, env))
+        warm_floors.append(
+            empty_warehouse_tick(db, incremental_tick, env, timed=warm_timed)
+        )
     incremental = Rounds(ticks, floors).as_step(
         "incremental `dbt build` after one more day, as `audiences run` runs it",
         GOALS["incremental"],
         tick_note,
     )
-    incremental.name += f" ({incremental.seconds / full_seconds:.0%} of the full build)"
-    steps.append(incremental)
+    warm = Rounds(warm_ticks, warm_floors).as_step(
+        "the same, as the loop of `audiences run --every` runs it (dbt imported once, "
+        "the build forked)",
+        GOALS["incremental"],
+        "its floor: the same, over an empty warehouse",
+    )
+    for step in (incremental, warm):
+        step.name += f" ({step.seconds / full_seconds:.0%} of the full build)"
+        steps.append(step)
     steps.extend(syncs)
     return steps
 
@@ -604,7 +620,10 @@ def load_rounds(
 
 
 def empty_warehouse_tick(
-    db: Path, tick: list[str], env: dict[str, str]
+    db: Path,
+    tick: list[str],
+    env: dict[str, str],
+    timed: Callable[[list[str], dict[str, str]], tuple[float, int]] | None = None,
 ) -> tuple[float, int]:
     """The tick's floor: the same command over an empty warehouse, where the SQL costs next
     to nothing and what is left is dbt's fixed cost for this project's graph (start-up,
@@ -615,8 +634,28 @@ def empty_warehouse_tick(
     file the incremental models are created rather than merged; with no rows, both are a
     few statements."""
     remove_database(db)
-    seconds, rss, _ = run_timed(tick, {**env, **key_checks.scoped_env(None)})
+    tick_env = {**env, **key_checks.scoped_env(None)}
+    if timed is not None:
+        return timed(tick[1:], tick_env)
+    seconds, rss, _ = run_timed(tick, tick_env)
     return seconds, rss
+
+
+def warm_timed(
+    dbt_args: list[str],
+    env: dict[str, str],
+    accept: Callable[[int], bool] = lambda code: code == 0,
+) -> tuple[float, int]:
+    """A dbt command as the loop of `audiences run --every` runs it: forked from a
+    process that imported dbt beforehand (scripts/bench/warm_build.py), timed from the
+    fork to the child's exit; (seconds, the child's peak RSS)."""
+    _, _, output = run_timed(
+        [str(BIN / "python"), "-m", "scripts.bench.warm_build", "--", *dbt_args],
+        env,
+        accept,
+    )
+    measured = json.loads(output.strip().splitlines()[-1])
+    return measured["seconds"], measured["rss"]
 
 
 def sync_steps(db: Path) -> list[Step]:

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 KEPT_OUTPUT_LINES = 200
 
@@ -62,20 +63,24 @@ def run_step(
     echo: Callable[[str], None],
     env: Mapping[str, str] | None = None,
     keep_fds: tuple[int, ...] = (),
+    launch: Callable[..., Any] | None = None,
 ) -> StepResult:
     """Run one command, passing its output through line by line and keeping the tail.
 
     `display` is the command as an operator would type it (`audiences load …`), for the
     log and the alerts. `env`: variables set for this step on top of the tick's own.
     `keep_fds`: descriptors the step inherits (the tick's lock, so that a step left
-    running by a killed tick still holds it)."""
+    running by a killed tick still holds it). `launch`: starts the step's process
+    instead of subprocess.Popen, given the same command, cwd, env, pass_fds and a
+    `popen` that starts it the usual way (scripts/run/warm_dbt.py: a forked dbt)."""
     started = time.monotonic()
     echo(f"==> {name}: {display}")
     kept: deque[str] = deque(maxlen=KEPT_OUTPUT_LINES)
-    try:
+
+    def popen() -> subprocess.Popen[str]:
         # Its own process group: a Ctrl-C in the terminal reaches only the tick, which
         # passes it on once (below), instead of the step seeing it twice.
-        process = subprocess.Popen(  # noqa: S603 (our own commands, no shell)
+        return subprocess.Popen(  # noqa: S603 (our own commands, no shell)
             command,
             cwd=cwd,
             stdout=subprocess.PIPE,
@@ -86,6 +91,12 @@ def run_step(
             env={**os.environ, **env} if env else None,
             pass_fds=keep_fds,
         )
+
+    try:
+        if launch is None:
+            process = popen()
+        else:
+            process = launch(command, cwd=cwd, env=env, pass_fds=keep_fds, popen=popen)
     except OSError as exc:
         echo(f"{name}: cannot start {command[0]}: {exc}")
         return StepResult(name, command, 127, time.monotonic() - started, [str(exc)])
@@ -103,7 +114,7 @@ def run_step(
 
 
 @contextlib.contextmanager
-def _passed_on(process: subprocess.Popen, received: list[int]) -> Iterator[None]:
+def _passed_on(process: Any, received: list[int]) -> Iterator[None]:
     """SIGTERM/SIGINT to the tick go to the running step, which stops the way it always
     does (the sync finishes and records its current group); the tick then records itself
     and runs no further step."""

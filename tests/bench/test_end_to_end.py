@@ -66,6 +66,7 @@ def test_bench__every_step_runs_on_a_tiny_brand(tmp_path: Path) -> None:
         "load orders",
         "full `dbt build`",
         "incremental `dbt build` after one more day",
+        "the same, as the loop of `audiences run --every` runs it",
         "first sync of every audience",
         "no-change sync over every member",
     ):
@@ -97,12 +98,13 @@ def test_bench__every_step_runs_on_a_tiny_brand(tmp_path: Path) -> None:
     assert tick[4].strip().endswith(" s"), tick  # the floor's time
     assert tick[6].strip().endswith("x"), tick  # the ratio
 
-    # The loads and the tick ran twice, as did their floors; their rows show
-    # the medians of the rounds their notes list.
+    # The loads and the tick (one-shot and forked from the loop) ran twice, as did
+    # their floors; their rows show the medians of the rounds their notes list.
     for step in (
         "load webhooks, daily layout",
         "load webhooks, receiver-like layout",
         "incremental `dbt build`",
+        "the same, as the loop",
     ):
         note = next(
             line for line in report.splitlines() if line.startswith(f"- {step}")

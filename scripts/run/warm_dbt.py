@@ -1,0 +1,201 @@
+"""`audiences run --every`: dbt imported once, each tick's `dbt build` in a forked child.
+
+Every `dbt` command first spends 1.5-2 s importing dbt and its adapter (about 15 % of a
+daily tick at a brand's size, measured in benchmarks/results.md), before it reads a
+file. A loop that keeps running between ticks imports dbt once, then builds each tick in
+a child forked from itself: the child starts with dbt already imported, and everything
+else is as the `dbt` command does it. It parses the project (partially, as dbt always
+does: edits to the SQL between ticks are built), opens the warehouse itself, and exits
+when the build ends, so nothing a build leaves in memory reaches the next tick, and no
+process holds the DuckDB file between ticks (a loader or `audiences sync` may run then).
+
+The child is what scripts/run/steps.py expects of a step's process: its own process
+group, the step's environment and working directory, only the descriptors it is meant
+to inherit (the tick's lock), stdout and stderr on one pipe, and SIGTERM and SIGINT
+handled as a fresh Python process handles them.
+
+Forking is safe only from a process with a single thread: a lock held by another thread
+at the fork would stay held forever in the child (DuckDB's own worker threads, if a
+connection were left open, included). So `launch` forks only when the process has one
+thread, and otherwise starts the `dbt` command as a one-shot tick does, saying why.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+# What a `dbt build` imports before it reads a file: dbt's command line (which brings
+# the parser, the graph and the runners) and the target's adapter.
+PRELOADED = (
+    "dbt.cli.main",
+    "dbt.task.build",
+    "dbt.task.test",
+    "dbt.task.seed",
+    "dbt_common.clients.agate_helper",
+)
+
+
+def preload(adapter_type: str) -> float:
+    """Import dbt and the target's adapter in this process; returns the seconds taken.
+
+    An adapter that is not installed is left to the build, which says so itself."""
+    started = time.perf_counter()
+    for module in PRELOADED:
+        importlib.import_module(module)
+    with contextlib.suppress(ImportError):
+        importlib.import_module(f"dbt.adapters.{adapter_type}")
+    return time.perf_counter() - started
+
+
+def fork_blocker() -> str | None:
+    """Why this process must not fork now, or None."""
+    if not hasattr(os, "fork"):
+        return "this platform cannot fork"
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        threads = threading.active_count()
+    if threads != 1:
+        return f"this process runs {threads} threads"
+    return None
+
+
+class ForkedProcess:
+    """The part of subprocess.Popen that a tick's step uses, for a forked child."""
+
+    def __init__(self, pid: int, stdout: IO[str]):
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+        self.rusage: object = None  # the child's resource usage, once it has ended
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status, self.rusage = os.wait4(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+            self.stdout.close()
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+
+def start_forked(
+    main: Callable[[], int | None],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    pass_fds: tuple[int, ...] = (),
+) -> ForkedProcess:
+    """Run `main()` in a forked child set up as subprocess.Popen would set up a step
+    (see the module docstring); its return value, or SystemExit's code, is the exit
+    code."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or the child would print the parent's pending output again
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            os.setpgid(0, 0)
+            os.dup2(write_end, 1)
+            os.dup2(write_end, 2)
+            _close_fds_but(pass_fds)
+            # Python's streams on the new descriptors (the parent's may have been
+            # replaced, as a test runner's capture does), line by line as the step reads.
+            sys.stdout, sys.stderr = (
+                open(fd, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
+                for fd in (1, 2)
+            )
+            os.chdir(cwd)
+            if env:
+                os.environ.update(env)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            code = _exit_code(main)
+        except BaseException:  # the child reports anything, then exits
+            traceback.print_exc()
+        finally:
+            # The interpreter's exit, but for unwinding the parent's stack (its
+            # `finally` blocks are the parent's business): the exit handlers run, as
+            # they would in the `dbt` executable (among them multiprocessing's, which
+            # unregisters the semaphores of dbt's thread pool; without it the resource
+            # tracker warns that they leaked). dbt-duckdb has closed the database, and
+            # checkpointed it, when dbt's command returns.
+            with contextlib.suppress(BaseException):
+                atexit._run_exitfuncs()
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    return ForkedProcess(pid, os.fdopen(read_end, encoding="utf-8", errors="replace"))
+
+
+def _exit_code(main: Callable[[], int | None]) -> int:
+    """main's exit code, as the interpreter would make it: SystemExit's code, a message
+    in its place printed, with 1."""
+    try:
+        result = main()
+    except SystemExit as exit_:
+        result = exit_.code
+        if result is not None and not isinstance(result, int):
+            print(result, file=sys.stderr)
+            return 1
+    return 0 if result is None else result
+
+
+def _close_fds_but(keep: tuple[int, ...]) -> None:
+    """Close every descriptor above stderr but `keep`, as subprocess's close_fds does."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+def run_dbt_cli(args: list[str]) -> int:
+    """Run dbt's command line in this process as the `dbt` executable does (click's
+    standalone mode); its exit code."""
+    from dbt.cli.main import cli
+
+    sys.argv = ["dbt", *args]  # dbt records its command line from argv
+    return _exit_code(lambda: cli.main(args=list(args), prog_name="dbt"))
+
+
+def launcher(echo: Callable[[str], None]) -> Callable[..., object]:
+    """A step launcher for the dbt command: forked when it can be, else started as a
+    process of its own (with the reason echoed)."""
+
+    def launch(
+        command: list[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None,
+        pass_fds: tuple[int, ...],
+        popen: Callable[..., object],
+    ) -> object:
+        blocker = fork_blocker()
+        if blocker is None:
+            echo("dbt build: forked from the loop's process (dbt already imported)")
+            args = command[1:]
+            return start_forked(
+                lambda: run_dbt_cli(args), cwd=cwd, env=env, pass_fds=pass_fds
+            )
+        echo(f"dbt build: started as a new process, not forked ({blocker})")
+        return popen()
+
+    return launch

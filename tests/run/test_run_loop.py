@@ -1,0 +1,109 @@
+"""`audiences run --every`: the schedule and how the loop stops (scripts/run/loop.py).
+
+The ticks here are functions that say what a tick ended with; the real ticks run in
+tests/dbt/test_storage_vacuum.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from click.testing import CliRunner
+
+from scripts.run.command import run
+from scripts.run.loop import TickOutcome, run_every
+
+
+class Ticks:
+    """Ticks that end with the given outcomes; `during` runs inside the n-th tick."""
+
+    def __init__(self, *codes: int, during: dict | None = None):
+        self.codes = list(codes)
+        self.during = during or {}
+        self.done = 0
+
+    def __call__(self) -> TickOutcome:
+        self.done += 1
+        action = self.during.get(self.done)
+        if action:
+            return action() or TickOutcome(self.codes[self.done - 1], False)
+        return TickOutcome(self.codes[self.done - 1], False)
+
+
+def test_ticks_until_the_count_and_the_last_tick_s_code() -> None:
+    echoed: list[str] = []
+    ticks = Ticks(6, 0, 3)
+    assert run_every(ticks, 0, ticks=3, echo=echoed.append) == 3
+    assert ticks.done == 3
+    assert echoed == ["loop: 3 ticks done (--ticks)"]
+
+
+def test_a_signal_between_ticks_stops_the_loop_after_the_tick() -> None:
+    """SIGTERM while a tick does its own bookkeeping: the tick ends, no further one."""
+    echoed: list[str] = []
+    ticks = Ticks(0, 5, 0, during={2: lambda: os.kill(os.getpid(), signal.SIGTERM)})
+    previous = signal.getsignal(signal.SIGTERM)
+    assert run_every(ticks, 0, ticks=None, echo=echoed.append) == 5
+    assert ticks.done == 2
+    assert echoed == ["loop: stopped by a signal"]
+    assert signal.getsignal(signal.SIGTERM) is previous  # put back
+
+
+def test_a_tick_stopped_by_a_signal_ends_the_loop() -> None:
+    echoed: list[str] = []
+    ticks = Ticks(0, 0, during={1: lambda: TickOutcome(5, True)})
+    assert run_every(ticks, 0, ticks=None, echo=echoed.append) == 5
+    assert ticks.done == 1
+    assert echoed == ["loop: stopped by a signal during the tick"]
+
+
+def test_a_tick_longer_than_every_is_followed_at_once() -> None:
+    """Starts at 0 and 600 s; the second tick takes 700 s, so the third starts at once
+    (at 1,300 s, not 1,200 s), and the fourth waits for 1,900 s."""
+    now = [0.0]
+    waits: list[float] = []
+    lengths = {1: 10.0, 2: 700.0, 3: 5.0}
+
+    def tick() -> TickOutcome:
+        tick.done += 1  # type: ignore[attr-defined]
+        now[0] += lengths.get(tick.done, 0.0)  # type: ignore[attr-defined]
+        return TickOutcome(0, False)
+
+    tick.done = 0  # type: ignore[attr-defined]
+    echoed: list[str] = []
+
+    class Event:  # the waits, on the clock above
+        def __init__(self) -> None:
+            self.stopped = False
+
+        def is_set(self) -> bool:
+            return self.stopped
+
+        def wait(self, seconds: float) -> None:
+            waits.append(seconds)
+            now[0] += seconds
+
+    run_every(
+        tick, 600, ticks=4, echo=echoed.append, clock=lambda: now[0], stop=Event()
+    )
+    assert waits == [590.0, 0.0, 595.0]
+    assert echoed == [
+        "loop: the tick ran 100 s past the next start; the next tick starts now",
+        "loop: 4 ticks done (--ticks)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ticks", "2"], "--ticks counts the ticks of a loop: give --every too"),
+        (["--every", "nan"], "nan is not a number of minutes"),
+        (["--every", "-1"], "-1.0 is not in the range"),
+        (["--every", "5", "--ticks", "0"], "0 is not in the range x>=1"),
+    ],
+)
+def test_bad_loop_options_are_usage_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(run, args)
+    assert result.exit_code == 2
+    assert message in result.output

@@ -1,0 +1,141 @@
+"""A step forked from a warm process is set up as subprocess.Popen sets up a step
+(scripts/run/warm_dbt.py): output on one pipe, exit codes, environment, working directory,
+only the descriptors passed, signals as a fresh process takes them, a process group of its
+own; and a process with more than one thread is not forked.
+
+The children here run small Python functions, not dbt (tests/dbt/test_storage_vacuum.py
+runs real builds through the loop)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from scripts.run import warm_dbt
+from scripts.run.steps import run_step
+
+
+def _run(main, **kwargs) -> tuple[int, list[str]]:
+    child = warm_dbt.start_forked(main, cwd=kwargs.pop("cwd", Path.cwd()), **kwargs)
+    lines = [line.rstrip("\n") for line in child.stdout]
+    return child.wait(), lines
+
+
+def test_output_exit_code_environment_and_directory(tmp_path: Path) -> None:
+    def main() -> int:
+        print("to stdout", flush=True)
+        print("to stderr", file=sys.stderr, flush=True)
+        print(f"cwd={os.getcwd()} x={os.environ.get('WARM_TEST_X')}", flush=True)
+        print(f"own group={os.getpgid(0) == os.getpid()}", flush=True)
+        return 3
+
+    code, lines = _run(main, cwd=tmp_path, env={"WARM_TEST_X": "set"})
+    assert code == 3
+    assert lines == [
+        "to stdout",
+        "to stderr",
+        f"cwd={tmp_path} x=set",
+        "own group=True",
+    ]
+    assert "WARM_TEST_X" not in os.environ  # the parent's own is untouched
+
+
+@pytest.mark.parametrize(
+    ("ending", "code", "said"),
+    [
+        (lambda: None, 0, None),
+        (lambda: sys.exit(4), 4, None),
+        (lambda: sys.exit("a message"), 1, "a message"),
+        (lambda: 1 / 0, 1, "ZeroDivisionError: division by zero"),
+    ],
+)
+def test_exit_codes_as_the_interpreter_makes_them(ending, code, said) -> None:
+    got, lines = _run(ending)
+    assert got == code
+    if said:
+        assert said in lines
+    else:
+        assert lines == []
+
+
+def test_only_the_descriptors_passed_stay_open(tmp_path: Path) -> None:
+    kept = os.open(tmp_path / "kept", os.O_WRONLY | os.O_CREAT)
+    other = os.open(tmp_path / "other", os.O_WRONLY | os.O_CREAT)
+    try:
+
+        def main() -> None:
+            os.write(kept, b"written by the child")
+            try:
+                os.fstat(other)
+            except OSError:
+                print("other closed")
+
+        code, lines = _run(main, pass_fds=(kept,))
+    finally:
+        os.close(kept)
+        os.close(other)
+    assert (code, lines) == (0, ["other closed"])
+    assert (tmp_path / "kept").read_bytes() == b"written by the child"
+
+
+def test_sigterm_ends_the_child_whatever_the_parent_handles() -> None:
+    """The parent's handler (a tick's, which passes signals on) is not the child's."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: received.append(signum))
+    try:
+
+        def main() -> None:
+            print("ready", flush=True)
+            signal.pause()
+            print("not reached")
+
+        child = warm_dbt.start_forked(main, cwd=Path.cwd())
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait() == -signal.SIGTERM
+        child.send_signal(signal.SIGTERM)  # ended: nothing to signal, no error
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == []
+
+
+def test_a_step_forked_through_run_step(tmp_path: Path) -> None:
+    """run_step reads a forked step as it reads a process: its lines and its code."""
+    echoed: list[str] = []
+
+    def launch(command, *, cwd, env, pass_fds, popen):
+        return warm_dbt.start_forked(
+            lambda: print(f"{command[1]} in {os.getcwd()}") or 6, cwd=cwd, env=env
+        )
+
+    result = run_step(
+        "dbt build", ["dbt", "build"], display="dbt build", cwd=tmp_path,
+        echo=echoed.append, launch=launch,
+    )  # fmt: skip
+    assert (result.exit_code, result.output) == (6, [f"build in {tmp_path}"])
+    assert echoed == ["==> dbt build: dbt build", f"build in {tmp_path}"]
+
+
+def test_a_process_with_threads_is_not_forked() -> None:
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    echoed: list[str] = []
+    try:
+        assert warm_dbt.fork_blocker() is not None
+        started = warm_dbt.launcher(echoed.append)(
+            ["dbt", "build"], cwd=Path.cwd(), env=None, pass_fds=(),
+            popen=lambda: "started as a process",
+        )  # fmt: skip
+    finally:
+        release.set()
+        thread.join()
+    assert started == "started as a process"
+    assert len(echoed) == 1
+    assert echoed[0].startswith("dbt build: started as a new process, not forked (")
+    assert "threads)" in echoed[0]
