@@ -157,15 +157,16 @@ def _worst(codes: list[int]) -> int:
     "--every",
     "every_minutes",
     # At most a year: a loop that ticks less often is better started by a scheduler.
-    type=click.FloatRange(min=0, max=525600),
+    # Above 0: back-to-back ticks over a broken warehouse would alert without a pause.
+    type=click.FloatRange(min=0, min_open=True, max=525600),
     callback=finite_minutes,
     envvar="AUDIENCES_RUN_EVERY_MINUTES",
     show_envvar=True,
     default=None,
     metavar="MINUTES",
-    help="Keep running: a tick every MINUTES (from the start of one to the next; 0: "
-    "back to back) until SIGTERM or Ctrl-C. dbt stays imported and each build is "
-    "forked, which saves dbt's start-up on every tick.",
+    help="Keep running: a tick every MINUTES (from the start of one to the start of "
+    "the next) until SIGTERM or Ctrl-C. dbt stays imported and each build is forked, "
+    "which saves dbt's start-up on every tick.",
 )
 @click.option(
     "--ticks",

@@ -107,7 +107,7 @@ def environment(root: Path) -> dict[str, str]:
 
 def run_tick(env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
     """One scheduled tick, `audiences run --no-sync`, as a scheduler starts it (with
-    `--every 0 --ticks N`, N ticks of a loop)."""
+    `--every 0.01 --ticks N`, N ticks of a loop)."""
     return subprocess.run(
         [sys.executable, "-m", "scripts", "run", "--no-sync", *options],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,

@@ -6,7 +6,7 @@ with a copy of the project that holds one scratch model more: a table of DuckDB'
 `max_vacuum_tasks` as each build saw it. The first tick finds no vacuum on record, so its
 build keeps DuckDB's default and records when it started; the second, minutes later,
 builds with 0, records nothing and keeps the first build's parse (the setting is
-applied by a hook, not the profile). The two are the ticks of one loop (`--every 0
+applied by a hook, not the profile). The two are the ticks of one loop (`--every 0.01
 --ticks 2`), whose builds are forked from it (scripts/run/warm_dbt.py); the key-check
 ticks (tests/dbt/test_key_checks.py) are one-shot. A mark from a clock that was ahead is
 forgotten (checked on the runs table alone).
@@ -91,7 +91,7 @@ def _settings_seen_by_the_builds(env: dict[str, str]) -> list[int]:
 
 
 def test_a_tick_vacuums_once_a_day_not_every_tick(env: dict[str, str]) -> None:
-    loop = run_tick(env, "--every", "0", "--ticks", "2")
+    loop = run_tick(env, "--every", "0.01", "--ticks", "2")
     assert loop.returncode == 0, loop.stdout[-3000:] + loop.stderr[-3000:]
     first, second = loop.stdout.split("==> dbt build:")[1:]
     assert "dbt imported once" in loop.stdout

@@ -100,6 +100,7 @@ def test_a_tick_longer_than_every_is_followed_at_once() -> None:
         (["--ticks", "2"], "--ticks counts the ticks of a loop: give --every too"),
         (["--every", "nan"], "nan is not a number of minutes"),
         (["--every", "-1"], "-1.0 is not in the range"),
+        (["--every", "0"], "0.0 is not in the range 0<x<=525600"),
         (["--every", "5", "--ticks", "0"], "0 is not in the range x>=1"),
     ],
 )

@@ -104,6 +104,27 @@ def test_sigterm_ends_the_child_whatever_the_parent_handles() -> None:
     assert received == []
 
 
+def test_sigint_is_a_keyboard_interrupt_in_the_child_even_if_the_parent_ignores_it() -> (
+    None
+):
+    """As in a fresh Python (and the `dbt` command, which stops its queries on it)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+
+        def main() -> None:
+            print("ready", flush=True)
+            signal.pause()
+
+        child = warm_dbt.start_forked(main, cwd=Path.cwd())
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGINT)
+        rest = child.stdout.read()
+        assert child.wait() == 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert rest.rstrip().endswith("KeyboardInterrupt")
+
+
 def test_a_step_forked_through_run_step(tmp_path: Path) -> None:
     """run_step reads a forked step as it reads a process: its lines and its code."""
     echoed: list[str] = []
