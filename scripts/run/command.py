@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -237,11 +238,14 @@ def run(
         timedelta(hours=vacuum_every_hours) if target.type == "duckdb" else None
     )
 
-    def one_tick(launch: Launch | None = None) -> loop.TickOutcome:
+    def one_tick(
+        launch: Launch | None = None, stopping: Callable[[], bool] | None = None
+    ) -> loop.TickOutcome:
         with exclusive(lock_path) as lock:
             tick = Tick(target.name, project, lock)
             tick.vacuum_every = vacuum_every
             tick.dbt_launch = launch
+            tick.stopping = stopping or tick.stopping
             code = tick.execute(**options)
         return loop.TickOutcome(code, any(step.interrupted for step in tick.steps))
 
@@ -261,16 +265,19 @@ def run(
         )
     )
     launch = warm_dbt.launcher(click.echo)
+    stop = threading.Event()  # set by SIGTERM and SIGINT, for the loop and its ticks
 
     def loop_tick() -> loop.TickOutcome:
         try:
-            return one_tick(launch)
+            return one_tick(launch, stop.is_set)
         except RunLockedError as exc:
             click.echo(f"error: {exc}", err=True)
             return loop.TickOutcome(EXIT_LOCKED, False)
 
     sys.exit(
-        loop.run_every(loop_tick, every_minutes * 60, ticks=ticks, echo=click.echo)
+        loop.run_every(
+            loop_tick, every_minutes * 60, ticks=ticks, echo=click.echo, stop=stop
+        )
     )
 
 
@@ -312,6 +319,9 @@ class Tick:
         # How the build's process starts: None, the `dbt` command; in a loop, forked
         # from the loop's process (scripts/run/warm_dbt.py).
         self.dbt_launch: Launch | None = None
+        # In a loop: whether SIGTERM or SIGINT has arrived (scripts/run/loop.py); if so,
+        # no further step starts.
+        self.stopping: Callable[[], bool] = lambda: False
 
     def step(
         self,
@@ -325,6 +335,8 @@ class Tick:
     ) -> StepResult:
         """Run a step; with `stop`, a signal during it ends the tick at once (a load or
         a build cut short says nothing worth an alert)."""
+        if self.stopping():
+            raise Interrupted(f"the tick, before {name}")
         result = run_step(
             name,
             command,

@@ -8,7 +8,8 @@ its builds differ (scripts/run/warm_dbt.py: dbt stays imported, each build is fo
 
 SIGTERM or SIGINT (Ctrl-C) stops the loop: between ticks at once; during a step, the
 step gets the signal (as in a one-shot tick) and the loop ends after that tick records
-itself; during the tick's own bookkeeping, after the tick. The exit code is the last
+itself; between two steps of a tick, the tick starts no further step (it reads `stop`),
+records itself, and the loop ends. The exit code is the last
 tick's (`audiences run --help`), so a scheduler that restarts the loop sees how it
 ended.
 """

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from scripts.run.command import run
+from scripts.run import record
+from scripts.run.command import EXIT_PARTIAL, Tick, run
 from scripts.run.loop import TickOutcome, run_every
+from scripts.warehouse import connect
+from tests.conftest import REPO_ROOT
 
 
 class Ticks:
@@ -108,3 +112,30 @@ def test_bad_loop_options_are_usage_errors(args: list[str], message: str) -> Non
     result = CliRunner().invoke(run, args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_signal_before_a_step_starts_no_further_step(
+    duckdb_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In a loop, SIGTERM between two steps (the tick's own bookkeeping) ends the tick
+    before its next step, recorded as stopped (exit 5), as a signal during a step does."""
+    landing = tmp_path / "webhooks"
+    landing.mkdir()
+    tick = Tick("dev", REPO_ROOT)
+    tick.stopping = lambda: True
+    code = tick.execute(
+        loads=[("webhooks", landing, [])],
+        max_reject_pct=1.0,
+        build=True,
+        sync=True,
+        dry_run=True,
+    )
+    assert code == EXIT_PARTIAL
+    assert tick.steps == []  # not even the load started
+    assert "stopped by a signal during the tick, before load webhooks" in (
+        capsys.readouterr().err
+    )
+    with connect() as wh:
+        assert wh.query(f"select status, exit_code from {record.RUNS}") == [
+            ("partial", EXIT_PARTIAL)
+        ]
