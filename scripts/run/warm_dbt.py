@@ -106,7 +106,12 @@ def start_forked(
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child would print the parent's pending output again
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no memory or process left: the step reports it
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid == 0:  # the child: never returns
         code = 1
         try:
