@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -64,8 +63,10 @@ data-health tests. Each tick writes one row to audiences_ops.runs.
 
 \b
 With --every, the command keeps running: a tick every MINUTES until SIGTERM or
-Ctrl-C, dbt imported once and each build forked from this process (about 2 s
-less a tick; docs/scheduling.md). Its exit code is the last tick's.
+Ctrl-C (then exit 0; each tick's outcome is in its audiences_ops.runs row), dbt
+imported once and each build forked from this process (about 2 s less a tick;
+docs/scheduling.md). With --ticks N it exits after N ticks, with the last one's
+code.
 
 \b
 Exit codes (the most serious step wins; docs/scheduling.md):
@@ -161,13 +162,14 @@ def _worst(codes: list[int]) -> int:
     # Above 0: back-to-back ticks over a broken warehouse would alert without a pause.
     type=click.FloatRange(min=0, min_open=True, max=525600),
     callback=finite_minutes,
-    envvar="AUDIENCES_RUN_EVERY_MINUTES",
-    show_envvar=True,
+    # No environment variable: in a file that cron's ticks also read, it would turn
+    # each of them into a loop that never ends.
     default=None,
     metavar="MINUTES",
     help="Keep running: a tick every MINUTES (from the start of one to the start of "
-    "the next) until SIGTERM or Ctrl-C. dbt stays imported and each build is forked, "
-    "which saves dbt's start-up on every tick.",
+    "the next) until SIGTERM or Ctrl-C, which exit 0. dbt stays imported and each "
+    "build is forked from this process while it runs a single thread, which saves "
+    "dbt's start-up on every tick.",
 )
 @click.option(
     "--ticks",
@@ -255,17 +257,17 @@ def run(
         except RunLockedError as exc:
             fail(str(exc), EXIT_LOCKED)
 
-    seconds = warm_dbt.preload(target.type) if not no_build else 0.0
+    preloaded = ""
+    if not no_build:
+        try:
+            preloaded = f"; dbt imported once ({warm_dbt.preload(target.type):.1f} s)"
+        except ImportError as exc:  # each build then reports it, as a one-shot tick's
+            preloaded = f"; dbt could not be imported ({exc}), each build started anew"
     click.echo(
-        f"loop: a tick every {every_minutes:g} min until SIGTERM or Ctrl-C"
-        + (
-            f"; dbt imported once ({seconds:.1f} s), each build forked"
-            if seconds
-            else ""
-        )
+        f"loop: a tick every {every_minutes:g} min until SIGTERM or Ctrl-C{preloaded}"
     )
     launch = warm_dbt.launcher(click.echo)
-    stop = threading.Event()  # set by SIGTERM and SIGINT, for the loop and its ticks
+    stop = loop.Stop()  # set by SIGTERM and SIGINT, for the loop and its ticks
 
     def loop_tick() -> loop.TickOutcome:
         try:
@@ -273,12 +275,27 @@ def run(
         except RunLockedError as exc:
             click.echo(f"error: {exc}", err=True)
             return loop.TickOutcome(EXIT_LOCKED, False)
+        except Exception as exc:
+            # Outside the tick's own handling (the lock file, the settings): alert as
+            # for a tick that crashed, and let the loop report it and go on.
+            alerter = Alerter(f"audiences run --every on target {target.name}")
+            alerter.add(
+                Alert(
+                    "run_error",
+                    [f"{type(exc).__name__}: {exc}"],
+                    "audiences run --help",
+                )
+            )
+            alerter.flush()
+            raise
 
-    sys.exit(
-        loop.run_every(
+    try:
+        code = loop.run_every(
             loop_tick, every_minutes * 60, ticks=ticks, echo=click.echo, stop=stop
         )
-    )
+    finally:
+        stop.close()
+    sys.exit(code)
 
 
 def _settle_args(seconds: float | None) -> list[str]:

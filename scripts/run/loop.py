@@ -3,25 +3,32 @@
 A tick starts every `every` from the loop's start (a tick that takes longer than that
 is followed at once by the next, and the missed starts are not made up). Each tick is the
 one-shot `audiences run` tick, with its own lock, run id, record and alerts, so a tick
-that fails or finds the lock held is reported and the loop goes on to the next; only
-its builds differ (scripts/run/warm_dbt.py: dbt stays imported, each build is forked).
+that fails, finds the lock held, or raises is reported and the loop goes on to the next;
+only its builds differ (scripts/run/warm_dbt.py: dbt stays imported, each build is
+forked).
 
 SIGTERM or SIGINT (Ctrl-C) stops the loop: between ticks at once; during a step, the
 step gets the signal (as in a one-shot tick) and the loop ends after that tick records
 itself; between two steps of a tick, the tick starts no further step (it reads `stop`),
-records itself, and the loop ends. The exit code is the last
-tick's (`audiences run --help`), so a scheduler that restarts the loop sees how it
-ended.
+records itself, and the loop ends. A loop stopped by a signal exits 0, as a service
+manager expects of a stop it asked for (the stopped tick's own outcome is in its
+`audiences_ops.runs` row); one that ran its `--ticks` exits with the last tick's code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import signal
-import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
+
+# A tick that raised instead of returning its code (`audiences run --help`: 1, error).
+EXIT_ERROR = 1
 
 
 @dataclass
@@ -30,34 +37,72 @@ class TickOutcome:
     interrupted: bool  # a signal stopped one of its steps
 
 
+class Waiter(Protocol):
+    def is_set(self) -> bool: ...
+    def set(self) -> None: ...
+    def wait(self, seconds: float) -> None: ...
+
+
+class Stop:
+    """Set by a signal handler, waited on between ticks.
+
+    Not a threading.Event: its set() takes a lock, and a handler that runs while the
+    same thread holds that lock (entering or leaving a wait) would wait for itself
+    forever. Here set() is a flag and a byte written to a pipe, and wait() a select() on
+    the pipe, which the byte wakes."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        with contextlib.suppress(BlockingIOError):  # the pipe is full: already woken
+            os.write(self._write, b"x")
+
+    def wait(self, seconds: float) -> None:
+        if not self._set and seconds > 0:
+            select.select([self._read], [], [], seconds)
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
 def run_every(
     tick: Callable[[], TickOutcome],
     every_seconds: float,
     *,
     ticks: int | None,
     echo: Callable[[str], None],
+    stop: Waiter,
     clock: Callable[[], float] = time.monotonic,
-    stop: threading.Event | None = None,
 ) -> int:
-    """Run `tick` every `every_seconds` until a signal, or `ticks` ticks; returns the
-    last tick's exit code (0 if stopped before the first).
+    """Run `tick` every `every_seconds` until a signal sets `stop` (SIGTERM and SIGINT
+    do, while this runs), or `ticks` ticks; returns the exit code (module docstring).
 
-    `stop`: waited on between ticks, set by SIGTERM and SIGINT (`clock` and `stop` are
-    given by tests, to run the schedule on a clock of their own)."""
-    stop = stop or threading.Event()
+    `clock` and `stop` may be a test's own, to run the schedule on its clock."""
     code = 0
     done = 0
     with _stopped_by_signals(stop):
         next_start = clock()
         while not stop.is_set():
-            outcome = tick()
+            try:
+                outcome = tick()
+            except Exception:  # reported; the next tick may succeed
+                echo("loop: the tick failed:\n" + traceback.format_exc().rstrip())
+                outcome = TickOutcome(EXIT_ERROR, False)
             code, done = outcome.exit_code, done + 1
             if outcome.interrupted:
-                echo("loop: stopped by a signal during the tick")
-                break
+                echo(f"loop: stopped by a signal during a tick (it exited {code})")
+                return 0
             if ticks is not None and done >= ticks:
                 echo(f"loop: {done} tick{'s' if done > 1 else ''} done (--ticks)")
-                break
+                return code
             next_start += every_seconds
             now = clock()
             if next_start < now:
@@ -68,13 +113,12 @@ def run_every(
                     )
                 next_start = now
             stop.wait(next_start - now)
-        else:
-            echo("loop: stopped by a signal")
-    return code
+    echo(f"loop: stopped by a signal (the last tick exited {code})")
+    return 0
 
 
 @contextlib.contextmanager
-def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+def _stopped_by_signals(stop: Waiter) -> Iterator[None]:
     def handler(_signum: int, _frame: object) -> None:
         stop.set()
 

@@ -103,10 +103,18 @@ def run_step(
     assert process.stdout is not None
     signals: list[int] = []
     with _passed_on(process, signals):
-        for line in process.stdout:
-            line = line.rstrip("\n")
-            echo(line)
-            kept.append(line)
+        try:
+            for line in process.stdout:
+                line = line.rstrip("\n")
+                echo(line)
+                kept.append(line)
+        except BaseException:
+            # Our own output failed (a closed terminal, a full disk): stop the step and
+            # reap it, rather than leave it blocked on a full pipe, holding the lock.
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            process.wait()
+            raise
         code = process.wait()
     return StepResult(
         name, command, code, time.monotonic() - started, list(kept), bool(signals)

@@ -32,7 +32,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TextIO
 
 # What a `dbt build` imports before it reads a file: dbt's command line (which brings
 # the parser, the graph and the runners) and the target's adapter.
@@ -106,48 +106,80 @@ def start_forked(
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child would print the parent's pending output again
     read_end, write_end = os.pipe()
+    # SIGTERM and SIGINT wait until each side has its own handlers: one arriving between
+    # the fork and the child's reset would otherwise run the parent's handler in the
+    # child, and be lost.
+    stopping = {signal.SIGTERM, signal.SIGINT}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
     try:
         pid = os.fork()
     except OSError:  # no memory or process left: the step reports it
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(read_end)
         os.close(write_end)
         raise
     if pid == 0:  # the child: never returns
         code = 1
         try:
+            _own_exit_handlers()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.setpgid(0, 0)
             os.dup2(write_end, 1)
             os.dup2(write_end, 2)
             _close_fds_but(pass_fds)
             # Python's streams on the new descriptors (the parent's may have been
-            # replaced, as a test runner's capture does), line by line as the step reads.
-            sys.stdout, sys.stderr = (
-                open(fd, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
-                for fd in (1, 2)
-            )
+            # replaced, as a test runner's capture does), line by line as the step
+            # reads, in UTF-8 as the parent reads them whatever the locale.
+            sys.stdout, sys.stderr = (_line_stream(fd) for fd in (1, 2))
             os.chdir(cwd)
             if env:
                 os.environ.update(env)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
             code = _exit_code(main)
         except BaseException:  # the child reports anything, then exits
             traceback.print_exc()
         finally:
             # The interpreter's exit, but for unwinding the parent's stack (its
             # `finally` blocks are the parent's business): the exit handlers run, as
-            # they would in the `dbt` executable (among them multiprocessing's, which
-            # unregisters the semaphores of dbt's thread pool; without it the resource
-            # tracker warns that they leaked). dbt-duckdb has closed the database, and
-            # checkpointed it, when dbt's command returns.
+            # in the `dbt` executable. dbt-duckdb closes its database, which
+            # checkpoints it, in one of them; multiprocessing unregisters the
+            # semaphores of dbt's thread pool in another (without it, the resource
+            # tracker warns that they leaked).
             with contextlib.suppress(BaseException):
                 atexit._run_exitfuncs()
             with contextlib.suppress(BaseException):
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     os.close(write_end)
     return ForkedProcess(pid, os.fdopen(read_end, encoding="utf-8", errors="replace"))
+
+
+def _line_stream(fd: int) -> TextIO:
+    return open(  # the process's own stream, never closed
+        fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
+    )
+
+
+def _own_exit_handlers() -> None:
+    """In the child: drop the exit handlers inherited from the parent, which are about
+    the parent's objects (one of those the test runner had registered crashed the child
+    with SIGSEGV), and keep those a fresh `dbt` process has from its imports. Those the
+    build registers come after."""
+    atexit._clear()
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        atexit.register(logging.shutdown)
+    process_util = sys.modules.get("multiprocessing.util")
+    if process_util is not None:
+        atexit.register(process_util._exit_function)
+    duckdb_connections = sys.modules.get("dbt.adapters.duckdb.connections")
+    if duckdb_connections is not None:
+        atexit.register(
+            duckdb_connections.DuckDBConnectionManager.close_all_connections
+        )
 
 
 def _exit_code(main: Callable[[], int | None]) -> int:

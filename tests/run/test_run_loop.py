@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from scripts.run import record
 from scripts.run.command import EXIT_PARTIAL, Tick, run
-from scripts.run.loop import TickOutcome, run_every
+from scripts.run.loop import Stop, TickOutcome, run_every
 from scripts.warehouse import connect
 from tests.conftest import REPO_ROOT
 
@@ -35,31 +35,71 @@ class Ticks:
         return TickOutcome(self.codes[self.done - 1], False)
 
 
-def test_ticks_until_the_count_and_the_last_tick_s_code() -> None:
+@pytest.fixture
+def stop():
+    waiter = Stop()
+    yield waiter
+    waiter.close()
+
+
+def test_ticks_until_the_count_and_the_last_tick_s_code(stop: Stop) -> None:
     echoed: list[str] = []
     ticks = Ticks(6, 0, 3)
-    assert run_every(ticks, 0, ticks=3, echo=echoed.append) == 3
+    assert run_every(ticks, 0, ticks=3, echo=echoed.append, stop=stop) == 3
     assert ticks.done == 3
     assert echoed == ["loop: 3 ticks done (--ticks)"]
 
 
-def test_a_signal_between_ticks_stops_the_loop_after_the_tick() -> None:
-    """SIGTERM while a tick does its own bookkeeping: the tick ends, no further one."""
+def test_a_signal_between_ticks_stops_the_loop_after_the_tick(stop: Stop) -> None:
+    """SIGTERM while a tick does its own bookkeeping: the tick ends, no further one,
+    and the loop exits 0 (a stop a service manager asked for)."""
     echoed: list[str] = []
     ticks = Ticks(0, 5, 0, during={2: lambda: os.kill(os.getpid(), signal.SIGTERM)})
     previous = signal.getsignal(signal.SIGTERM)
-    assert run_every(ticks, 0, ticks=None, echo=echoed.append) == 5
+    assert run_every(ticks, 0, ticks=None, echo=echoed.append, stop=stop) == 0
     assert ticks.done == 2
-    assert echoed == ["loop: stopped by a signal"]
+    assert echoed == ["loop: stopped by a signal (the last tick exited 5)"]
     assert signal.getsignal(signal.SIGTERM) is previous  # put back
 
 
-def test_a_tick_stopped_by_a_signal_ends_the_loop() -> None:
+def test_a_signal_while_waiting_wakes_the_loop(stop: Stop) -> None:
+    """The wait between ticks is an hour here; SIGINT ends it at once."""
+    echoed: list[str] = []
+
+    def tick() -> TickOutcome:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)  # SIGALRM, once the tick is over
+        return TickOutcome(0, False)
+
+    previous = signal.signal(
+        signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT)
+    )
+    try:
+        assert run_every(tick, 3600, ticks=None, echo=echoed.append, stop=stop) == 0
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert echoed == ["loop: stopped by a signal (the last tick exited 0)"]
+
+
+def test_a_tick_stopped_by_a_signal_ends_the_loop(stop: Stop) -> None:
     echoed: list[str] = []
     ticks = Ticks(0, 0, during={1: lambda: TickOutcome(5, True)})
-    assert run_every(ticks, 0, ticks=None, echo=echoed.append) == 5
+    assert run_every(ticks, 0, ticks=None, echo=echoed.append, stop=stop) == 0
     assert ticks.done == 1
-    assert echoed == ["loop: stopped by a signal during the tick"]
+    assert echoed == ["loop: stopped by a signal during a tick (it exited 5)"]
+
+
+def test_a_tick_that_raises_is_reported_and_the_loop_goes_on(stop: Stop) -> None:
+    echoed: list[str] = []
+
+    def broken() -> TickOutcome:
+        raise OSError(28, "No space left on device")
+
+    ticks = Ticks(9, 0, during={1: broken})
+    assert run_every(ticks, 0, ticks=2, echo=echoed.append, stop=stop) == 0
+    assert ticks.done == 2
+    assert echoed[0].startswith("loop: the tick failed:\nTraceback")
+    assert echoed[0].endswith("OSError: [Errno 28] No space left on device")
+    assert echoed[1] == "loop: 2 ticks done (--ticks)"
 
 
 def test_a_tick_longer_than_every_is_followed_at_once() -> None:
@@ -68,28 +108,27 @@ def test_a_tick_longer_than_every_is_followed_at_once() -> None:
     now = [0.0]
     waits: list[float] = []
     lengths = {1: 10.0, 2: 700.0, 3: 5.0}
+    done = [0]
 
     def tick() -> TickOutcome:
-        tick.done += 1  # type: ignore[attr-defined]
-        now[0] += lengths.get(tick.done, 0.0)  # type: ignore[attr-defined]
+        done[0] += 1
+        now[0] += lengths.get(done[0], 0.0)
         return TickOutcome(0, False)
 
-    tick.done = 0  # type: ignore[attr-defined]
-    echoed: list[str] = []
-
-    class Event:  # the waits, on the clock above
-        def __init__(self) -> None:
-            self.stopped = False
-
+    class Waits:  # on the clock above
         def is_set(self) -> bool:
-            return self.stopped
+            return False
+
+        def set(self) -> None:
+            raise AssertionError("no signal here")
 
         def wait(self, seconds: float) -> None:
             waits.append(seconds)
             now[0] += seconds
 
+    echoed: list[str] = []
     run_every(
-        tick, 600, ticks=4, echo=echoed.append, clock=lambda: now[0], stop=Event()
+        tick, 600, ticks=4, echo=echoed.append, clock=lambda: now[0], stop=Waits()
     )
     assert waits == [590.0, 0.0, 595.0]
     assert echoed == [

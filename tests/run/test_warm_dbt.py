@@ -8,6 +8,8 @@ runs real builds through the loop)."""
 
 from __future__ import annotations
 
+import atexit
+import locale
 import os
 import signal
 import sys
@@ -123,6 +125,90 @@ def test_sigint_is_a_keyboard_interrupt_in_the_child_even_if_the_parent_ignores_
     finally:
         signal.signal(signal.SIGINT, previous)
     assert rest.rstrip().endswith("KeyboardInterrupt")
+
+
+def test_the_parent_s_exit_handlers_stay_the_parent_s(tmp_path: Path) -> None:
+    """They are about the parent's objects (a DuckDB instance the test runner had open
+    crashed the child with SIGSEGV); the child runs its own."""
+    ran = tmp_path / "ran"
+
+    def parents() -> None:
+        with ran.open("a") as out:
+            out.write(f"parent's handler in {os.getpid()}\n")
+
+    atexit.register(parents)
+    try:
+
+        def main() -> None:
+            atexit.register(lambda: print("the child's own handler ran", flush=True))
+
+        code, lines = _run(main)
+    finally:
+        atexit.unregister(parents)
+    assert (code, lines) == (0, ["the child's own handler ran"])
+    assert not ran.exists()
+
+
+def test_the_child_closes_dbt_duckdb_s_database_at_exit(tmp_path: Path) -> None:
+    """dbt-duckdb closes (and so checkpoints) its database in an exit handler registered
+    when it is imported, in the loop: the child must run it, or the build's last writes
+    stay in the write-ahead log (a copy of the file would lose them)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    closed = tmp_path / "closed"
+
+    class Database:  # stands for dbt-duckdb's environment, which holds the database
+        def __del__(self) -> None:
+            closed.write_text("closed")
+
+    def main() -> None:
+        DuckDBConnectionManager._ENV = Database()
+
+    assert _run(main) == (0, [])
+    assert closed.read_text() == "closed"
+
+
+def test_output_is_utf_8_whatever_the_locale() -> None:
+    """The parent reads UTF-8; the child writes it even under the C locale's ASCII."""
+    if sys.flags.utf8_mode:
+        pytest.skip("Python's UTF-8 mode makes every stream UTF-8")
+
+    def main() -> None:
+        print("café → ✓")
+
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert locale.getpreferredencoding(False) != "UTF-8"
+        assert _run(main) == (0, ["café → ✓"])
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
+
+
+def test_a_step_whose_output_cannot_be_passed_on_is_stopped_and_reaped(
+    tmp_path: Path,
+) -> None:
+    """An echo that raises (the tick's own stdout gone) must not leave the step
+    running, blocked on a full pipe with the lock, nor a zombie."""
+    started: list[warm_dbt.ForkedProcess] = []
+
+    def launch(command, *, cwd, env, pass_fds, popen):
+        def main() -> None:
+            print("one line", flush=True)
+            signal.pause()
+
+        started.append(warm_dbt.start_forked(main, cwd=cwd))
+        return started[0]
+
+    def echo(line: str) -> None:
+        if line == "one line":
+            raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"):
+        run_step(
+            "dbt build", ["dbt"], display="dbt", cwd=tmp_path, echo=echo, launch=launch
+        )
+    assert started[0].returncode == -signal.SIGTERM  # stopped, and waited for
 
 
 def test_a_step_forked_through_run_step(tmp_path: Path) -> None:
