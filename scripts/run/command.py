@@ -363,6 +363,7 @@ class Tick:
             env=env,
             keep_fds=self.lock_fds,
             launch=launch,
+            stopping=self.stopping,
         )
         self.steps.append(result)
         if stop and result.interrupted:

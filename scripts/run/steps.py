@@ -64,6 +64,7 @@ def run_step(
     env: Mapping[str, str] | None = None,
     keep_fds: tuple[int, ...] = (),
     launch: Callable[..., Any] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> StepResult:
     """Run one command, passing its output through line by line and keeping the tail.
 
@@ -72,7 +73,9 @@ def run_step(
     `keep_fds`: descriptors the step inherits (the tick's lock, so that a step left
     running by a killed tick still holds it). `launch`: starts the step's process
     instead of subprocess.Popen, given the same command, cwd, env, pass_fds and a
-    `popen` that starts it the usual way (scripts/run/warm_dbt.py: a forked dbt)."""
+    `popen` that starts it the usual way (scripts/run/warm_dbt.py: a forked dbt).
+    `stopping`: whether a signal reached the tick before it could pass signals on (while
+    the step was being started); if so, the step gets SIGTERM as soon as it runs."""
     started = time.monotonic()
     echo(f"==> {name}: {display}")
     kept: deque[str] = deque(maxlen=KEPT_OUTPUT_LINES)
@@ -103,6 +106,10 @@ def run_step(
     assert process.stdout is not None
     signals: list[int] = []
     with _passed_on(process, signals):
+        if stopping():
+            signals.append(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
         try:
             for line in process.stdout:
                 line = line.rstrip("\n")

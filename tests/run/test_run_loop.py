@@ -5,8 +5,11 @@ tests/dbt/test_storage_vacuum.py."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +181,44 @@ def test_a_signal_before_a_step_starts_no_further_step(
         assert wh.query(f"select status, exit_code from {record.RUNS}") == [
             ("partial", EXIT_PARTIAL)
         ]
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_during_a_forked_build_stops_the_loop_cleanly(
+    duckdb_path: Path, tmp_path: Path
+) -> None:
+    """The real loop, its real forked `dbt build`: SIGTERM once the build has been
+    forked goes on to it (dbt dies of it), the tick records itself as stopped, the loop
+    exits 0, and nothing is left holding the lock."""
+    lock = tmp_path / "run.lock"
+    env = {
+        **os.environ,
+        "AUDIENCES_DUCKDB_PATH": str(duckdb_path),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+        "AUDIENCES_RUN_LOCK": str(lock),
+    }
+    env.pop("AUDIENCES_TARGET", None)
+    loop = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "run", "--no-sync", "--every", "60"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert loop.stdout is not None
+    seen = []
+    for line in loop.stdout:
+        seen.append(line)
+        if line.startswith("dbt build: forked from the loop's process"):
+            loop.send_signal(signal.SIGTERM)
+            break
+    rest = loop.stdout.read()
+    assert loop.wait() == 0, "".join(seen) + rest
+    assert "loop: stopped by a signal during a tick (it exited 5)" in rest
+    assert "stopped by a signal during dbt build; no further step" in rest
+    with connect() as wh:
+        assert wh.query(f"select status, exit_code from {record.RUNS}") == [
+            ("partial", EXIT_PARTIAL)
+        ]
+    # No step outlived the loop with the lock's descriptor.
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
