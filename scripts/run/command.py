@@ -206,9 +206,10 @@ def run(
     """One scheduled tick: load new landing files, dbt build, sync to Segment.
 
     \b
-    Run it from cron, GitHub Actions or an orchestrator (docs/scheduling.md). It
-    is safe to run as often as you like: loads skip files already loaded, the
-    build is idempotent and the sync sends only changes, exactly once.
+    Run it from cron, GitHub Actions or an orchestrator, or keep it running with
+    --every under a service manager (docs/scheduling.md). It is safe to run as
+    often as you like: loads skip files already loaded, the build is idempotent
+    and the sync sends only changes, exactly once.
     """
     try:
         target = load_target(target_name)
