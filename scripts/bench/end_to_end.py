@@ -539,7 +539,8 @@ def run(
             copy_database(before_tick, db)
         seconds, rss, _ = run_timed(incremental_tick, tick_env, build_ok)
         ticks.append((seconds, rss))
-        tick_note = where_the_time_went(root / "target") + " (the last round)"
+        if number == rounds - 1:  # before the loop's tick writes the same target
+            tick_note = where_the_time_went(root / "target") + " (the last round)"
         copy_database(before_tick, db)
         warm_ticks.append(warm_timed(incremental_tick[1:], tick_env, build_ok))
     if not vacuums:

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -23,12 +22,15 @@ from scripts.cli_options import (
 )
 from scripts.run import findings, key_checks, loop, record, storage_vacuum, warm_dbt
 from scripts.run.lock import RunLockedError, exclusive
-from scripts.run.steps import StepResult, audiences_command, dbt_command, run_step
+from scripts.run.steps import (
+    Launch,
+    StepResult,
+    audiences_command,
+    dbt_command,
+    run_step,
+)
 from scripts.settings import SettingsError, dbt_run_results, load_target, project_dir
 from scripts.warehouse import WarehouseError, connect
-
-# Starts a step's process in place of subprocess.Popen (scripts/run/steps.py).
-Launch = Callable[..., Any]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -292,7 +294,12 @@ def run(
 
     try:
         code = loop.run_every(
-            loop_tick, every_minutes * 60, ticks=ticks, echo=click.echo, stop=stop
+            loop_tick,
+            every_minutes * 60,
+            ticks=ticks,
+            echo=click.echo,
+            stop=stop,
+            error_code=EXIT_ERROR,
         )
     finally:
         stop.close()

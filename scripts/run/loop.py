@@ -27,9 +27,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-# A tick that raised instead of returning its code (`audiences run --help`: 1, error).
-EXIT_ERROR = 1
-
 
 @dataclass
 class TickOutcome:
@@ -80,10 +77,12 @@ def run_every(
     ticks: int | None,
     echo: Callable[[str], None],
     stop: Waiter,
+    error_code: int,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Run `tick` every `every_seconds` until a signal sets `stop` (SIGTERM and SIGINT
     do, while this runs), or `ticks` ticks; returns the exit code (module docstring).
+    A tick that raises counts as `error_code` (the command's exit codes are its own).
 
     `clock` and `stop` may be a test's own, to run the schedule on its clock."""
     code = 0
@@ -95,7 +94,7 @@ def run_every(
                 outcome = tick()
             except Exception:  # reported; the next tick may succeed
                 echo("loop: the tick failed:\n" + traceback.format_exc().rstrip())
-                outcome = TickOutcome(EXIT_ERROR, False)
+                outcome = TickOutcome(error_code, False)
             code, done = outcome.exit_code, done + 1
             if outcome.interrupted:
                 echo(f"loop: stopped by a signal during a tick (it exited {code})")

@@ -22,6 +22,9 @@ from typing import Any
 
 KEPT_OUTPUT_LINES = 200
 
+# Starts a step's process in place of subprocess.Popen (run_step's `launch`).
+Launch = Callable[..., Any]
+
 
 @dataclass
 class StepResult:
@@ -63,7 +66,7 @@ def run_step(
     echo: Callable[[str], None],
     env: Mapping[str, str] | None = None,
     keep_fds: tuple[int, ...] = (),
-    launch: Callable[..., Any] | None = None,
+    launch: Launch | None = None,
     stopping: Callable[[], bool] = lambda: False,
 ) -> StepResult:
     """Run one command, passing its output through line by line and keeping the tail.

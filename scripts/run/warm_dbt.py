@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TextIO
 
+from scripts.run.steps import Launch
+
 # What a `dbt build` imports before it reads a file: dbt's command line (which brings
 # the parser, the graph and the runners) and the target's adapter.
 PRELOADED = (
@@ -213,7 +215,7 @@ def run_dbt_cli(args: list[str]) -> int:
     return _exit_code(lambda: cli.main(args=list(args), prog_name="dbt"))
 
 
-def launcher(echo: Callable[[str], None]) -> Callable[..., object]:
+def launcher(echo: Callable[[str], None]) -> Launch:
     """A step launcher for the dbt command: forked when it can be, else started as a
     process of its own (with the reason echoed)."""
 

@@ -48,7 +48,9 @@ def stop():
 def test_ticks_until_the_count_and_the_last_tick_s_code(stop: Stop) -> None:
     echoed: list[str] = []
     ticks = Ticks(6, 0, 3)
-    assert run_every(ticks, 0, ticks=3, echo=echoed.append, stop=stop) == 3
+    assert (
+        run_every(ticks, 0, ticks=3, echo=echoed.append, stop=stop, error_code=1) == 3
+    )
     assert ticks.done == 3
     assert echoed == ["loop: 3 ticks done (--ticks)"]
 
@@ -59,7 +61,10 @@ def test_a_signal_between_ticks_stops_the_loop_after_the_tick(stop: Stop) -> Non
     echoed: list[str] = []
     ticks = Ticks(0, 5, 0, during={2: lambda: os.kill(os.getpid(), signal.SIGTERM)})
     previous = signal.getsignal(signal.SIGTERM)
-    assert run_every(ticks, 0, ticks=None, echo=echoed.append, stop=stop) == 0
+    assert (
+        run_every(ticks, 0, ticks=None, echo=echoed.append, stop=stop, error_code=1)
+        == 0
+    )
     assert ticks.done == 2
     assert echoed == ["loop: stopped by a signal (the last tick exited 5)"]
     assert signal.getsignal(signal.SIGTERM) is previous  # put back
@@ -77,7 +82,12 @@ def test_a_signal_while_waiting_wakes_the_loop(stop: Stop) -> None:
         signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT)
     )
     try:
-        assert run_every(tick, 3600, ticks=None, echo=echoed.append, stop=stop) == 0
+        assert (
+            run_every(
+                tick, 3600, ticks=None, echo=echoed.append, stop=stop, error_code=1
+            )
+            == 0
+        )
     finally:
         signal.signal(signal.SIGALRM, previous)
     assert echoed == ["loop: stopped by a signal (the last tick exited 0)"]
@@ -86,7 +96,10 @@ def test_a_signal_while_waiting_wakes_the_loop(stop: Stop) -> None:
 def test_a_tick_stopped_by_a_signal_ends_the_loop(stop: Stop) -> None:
     echoed: list[str] = []
     ticks = Ticks(0, 0, during={1: lambda: TickOutcome(5, True)})
-    assert run_every(ticks, 0, ticks=None, echo=echoed.append, stop=stop) == 0
+    assert (
+        run_every(ticks, 0, ticks=None, echo=echoed.append, stop=stop, error_code=1)
+        == 0
+    )
     assert ticks.done == 1
     assert echoed == ["loop: stopped by a signal during a tick (it exited 5)"]
 
@@ -98,7 +111,9 @@ def test_a_tick_that_raises_is_reported_and_the_loop_goes_on(stop: Stop) -> None
         raise OSError(28, "No space left on device")
 
     ticks = Ticks(9, 0, during={1: broken})
-    assert run_every(ticks, 0, ticks=2, echo=echoed.append, stop=stop) == 0
+    assert (
+        run_every(ticks, 0, ticks=2, echo=echoed.append, stop=stop, error_code=1) == 0
+    )
     assert ticks.done == 2
     assert echoed[0].startswith("loop: the tick failed:\nTraceback")
     assert echoed[0].endswith("OSError: [Errno 28] No space left on device")
@@ -131,13 +146,60 @@ def test_a_tick_longer_than_every_is_followed_at_once() -> None:
 
     echoed: list[str] = []
     run_every(
-        tick, 600, ticks=4, echo=echoed.append, clock=lambda: now[0], stop=Waits()
-    )
+        tick, 600, ticks=4, echo=echoed.append, clock=lambda: now[0], stop=Waits(),
+        error_code=1,
+    )  # fmt: skip
     assert waits == [590.0, 0.0, 595.0]
     assert echoed == [
         "loop: the tick ran 100 s past the next start; the next tick starts now",
         "loop: 4 ticks done (--ticks)",
     ]
+
+
+def test_a_tick_that_raises_counts_as_the_error_code_given() -> None:
+    def broken() -> TickOutcome:
+        raise RuntimeError("boom")
+
+    class Never:
+        def is_set(self) -> bool:
+            return False
+
+        def set(self) -> None: ...
+
+        def wait(self, seconds: float) -> None: ...
+
+    echoed: list[str] = []
+    assert (
+        run_every(broken, 0, ticks=1, echo=echoed.append, stop=Never(), error_code=7)
+        == 7
+    )
+
+
+def test_a_tick_exactly_as_long_as_every_is_not_late() -> None:
+    """The boundary of "late": a tick that ends at the next start waits 0 s, silently."""
+    now = [0.0]
+    waits: list[float] = []
+
+    def tick() -> TickOutcome:
+        now[0] += 600.0
+        return TickOutcome(0, False)
+
+    class Waits:
+        def is_set(self) -> bool:
+            return False
+
+        def set(self) -> None: ...
+
+        def wait(self, seconds: float) -> None:
+            waits.append(seconds)
+
+    echoed: list[str] = []
+    run_every(
+        tick, 600, ticks=2, echo=echoed.append, clock=lambda: now[0], stop=Waits(),
+        error_code=1,
+    )  # fmt: skip
+    assert waits == [0.0]
+    assert echoed == ["loop: 2 ticks done (--ticks)"]
 
 
 @pytest.mark.parametrize(
