@@ -165,23 +165,36 @@ def _line_stream(fd: int) -> TextIO:
     )
 
 
+# In the child: the parent's objects that must never be destroyed there (see below).
+_PARENTS = []
+
+
 def _own_exit_handlers() -> None:
-    """In the child: drop the exit handlers inherited from the parent, which are about
-    the parent's objects (one of those the test runner had registered crashed the child
-    with SIGSEGV), and keep those a fresh `dbt` process has from its imports. Those the
-    build registers come after."""
+    """In the child: drop the exit handlers and finalizers inherited from the parent,
+    which are about the parent's objects, and keep the handlers a fresh `dbt` process
+    has from its imports (those the build registers come after).
+
+    A DuckDB database the parent holds open (one dbt-duckdb ran in the parent process,
+    as a test runner may have) must not be closed in the child: its worker threads are
+    the parent's, and closing it there crashed the child with SIGSEGV. The child keeps a
+    reference to it, so that it is never destroyed before os._exit, and dbt-duckdb
+    starts the child's build with none. The loop itself never opens one (its ticks
+    record themselves through connections they close)."""
     atexit._clear()
     logging = sys.modules.get("logging")
     if logging is not None:
         atexit.register(logging.shutdown)
     process_util = sys.modules.get("multiprocessing.util")
     if process_util is not None:
+        process_util._finalizer_registry.clear()  # as multiprocessing's forked children
         atexit.register(process_util._exit_function)
     duckdb_connections = sys.modules.get("dbt.adapters.duckdb.connections")
     if duckdb_connections is not None:
-        atexit.register(
-            duckdb_connections.DuckDBConnectionManager.close_all_connections
-        )
+        manager = duckdb_connections.DuckDBConnectionManager
+        if manager._ENV is not None:
+            _PARENTS.append(manager._ENV)
+            manager._ENV = None
+        atexit.register(manager.close_all_connections)
 
 
 def _exit_code(main: Callable[[], int | None]) -> int:

@@ -168,6 +168,33 @@ def test_the_child_closes_dbt_duckdb_s_database_at_exit(tmp_path: Path) -> None:
     assert closed.read_text() == "closed"
 
 
+def test_a_database_the_parent_holds_open_is_left_alone(tmp_path: Path) -> None:
+    """A dbt-duckdb database open in the parent (a test runner that ran dbt in-process
+    first) has its worker threads in the parent: closing it in the child crashed the
+    child with SIGSEGV, in CI."""
+    import duckdb
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    class Environment:  # dbt-duckdb's, holding a database whose threads have worked
+        def __init__(self) -> None:
+            self.conn = duckdb.connect(str(tmp_path / "parent.duckdb"))
+            self.conn.execute("create table t as select * from range(3000000)")
+            self.conn.execute("select sum(range) from t").fetchall()
+
+    previous = DuckDBConnectionManager._ENV
+    DuckDBConnectionManager._ENV = Environment()
+    try:
+        code, lines = _run(lambda: print(DuckDBConnectionManager._ENV))
+        # The parent's database is untouched by the child's exit.
+        assert DuckDBConnectionManager._ENV.conn.execute(
+            "select count(*) from t"
+        ).fetchone() == (3000000,)
+    finally:
+        DuckDBConnectionManager._ENV.conn.close()
+        DuckDBConnectionManager._ENV = previous
+    assert (code, lines) == (0, ["None"])  # the child's build starts with none
+
+
 def test_output_is_utf_8_whatever_the_locale() -> None:
     """The parent reads UTF-8; the child writes it even under the C locale's ASCII."""
     if sys.flags.utf8_mode:
