@@ -255,10 +255,19 @@ def run(
         return loop.TickOutcome(code, any(step.interrupted for step in tick.steps))
 
     if every_minutes is None:
+        # SIGTERM or SIGINT outside a step (between two, or while the tick records
+        # itself) ends the tick before its next step, recorded as a stop, instead of
+        # killing it half recorded, or just as it has started a step that would then
+        # run on alone, holding the lock.
+        stop = loop.Stop()
         try:
-            sys.exit(one_tick().exit_code)
+            with loop.stopped_by_signals(stop):
+                outcome = one_tick(stopping=stop.is_set)
         except RunLockedError as exc:
             fail(str(exc), EXIT_LOCKED)
+        finally:
+            stop.close()
+        sys.exit(outcome.exit_code)
 
     preloaded = ""
     if not no_build:
@@ -344,8 +353,8 @@ class Tick:
         # How the build's process starts: None, the `dbt` command; in a loop, forked
         # from the loop's process (scripts/run/warm_dbt.py).
         self.dbt_launch: Launch | None = None
-        # In a loop: whether SIGTERM or SIGINT has arrived (scripts/run/loop.py); if so,
-        # no further step starts.
+        # Whether SIGTERM or SIGINT has arrived (scripts/run/loop.py,
+        # stopped_by_signals); if so, no further step starts.
         self.stopping: Callable[[], bool] = lambda: False
 
     def step(

@@ -87,7 +87,7 @@ def run_every(
     `clock` and `stop` may be a test's own, to run the schedule on its clock."""
     code = 0
     done = 0
-    with _stopped_by_signals(stop):
+    with stopped_by_signals(stop):
         next_start = clock()
         while not stop.is_set():
             try:
@@ -117,7 +117,11 @@ def run_every(
 
 
 @contextlib.contextmanager
-def _stopped_by_signals(stop: Waiter) -> Iterator[None]:
+def stopped_by_signals(stop: Waiter) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT set `stop` instead of ending the process: the
+    loop, or a one-shot tick, reads it and stops at its next step (a running step gets
+    the signal from run_step's own handlers, which replace these while it runs)."""
+
     def handler(_signum: int, _frame: object) -> None:
         stop.set()
 

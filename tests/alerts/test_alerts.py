@@ -415,3 +415,40 @@ def test_sigterm_reaches_the_running_sync_and_the_tick_records_itself(
             )
             == 0
         )
+
+
+def test_sigterm_after_the_last_step_lets_the_tick_finish_recording(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
+    """A signal outside any step (here while the tick posts its alert, after its one
+    load) no longer kills the tick half recorded: it posts, records its row and exits
+    with its own code."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    webhooks = _landing(tmp_path / "landing" / "webhooks", "a.ndjson", 4)
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "run", "--webhooks", str(webhooks),
+         "--no-build", "--no-sync"],
+        cwd=REPO_ROOT, env=tick.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    # The tick waits for the answer to its post, so the signal arrives mid-post.
+    webhook.on_post = lambda: process.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 3, stdout + stderr  # not -15: it was not killed
+    assert len(webhook.bodies) == 1
+    ((status, code, steps, alerts),) = _runs()
+    assert (status, code, alerts) == ("attention", 3, "load_rejects")
+    assert [(s["step"], s["exit_code"]) for s in json.loads(steps)] == [
+        ("load webhooks", 3)
+    ]

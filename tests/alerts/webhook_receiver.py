@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class WebhookReceiver:
-    """Answers `status` (Slack answers 200 "ok") and keeps the JSON bodies it got."""
+    """Answers `status` (Slack answers 200 "ok") and keeps the JSON bodies it got;
+    `on_post`, if set, runs on each POST before the answer (the poster waits for it)."""
 
     def __init__(self, status: int = 200):
         self.status = status
+        self.on_post: Callable[[], None] | None = None
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
         receiver = self
@@ -22,6 +25,8 @@ class WebhookReceiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.paths.append(self.path)
                 receiver.bodies.append(json.loads(raw))
+                if receiver.on_post is not None:
+                    receiver.on_post()
                 self.send_response(receiver.status)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()
