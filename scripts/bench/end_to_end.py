@@ -56,6 +56,13 @@ from scripts.bench import audience_queries
 from scripts.bench.machine import RESULTS, describe
 from scripts.bench.sync import floor as sync_floor
 from scripts.bench.sync import run_sync, start_receiver, stats
+from scripts.dbt_artifacts import (
+    RunResults,
+    data_health_checks,
+    node_name,
+    read_manifest,
+    read_run_results,
+)
 from scripts.run import key_checks, storage_vacuum
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -215,32 +222,35 @@ def only_data_health_failed(target_dir: Path) -> Callable[[int], bool]:
     def accept(code: int) -> bool:
         if code == 0:
             return True
-        if code != 1 or not (target_dir / "run_results.json").is_file():
+        run = read_run_results(target_dir / "run_results.json")
+        if code != 1 or run is None:
             return False
-        manifest = json.loads((target_dir / "manifest.json").read_text())["nodes"]
-        results = json.loads((target_dir / "run_results.json").read_text())["results"]
-        failed = [r["unique_id"] for r in results if r["status"] in ("fail", "error")]
-        return bool(failed) and all(
-            "data_health" in manifest.get(node, {}).get("tags", []) for node in failed
-        )
+        checks = data_health_checks(read_manifest(target_dir / "manifest.json"))
+        failed = [r.get("unique_id") for r in run.failed()]
+        return bool(failed) and all(node in checks for node in failed)
 
     return accept
 
 
 def failed_checks(target_dir: Path) -> list[str]:
     """The data-health checks that failed in the last build (run_results.json)."""
-    results = json.loads((target_dir / "run_results.json").read_text())["results"]
-    return sorted(
-        r["unique_id"].split(".")[2]
-        for r in results
-        if r["status"] in ("fail", "error")
+    run = read_run_results(target_dir / "run_results.json")
+    return (
+        sorted(node_name(str(r.get("unique_id"))) for r in run.failed()) if run else []
     )
+
+
+def _results(target_dir: Path) -> RunResults:
+    run = read_run_results(target_dir / "run_results.json")
+    if run is None:
+        raise SystemExit(f"dbt wrote no {target_dir / 'run_results.json'}")
+    return run
 
 
 def dbt_model_seconds(target_dir: Path) -> dict[str, float]:
     """Each model's execution time by relation name (`<model>_v<n>` for versions)."""
     seconds = {}
-    for row in json.loads((target_dir / "run_results.json").read_text())["results"]:
+    for row in _results(target_dir).results:
         parts = row["unique_id"].split(".")
         if parts[0] != "model":
             continue
@@ -250,27 +260,20 @@ def dbt_model_seconds(target_dir: Path) -> dict[str, float]:
     return seconds
 
 
-def _node_name(unique_id: str) -> str:
-    """`model.project.name.v1` -> `name.v1`, `unit_test.project.model.test` ->
-    `model.test`; a data test's name without dbt's hash."""
-    parts = unique_id.split(".")
-    return parts[2] if parts[0] == "test" else ".".join(parts[2:])
-
-
 def where_the_time_went(target_dir: Path, slowest: int = 5) -> str:
     """dbt's own account of its last run (run_results.json): its elapsed time, the node
     time it spread over its threads, and the slowest nodes, so that each run's table says
     where a build's time goes without a separate profile."""
-    run = json.loads((target_dir / "run_results.json").read_text())
-    results = run["results"]
+    run = _results(target_dir)
+    results = run.results
     node_seconds = sum(r["execution_time"] for r in results)
     small = [r["execution_time"] for r in results if r["execution_time"] < 0.1]
     top = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:slowest]
     named = ", ".join(
-        f"{_node_name(r['unique_id'])} {r['execution_time']:.1f} s" for r in top
+        f"{node_name(r['unique_id'])} {r['execution_time']:.1f} s" for r in top
     )
     return (
-        f"dbt's elapsed time {run['elapsed_time']:.1f} s for {len(results)} nodes "
+        f"dbt's elapsed time {run.elapsed_time or 0:.1f} s for {len(results)} nodes "
         f"({node_seconds:.1f} s of node time on its threads; {len(small)} nodes under "
         f"0.1 s, {sum(small):.1f} s in all); slowest: {named}"
     )

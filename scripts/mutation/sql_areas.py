@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from scripts.dbt_artifacts import read_run_results
 from scripts.mutation.areas import SqlArea
 from scripts.mutation.outcome import AreaResult, Mutant
 from scripts.mutation.scratch import fresh_copy
@@ -61,9 +62,10 @@ def _dbt(project: Path, log, *args: str) -> list[dict]:
             [*args, "--no-use-colors", "--project-dir", str(project),
              "--profiles-dir", str(project)]
         )  # fmt: skip
-    if not results.exists():  # dbt stopped before running anything: parse/compile error
+    run = read_run_results(results)
+    if run is None:  # dbt stopped before running anything: parse/compile error
         return [{"status": "error", "unique_id": "(project)"}]
-    return json.loads(results.read_text())["results"]
+    return run.results
 
 
 def unit_tests_by_file(project: Path) -> dict[str, tuple[str, ...]]:

@@ -8,17 +8,17 @@ on an old warehouse (or the demo, whose data ends at generation time) still show
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from scripts.segment_sync.guards import (
-    FAILED_STATUSES,
+from scripts.dbt_artifacts import (
+    UnreadableArtifactError,
     data_health_checks,
     node_name,
     read_manifest,
+    read_run_results,
     rebuild_command,
 )
 from scripts.warehouse import Warehouse
@@ -263,11 +263,9 @@ def _latest_cohorts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def dbt_failures(run_results: Path | None) -> list[dict[str, str]]:
     """Failed models and tests of dbt's last run, data-health checks named by check,
     each with the command that rebuilds what the failure skipped."""
-    if run_results is None or not run_results.is_file():
-        return []
     try:
-        results = json.loads(run_results.read_text(encoding="utf-8")).get("results", [])
-    except (OSError, ValueError):
+        run = read_run_results(run_results)
+    except UnreadableArtifactError:
         return [
             {
                 "name": str(run_results),
@@ -276,7 +274,9 @@ def dbt_failures(run_results: Path | None) -> list[dict[str, str]]:
                 "message": "unreadable",
             }
         ]
-    manifest = read_manifest(run_results.parent / "manifest.json")
+    if run is None:
+        return []
+    manifest = read_manifest(run.path.parent / "manifest.json")
     checks = data_health_checks(manifest)
     return [
         {
@@ -285,6 +285,5 @@ def dbt_failures(run_results: Path | None) -> list[dict[str, str]]:
             "rebuild": rebuild_command(str(r.get("unique_id", "")), manifest),
             "message": " ".join(str(r.get("message") or "").split())[:200],
         }
-        for r in results
-        if r.get("status") in FAILED_STATUSES
+        for r in run.failed()
     ]

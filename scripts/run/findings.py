@@ -7,20 +7,21 @@ never hold a secret; the alerter still redacts secret-looking environment values
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from scripts.alerts.message import Alert
-from scripts.run.steps import StepResult
-from scripts.segment_sync.guards import (
+from scripts.dbt_artifacts import (
     FAILED_STATUSES,
+    UnreadableArtifactError,
     data_health_checks,
     node_name,
     read_manifest,
+    read_run_results,
     rebuild_command,
 )
+from scripts.run.steps import StepResult
 from scripts.warehouse import Warehouse
 
 LOADER_EXIT_TOO_MANY_REJECTS = 3
@@ -68,12 +69,12 @@ def fresh_run_results(path: Path, since: datetime) -> list[dict] | None:
     `since` is naive UTC: local wall-clock time repeats an hour each autumn, when an
     older file could look newer than the tick."""
     try:
-        written = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-        if written < since.replace(tzinfo=None):
-            return None
-        return list(json.loads(path.read_text(encoding="utf-8")).get("results", []))
-    except (OSError, ValueError):
+        run = read_run_results(path)
+    except UnreadableArtifactError:
         return None
+    if run is None or run.written_at < since.replace(tzinfo=None):
+        return None
+    return run.results
 
 
 def build_findings(

@@ -30,10 +30,10 @@ the same keys again. The first tick, and any `dbt build` outside a tick, checks 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
+from scripts.dbt_artifacts import read_manifest, tests_named
 from scripts.run.findings import fresh_run_results
 
 ENV = "AUDIENCES_KEYS_VERIFIED_BEFORE"
@@ -57,17 +57,6 @@ def checks_passed(run_results: Path, since: datetime) -> bool:
     results = fresh_run_results(run_results, since)
     if results is None:
         return False
-    try:
-        manifest = json.loads(
-            (run_results.parent / "manifest.json").read_text(encoding="utf-8")
-        )
-    except (OSError, ValueError):
-        return False
-    checks = {
-        unique_id
-        for unique_id, node in manifest.get("nodes", {}).items()
-        if node.get("resource_type") == "test"
-        and (node.get("test_metadata") or {}).get("name") == TEST_NAME
-    }
+    checks = tests_named(read_manifest(run_results.parent / "manifest.json"), TEST_NAME)
     status = {r.get("unique_id"): r.get("status") for r in results}
     return bool(checks) and all(status.get(check) == "pass" for check in checks)

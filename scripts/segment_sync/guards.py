@@ -44,11 +44,18 @@ finishes an interrupted or limited run must pass without `--force`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from scripts.dbt_artifacts import (
+    DATA_HEALTH_TAG,
+    UnreadableArtifactError,
+    data_health_checks,
+    node_name,
+    read_manifest,
+    read_run_results,
+)
 from scripts.segment_sync.plan import EXITS, MEMBERSHIPS, Plan, input_columns
 from scripts.warehouse import Warehouse
 
@@ -126,17 +133,16 @@ def check_plan(plan: Plan, limits: Limits, now: datetime) -> list[Refusal]:
 
 def check_dbt_results(path: Path | None) -> list[Refusal]:
     """Failures of sync models or their tests in dbt's last run_results.json, if any."""
-    if path is None or not path.is_file():
-        return []
     try:
-        results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
-    except (OSError, ValueError):
-        return [Refusal("dbt_checks", f"cannot read dbt results {path}")]
+        run = read_run_results(path)
+    except UnreadableArtifactError as exc:
+        return [Refusal("dbt_checks", str(exc))]
+    if run is None:
+        return []
     failed = sorted(
         str(r.get("unique_id"))
-        for r in results
+        for r in run.failed()
         if "sync_segment__" in str(r.get("unique_id", ""))
-        and r.get("status") in ("fail", "error", "runtime error")
     )
     if not failed:
         return []
@@ -147,84 +153,6 @@ def check_dbt_results(path: Path | None) -> list[Refusal]:
             f"{len(failed)} dbt check(s) on the sync models failed in {path}: {shown}",
         )
     ]
-
-
-DATA_HEALTH_TAG = "data_health"
-FAILED_STATUSES = ("fail", "error", "runtime error")
-
-
-def node_name(unique_id: str) -> str:
-    """The name in a dbt unique_id: `test.<project>.<name>.<hash>` (generic tests) or
-    `model.<project>.<name>`; the trailing hash says nothing to a person."""
-    parts = unique_id.split(".")
-    return parts[2] if len(parts) >= 3 else unique_id
-
-
-def read_manifest(manifest_path: Path) -> dict:
-    """dbt's manifest.json, or {} when it is missing or unreadable."""
-    try:
-        return json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def rebuild_command(unique_id: str, manifest: dict) -> str:
-    """What to run once a failed node's cause is fixed: `dbt build --select X+ …`.
-
-    `dbt build` skips everything downstream of a failed model, and of the model or
-    source a failed test checks, so the rebuild is that node and its descendants (`+`),
-    not the failed node alone: rebuilding only fct_orders would leave dim_people and the
-    audiences as the failure left them until the next full build. A test over several
-    models selects each of them; a unit test, its model (unit tests run before it). What
-    no selector names (a failed hook, an id the manifest does not know) gets `dbt build`."""
-    resource = unique_id.split(".", 1)[0]
-    if resource in ("model", "seed", "snapshot"):
-        parents = [unique_id]
-    else:
-        section = "unit_tests" if resource == "unit_test" else "nodes"
-        node = (manifest.get(section) or {}).get(unique_id) or {}
-        attached = node.get("attached_node")
-        parents = (
-            [attached]
-            if attached
-            else (node.get("depends_on") or {}).get("nodes") or []
-        )
-    selectors = [_selector(parent) for parent in parents]
-    if not selectors or None in selectors:
-        return "dbt build"
-    return "dbt build --select " + " ".join(f"{s}+" for s in selectors)
-
-
-def _selector(unique_id: str) -> str | None:
-    """dbt's selector for one node: `name` or `name.v2` (a model version), or
-    `source:<source>.<table>`; None for anything else."""
-    resource, _, rest = unique_id.partition(".")
-    name = rest.partition(".")[2]  # past the project
-    if not name:
-        return None
-    if resource in ("model", "seed", "snapshot"):
-        return name
-    if resource == "source":
-        return f"source:{name}"
-    return None
-
-
-def data_health_checks(manifest: dict) -> dict[str, str]:
-    """unique_id -> check name of every test tagged data_health in dbt's manifest
-    (read_manifest's result).
-
-    run_results.json carries no tags, so the manifest (written by the same dbt invocation)
-    is where a test's tag and its `meta: {check: ...}` live."""
-    nodes = manifest.get("nodes") or {}
-    checks = {}
-    for unique_id, node in nodes.items():
-        config = node.get("config") or {}
-        tags = set(node.get("tags") or []) | set(config.get("tags") or [])
-        if node.get("resource_type") != "test" or DATA_HEALTH_TAG not in tags:
-            continue
-        meta = {**(node.get("meta") or {}), **(config.get("meta") or {})}
-        checks[unique_id] = str(meta.get("check") or node.get("name") or unique_id)
-    return checks
 
 
 def check_data_health(path: Path | None) -> list[Refusal]:
@@ -239,13 +167,13 @@ def check_data_health(path: Path | None) -> list[Refusal]:
     if not checks:
         return []
     try:
-        results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
-    except (OSError, ValueError):
-        return [Refusal("data_health", f"cannot read dbt results {path}")]
+        run = read_run_results(path)
+    except UnreadableArtifactError as exc:
+        return [Refusal("data_health", str(exc))]
     failed: dict[str, list[str]] = {}
-    for result in results:
+    for result in run.failed() if run else []:
         unique_id = str(result.get("unique_id", ""))
-        if unique_id in checks and result.get("status") in FAILED_STATUSES:
+        if unique_id in checks:
             failed.setdefault(checks[unique_id], []).append(node_name(unique_id))
     return [
         Refusal(
@@ -278,24 +206,22 @@ WHAT_IF_STAMP = "is_built_for_future_as_of"
 def check_dbt_as_of(path: Path | None) -> list[Refusal]:
     """A refusal when dbt's last run (run_results.json) was a what-if build whose as_of
     lies in the future."""
-    if path is None or not path.is_file():
-        return []
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return [Refusal("as_of", f"cannot read dbt results {path}")]
-    variables = (document.get("args") or {}).get("vars") or {}
+        run = read_run_results(path)
+    except UnreadableArtifactError as exc:
+        return [Refusal("as_of", str(exc))]
+    if run is None:
+        return []
+    variables = run.args.get("vars") or {}
     as_of = variables.get("as_of") if isinstance(variables, dict) else None
     if not as_of:
         return []
     try:
         at = _utc(datetime.fromisoformat(str(as_of).replace("Z", "+00:00")))
-        ran = _utc(
-            datetime.fromisoformat(
-                str(document["metadata"]["generated_at"]).replace("Z", "+00:00")
-            )
-        )
-    except (KeyError, TypeError, ValueError):
+        if run.generated_at is None:
+            raise ValueError("no generated_at")
+        ran = _utc(datetime.fromisoformat(str(run.generated_at).replace("Z", "+00:00")))
+    except (TypeError, ValueError):
         return [
             Refusal("as_of", f"cannot read as_of {as_of!r} from dbt results {path}")
         ]
@@ -314,16 +240,13 @@ def check_dbt_as_of(path: Path | None) -> list[Refusal]:
 def check_dbt_empty(path: Path | None) -> list[Refusal]:
     """A refusal, never overridable, when dbt's last run (run_results.json) was
     schema-only (`--empty`): its tables, the sync inputs among them, hold no rows."""
-    if path is None or not path.is_file():
-        return []
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        run = read_run_results(path)
+    except UnreadableArtifactError:
         return []  # check_dbt_results refuses an unreadable file already
-    arguments = document.get("args") if isinstance(document, dict) else None
-    if not isinstance(arguments, dict) or arguments.get("empty") is not True:
+    if run is None or run.args.get("empty") is not True:
         return []
-    command = arguments.get("which") or "run"
+    command = run.args.get("which") or "run"
     return [
         Refusal(
             "empty_build",
@@ -424,7 +347,5 @@ __all__ = [
     "check_holdout",
     "check_inputs_as_of",
     "check_plan",
-    "data_health_checks",
     "describe",
-    "node_name",
 ]

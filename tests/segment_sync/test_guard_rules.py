@@ -178,6 +178,31 @@ def test_check_dbt_results__unreadable_refuses(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
+    "document", ["[]", "null", '{"results": {}}', '{"results": ["x"]}', '"text"']
+)
+def test_dbt_checks__json_not_of_dbt_s_shape_is_refused_not_a_crash(
+    tmp_path: Path, document: str
+):
+    path = tmp_path / "run_results.json"
+    path.write_text(document)
+    (tmp_path / "manifest.json").write_text(
+        json.dumps(
+            {
+                "nodes": {
+                    "test.p.v.1": {"resource_type": "test", "tags": ["data_health"]}
+                }
+            }
+        )
+    )
+    unreadable = f"cannot read dbt results {path}: not the run_results.json dbt writes"
+
+    assert guards.check_dbt_results(path) == [Refusal("dbt_checks", unreadable)]
+    assert guards.check_data_health(path) == [Refusal("data_health", unreadable)]
+    assert guards.check_dbt_as_of(path) == [Refusal("as_of", unreadable)]
+    assert guards.check_dbt_empty(path) == []  # one refusal says so, not two
+
+
+@pytest.mark.parametrize(
     ("arguments", "refused"),
     [
         ({"which": "build", "empty": True}, "`dbt build --empty`"),
@@ -212,140 +237,6 @@ def test_check_dbt_empty__missing_or_unreadable_results_say_nothing(tmp_path: Pa
     assert guards.check_dbt_empty(unreadable) == []
     unreadable.write_text("[]")
     assert guards.check_dbt_empty(unreadable) == []
-
-
-def test_node_name():
-    assert guards.node_name("test.proj.volume_is_sane.abc123") == "volume_is_sane"
-    assert guards.node_name("model.proj.fct_x") == "fct_x"
-    assert guards.node_name("seed.x") == "seed.x"
-
-
-# The fields dbt's manifest (schema v12) gives a test or a unit test: the node it is
-# attached to, and the nodes it depends on.
-MANIFEST = {
-    "nodes": {
-        "test.proj.not_null_fct_orders_order_id.1a2b": {
-            "attached_node": "model.proj.fct_orders",
-            "depends_on": {"nodes": ["model.proj.fct_orders"]},
-        },
-        "test.proj.relationships_fct_orders_person_id.3c4d": {
-            "attached_node": "model.proj.fct_orders",
-            "depends_on": {"nodes": ["model.proj.dim_people", "model.proj.fct_orders"]},
-        },
-        "test.proj.source_not_null_customerio_webhook_events_event_id.5e6f": {
-            "attached_node": None,
-            "depends_on": {"nodes": ["source.proj.customerio.webhook_events"]},
-        },
-        "test.proj.not_null_cart_v2_person_id.7a8b": {
-            "attached_node": "model.proj.cart.v2",
-            "depends_on": {"nodes": ["model.proj.cart.v2"]},
-        },
-        "test.proj.assert_ledger_balances": {
-            "attached_node": None,
-            "depends_on": {"nodes": ["model.proj.a", "model.proj.b"]},
-        },
-    },
-    "unit_tests": {
-        "unit_test.proj.cart.v2.clicked_then_bought": {
-            "depends_on": {"nodes": ["model.proj.cart.v2"]},
-        },
-    },
-}
-
-
-@pytest.mark.parametrize(
-    ("unique_id", "command"),
-    [
-        # dbt build skipped what is downstream of a failed model: rebuild it all.
-        ("model.proj.fct_orders", "dbt build --select fct_orders+"),
-        ("model.proj.cart.v2", "dbt build --select cart.v2+"),
-        ("seed.proj.suppressions", "dbt build --select suppressions+"),
-        # a failed test skipped what is downstream of the node it checks
-        (
-            "test.proj.not_null_fct_orders_order_id.1a2b",
-            "dbt build --select fct_orders+",
-        ),
-        (
-            "test.proj.relationships_fct_orders_person_id.3c4d",
-            "dbt build --select fct_orders+",
-        ),
-        (
-            "test.proj.source_not_null_customerio_webhook_events_event_id.5e6f",
-            "dbt build --select source:customerio.webhook_events+",
-        ),
-        ("test.proj.not_null_cart_v2_person_id.7a8b", "dbt build --select cart.v2+"),
-        ("test.proj.assert_ledger_balances", "dbt build --select a+ b+"),
-        # a unit test runs before its model, which the failure skipped
-        ("unit_test.proj.cart.v2.clicked_then_bought", "dbt build --select cart.v2+"),
-        # what no selector names: everything
-        ("operation.proj.proj-on-run-start-0", "dbt build"),
-        ("test.proj.not_in_the_manifest.9f9f", "dbt build"),
-        ("unit_test.proj.gone.test", "dbt build"),
-    ],
-)
-def test_rebuild_command(unique_id: str, command: str) -> None:
-    assert guards.rebuild_command(unique_id, MANIFEST) == command
-
-
-def test_read_manifest__missing_or_unreadable_is_empty(tmp_path: Path) -> None:
-    assert guards.read_manifest(tmp_path / "manifest.json") == {}
-    (tmp_path / "manifest.json").write_text("{not json")
-    assert guards.read_manifest(tmp_path / "manifest.json") == {}
-
-
-def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
-    manifest = tmp_path / "manifest.json"
-    nodes = {
-        "test.p.e.0": {
-            "resource_type": "test",
-            "tags": ["other"],
-            "meta": {"check": "no"},
-        },
-        "test.p.a.1": {
-            "resource_type": "test",
-            "tags": ["data_health"],
-            "meta": {"check": "volume"},
-        },
-        "test.p.b.2": {
-            "resource_type": "test",
-            "config": {"tags": ["data_health"], "meta": {"check": "fresh"}},
-            "meta": {"check": "old"},
-        },
-        "test.p.c.3": {
-            "resource_type": "test",
-            "tags": ["data_health"],
-            "name": "c_test",
-        },
-        "test.p.d.4": {"resource_type": "test", "config": {"tags": ["data_health"]}},
-        "test.p.e.5": {
-            "resource_type": "test",
-            "tags": ["other"],
-            "meta": {"check": "no"},
-        },
-        "model.p.f": {"resource_type": "model", "tags": ["data_health"]},
-        "test.p.g.6": {
-            "resource_type": "test",
-            "tags": None,
-            "config": None,
-            "meta": None,
-        },
-    }
-    manifest.write_text(json.dumps({"nodes": nodes}))
-
-    def checks(path: Path) -> dict[str, str]:
-        return guards.data_health_checks(guards.read_manifest(path))
-
-    assert checks(manifest) == {
-        "test.p.a.1": "volume",
-        "test.p.b.2": "fresh",  # the config's meta wins
-        "test.p.c.3": "c_test",
-        "test.p.d.4": "test.p.d.4",
-    }
-    assert checks(tmp_path / "absent.json") == {}
-    manifest.write_text("{")
-    assert checks(manifest) == {}
-    manifest.write_text(json.dumps({}))
-    assert checks(manifest) == {}
 
 
 def test_check_data_health__one_refusal_per_check_naming_three_tests(tmp_path: Path):
