@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbt.small_warehouse import SECOND, Warehouse, environment
+from tests.dbt.small_warehouse import SECOND, Warehouse, environment, run_tick
 
 # Run alone, its fixtures build the small warehouse on both engines first (minutes).
 pytestmark = [
@@ -72,3 +72,34 @@ def test_postgres_build_matches_duckdb(
     assert len(ledger["dev"]) > 50
     assert {row[5] for row in ledger["dev"]} == {"entered", "exited"}
     assert ledger["postgres"] == ledger["dev"]
+
+
+def test_postgres_loop_forks_its_builds_and_records_its_ticks(
+    small_postgres_copy: dict[str, str], tmp_path: Path
+) -> None:
+    """`audiences run --every` on PostgreSQL: the loop imports dbt and dbt-postgres once
+    and forks each tick's build from itself (psycopg2 starts no thread, so the loop may
+    fork), the builds pass, and each tick has its row in PostgreSQL's runs table; the
+    second tick's key checks cover only what the first's left unchecked."""
+    env = {
+        **environment(tmp_path),
+        **small_postgres_copy,
+        "AUDIENCES_TARGET": "postgres",
+        "AUDIENCES_RUN_LOCK": str(tmp_path / "run.lock"),
+    }
+    loop = run_tick(env, "--every", "0.01", "--ticks", "2")
+
+    assert loop.returncode == 0, loop.stdout[-3000:] + loop.stderr[-3000:]
+    assert "dbt imported once" in loop.stdout
+    assert loop.stdout.count("dbt build: forked from the loop's process") == 2
+    assert "not forked" not in loop.stdout
+    first, second = loop.stdout.split("==> dbt build:")[1:]
+    assert "Completed successfully" in first
+    assert "Completed successfully" in second
+    assert "key checks: keys written since" in first.split("Completed successfully")[-1]
+    assert "storage vacuum" not in loop.stdout  # DuckDB's alone
+    runs = Warehouse(env, "postgres").rows(
+        "select status, exit_code, keys_verified_at is not null "
+        "from audiences_ops.runs order by started_at"
+    )
+    assert runs == [("ok", 0, True), ("ok", 0, True)]
