@@ -85,8 +85,19 @@ class ForkedProcess:
 
     def wait(self) -> int:
         if self.returncode is None:
-            _, status, self.rusage = os.wait4(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
+            # Wait for the end without reaping it: until reaped, the pid stays this
+            # child's, so a signal the tick forwards meanwhile reaches no one else.
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+            # Then reap it and note it ended with SIGTERM and SIGINT held back: a
+            # handler running between the two would send to a pid the system may
+            # already have given to another process (send_signal checks returncode).
+            stopping = {signal.SIGTERM, signal.SIGINT}
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
+            try:
+                _, status, self.rusage = os.wait4(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             self.stdout.close()
         return self.returncode
 
