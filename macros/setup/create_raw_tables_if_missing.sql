@@ -7,14 +7,12 @@
     (ON CONFLICT) must be declared here too: versioned tables everywhere, every table on
     PostgreSQL, none on Spark (no constraints on plain tables there).
 
-    On PostgreSQL the webhook and Segment event tables also get an index on `_loaded_at`,
-    created here (every build runs this hook, whoever created the table): each build
-    reads only the rows loaded since the last one (`loaded_at > ` the newest held, in the
-    dedupe and the identity combinations), and PostgreSQL reads the raw table whole for
-    that without one (at 20 k customers, a year: the dedupe 15 s a tick, 3 s with it).
-    Not api_messages: its staging model reads the table once for several metrics (a CTE
-    that PostgreSQL materializes), so the filter does not reach it. DuckDB skips row
-    groups by their min/max instead; Spark rebuilds in full.
+    On PostgreSQL the three message tables also get an index on `_loaded_at`, created
+    here (every build runs this hook, whoever created the table): each build reads only
+    the rows loaded since the last one (`loaded_at > ` the newest held, in the dedupe
+    and the identity combinations), and PostgreSQL reads the raw table whole for that
+    without one (at 20 k customers, a year: the dedupe 15 s a tick, 3 s with it).
+    DuckDB skips row groups by their min/max instead; Spark rebuilds in full.
 #}
 {% macro create_raw_tables_if_missing() %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -79,7 +77,8 @@
             ~ ' (' ~ columns ~ ', ' ~ stamps ~ constraint ~ ')'
         ) -%}
         {%- if target.type == 'postgres' and relation in (
-            'raw_customerio.webhook_events', 'raw_customerio_segment.tracks'
+            'raw_customerio.webhook_events', 'raw_customerio.api_messages',
+            'raw_customerio_segment.tracks'
         ) -%}
             {%- do statements.append(
                 'create index if not exists ' ~ relation.split('.')[1] ~ '__loaded_at on '

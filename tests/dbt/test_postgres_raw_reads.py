@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.dbt, pytest.mark.postgres]
 
 # The two incremental models that read the raw message tables by load time.
 MODELS = ("int_message_events_deduplicated", "int_identifier_combinations")
-INDEXED = ("webhook_events", "tracks")
+INDEXED = ("webhook_events", "tracks", "api_messages")
 
 
 def _compiled(root: Path, model: str) -> str:

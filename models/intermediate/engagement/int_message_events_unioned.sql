@@ -33,12 +33,6 @@ segment_event_names as (
 
 ),
 
-api_messages as (
-
-    select * from {{ ref('stg_customerio__api_messages') }}
-
-),
-
 webhook_events_shaped as (
 
     select
@@ -136,7 +130,14 @@ segment_tracks_shaped as (
             loaded_at,
             3 as source_priority
 
-        from api_messages
+        {#
+            The staging view itself in each metric's branch, not an import CTE shared
+            by all of them: DuckDB and PostgreSQL materialize a CTE read more than
+            once, whole, so the readers' loaded_at filter would no longer reach the
+            raw table, and every build would parse the JSON of every App API message
+            ever loaded. Read here, each branch reads only the rows that arrived.
+        #}
+        from {{ ref('stg_customerio__api_messages') }}
 
         where {{ metric }}_epoch is not null
 
