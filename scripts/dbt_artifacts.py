@@ -119,16 +119,30 @@ def data_health_checks(manifest: dict[str, Any]) -> dict[str, str]:
 
     run_results.json carries no tags, so the manifest (written by the same dbt invocation)
     is where a test's tag and its `meta: {check: ...}` live."""
-    nodes = manifest.get("nodes") or {}
+    nodes = manifest.get("nodes")
     checks = {}
-    for unique_id, node in nodes.items():
-        config = node.get("config") or {}
-        tags = set(node.get("tags") or []) | set(config.get("tags") or [])
-        if node.get("resource_type") != "test" or DATA_HEALTH_TAG not in tags:
+    for unique_id, node in (nodes if isinstance(nodes, dict) else {}).items():
+        if not isinstance(node, dict):
             continue
-        meta = {**(node.get("meta") or {}), **(config.get("meta") or {})}
+        config = _mapping(node.get("config"))
+        if node.get("resource_type") != "test" or DATA_HEALTH_TAG not in (
+            _tags(node.get("tags")) | _tags(config.get("tags"))
+        ):
+            continue
+        meta = {**_mapping(node.get("meta")), **_mapping(config.get("meta"))}
         checks[unique_id] = str(meta.get("check") or node.get("name") or unique_id)
     return checks
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _tags(value: object) -> set[str]:
+    """A node's tags: a list, as dbt writes them, or one tag as a string."""
+    if isinstance(value, str):
+        return {value}
+    return {str(tag) for tag in value} if isinstance(value, list) else set()
 
 
 def rebuild_command(unique_id: str, manifest: dict[str, Any]) -> str:

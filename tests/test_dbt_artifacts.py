@@ -251,3 +251,21 @@ def test_data_health_checks__tags_and_meta_from_node_or_config(tmp_path: Path):
     assert checks(manifest) == {}
     manifest.write_text(json.dumps({}))
     assert checks(manifest) == {}
+
+
+def test_data_health_checks__nodes_of_another_shape_are_skipped_or_read() -> None:
+    manifest = {
+        "nodes": {
+            "test.p.a.1": "not a node",
+            "test.p.b.2": {"resource_type": "test", "tags": "data_health"},
+            "test.p.c.3": {
+                "resource_type": "test",
+                "config": {"tags": ["data_health"], "meta": "not a mapping"},
+            },
+        }
+    }
+    assert dbt_artifacts.data_health_checks(manifest) == {
+        "test.p.b.2": "test.p.b.2",
+        "test.p.c.3": "test.p.c.3",
+    }
+    assert dbt_artifacts.data_health_checks({"nodes": ["x"]}) == {}

@@ -58,6 +58,7 @@ from scripts.bench.sync import floor as sync_floor
 from scripts.bench.sync import run_sync, start_receiver, stats
 from scripts.dbt_artifacts import (
     RunResults,
+    UnreadableArtifactError,
     data_health_checks,
     node_name,
     read_manifest,
@@ -222,8 +223,13 @@ def only_data_health_failed(target_dir: Path) -> Callable[[int], bool]:
     def accept(code: int) -> bool:
         if code == 0:
             return True
-        run = read_run_results(target_dir / "run_results.json")
-        if code != 1 or run is None:
+        if code != 1:
+            return False
+        try:
+            run = read_run_results(target_dir / "run_results.json")
+        except UnreadableArtifactError:
+            return False
+        if run is None:
             return False
         checks = data_health_checks(read_manifest(target_dir / "manifest.json"))
         failed = [r.get("unique_id") for r in run.failed()]

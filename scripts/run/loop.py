@@ -10,9 +10,10 @@ forked).
 SIGTERM or SIGINT (Ctrl-C) stops the loop: between ticks at once; during a step, the
 step gets the signal (as in a one-shot tick) and the loop ends after that tick records
 itself; between two steps of a tick, the tick starts no further step (it reads `stop`),
-records itself, and the loop ends. A loop stopped by a signal exits 0, as a service
-manager expects of a stop it asked for (the stopped tick's own outcome is in its
-`audiences_ops.runs` row); one that ran its `--ticks` exits with the last tick's code.
+records itself, and the loop ends (a second signal outside a step ends it at once). A
+loop stopped by a signal exits 0, as a service manager expects of a stop it asked for
+(the stopped tick's own outcome is in its `audiences_ops.runs` row); one that ran its
+`--ticks` exits with the last tick's code.
 """
 
 from __future__ import annotations
@@ -120,16 +121,25 @@ def run_every(
 def stopped_by_signals(stop: Waiter) -> Iterator[None]:
     """While inside, SIGTERM and SIGINT set `stop` instead of ending the process: the
     loop, or a one-shot tick, reads it and stops at its next step (a running step gets
-    the signal from run_step's own handlers, which replace these while it runs)."""
+    the signal from run_step's own handlers, which replace these while it runs).
+
+    Asked once, the process winds down; the handler then gives both signals back their
+    default action, so a second one outside a step ends it at once, as it would without
+    these handlers. The default action is the kernel's, not Python's: it works even while the
+    process waits inside a call that runs no Python (a warehouse query waiting on a
+    lock), where no Python handler, this one included, can run until the call returns."""
+    previous: dict[int, object] = {}
 
     def handler(_signum: int, _frame: object) -> None:
         stop.set()
+        for sig in previous:
+            signal.signal(sig, signal.SIG_DFL)
 
-    previous = {
-        sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError):  # not the main thread: leave them alone
+            previous[sig] = signal.signal(sig, handler)
     try:
         yield
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            signal.signal(sig, old)  # type: ignore[arg-type]

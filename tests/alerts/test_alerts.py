@@ -452,3 +452,58 @@ def test_sigterm_after_the_last_step_lets_the_tick_finish_recording(
     assert [(s["step"], s["exit_code"]) for s in json.loads(steps)] == [
         ("load webhooks", 3)
     ]
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler for the signal (/proc/PID/status, SigCgt)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    (mask,) = (
+        line.split()[1] for line in status.splitlines() if line.startswith("SigCgt")
+    )
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+def test_a_second_sigterm_outside_a_step_ends_the_tick_at_once(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
+    """The first SIGTERM (here while the tick waits on its alert's answer) asks it to
+    wind down; a second ends it at once, by the kernel's default action, as a scheduler's
+    timeout or an operator asking twice expects."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    webhooks = _landing(tmp_path / "landing" / "webhooks", "a.ndjson", 4)
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "run", "--webhooks", str(webhooks),
+         "--no-build", "--no-sync"],
+        cwd=REPO_ROOT, env=tick.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    handled: list[bool] = []
+
+    def twice() -> None:  # the tick waits for this post's answer meanwhile
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        # The first one's handler has run once the tick no longer catches SIGTERM.
+        while _catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        handled.append(not _catches(process.pid, signal.SIGTERM))
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)  # ended before its post was answered
+
+    webhook.on_post = twice
+    try:
+        process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert handled == [True]
+    assert process.returncode == -signal.SIGTERM
+    ((status, code, _, _),) = _runs()
+    assert (status, code) == ("running", None)  # killed before recording its end

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from scripts.run import record
 from scripts.run.command import EXIT_PARTIAL, Tick, run
-from scripts.run.loop import Stop, TickOutcome, run_every
+from scripts.run.loop import Stop, TickOutcome, run_every, stopped_by_signals
 from scripts.warehouse import connect
 from tests.conftest import REPO_ROOT
 
@@ -284,3 +284,47 @@ def test_sigterm_during_a_forked_build_stops_the_loop_cleanly(
     # No step outlived the loop with the lock's descriptor.
     with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_first_signal_sets_stop_and_gives_the_second_its_default_action(
+    stop: Stop,
+) -> None:
+    """The kernel's default action, not a Python handler: a second signal then ends a
+    process that waits inside a call running no Python (tests/alerts/test_alerts.py
+    sends it to a real tick)."""
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with stopped_by_signals(stop):
+        assert not stop.is_set()
+        signal.raise_signal(signal.SIGINT)
+        assert stop.is_set()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_DFL
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_a_one_shot_tick_signalled_before_its_first_step_starts_none(
+    duckdb_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audiences run` without --every: SIGTERM while the tick records its start (outside
+    any step) ends it before its first step, recorded as stopped (exit 5)."""
+    landing = tmp_path / "webhooks"
+    landing.mkdir()
+    real_start = record.start
+
+    def start_then_a_signal(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_start(*args, **kwargs)
+
+    monkeypatch.setattr(record, "start", start_then_a_signal)
+    monkeypatch.setenv("AUDIENCES_RUN_LOCK", str(tmp_path / "run.lock"))
+    before = signal.getsignal(signal.SIGTERM)
+
+    result = CliRunner().invoke(run, ["--webhooks", str(landing), "--no-build"])
+
+    assert result.exit_code == EXIT_PARTIAL, result.output
+    assert "stopped by a signal during the tick, before load webhooks" in result.output
+    assert signal.getsignal(signal.SIGTERM) is before  # the tick's handlers are gone
+    with connect() as wh:
+        assert wh.query(f"select status, exit_code, steps from {record.RUNS}") == [
+            ("partial", EXIT_PARTIAL, "[]")
+        ]
