@@ -81,6 +81,17 @@ class Tick:
         )
         return Outcome(done.returncode, done.stdout, done.stderr)
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """The tick started and left running, for a test that signals it."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "scripts", "run", *args],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def dbt_artifacts(self, results: list[tuple[str, str, str]]) -> None:
         """A run_results.json + manifest.json as dbt writes them: (unique_id, status,
         data-health check or '')."""

@@ -365,11 +365,8 @@ def test_sigterm_reaches_the_running_sync_and_the_tick_records_itself(
     tick: Tick, webhook: WebhookReceiver
 ) -> None:
     import signal
-    import subprocess
-    import sys
 
     from scripts.fakes.segment_receiver import SegmentReceiver
-    from tests.conftest import REPO_ROOT
 
     _sync_inputs(*[("email_clickers", f"u{i}") for i in range(10)])
     tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
@@ -377,14 +374,7 @@ def test_sigterm_reaches_the_running_sync_and_the_tick_records_itself(
         # The first batch is parked until released: the sync is mid-send, for certain.
         segment.set_faults(hold_after_batches=0, hold_accepts=False)
         tick.env["SEGMENT_HOST"] = segment.url
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scripts", "run", "--no-build"],
-            cwd=REPO_ROOT,
-            env=tick.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = tick.start("--no-build")
         try:
             assert segment.wait_holding(120)
             process.send_signal(signal.SIGTERM)
@@ -424,19 +414,10 @@ def test_sigterm_after_the_last_step_lets_the_tick_finish_recording(
     load) no longer kills the tick half recorded: it posts, records its row and exits
     with its own code."""
     import signal
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO_ROOT
 
     webhooks = _landing(tmp_path / "landing" / "webhooks", "a.ndjson", 4)
     tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts", "run", "--webhooks", str(webhooks),
-         "--no-build", "--no-sync"],
-        cwd=REPO_ROOT, env=tick.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    process = tick.start("--webhooks", str(webhooks), "--no-build", "--no-sync")
     # The tick waits for the answer to its post, so the signal arrives mid-post.
     webhook.on_post = lambda: process.send_signal(signal.SIGTERM)
     try:
@@ -470,20 +451,11 @@ def test_a_second_sigterm_outside_a_step_ends_the_tick_at_once(
     wind down; a second ends it at once, by the kernel's default action, as a scheduler's
     timeout or an operator asking twice expects."""
     import signal
-    import subprocess
-    import sys
     import time
-
-    from tests.conftest import REPO_ROOT
 
     webhooks = _landing(tmp_path / "landing" / "webhooks", "a.ndjson", 4)
     tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts", "run", "--webhooks", str(webhooks),
-         "--no-build", "--no-sync"],
-        cwd=REPO_ROOT, env=tick.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    process = tick.start("--webhooks", str(webhooks), "--no-build", "--no-sync")
     handled: list[bool] = []
 
     def twice() -> None:  # the tick waits for this post's answer meanwhile
