@@ -82,27 +82,24 @@ class ForkedProcess:
         self.stdout = stdout
         self.returncode: int | None = None
         self.rusage: object = None  # the child's resource usage, once it has ended
+        self._ended = False  # it has exited (reaped, or about to be)
 
     def wait(self) -> int:
         if self.returncode is None:
             # Wait for the end without reaping it: until reaped, the pid stays this
             # child's, so a signal the tick forwards meanwhile reaches no one else.
             os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
-            # Then reap it and note it ended with SIGTERM and SIGINT held back: a
-            # handler running between the two would send to a pid the system may
-            # already have given to another process (send_signal checks returncode).
-            stopping = {signal.SIGTERM, signal.SIGINT}
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
-            try:
-                _, status, self.rusage = os.wait4(self.pid, 0)
-                self.returncode = os.waitstatus_to_exitcode(status)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            # It has ended: from here on send_signal sends nothing, so a handler that
+            # runs between the reap and the return code below (a signal forwarded by
+            # the tick) cannot reach a pid the system may have given to another process.
+            self._ended = True
+            _, status, self.rusage = os.wait4(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
             self.stdout.close()
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None:
+        if self.returncode is None and not self._ended:
             os.kill(self.pid, signum)
 
 
