@@ -24,7 +24,9 @@ finishes an interrupted or limited run must pass without `--force`.
 - data health: a dbt test tagged `data_health` (event volume, source freshness, identity
   coverage, machine-open share, audience size) failed or errored in that same
   `run_results.json`. The refusal names the check (the test's `meta.check`, read from the
-  `manifest.json` beside it), so the operator knows which signal to look at.
+  `manifest.json` beside it), so the operator knows which signal to look at. A
+  manifest.json there that cannot be read, beside a failed test, refuses too: that test
+  may be one.
 - future as_of: dbt's last run used an `as_of` more than the ledger's skew
   (`as_of_future_skew_minutes`, dbt_project.yml) after it ran (a
   what-if). The sync inputs then hold that future moment's membership, and sending them
@@ -163,13 +165,31 @@ def check_data_health(path: Path | None) -> list[Refusal]:
     clicks empties an audience), so sending its changes would spread the damage."""
     if path is None or not path.is_file():
         return []
-    checks = data_health_checks(read_manifest(path.parent / "manifest.json"))
-    if not checks:
-        return []
+    manifest_path = path.parent / "manifest.json"
+    manifest = read_manifest(manifest_path)
+    checks = data_health_checks(manifest)
+    if not checks and not (manifest_path.is_file() and not manifest.get("nodes")):
+        return []  # none declared, or no manifest beside the results at all
     try:
         run = read_run_results(path)
     except UnreadableArtifactError as exc:
         return [Refusal("data_health", str(exc))]
+    if not checks:
+        # A manifest that cannot be read (dbt stopped while writing it) says nothing
+        # of which tests are data-health checks: a failed test may be one.
+        failed_tests = [
+            r for r in (run.failed() if run else []) if _is_test(r.get("unique_id"))
+        ]
+        if not failed_tests:
+            return []
+        return [
+            Refusal(
+                "data_health",
+                f"cannot read dbt's manifest {manifest_path}, so cannot tell whether "
+                f"any of the {len(failed_tests)} failed test(s) in {path} is a "
+                "data-health check; run `dbt build` again",
+            )
+        ]
     failed: dict[str, list[str]] = {}
     for result in run.failed() if run else []:
         unique_id = str(result.get("unique_id", ""))
@@ -183,6 +203,10 @@ def check_data_health(path: Path | None) -> list[Refusal]:
         )
         for check, tests in sorted(failed.items())
     ]
+
+
+def _is_test(unique_id: object) -> bool:
+    return str(unique_id).startswith("test.")
 
 
 def _as_of_skew(variables: dict) -> timedelta:

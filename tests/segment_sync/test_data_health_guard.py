@@ -87,3 +87,19 @@ def test_unreadable_results_refuse(tmp_path: Path) -> None:
     path.write_text("{ not json")
     (refusal,) = check_data_health(path)
     assert refusal.message.startswith("cannot read dbt results")
+
+
+def test_an_unreadable_manifest_beside_a_failed_test_refuses(tmp_path: Path) -> None:
+    """dbt killed while writing manifest.json: which tests are data-health checks is
+    unknown, so a failed test may be one; passing results still say nothing."""
+    volume = f"test.{PROJECT}.event_volume_within_baseline_x.924a2d"
+    path = _artifacts(tmp_path / "target", {volume: "fail"}, {volume: "event_volume"})
+    manifest = tmp_path / "target" / "manifest.json"
+    for broken in ('{"nodes": {"test.p', "{}"):
+        manifest.write_text(broken)
+        (refusal,) = check_data_health(path)
+        assert (refusal.rule, refusal.overridable) == ("data_health", True)
+        assert refusal.message.startswith(f"cannot read dbt's manifest {manifest}")
+        assert "any of the 1 failed test(s)" in refusal.message
+    path.write_text(json.dumps({"results": [{"unique_id": volume, "status": "pass"}]}))
+    assert check_data_health(path) == []
