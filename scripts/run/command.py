@@ -64,6 +64,11 @@ guardrails read dbt's run_results.json and refuse on failed sync-model or
 data-health tests. Each tick writes one row to audiences_ops.runs.
 
 \b
+SIGTERM or Ctrl-C: the running step gets it (a build stops, the sync finishes
+its group); no further step starts; the tick records its row and exits. A
+second one outside a step ends the tick at once (its row stays `running`).
+
+\b
 With --every, the command keeps running: a tick every MINUTES until SIGTERM or
 Ctrl-C (then exit 0; each tick's outcome is in its audiences_ops.runs row), dbt
 imported once and each build forked from this process (about 2 s less a tick;
