@@ -125,9 +125,10 @@ def stopped_by_signals(stop: Waiter) -> Iterator[None]:
 
     Asked once, the process winds down; the handler then gives both signals back their
     default action, so a second one outside a step ends it at once, as it would without
-    these handlers. The default action is the kernel's, not Python's: it works even while the
-    process waits inside a call that runs no Python (a warehouse query waiting on a
-    lock), where no Python handler, this one included, can run until the call returns."""
+    these handlers. The default action is the kernel's, not Python's: it works even
+    while the process waits inside a call that runs no Python (a warehouse query
+    waiting on a lock), where no Python handler, this one included, can run until the
+    call returns."""
     previous: dict[int, object] = {}
 
     def handler(_signum: int, _frame: object) -> None:
