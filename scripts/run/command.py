@@ -21,7 +21,7 @@ from scripts.cli_options import (
     target_option,
 )
 from scripts.run import findings, key_checks, loop, record, storage_vacuum, warm_dbt
-from scripts.run.lock import RunLockedError, exclusive
+from scripts.run.lock import LockFileError, RunLockedError, exclusive
 from scripts.run.steps import (
     Launch,
     StepResult,
@@ -31,6 +31,8 @@ from scripts.run.steps import (
 )
 from scripts.settings import SettingsError, dbt_run_results, load_target, project_dir
 from scripts.warehouse import WarehouseError, connect
+
+DEFAULT_LOCK_FILE = ".audiences-run.lock"
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -166,8 +168,9 @@ def _worst(codes: list[int]) -> int:
     "--every",
     "every_minutes",
     # At most a year: a loop that ticks less often is better started by a scheduler.
-    # Above 0: back-to-back ticks over a broken warehouse would alert without a pause.
-    type=click.FloatRange(min=0, min_open=True, max=525600),
+    # At least 0.01 (0.6 s, what the tests use): back-to-back ticks over a broken
+    # warehouse would alert without a pause.
+    type=click.FloatRange(min=0.01, max=525600),
     callback=finite_minutes,
     # No environment variable: in a file that cron's ticks also read, it would turn
     # each of them into a loop that never ends.
@@ -193,7 +196,9 @@ def _worst(codes: list[int]) -> int:
     envvar="AUDIENCES_RUN_LOCK",
     show_envvar=True,
     default=None,
-    help="File locked for the tick [default: target/audiences-run.lock].",
+    help="File locked for the tick, holding its pid and nothing else [default: "
+    ".audiences-run.lock in the project, outside target/, which `dbt clean` "
+    "empties].",
 )
 def run(
     target_name: str | None,
@@ -232,7 +237,9 @@ def run(
     if ticks is not None and every_minutes is None:
         fail("--ticks counts the ticks of a loop: give --every too", EXIT_USAGE)
     project = project_dir()
-    lock_path = lock_file or project / "target" / "audiences-run.lock"
+    # Not in target/: `dbt clean` removes it, and a tick started after that would lock
+    # a new file at the same path beside one still running.
+    lock_path = lock_file or project / DEFAULT_LOCK_FILE
     options = {
         "loads": [
             ("webhooks", webhooks_dir, []),
@@ -259,6 +266,13 @@ def run(
             code = tick.execute(**options)
         return loop.TickOutcome(code, any(step.interrupted for step in tick.steps))
 
+    def lock_unusable(exc: LockFileError, where: str) -> None:
+        """A lock file the tick cannot use is the operator's to fix: said, alerted."""
+        click.echo(f"error: {exc}", err=True)
+        alerter = Alerter(f"{where} on target {target.name}")
+        alerter.add(Alert("run_error", [str(exc)], "audiences run --help"))
+        alerter.flush()
+
     if every_minutes is None:
         # SIGTERM or SIGINT outside a step (between two, or while the tick records
         # itself) ends the tick before its next step, recorded as a stop, instead of
@@ -270,6 +284,9 @@ def run(
                 outcome = one_tick(stopping=stop.is_set)
         except RunLockedError as exc:
             fail(str(exc), EXIT_LOCKED)
+        except LockFileError as exc:
+            lock_unusable(exc, "audiences run")
+            sys.exit(EXIT_ERROR)
         finally:
             stop.close()
         sys.exit(outcome.exit_code)
@@ -292,8 +309,11 @@ def run(
         except RunLockedError as exc:
             click.echo(f"error: {exc}", err=True)
             return loop.TickOutcome(EXIT_LOCKED, False)
+        except LockFileError as exc:
+            lock_unusable(exc, "audiences run --every")
+            return loop.TickOutcome(EXIT_ERROR, False)
         except Exception as exc:
-            # Outside the tick's own handling (the lock file, the settings): alert as
+            # Outside the tick's own handling (the settings, a bug): alert as
             # for a tick that crashed, and let the loop report it and go on.
             alerter = Alerter(f"audiences run --every on target {target.name}")
             alerter.add(

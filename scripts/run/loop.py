@@ -136,6 +136,9 @@ def stopped_by_signals(stop: Waiter) -> Iterator[None]:
         for sig in previous:
             signal.signal(sig, signal.SIG_DFL)
 
+    # run_step, having passed a signal on to its step, calls the handler marked so.
+    handler.stops_the_tick = True  # type: ignore[attr-defined]
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(ValueError):  # not the main thread: leave them alone
             previous[sig] = signal.signal(sig, handler)

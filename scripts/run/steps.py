@@ -151,3 +151,10 @@ def _passed_on(process: Any, received: list[int]) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        # The tick's own handler (scripts/run/loop.py, stopped_by_signals, which marks
+        # it) hears of the first signal too, as if it had come now: the tick is then
+        # stopping, and a second signal after this step ends it at once, not a third.
+        # Any other handler (a caller's, Python's KeyboardInterrupt) is left alone.
+        handler = previous.get(received[0]) if received else None
+        if getattr(handler, "stops_the_tick", False):
+            handler(received[0], None)  # type: ignore[misc]

@@ -3,9 +3,13 @@ scheduled tick has one exit code and one runs row."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from scripts.alerts.message import Alert
 from scripts.alerts.webhook import Alerter
@@ -274,6 +278,66 @@ def test_a_second_tick_while_one_holds_the_lock_does_nothing(tick: Tick) -> None
     assert "another `audiences run` holds" in out.stderr
     with connect() as wh:
         assert not wh.table_exists("audiences_ops", "runs")
+
+
+def test_a_lock_file_that_holds_other_data_is_refused_and_left_as_it_is(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
+    """AUDIENCES_RUN_LOCK pointed at the warehouse by a slip: the tick refuses it,
+    alerts, and writes nothing into it."""
+    not_a_lock = tmp_path / "copy-of-the-warehouse.duckdb"
+    not_a_lock.write_bytes(b"DUCK" + bytes(range(256)) * 64)
+    before = not_a_lock.read_bytes()
+    tick.env["AUDIENCES_RUN_LOCK"] = str(not_a_lock)
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+
+    out = tick.run("--no-build", "--no-sync")
+
+    assert out.code == 1, out.output + out.stderr
+    assert f"error: {not_a_lock} holds something other than a tick's pid" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not_a_lock.read_bytes() == before
+    (alert,) = webhook.texts()
+    assert alert.startswith("[audiences] The scheduled run stopped with an error")
+    assert "holds something other than a tick's pid" in alert
+    with connect() as wh:
+        assert not wh.table_exists("audiences_ops", "runs")
+
+
+def test_a_lock_file_that_cannot_be_opened_is_a_clear_error(
+    tick: Tick, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    tick.env["AUDIENCES_RUN_LOCK"] = str(a_file / "run.lock")  # a file, not a folder
+
+    out = tick.run("--no-build", "--no-sync")
+
+    assert out.code == 1, out.output + out.stderr
+    assert f"error: cannot create the folder of {a_file / 'run.lock'}" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_lock_file_replaced_while_being_locked_is_locked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between opening the file and locking it, the file at the path was replaced: the
+    lock taken on the old one keeps no one out, so the tick locks the new one."""
+    path = tmp_path / "run.lock"
+    real_flock = fcntl.flock
+    replaced: list[int] = []
+
+    def flock_after_a_replacement(handle: object, operation: int) -> None:
+        if not replaced:
+            path.unlink()
+            path.write_bytes(b"")
+            replaced.append(path.stat().st_ino)
+        real_flock(handle, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_replacement)
+    with exclusive(path) as descriptor:
+        assert os.fstat(descriptor).st_ino == replaced[0] == path.stat().st_ino
+        assert path.read_text() == f"{os.getpid()}\n"
 
 
 def test_a_load_that_fails_names_the_loader_and_the_error() -> None:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from scripts.run import record
 from scripts.run.command import EXIT_PARTIAL, Tick, run
 from scripts.run.loop import Stop, TickOutcome, run_every, stopped_by_signals
+from scripts.run.steps import run_step
 from scripts.warehouse import connect
 from tests.conftest import REPO_ROOT
 
@@ -208,7 +209,8 @@ def test_a_tick_exactly_as_long_as_every_is_not_late() -> None:
         (["--ticks", "2"], "--ticks counts the ticks of a loop: give --every too"),
         (["--every", "nan"], "nan is not a number of minutes"),
         (["--every", "-1"], "-1.0 is not in the range"),
-        (["--every", "0"], "0.0 is not in the range 0<x<=525600"),
+        (["--every", "0"], "0.0 is not in the range 0.01<=x<=525600"),
+        (["--every", "0.00001"], "1e-05 is not in the range 0.01<=x<=525600"),
         (["--every", "5", "--ticks", "0"], "0 is not in the range x>=1"),
     ],
 )
@@ -328,3 +330,43 @@ def test_a_one_shot_tick_signalled_before_its_first_step_starts_none(
         assert wh.query(f"select status, exit_code, steps from {record.RUNS}") == [
             ("partial", EXIT_PARTIAL, "[]")
         ]
+
+
+def test_a_signal_passed_on_to_a_step_also_stops_the_tick(
+    stop: Stop, tmp_path: Path
+) -> None:
+    """SIGTERM during a step goes to the step; the tick's own handler hears of it once
+    the step has ended, so the tick is stopping and a second signal ends it at once."""
+    waits = [
+        sys.executable,
+        "-c",
+        "import signal; print('ready', flush=True); signal.pause()",
+    ]
+
+    def echo(line: str) -> None:
+        if line == "ready":  # the step is running, its signals passed on
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with stopped_by_signals(stop):
+        result = run_step("wait", waits, display="wait", cwd=tmp_path, echo=echo)
+        assert result.interrupted
+        assert result.exit_code == -signal.SIGTERM
+        assert stop.is_set()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_step_s_signal_leaves_any_other_handler_alone(tmp_path: Path) -> None:
+    """Outside a tick (no handler of stopped_by_signals), the handler run_step found is
+    not called for a signal it passed on: Python's own SIGINT handler would raise."""
+    waits = [
+        sys.executable,
+        "-c",
+        "import signal; print('ready', flush=True); signal.pause()",
+    ]
+
+    def echo(line: str) -> None:
+        if line == "ready":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = run_step("wait", waits, display="wait", cwd=tmp_path, echo=echo)
+    assert result.interrupted  # and no KeyboardInterrupt here
