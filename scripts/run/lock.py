@@ -9,10 +9,10 @@ different machines.
 
 The file holds the holder's pid and nothing else. A path that holds anything else (a
 `--lock-file` pointed at the warehouse by mistake) is refused, never emptied. A lock
-file removed while held (`dbt clean` empties target/, where the default one lives)
-would let the next tick lock a new file at the same path beside the running one, so a
-tick that has locked a file checks that it is still the one at the path, and locks the
-new one if not.
+file removed while a tick holds it lets the next tick lock a new file at the same path
+beside the running one; so the default one is not in target/, which `dbt clean`
+removes, and a tick that has locked a file checks that it is still the one at the path
+(it may have been replaced between opening and locking), and locks the new one if not.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-# What this module writes: a pid and a newline (or nothing, in a file just created).
-LOCK_CONTENT = re.compile(rb"(\d{1,10}\n)?")
+# What this module writes: a pid and a newline (nothing in a file just created; a pid
+# cut short by a full disk is still ours).
+LOCK_CONTENT = re.compile(rb"(\d{1,10}\n?)?")
 
 
 class RunLockedError(Exception):

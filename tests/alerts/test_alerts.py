@@ -304,6 +304,18 @@ def test_a_lock_file_that_holds_other_data_is_refused_and_left_as_it_is(
         assert not wh.table_exists("audiences_ops", "runs")
 
 
+@pytest.mark.parametrize("content", [b"", b"4242\n", b"4242"])
+def test_a_lock_file_of_an_ended_tick_is_taken_over(
+    tmp_path: Path, content: bytes
+) -> None:
+    """Empty, a pid, or a pid cut short by a full disk: a lock file, whose holder has
+    ended (the flock is free); its pid is replaced by this process's."""
+    path = tmp_path / "run.lock"
+    path.write_bytes(content)
+    with exclusive(path):
+        assert path.read_text() == f"{os.getpid()}\n"
+
+
 def test_a_lock_file_that_cannot_be_opened_is_a_clear_error(
     tick: Tick, tmp_path: Path
 ) -> None:
