@@ -122,7 +122,11 @@ class Rounds:
             statistics.median(f for f, _ in self.floor),
             max(rss for _, rss in self.floor),
             goal,
-            f"{len(self.step)} rounds, each the step vs its floor: {times}; {note}",
+            (
+                f"{len(self.step)} rounds, each the step vs its floor: {times}; {note}"
+                if len(self.step) > 1
+                else f"one round, the step vs its floor: {times}; {note}"
+            ),
         )
 
 
@@ -699,6 +703,19 @@ def sync_steps(db: Path) -> list[Step]:
     ]  # fmt: skip
 
 
+def _rounds_sentence(rounds: int) -> str:
+    if rounds == 1:
+        return (
+            "The two loads and the incremental build ran once each, as did their "
+            "floors\n(`--rounds 1`), as every other step did."
+        )
+    return (
+        f"The two loads and the incremental build ran {rounds} times each, as did "
+        "their floors:\ntheir rows show the medians (every round is in the notes), "
+        "the other steps one run."
+    )
+
+
 def render(
     steps: list[Step], people: int, days: int, host: str, rounds: int = ROUNDS
 ) -> str:
@@ -721,8 +738,7 @@ def render(
 Machine: {host}; load average {os.getloadavg()[0]:.1f} at the end. Wall times include whatever
 else ran on the machine (a load average above 2 on 2 cores means other work), so on a
 busy machine they are upper bounds; the ratios within a step are measured side by side.
-The two loads and the incremental build ran {rounds} times each, as did their floors:
-their rows show the medians (every round is in the notes), the other steps one run.
+{_rounds_sentence(rounds)}
 
 | step | time | peak RSS | floor | floor peak RSS | ratio | goal |
 |---|---|---|---|---|---|---|

@@ -57,3 +57,11 @@ def test_remove_database__takes_the_file_its_log_and_its_spill_folder(tmp_path):
     remove_database(db)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb.bak"]
     remove_database(db)  # nothing left to remove: no error
+
+
+def test_rounds__one_round_is_said_so() -> None:
+    step = Rounds(step=[(2.0, 10)], floor=[(1.0, 5)]).as_step("tick", "", "built")
+    assert (step.seconds, step.floor_seconds) == (2.0, 1.0)
+    assert (
+        step.note == "one round, the step vs its floor: 2.00 s vs 1.00 s (2.00x); built"
+    )
