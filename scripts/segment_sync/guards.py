@@ -168,13 +168,14 @@ def check_data_health(path: Path | None) -> list[Refusal]:
     manifest_path = path.parent / "manifest.json"
     manifest = read_manifest(manifest_path)
     checks = data_health_checks(manifest)
-    if not checks and not (manifest_path.is_file() and not manifest.get("nodes")):
+    manifest_unreadable = manifest_path.is_file() and not manifest.get("nodes")
+    if not checks and not manifest_unreadable:
         return []  # none declared, or no manifest beside the results at all
     try:
         run = read_run_results(path)
     except UnreadableArtifactError as exc:
         return [Refusal("data_health", str(exc))]
-    if not checks:
+    if manifest_unreadable:
         # A manifest that cannot be read (dbt stopped while writing it) says nothing
         # of which tests are data-health checks: a failed test may be one.
         failed_tests = [
