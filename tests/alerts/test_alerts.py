@@ -330,25 +330,29 @@ def test_a_lock_file_that_cannot_be_opened_is_a_clear_error(
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("replaced_by_a_new_file", [True, False])
 def test_a_lock_file_replaced_while_being_locked_is_locked_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, replaced_by_a_new_file: bool
 ) -> None:
-    """Between opening the file and locking it, the file at the path was replaced: the
-    lock taken on the old one keeps no one out, so the tick locks the new one."""
+    """Between opening the file and locking it, the file at the path was replaced (or
+    only removed): the lock taken on the old one keeps no one out, so the tick locks
+    the file that is at the path now."""
     path = tmp_path / "run.lock"
     real_flock = fcntl.flock
-    replaced: list[int] = []
+    calls: list[int] = []
 
     def flock_after_a_replacement(handle: object, operation: int) -> None:
-        if not replaced:
+        if not calls:
             path.unlink()
-            path.write_bytes(b"")
-            replaced.append(path.stat().st_ino)
+            if replaced_by_a_new_file:
+                path.write_bytes(b"")
+        calls.append(operation)
         real_flock(handle, operation)
 
     monkeypatch.setattr(fcntl, "flock", flock_after_a_replacement)
     with exclusive(path) as descriptor:
-        assert os.fstat(descriptor).st_ino == replaced[0] == path.stat().st_ino
+        assert len(calls) == 2  # the first lock was dropped, a second one taken
+        assert os.fstat(descriptor).st_ino == path.stat().st_ino
         assert path.read_text() == f"{os.getpid()}\n"
 
 

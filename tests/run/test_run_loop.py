@@ -211,6 +211,7 @@ def test_a_tick_exactly_as_long_as_every_is_not_late() -> None:
         (["--every", "-1"], "-1.0 is not in the range"),
         (["--every", "0"], "0.0 is not in the range 0.01<=x<=525600"),
         (["--every", "0.00001"], "1e-05 is not in the range 0.01<=x<=525600"),
+        (["--every", "0.0099"], "0.0099 is not in the range 0.01<=x<=525600"),
         (["--every", "5", "--ticks", "0"], "0 is not in the range x>=1"),
     ],
 )
