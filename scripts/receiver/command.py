@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from scripts import stop_signals
 from scripts.cli_options import fail
 from scripts.receiver.landing import LandingWriter, describe_os_error
 from scripts.receiver.server import HEALTH_PATH, ReceiverConfig, ReceiverServer
@@ -47,7 +47,8 @@ DIR/.incoming/*.ndjson.part; files move into DIR when they reach --rotate-bytes
 or --rotate-seconds, so loaders never see a half-written file. 401 = bad or
 missing X-CIO-Signature, 400 = not one JSON object, 413 = too large, 503 = disk
 error (Customer.io retries). Replays are accepted: the loader dedupes on
-event_id. SIGTERM/SIGINT: stop accepting, finish in-flight requests, rotate, exit 0.
+event_id. SIGTERM, SIGINT or SIGHUP (the terminal gone): stop accepting, finish
+in-flight requests, rotate, exit 0.
 GET /healthz answers 200, or 503 with a "reason" when a write would fail now
 (read-only or full disk: it writes and syncs a probe file) or the last one failed.
 A --landing-dir that cannot be written at start: one error line, exit 2.
@@ -149,8 +150,7 @@ def serve_webhooks(
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_signals.install(request_stop)
 
     serving = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http"

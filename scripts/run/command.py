@@ -69,10 +69,12 @@ data-health tests. Each tick writes one row to audiences_ops.runs.
 SIGTERM or Ctrl-C: the running step gets it (a build stops, the sync finishes
 its group); no further step starts; the tick records its row and exits. A
 second one outside a step ends the tick at once (its row stays `running`).
+SIGHUP (the terminal closed, an ssh session dropped) stops it the same way,
+with its output from then on sent to /dev/null; under nohup it runs on.
 
 \b
-With --every, the command keeps running: a tick every MINUTES until SIGTERM or
-Ctrl-C (then exit 0; each tick's outcome is in its audiences_ops.runs row), dbt
+With --every, the command keeps running: a tick every MINUTES until SIGTERM,
+Ctrl-C or SIGHUP (then exit 0; each tick's outcome is in its audiences_ops.runs row), dbt
 imported once and each build forked from this process (about 2 s less a tick;
 docs/scheduling.md). With --ticks N it exits after N ticks, with the last one's
 code.
@@ -86,7 +88,7 @@ Exit codes (the most serious step wins; docs/scheduling.md):
      refused by a guardrail (nothing sent)
   4  locked: another tick (or another sync) is running; nothing was done
   5  partial: the sync did not deliver everything (failed or dead-lettered
-     messages), or SIGTERM/SIGINT stopped the tick (passed on to the running
+     messages), or a signal stopped the tick (passed on to the running
      step); pending messages are resent by the next tick
   6  failed: a landing file failed to load (build and sync skipped) or
      dbt build failed
@@ -177,7 +179,7 @@ def _worst(codes: list[int]) -> int:
     default=None,
     metavar="MINUTES",
     help="Keep running: a tick every MINUTES (from the start of one to the start of "
-    "the next) until SIGTERM or Ctrl-C, which exit 0. dbt stays imported and each "
+    "the next) until SIGTERM, Ctrl-C or SIGHUP, which exit 0. dbt stays imported and each "
     "build is forked from this process while it runs a single thread, which saves "
     "dbt's start-up on every tick.",
 )
@@ -274,7 +276,7 @@ def run(
         alerter.flush()
 
     if every_minutes is None:
-        # SIGTERM or SIGINT outside a step (between two, or while the tick records
+        # SIGTERM, SIGINT or SIGHUP outside a step (between two, or while the tick records
         # itself) ends the tick before its next step, recorded as a stop, instead of
         # killing it half recorded, or just as it has started a step that would then
         # run on alone, holding the lock.
@@ -301,7 +303,7 @@ def run(
         f"loop: a tick every {every_minutes:g} min until SIGTERM or Ctrl-C{preloaded}"
     )
     launch = warm_dbt.launcher(click.echo)
-    stop = loop.Stop()  # set by SIGTERM and SIGINT, for the loop and its ticks
+    stop = loop.Stop()  # set by the stop signals, for the loop and its ticks
 
     def loop_tick() -> loop.TickOutcome:
         try:
@@ -378,7 +380,7 @@ class Tick:
         # How the build's process starts: None, the `dbt` command; in a loop, forked
         # from the loop's process (scripts/run/warm_dbt.py).
         self.dbt_launch: Launch | None = None
-        # Whether SIGTERM or SIGINT has arrived (scripts/run/loop.py,
+        # Whether SIGTERM, SIGINT or SIGHUP has arrived (scripts/run/loop.py,
         # stopped_by_signals); if so, no further step starts.
         self.stopping: Callable[[], bool] = lambda: False
 

@@ -7,13 +7,14 @@ that fails, finds the lock held, or raises is reported and the loop goes on to t
 only its builds differ (scripts/run/warm_dbt.py: dbt stays imported, each build is
 forked).
 
-SIGTERM or SIGINT (Ctrl-C) stops the loop: between ticks at once; during a step, the
-step gets the signal (as in a one-shot tick) and the loop ends after that tick records
-itself; between two steps of a tick, the tick starts no further step (it reads `stop`),
-records itself, and the loop ends (a second signal outside a step ends it at once). A
-loop stopped by a signal exits 0, as a service manager expects of a stop it asked for
-(the stopped tick's own outcome is in its `audiences_ops.runs` row); one that ran its
-`--ticks` exits with the last tick's code.
+SIGTERM, SIGINT (Ctrl-C) or SIGHUP (its terminal gone; scripts/stop_signals.py) stops
+the loop: between ticks at once; during a step, the step gets the signal (as in a
+one-shot tick) and the loop ends after that tick records itself; between two steps of a
+tick, the tick starts no further step (it reads `stop`), records itself, and the loop
+ends (a second signal outside a step ends it at once). A loop stopped by a signal exits
+0, as a service manager expects of a stop it asked for (the stopped tick's own outcome
+is in its `audiences_ops.runs` row); one that ran its `--ticks` exits with the last
+tick's code.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
+
+from scripts import stop_signals
 
 
 @dataclass
@@ -81,9 +84,10 @@ def run_every(
     error_code: int,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Run `tick` every `every_seconds` until a signal sets `stop` (SIGTERM and SIGINT
-    do, while this runs), or `ticks` ticks; returns the exit code (module docstring).
-    A tick that raises counts as `error_code` (the command's exit codes are its own).
+    """Run `tick` every `every_seconds` until a signal sets `stop` (SIGTERM, SIGINT
+    and SIGHUP do, while this runs), or `ticks` ticks; returns the exit code (module
+    docstring). A tick that raises counts as `error_code` (the command's exit codes are
+    its own).
 
     `clock` and `stop` may be a test's own, to run the schedule on its clock."""
     code = 0
@@ -119,11 +123,12 @@ def run_every(
 
 @contextlib.contextmanager
 def stopped_by_signals(stop: Waiter) -> Iterator[None]:
-    """While inside, SIGTERM and SIGINT set `stop` instead of ending the process: the
-    loop, or a one-shot tick, reads it and stops at its next step (a running step gets
-    the signal from run_step's own handlers, which replace these while it runs).
+    """While inside, SIGTERM, SIGINT and SIGHUP (scripts/stop_signals.py) set `stop`
+    instead of ending the process: the loop, or a one-shot tick, reads it and stops at
+    its next step (a running step gets the signal from run_step's own handlers, which
+    replace these while it runs).
 
-    Asked once, the process winds down; the handler then gives both signals back their
+    Asked once, the process winds down; the handler then gives the signals back their
     default action, so a second one outside a step ends it at once, as it would without
     these handlers. The default action is the kernel's, not Python's: it works even
     while the process waits inside a call that runs no Python (a warehouse query
@@ -139,11 +144,8 @@ def stopped_by_signals(stop: Waiter) -> Iterator[None]:
     # run_step, having passed a signal on to its step, calls the handler marked so.
     handler.stops_the_tick = True  # type: ignore[attr-defined]
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(ValueError):  # not the main thread: leave them alone
-            previous[sig] = signal.signal(sig, handler)
+    previous.update(stop_signals.install(handler))
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)  # type: ignore[arg-type]
+        stop_signals.restore(previous)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts import stop_signals
+
 KEPT_OUTPUT_LINES = 200
 
 # Starts a step's process in place of subprocess.Popen (run_step's `launch`).
@@ -33,7 +35,7 @@ class StepResult:
     exit_code: int
     seconds: float
     output: list[str] = field(default_factory=list, repr=False)
-    interrupted: bool = False  # SIGTERM/SIGINT arrived while it ran (and was passed on)
+    interrupted: bool = False  # a stop signal arrived while it ran (and was passed on)
 
     @property
     def ok(self) -> bool:
@@ -135,22 +137,20 @@ def run_step(
 def _passed_on(process: Any, received: list[int]) -> Iterator[None]:
     """SIGTERM/SIGINT to the tick go to the running step, which stops the way it always
     does (the sync finishes and records its current group); the tick then records itself
-    and runs no further step."""
+    and runs no further step. SIGHUP (the tick's terminal gone) goes on as SIGTERM: the
+    step's output is the tick's pipe, not the terminal, and SIGTERM is the stop every
+    step handles."""
 
     def forward(signum: int, _frame: object) -> None:
         received.append(signum)
         with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signum)
+            process.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(ValueError):  # not the main thread: leave them alone
-            previous[sig] = signal.signal(sig, forward)
+    previous = stop_signals.install(forward)
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stop_signals.restore(previous)
         # The tick's own handler (scripts/run/loop.py, stopped_by_signals, which marks
         # it) hears of the first signal too, as if it had come now: the tick is then
         # stopping, and a second signal after this step ends it at once, not a third.

@@ -11,8 +11,8 @@ process holds the DuckDB file between ticks (a loader or `audiences sync` may ru
 
 The child is what scripts/run/steps.py expects of a step's process: its own process
 group, the step's environment and working directory, only the descriptors it is meant
-to inherit (the tick's lock), stdout and stderr on one pipe, and SIGTERM and SIGINT
-handled as a fresh Python process handles them.
+to inherit (the tick's lock), stdout and stderr on one pipe, and SIGTERM, SIGINT and
+SIGHUP handled as a fresh Python process handles them.
 
 Forking is safe only from a process with a single thread: a lock held by another thread
 at the fork would stay held forever in the child (DuckDB's own worker threads, if a
@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TextIO
 
+from scripts import stop_signals
 from scripts.run.steps import Launch
 
 # What a `dbt build` imports before it reads a file: dbt's command line (which brings
@@ -116,10 +117,10 @@ def start_forked(
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child would print the parent's pending output again
     read_end, write_end = os.pipe()
-    # SIGTERM and SIGINT wait until each side has its own handlers: one arriving between
-    # the fork and the child's reset would otherwise run the parent's handler in the
-    # child, and be lost.
-    stopping = {signal.SIGTERM, signal.SIGINT}
+    # SIGTERM, SIGINT and SIGHUP wait until each side has its own handlers: one arriving
+    # between the fork and the child's reset would otherwise run the parent's handler in
+    # the child, and be lost.
+    stopping = set(stop_signals.SIGNALS)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
     try:
         pid = os.fork()
@@ -134,6 +135,8 @@ def start_forked(
             _own_exit_handlers()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # nohup's stays
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.setpgid(0, 0)
             os.dup2(write_end, 1)

@@ -11,9 +11,7 @@ ids, which Segment (and our receiver) dedupe.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from scripts import stop_signals
 from scripts.segment_sync import guards, lock, outbox, outcomes, payloads, plan
 from scripts.segment_sync.redact import Redactor, library_logging
 from scripts.settings import SettingsError, load_target
@@ -94,7 +93,8 @@ class Counts:
 
 @contextmanager
 def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
-    """SIGTERM/SIGINT finish the current group, flush, record and exit cleanly."""
+    """SIGTERM, SIGINT and SIGHUP (scripts/stop_signals.py) finish the current group,
+    flush, record and exit cleanly."""
 
     def handler(signum: int, _frame: Any) -> None:
         flag["stop"] = True
@@ -103,16 +103,11 @@ def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
             err=True,
         )
 
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        # ValueError: not the main thread (embedded use); no handler there.
-        with contextlib.suppress(ValueError):
-            previous[sig] = signal.signal(sig, handler)
+    previous = stop_signals.install(handler)
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        stop_signals.restore(previous)
 
 
 def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:

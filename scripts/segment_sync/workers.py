@@ -19,9 +19,10 @@ holds per process.
 - **No orphans.** A worker asks the kernel for SIGKILL when its parent dies
   (prctl PR_SET_PDEATHSIG, Linux) and otherwise watches its parent pid; a worker whose
   parent was killed with -9 therefore stops sending at once, and its unconfirmed
-  messages are still pending in the outbox. Workers ignore SIGINT/SIGTERM: the parent
-  gets them too (same process group), finishes the group and closes the workers, which
-  flush() and join() their clients before exiting.
+  messages are still pending in the outbox. Workers ignore SIGINT, SIGTERM and SIGHUP
+  (scripts/stop_signals.py): the parent gets them too (same process group), finishes
+  the group and closes the workers, which flush() and join() their clients before
+  exiting.
 - **Rate.** Each of N workers paces its requests at max_rps / N, so the combined rate
   stays under --max-rps.
 
@@ -46,6 +47,7 @@ from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, cast
 
+from scripts import stop_signals
 from scripts.segment_sync.client import Failure, GroupResult, SegmentSender
 from scripts.segment_sync.payloads import PayloadBuilder, build_from_row
 from scripts.segment_sync.redact import Redactor, library_logging
@@ -285,7 +287,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 def _worker_main(parent_pid: int) -> None:
     _die_with_parent(parent_pid)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stop_signals.SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     # The pipes are the channel: keep stray prints out of it.
     out = Connection(os.dup(1), readable=False)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from scripts import stop_signals
 from scripts.receiver import command
 from scripts.receiver.command import KEY_ENV, serve_webhooks
 from scripts.receiver.landing import LandingWriter
@@ -35,8 +36,8 @@ STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ serve-webhooks: "
 
 @pytest.fixture(autouse=True)
 def _restore_signal_handlers() -> Iterator[None]:
-    """The command installs SIGTERM/SIGINT handlers in this (pytest's) process."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    """The command installs its stop handlers in this (pytest's) process."""
+    saved = {sig: signal.getsignal(sig) for sig in stop_signals.SIGNALS}
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)

@@ -230,6 +230,18 @@ def test_serve_webhooks__routes_methods_and_health(make_receiver):
     assert receiver.stop() == 0
 
 
+def test_serve_webhooks__sighup_stops_it_as_sigterm_does(make_receiver):
+    """Its terminal gone, the receiver finishes, rotates and exits 0 (before: killed,
+    the event left in a .part file until the next start recovered it)."""
+    receiver = make_receiver()
+    event = make_event(8)
+    assert post_signed(None, receiver.url, body_of(event)).status_code == 200
+    assert receiver.stop(signal.SIGHUP) == 0
+    assert "stopped: 1 events" in receiver.stderr
+    assert receiver.part_files() == []
+    assert [json.loads(line) for line in receiver.landed_lines()] == [event]
+
+
 def test_serve_webhooks__body_with_newlines_lands_on_one_line(make_receiver):
     receiver = make_receiver()
     event = make_event(7, note="line one\nline two")
