@@ -36,9 +36,18 @@ AUDIENCE_KEY = re.compile(r"^(?P<key>[a-z][a-z0-9_]*)(?::| would)")
 
 def _error_lines(step: StepResult, limit: int = 3) -> list[str]:
     errors = [line for line in step.output if line.startswith("error:")]
-    return (errors or step.output[-limit:] or [f"exit status {step.exit_code}"])[
+    return (errors or _last_lines(step, limit) or [f"exit status {step.exit_code}"])[
         -limit:
     ]
+
+
+def _last_lines(step: StepResult, limit: int = 3) -> list[str]:
+    """The step's last lines that say something about it. Python's multiprocessing
+    resource tracker outlives a killed dbt and warns, in two lines each, of the
+    semaphores dbt's thread pool left behind ("resource_tracker: There appear to be 6
+    leaked semaphore objects…"): noise that filled a killed build's alert."""
+    said = [line for line in step.output if "resource_tracker:" not in line]
+    return said[-limit:]
 
 
 def load_findings(step: StepResult, loader: str) -> list[Alert]:
@@ -88,7 +97,7 @@ def build_findings(
         return [
             Alert(
                 "build_failed",
-                [f"`dbt build` exited {step.exit_code}", *step.output[-3:]],
+                [f"`dbt build` exited {step.exit_code}", *_last_lines(step)],
                 "dbt build",
             )
         ]
@@ -116,7 +125,7 @@ def build_findings(
         alerts.append(
             Alert(
                 "build_failed",
-                details or [f"`dbt build` exited {step.exit_code}", *step.output[-3:]],
+                details or [f"`dbt build` exited {step.exit_code}", *_last_lines(step)],
                 (
                     rebuild_command(str(other[0].get("unique_id", "?")), manifest)
                     if other

@@ -271,6 +271,26 @@ def test_build_findings_split_data_health_from_other_failures(tick: Tick) -> Non
     assert stale.details[0] == "`dbt build` exited 1"
 
 
+def test_a_killed_build_s_alert_skips_the_resource_tracker_s_warnings(
+    tmp_path: Path,
+) -> None:
+    """A killed dbt leaves multiprocessing's resource tracker to warn, two lines per
+    warning, of leaked semaphores: the alert keeps the build's own last lines."""
+    tracker = "/usr/lib/python3.11/multiprocessing/resource_tracker.py:224: UserWarning"
+    output = [
+        "14:01:02  5 of 162 START sql incremental model analytics.int_people_phone",
+        "14:01:02  6 of 162 START sql table model analytics.fct_orders",
+        "14:01:03  4 of 162 OK created sql table model analytics.dim_audiences",
+        f"{tracker}: resource_tracker: There appear to be 6 leaked semaphore objects "
+        "to clean up at shutdown",
+        "  warnings.warn('resource_tracker: There appear to be %d '",
+    ]
+    step = StepResult("dbt build", [], -9, 1.0, output)
+    (alert,) = build_findings(step, tmp_path / "run_results.json", datetime.now())
+    assert alert.cause == "build_failed"
+    assert alert.details == ["`dbt build` exited -9", *output[:3]]
+
+
 def test_a_second_tick_while_one_holds_the_lock_does_nothing(tick: Tick) -> None:
     with exclusive(Path(tick.env["AUDIENCES_RUN_LOCK"])):
         out = tick.run("--no-build", "--no-sync")
