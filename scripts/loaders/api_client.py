@@ -42,6 +42,16 @@ def api_key_from_env() -> str:
             f"{KEY_ENV} is not set: create an App API key under Account Settings > "
             "API Credentials > App API keys in Customer.io and export it"
         )
+    # A key is printable ASCII. Anything else (a line break pasted with it, a space, a
+    # typographic quote) cannot go in an HTTP header: the HTTP library would refuse it
+    # with an exception that quotes the whole header, key included.
+    odd = next((at for at, char in enumerate(key) if not "!" <= char <= "~"), None)
+    if odd is not None:
+        raise ApiError(
+            f"{KEY_ENV} holds a character no API key has, at position {odd + 1} of "
+            f"{len(key)} (a line break, a space or a non-ASCII character: pasted with "
+            "the end of a line?); export the key alone"
+        )
     return key
 
 

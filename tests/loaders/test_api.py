@@ -487,6 +487,23 @@ def test_load_api__missing_key_is_refused_before_any_request(
     assert fake_api.requests == []
 
 
+@pytest.mark.parametrize("pasted", ["\n", "\r\n", " ", "\u201d"])
+def test_load_api__a_key_with_a_stray_character_is_refused_without_it(
+    duck, fake_api, monkeypatch, pasted
+):
+    """A key pasted with a line break went into the header and the HTTP library's
+    exception printed it whole, in a traceback."""
+    monkeypatch.setenv("CIO_APP_API_KEY", f"SEKRET_part1{pasted}SEKRET_part2")
+    result = run_api("--since", "2024-06-01")
+    assert result.exit_code == 2
+    assert "CIO_APP_API_KEY holds a character no API key has, at position 13" in (
+        result.stderr
+    )
+    assert "SEKRET" not in result.output
+    assert "Traceback" not in result.output
+    assert fake_api.requests == []
+
+
 def test_load_api__malformed_messages_are_rejected_with_reasons(duck, fake_api):
     cases = json.loads((FIXTURES / "malformed_messages.json").read_text())
     fake_api.extra_first_page = [item["message"] for item in cases]
