@@ -41,6 +41,7 @@ from scripts.loaders.stage import (
     CLASSIFIED,
     LINES,
     PY_REJECTS,
+    check_lines_read,
     sql_literal,
     store_python_rejects,
 )
@@ -117,6 +118,7 @@ def stage(
     duck,
     sources: Sequence[SourceFile],
     reads: Sequence[Path],
+    lines_held: Sequence[int],
     max_line_bytes: int,
     classify: Callable[[Sequence[str]], None],
     workdir: Path,
@@ -125,14 +127,16 @@ def stage(
     """Read all files' lines into `_ld_lines` (global numbering), then classify once.
 
     `reads[i]` is what DuckDB reads for `sources[i]`: the file itself or its staged copy,
-    in which line N is still the file's record N (blank where Python rejected it).
+    in which line N is still the file's record N (blank where Python rejected it), and
+    `lines_held[i]` the lines it holds.
     `python_rejects` are those rejects, as (index in `sources`, reject with the file's
     own line number).
 
     `preserve_insertion_order` (DuckDB's default) keeps rowid in list order, so the
     files' lines are consecutive and each file's first line number is known from the
-    line counts. Raises duckdb.Error when DuckDB refuses any file (the caller then
-    loads them one by one, where the odd file is found and handled).
+    line counts. Raises duckdb.Error when DuckDB refuses any file, and
+    stage.LinesLeftOutError when it returns fewer lines of one than it holds (the caller
+    then loads them one by one, where the odd file is found and handled).
     """
     files = ", ".join(sql_literal(str(path)) for path in reads)
     duck.execute(
@@ -158,6 +162,7 @@ def stage(
     first = 1
     for number, (source, read) in enumerate(zip(sources, reads, strict=True)):
         lines = counts.get(str(read), 0)
+        check_lines_read(lines, lines_held[number], source.path)
         rows.append(
             f"({number}, {sql_literal(str(source.path))}, {sql_literal(str(read))}, "
             f"{sql_literal(source.sha256)}, {source.size}, {first})"

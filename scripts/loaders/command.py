@@ -29,6 +29,7 @@ from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.files import InputError
 from scripts.loaders.runner import (
     DEFAULT_MAX_RECORD_BYTES,
+    MAX_RECORD_BYTES_CEILING,
     LoadFailedError,
     MissingRightsError,
     Options,
@@ -86,7 +87,7 @@ def common_options(func):
     )(func)
     func = click.option(
         "--max-record-bytes",
-        type=click.IntRange(1),
+        type=click.IntRange(1, MAX_RECORD_BYTES_CEILING),
         default=DEFAULT_MAX_RECORD_BYTES,
         show_default=True,
         help="Reject records larger than this (record_too_large).",

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import stat
 import tempfile
 import zlib
@@ -141,6 +142,11 @@ class SourceFile:
     readable_bytes: int | None = None  # content up to the last complete line
     # Bytes of content, decompressed for a .gz (up to a cut): what a batch holds.
     content_bytes: int = 0
+    # Lines of content, a last one without a line break included: what DuckDB's line
+    # reader must return for the file. It can return fewer without an error (a last
+    # line longer than its buffer, about 32 MB, is left out), so every read is checked
+    # against this count (stage.check_lines_read).
+    content_lines: int = 0
     # The content may end inside a record: its last line has no line break (RFC 4180
     # allows that of a finished CSV; it is also what a file being written looks like),
     # or, in a CSV, a quoted field is still open (a line break inside quotes is data).
@@ -285,6 +291,7 @@ def inspect(path: Path) -> SourceFile:
             return info
     checker.finish()
     info.content_bytes = checker.offset
+    info.content_lines = checker.lines + (1 if checker.tail_bytes else 0)
     info.ends_unfinished = (
         bool(checker.ending) and not checker.ending.endswith((b"\n", b"\r"))
     ) or checker.quotes % 2 == 1
@@ -328,9 +335,7 @@ class _ContentChecker:
             info.has_delimiter = True
         last_newline = chunk.rfind(b"\n")
         if last_newline >= 0:
-            # Complete lines are only reported for a .gz cut short (its truncation).
-            if info.gzipped:
-                self.lines += chunk.count(b"\n")
+            self.lines += chunk.count(b"\n")
             after = chunk[last_newline + 1 :]
             self.tail, self.tail_bytes = after[:MAX_RAW_TEXT], len(after)
         else:
@@ -486,7 +491,16 @@ class StagedLines:
     path: Path
     gzipped: bool
     rejects: list[Reject] = field(default_factory=list)
-    written: int = 0  # lines written so far (while staging)
+    written: int = 0  # lines written so far (while staging); then, all of them
+
+
+# What a staged copy holds on a line without a record (a blank line of the source, or a
+# record rejected here): a space, which the SQL reads as blank (stage.nonblank_lines_sql).
+# Not an empty line: DuckDB's reader counts a run of empty lines into the size of the
+# line after them, so 20 of them before a record just under the limit failed the whole
+# file, and the staged copy too, on every rerun.
+BLANK_LINE = b" \n"
+_EMPTY_LINE = re.compile(rb"^(?=\n)", re.MULTILINE)
 
 
 def stage_lines(
@@ -538,27 +552,33 @@ def _stage_ndjson(
     lines_before = 0
     first = True
     with open_content(source) as stream:
-        rest = b""
+        # The start of a line longer than a block, in pieces: joined once its end is
+        # read, not again with every block (which took 99 s for a 300 MB line).
+        pieces: list[bytes] = []
         while True:
             data = stream.read(STAGE_BLOCK_BYTES)
             if not data:
                 break
-            data = rest + data
             end = data.rfind(b"\n") + 1
             if end == 0:
-                rest = data
+                pieces.append(data)
                 continue
-            block, rest = data[:end], data[end:]
+            block = b"".join([*pieces, data[:end]])
+            pieces = [data[end:]]
             if first:
                 block = block.removeprefix(BOM)
                 first = False
             lines_before = _stage_block(
                 block, out, staged, max_record_bytes, lines_before
             )
+        rest = b"".join(pieces)
         if rest:
             if first:
                 rest = rest.removeprefix(BOM)
-            _stage_block(rest + b"\n", out, staged, max_record_bytes, lines_before)
+            lines_before = _stage_block(
+                rest + b"\n", out, staged, max_record_bytes, lines_before
+            )
+    staged.written = max(staged.written, lines_before)
 
 
 def _stage_block(
@@ -570,6 +590,8 @@ def _stage_block(
 ) -> int:
     """Stage one block of whole lines (ending in a newline); returns the lines so far."""
     if _block_is_clean(block, max_record_bytes):
+        if block.startswith(b"\n") or b"\n\n" in block:
+            block = _EMPTY_LINE.sub(b" ", block)
         out.write(block)
         return lines_before + block.count(b"\n")
     lines = block.split(b"\n")[:-1]
@@ -616,13 +638,13 @@ def _stage_records(
     staged.written = written
     for number, record in records:
         if number > staged.written + 1:
-            out.write(b"\n" * (number - staged.written - 1))
+            out.write(BLANK_LINE * (number - staged.written - 1))
         staged.written = number
         record = record.rstrip(b"\r")
         problem = _record_problem(record, max_record_bytes)
         if problem:
             staged.rejects.append(Reject(number, *problem, raw_text(record)))
-            out.write(b"\n")
+            out.write(BLANK_LINE)
         else:
             # A CR inside a record is JSON whitespace (raw CRs inside strings are
             # invalid JSON anyway), so a space keeps its meaning and the line intact.
@@ -632,7 +654,7 @@ def _stage_records(
 def _pad_to(out: BinaryIO, staged: StagedLines, lines: int) -> None:
     """Blank lines up to `lines`, so the next block starts on its own line number."""
     if lines > staged.written:
-        out.write(b"\n" * (lines - staged.written))
+        out.write(BLANK_LINE * (lines - staged.written))
         staged.written = lines
 
 

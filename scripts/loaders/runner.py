@@ -47,9 +47,12 @@ from scripts.loaders.files import (
 from scripts.loaders.stage import (
     LINES,
     Check,
+    LinesLeftOutError,
+    check_lines_read,
     classify_sql,
     create_empty_lines,
     drop_stage,
+    lines_read,
     read_lines,
     sql_literal,
     store_python_rejects,
@@ -57,6 +60,9 @@ from scripts.loaders.stage import (
 from scripts.warehouse import INSUFFICIENT_PRIVILEGE, Warehouse
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
+# The most --max-record-bytes may be: a record is held whole in memory while it is
+# checked, and DuckDB takes the limit as a BIGINT (a larger number failed every file).
+MAX_RECORD_BYTES_CEILING = 256 << 20
 # The buffer pool of the scratch DuckDB that stages files for a PostgreSQL target. On a
 # DuckDB target the staging runs in the warehouse itself, inside the profile's
 # memory_limit and temp_directory (profiles.yml), the same limits as a build, and this
@@ -169,12 +175,16 @@ def read_json_lines(
     if source.fast_path_ok and detect_shape(source) == "ndjson":
         try:
             read_lines(duck, source.path, source.gzipped, max_record_bytes + 2)
+            check_lines_read(lines_read(duck), source.content_lines, source.path)
             return []
-        except duckdb.Error:
+        except (duckdb.Error, LinesLeftOutError):
             pass  # e.g. a line longer than the limit: let Python find and reject it
     staged = stage_lines(source, workdir, max_record_bytes)
     try:
         read_lines(duck, staged.path, False, max_record_bytes + 2)
+        # A staged copy holds no line over the limit: a shortfall here is not the
+        # input's doing, and stops the load before the file counts as loaded.
+        check_lines_read(lines_read(duck), staged.written, source.path)
     finally:
         staged.path.unlink(missing_ok=True)
     return staged.rejects + truncation
@@ -471,7 +481,7 @@ class _Loop:
         clock = Clock(now=datetime.now(UTC).replace(tzinfo=None))
         stager = self.stager
         assert isinstance(stager, LineStager)
-        reads, python_rejects, staged_copies = self._reads(sources)
+        reads, lines, python_rejects, staged_copies = self._reads(sources)
         if len(sources) < 2:  # the others vanished while being staged
             _remove(staged_copies)
             for source in sources:
@@ -482,6 +492,7 @@ class _Loop:
                 self.duck,
                 sources,
                 reads,
+                lines,
                 self.opts.max_record_bytes + 2,
                 lambda carry: stager.classify(self.duck, self.opts, clock, carry),
                 self.workdir,
@@ -489,18 +500,18 @@ class _Loop:
             )
             with self.wh.transaction():
                 results = batch.apply(self.duck, self.spec, clock.now, sources)
-        except (duckdb.Error, OSError) as exc:
+        except (duckdb.Error, LinesLeftOutError, OSError) as exc:
             if is_disk_full(exc):  # halves would fail the same way, one by one
                 raise self.disk_full(sources[0].path, exc) from exc
             if isinstance(exc, OSError):
                 raise
             # One file DuckDB refuses (invalid UTF-8, an oversized line, a file gone
-            # since it was hashed) fails the batch as a whole and nothing of it is kept.
-            # Halves are retried, in order, until that file loads alone by the per-file
-            # path, which finds and handles it: a few bad files cost a few extra reads,
-            # not a whole batch loaded one by one. Each split is said on stderr and
-            # counted in the summary: an error in our own SQL takes the same path, and
-            # would otherwise show only as a slow load.
+            # since it was hashed), or reads short, fails the batch as a whole and
+            # nothing of it is kept. Halves are retried, in order, until that file
+            # loads alone by the per-file path, which finds and handles it: a few bad
+            # files cost a few extra reads, not a whole batch loaded one by one. Each
+            # split is said on stderr and counted in the summary: an error in our own
+            # SQL takes the same path, and would otherwise show only as a slow load.
             self.split(sources, exc)
             results = None
         finally:
@@ -524,17 +535,20 @@ class _Loop:
 
     def _reads(
         self, sources: list[SourceFile]
-    ) -> tuple[list[Path], list[tuple[int, Reject]], list[Path]]:
+    ) -> tuple[list[Path], list[int], list[tuple[int, Reject]], list[Path]]:
         """What DuckDB reads for each file of a batch: the file, or the copy Python
-        staged for it (bad records blanked, each a reject). A file that vanished or
-        became unreadable is reported and left out of `sources` (in place)."""
+        staged for it (bad records blanked, each a reject), and how many lines each
+        holds. A file that vanished or became unreadable is reported and left out of
+        `sources` (in place)."""
         reads: list[Path] = []
+        lines: list[int] = []
         python_rejects: list[tuple[int, Reject]] = []
         staged_copies: list[Path] = []
         kept: list[SourceFile] = []
         for source in sources:
             if batch.read_directly(source):
                 reads.append(source.path)
+                lines.append(source.content_lines)
             else:
                 try:
                     # Staged ahead by the prefetch thread, or now. Taken once: the
@@ -550,11 +564,12 @@ class _Loop:
                     continue
                 staged_copies.append(staged.path)
                 reads.append(staged.path)
+                lines.append(staged.written)
                 found = [*staged.rejects, *filter(None, [source.truncation])]
                 python_rejects.extend((len(kept), reject) for reject in found)
             kept.append(source)
         sources[:] = kept
-        return reads, python_rejects, staged_copies
+        return reads, lines, python_rejects, staged_copies
 
 
 def _remove(paths: list[Path]) -> None:

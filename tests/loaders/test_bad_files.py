@@ -303,3 +303,70 @@ def test_torn_last_line__marked_resolved_when_the_writer_finishes_it(
         (2, "invalid_json", False, None),  # second load: still broken
         (4, "invalid_json", True, second_sha),  # torn, then finished by the writer
     ]
+
+
+# Past DuckDB's line buffer (about 32 MB): its reader leaves such a last line out
+# without an error.
+BEYOND_THE_READER = 33 << 20
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gz"])
+def test_a_last_line_longer_than_the_reader_s_buffer_is_a_reject_not_lost(
+    tmp_path: Path, duckdb_path: Path, gz: bool
+) -> None:
+    """DuckDB's line reader returned the other lines and no error: the file counted as
+    loaded, its long record neither loaded nor rejected, and every rerun skipped it.
+    Each read is now checked against the file's line count: the batch splits, and the
+    file alone is read from Python's copy, which rejects the record."""
+    folder = tmp_path / "in"
+    write(folder / "a.ndjson", ndjson(event("01A")))
+    long_line = b'{"event_id": "01HUGE", "pad": "' + b"x" * BEYOND_THE_READER + b'"}\n'
+    name = "b.ndjson.gz" if gz else "b.ndjson"
+    write(folder / name, ndjson(event("01B1"), event("01B2")) + long_line, gz=gz)
+
+    result = run_load("webhooks", [folder], "dev", "--max-reject-pct", "100")
+
+    assert result.exit_code == 0, result.output
+    assert (result.counts["read"], result.counts["loaded"]) == (4, 3)
+    assert (result.counts["rejected"], result.counts["files_loaded"]) == (1, 2)
+    assert "returned 2 of its 3 lines" in result.output  # the batch's split, said
+    assert query("dev", "select source_line, reason from raw_loader.rejects") == [
+        (3, "record_too_large")
+    ]
+
+
+def test_blank_lines_before_a_record_near_the_limit_load(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """DuckDB's reader counts a run of empty lines into the size of the line after
+    them: 20 before a record just under --max-record-bytes failed the file's read, and
+    its staged copy's, so the run stopped (exit 4) at that file on every rerun. A staged
+    copy now holds a space on such lines."""
+    folder = tmp_path / "in"
+    near = event("01NEAR", pad="")
+    near["pad"] = "x" * (395 - len(orjson.dumps(near)))
+    assert len(orjson.dumps(near)) == 395
+    write(
+        folder / "a.ndjson",
+        ndjson(event("01A1")) + b"\n" * 20 + ndjson(near, event("01A2")),
+    )
+    write(folder / "b.ndjson", ndjson(event("01B")))
+
+    result = run_load("webhooks", [folder], "dev", "--max-record-bytes", "400")
+
+    assert result.exit_code == 0, result.output
+    assert (result.counts["read"], result.counts["loaded"]) == (4, 4)
+    assert result.counts["files_loaded"] == 2
+
+
+def test_a_record_limit_past_the_ceiling_is_a_usage_error(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """9223372036854775807 passed the option and then failed every file's read (DuckDB
+    takes the limit as a BIGINT, plus two)."""
+    write(tmp_path / "a.ndjson", ndjson(event("01A")))
+    result = run_load(
+        "webhooks", [tmp_path], "dev", "--max-record-bytes", "9223372036854775807"
+    )
+    assert result.exit_code == 2
+    assert "is not in the range 1<=x<=268435456" in result.output

@@ -27,6 +27,12 @@ def _classify(duck, carry) -> None:
     )
 
 
+def _as_read(paths: list[Path]) -> tuple[list, list[Path], list[int]]:
+    """The files as the loader hands them to batch.stage: read as they are."""
+    sources = [inspect(path) for path in paths]
+    return sources, paths, [source.content_lines for source in sources]
+
+
 def test_stage__each_line_belongs_to_its_file_with_empty_files_between(
     tmp_path: Path,
 ) -> None:
@@ -39,7 +45,7 @@ def test_stage__each_line_belongs_to_its_file_with_empty_files_between(
         path.write_bytes(b"".join(lines))
         paths.append(path)
     duck = duckdb.connect()
-    batch.stage(duck, [inspect(p) for p in paths], paths, 1000,
+    batch.stage(duck, *_as_read(paths), 1000,
                 lambda carry: _classify(duck, carry), tmp_path)  # fmt: skip
     got = duck.execute(
         f"select file_no, file_line, payload from {batch.BATCH_CLASS} order by all"
@@ -62,7 +68,7 @@ def test_stage__python_rejects_keep_their_file_and_line(tmp_path: Path) -> None:
         (1, Reject(None, "truncated_gzip", "cut", "")),
         (0, Reject(2, "record_too_large", "big", "r")),
     ]
-    batch.stage(duck, [inspect(p) for p in paths], paths, 1000,
+    batch.stage(duck, *_as_read(paths), 1000,
                 lambda carry: _classify(duck, carry), tmp_path, rejects)  # fmt: skip
     assert duck.execute(
         f"select * from {batch.BATCH_PY_REJECTS} order by all"
@@ -104,5 +110,5 @@ def test_stage__lines_from_a_file_not_of_the_batch_stop_it(tmp_path: Path) -> No
         path.write_bytes(b'{"n": 2}\n')
     duck = duckdb.connect()
     with pytest.raises(RuntimeError, match=r"a1\.ndjson.*not a file of this batch"):
-        batch.stage(duck, [inspect(p) for p in paths], paths, 1000,
+        batch.stage(duck, *_as_read(paths), 1000,
                     lambda carry: _classify(duck, carry), tmp_path)  # fmt: skip

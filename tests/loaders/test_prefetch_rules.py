@@ -122,7 +122,7 @@ def test_prestage__stages_ahead_only_what_a_batch_will_read_from_a_copy(
     staged = sources["fresh.ndjson"].staged
     assert staged is not None
     assert staged.path.parent == workdir
-    assert staged.path.read_bytes() == good + b"\n" + good  # line 2 left blank
+    assert staged.path.read_bytes() == good + b" \n" + good  # line 2 left blank
     assert [(r.line, r.reason) for r in staged.rejects] == [(2, "invalid_utf8")]
     assert sources["clean.ndjson"].staged is None
     assert sources["loaded.ndjson"].staged is None
