@@ -42,7 +42,7 @@ import io
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -141,38 +141,71 @@ def _records(
 def _csv_records(
     source: SourceFile, max_record_bytes: int
 ) -> Iterator[tuple[int, bytes, Any]]:
+    """The CSV's rows, by the line each ends on.
+
+    A quote opened and never closed makes the reader take every later line of the file
+    into that row. That row is one reject (with its own line as raw text), and the
+    reading starts again on the line after it, so the rows after a stray quote still
+    load, or are rejected for what they are, instead of vanishing into one reject."""
     # A field may be as long as a record may be; Python's default (131,072) is smaller.
     csv.field_size_limit(max(max_record_bytes, csv.field_size_limit()))
+    header: list[str] | None = None
+    lines_before = 0  # lines of the file before this pass starts (after the cut row)
+    while True:
+        resume = yield from _csv_pass(source, header, lines_before)
+        if resume is None:
+            return
+        header, lines_before = resume
+
+
+def _csv_pass(
+    source: SourceFile, header: list[str] | None, lines_before: int
+) -> Generator[tuple[int, bytes, Any], None, tuple[list[str], int] | None]:
+    """Read rows from line `lines_before` + 1 on (the header first when `header` is
+    None); returns where to read again after a quote never closed, else None."""
     with open_content(source) as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape")
+        cut_row = ""
+        for _ in range(lines_before):
+            cut_row = text.readline()
+        if lines_before:
+            raw = cut_row.rstrip("\r\n")
+            yield (
+                lines_before,
+                raw.encode("utf-8", errors="surrogateescape"),
+                InvalidRecordError(
+                    "malformed_csv_row",
+                    "a quote opened on this line is never closed; the lines after it "
+                    "were read as rows of their own",
+                ),
+            )
         # strict: a quote opened and never closed is an error, where the lenient reader
         # would read every later line of the file into that one field, silently.
-        reader = csv.DictReader(text, strict=True)
+        reader = csv.DictReader(text, fieldnames=header, strict=True)
+        if reader.fieldnames is None:  # reads the header: no line, no rows
+            return None
         while True:
+            ended = lines_before + reader.line_num  # the line the last row ended on
             try:
                 row = next(reader)
             except StopIteration:
-                return
+                return None
             except csv.Error as exc:
-                # The reader resumes on the next line; only this row is lost. line_num
-                # counts the lines read before the bad one; counted before next(), it
-                # would miss the header DictReader reads on the first call.
-                too_large = "field limit" in str(exc)
-                detail = f"CSV row cannot be read: {exc}"
                 if "unexpected end of data" in str(exc):
-                    detail += (
-                        " (a quote opened on this line is never closed: every line "
-                        "after it was read into this row)"
-                    )
+                    return list(reader.fieldnames), ended + 1
+                # The reader resumes on the next line; only this row is lost. line_num
+                # counts the lines read before the bad one.
+                too_large = "field limit" in str(exc)
                 yield (
-                    reader.line_num + 1,
+                    lines_before + reader.line_num + 1,
                     b"",
                     InvalidRecordError(
-                        "record_too_large" if too_large else "malformed_csv_row", detail
+                        "record_too_large" if too_large else "malformed_csv_row",
+                        f"CSV row cannot be read: {exc}",
                     ),
                 )
                 continue
-            line = reader.line_num
+            line = lines_before + reader.line_num
             raw = ",".join(str(v) for v in row.values() if v is not None)
             raw_bytes = raw.encode("utf-8", errors="surrogateescape")
             if None in row:

@@ -223,3 +223,23 @@ def test_orders__parquet_extra_columns_of_any_type_land_in_the_payload(
     assert payload["receipt"] == "AP8="  # base64 of the two bytes
     assert payload["prep_time"] == 5400.0
     assert payload["extra"] == {"amount": 12.34, "tags": [1.5]}
+
+
+def test_a_quote_never_closed_loses_only_its_own_row(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """A stray quote on row 201 of 5,000: the strict reader made the rest of the file
+    one reject, and the run read 201 rows, loaded 200 and exited 0 (under 1 %); 4,799
+    orders were gone, uncounted, and the file in the ledger kept a rerun from them."""
+    rows = [_csv_row(f"o{n}") for n in range(1, 5001)]
+    rows[200] = b'"' + rows[200]
+    path = write(tmp_path / "orders.csv", _csv(*rows))
+
+    result = run_load("orders", [path], "dev", "--settle-seconds", "0")
+
+    assert result.exit_code == 0, result.output
+    counts = result.counts
+    assert (counts["read"], counts["loaded"], counts["rejected"]) == (5000, 4999, 1)
+    assert query(
+        "dev", "select source_line, reason, raw_text from raw_loader.rejects"
+    ) == [(202, "malformed_csv_row", rows[200].decode())]

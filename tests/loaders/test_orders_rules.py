@@ -456,19 +456,22 @@ def test_records__csv_rows_with_their_line_numbers(tmp_path):
 
 def test_records__csv_quote_never_closed_is_one_reject_not_a_silent_merge(tmp_path):
     # The lenient reader read every line after the stray quote into one field: 6 data
-    # rows became 2 records, and the reject named a timestamp on the last line.
+    # rows became 2 records, and the reject named a timestamp on the last line. Then the
+    # strict reader made the rest of the file one reject: 4 rows lost in it, uncounted.
     rows = [f"r{n},c1,,completed,100,USD,2026-11-20T10:00:00Z," for n in range(1, 7)]
     rows[1] = '"' + rows[1]
     content = "\n".join([HEADER, *rows]).encode() + b"\n"
     got = records(tmp_path, "o.csv", content)
-    assert [line for line, _, _ in got] == [2, 3]
-    assert got[0][2]["order_id"] == "r1"
+    assert [line for line, _, _ in got] == [2, 3, 4, 5, 6, 7]
+    assert [got[n][2]["order_id"] for n in (0, 2, 3, 4, 5)] == [
+        "r1", "r3", "r4", "r5", "r6"
+    ]  # fmt: skip
     assert got[1][1:] == (
-        b"",
+        rows[1].encode(),  # the line itself, as raw text
         (
             "malformed_csv_row",
-            "CSV row cannot be read: unexpected end of data (a quote opened on this "
-            "line is never closed: every line after it was read into this row)",
+            "a quote opened on this line is never closed; the lines after it were "
+            "read as rows of their own",
         ),
     )
     # A closing quote followed by more text is malformed too; the next row still reads.
