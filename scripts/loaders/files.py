@@ -59,28 +59,72 @@ class InputError(Exception):
 TRUNCATED_GZIP = "truncated_gzip"
 
 
-def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> list[Path]:
+@dataclass
+class Found:
+    """What the PATH arguments hold."""
+
+    files: list[Path]
+    # Folders under a PATH that could not be listed (no permission), each with why:
+    # none of their files is loaded, and the run says so (exit 4), as for a file.
+    unlisted: list[tuple[Path, OSError]] = field(default_factory=list)
+    # Folders named as PATH whose files all have other extensions (a `.zst` export, a
+    # wrong folder), with how many: the run says so, rather than read 0 in silence.
+    only_other_files: list[tuple[Path, int]] = field(default_factory=list)
+
+
+def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> Found:
     """Files named directly, plus files under folders (recursively) with a known extension.
 
     A file named on the command line is taken whatever its name; inside folders only
     `extensions` (optionally followed by `.gz`) count, hidden and in-progress files do not.
+    Links to files are followed, links to folders are not.
     """
     found: dict[Path, None] = {}
+    unlisted: list[tuple[Path, OSError]] = []
+    only_other_files: list[tuple[Path, int]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_file():
             found[path.resolve()] = None
         elif path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and _wanted(child, extensions):
-                    found[child.resolve()] = None
+            wanted, others = _files_under(path, extensions, unlisted)
+            for child in wanted:
+                found[child.resolve()] = None
+            if not wanted and others:
+                only_other_files.append((path, others))
         elif path.exists():
             # A FIFO or device would block or never end; only regular files are data.
             kind = _kind(path)
             raise InputError(f"not a regular file ({kind}): {raw}")
         else:
             raise InputError(f"no such file or folder: {raw}")
-    return list(found)
+    return Found(list(found), unlisted, only_other_files)
+
+
+def _files_under(
+    folder: Path, extensions: tuple[str, ...], unlisted: list[tuple[Path, OSError]]
+) -> tuple[list[Path], int]:
+    """The wanted files under `folder`, in path order, and how many other visible files
+    it holds. A folder that cannot be listed goes to `unlisted` (pathlib's rglob passed
+    over it in silence)."""
+
+    def cannot_list(exc: OSError) -> None:
+        unlisted.append((Path(exc.filename or folder), exc))
+
+    wanted: list[Path] = []
+    others = 0
+    for top, _folders, names in os.walk(folder, onerror=cannot_list):
+        for name in names:
+            child = Path(top) / name
+            if not child.is_file():  # a dangling link, a pipe
+                continue
+            if _wanted(child, extensions):
+                wanted.append(child)
+            elif not name.startswith(".") and not name.lower().endswith(
+                IN_PROGRESS_SUFFIXES
+            ):  # not hidden, nor still being written
+                others += 1
+    return sorted(wanted), others
 
 
 def storable_name(path: Path) -> bool:

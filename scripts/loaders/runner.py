@@ -199,7 +199,8 @@ def run(
     opts: Options,
 ) -> ledger.RunSummary:
     started = time.monotonic()
-    found = discover(paths, extensions)
+    discovered = discover(paths, extensions)
+    found = discovered.files
     # Left out before they are fingerprinted: nothing of them could be recorded.
     files = [path for path in found if storable_name(path)]
     summary = ledger.RunSummary(loader=spec.loader)
@@ -219,6 +220,15 @@ def run(
         for path in found:
             if not storable_name(path):
                 loop.unstorable(path)
+        for folder, exc in discovered.unlisted:
+            loop.unreadable(folder, exc)
+        for folder, others in discovered.only_other_files:
+            click.echo(
+                f"{spec.loader}: {display_name(folder)}: no file to load: its {others} "
+                f"file(s) have other extensions than {', '.join(extensions)} "
+                "(each optionally .gz)",
+                err=True,
+            )
         with iterator as items, _Prefetcher(files, loop.prestage) as sources:
             for path in items:
                 try:

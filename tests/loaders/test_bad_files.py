@@ -9,6 +9,10 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -16,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from scripts.cli import main
+from tests.conftest import REPO_ROOT
 from tests.loaders.conftest import event, ndjson, query, run_load, write
 
 
@@ -370,3 +375,45 @@ def test_a_record_limit_past_the_ceiling_is_a_usage_error(
     )
     assert result.exit_code == 2
     assert "is not in the range 1<=x<=268435456" in result.output
+
+
+def test_a_subfolder_that_cannot_be_listed_is_said_and_fails_the_run() -> None:
+    """pathlib's rglob passed over a folder it may not list: its files were never
+    loaded, and the run exited 0 without a word. Run as a user who may not list it
+    (nobody, when the tests run as root, as CI's do)."""
+    root = Path(tempfile.mkdtemp(prefix="audiences-unlisted-"))
+    try:
+        root.chmod(0o777)
+        write(root / "in" / "a.ndjson", ndjson(event("01A")))
+        secret = root / "in" / "secret"
+        write(secret / "b.ndjson", ndjson(event("01B")))
+        for folder in (root / "in", secret):
+            folder.chmod(0o755)
+        secret.chmod(0o700 if os.geteuid() == 0 else 0o000)
+        as_nobody = {"user": 65534, "group": 65534, "extra_groups": []}
+        env = {**os.environ, "AUDIENCES_DUCKDB_PATH": str(root / "wh.duckdb")}
+        env.pop("AUDIENCES_TARGET", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "scripts", "load", "webhooks", str(root / "in"),
+             "--no-progress"],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+            check=False, **(as_nobody if os.geteuid() == 0 else {}),
+        )  # fmt: skip
+    finally:
+        secret.chmod(0o755)
+        shutil.rmtree(root)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"webhooks: not loaded: {secret}: Permission denied" in result.stderr
+    assert "read 1 = loaded 1" in result.stdout
+
+
+def test_a_folder_of_files_with_other_extensions_is_said(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    write(tmp_path / "in" / "2026-12-01.ndjson.zst", b"(zstd)")
+    result = run_load("webhooks", [tmp_path / "in"], "dev")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"webhooks: {tmp_path / 'in'}: no file to load: its 1 file(s) have other "
+        "extensions than .ndjson, .jsonl, .json (each optionally .gz)"
+    ) in result.output

@@ -57,7 +57,7 @@ def test_discover__folders_keep_known_extensions_any_case_and_gz_only(tmp_path):
         "sub/.o.json",
     ):  # fmt: skip
         put(tmp_path / "in" / name, b"{}\n")
-    found = discover([tmp_path / "in"], EXTENSIONS)
+    found = discover([tmp_path / "in"], EXTENSIONS).files
     root = (tmp_path / "in").resolve()
     assert found == [
         root / "a.JSON", root / "b.ndjson", root / "c.ndjson.gz", root / "d.json.GZ",
@@ -69,7 +69,17 @@ def test_discover__a_named_file_counts_whatever_its_name_and_once(tmp_path):
     named = put(tmp_path / "in" / ".odd.txt.tmp", b"{}\n")
     other = put(tmp_path / "in" / "x.ndjson", b"{}\n")
     found = discover([str(named), tmp_path / "in", other], EXTENSIONS)
-    assert found == [named.resolve(), other.resolve()]
+    assert found.files == [named.resolve(), other.resolve()]
+    assert found.only_other_files == []  # the .tmp is named, so the folder is not bare
+
+
+def test_discover__a_folder_with_only_other_files_is_noted(tmp_path):
+    """A folder of `.zst` exports read 0 records and exited 0 without a word."""
+    for name in ("a.ndjson.zst", "b.txt", ".hidden", "c.ndjson.part"):
+        put(tmp_path / "in" / name, b"{}\n")
+    found = discover([tmp_path / "in"], EXTENSIONS)
+    assert found.files == []
+    assert found.only_other_files == [(tmp_path / "in", 2)]
 
 
 def test_discover__missing_path_is_a_usage_error_naming_it(tmp_path):
