@@ -42,7 +42,7 @@ import io
 import re
 import shutil
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -184,6 +184,8 @@ def _csv_pass(
         reader = csv.DictReader(text, fieldnames=header, strict=True)
         if reader.fieldnames is None:  # reads the header: no line, no rows
             return None
+        if header is None:
+            _check_csv_header(reader.fieldnames)
         while True:
             ended = lines_before + reader.line_num  # the line the last row ended on
             try:
@@ -228,8 +230,32 @@ def _csv_pass(
                 yield line, raw_bytes, row
 
 
+# The header the module docstring documents (extra columns are kept in the payload).
+CSV_HEADER = (
+    "order_id", "customer_id", "email", "status", "total_cents", "currency",
+    "ordered_at", "updated_at",
+)  # fmt: skip
+
+
 class UnreadableFileError(Exception):
     """The file as a whole cannot be read (not Parquet, corrupt); one reject for it."""
+
+
+def _check_csv_header(names: Sequence[str]) -> None:
+    """A header without the columns every order needs makes each row a reject for a
+    reason that misleads (a `;`-separated file: `missing_timestamp` on every row), so
+    the file is one reject that says what the header lacks."""
+    present = {name.strip() for name in names}
+    missing = [name for name in ("order_id", "status") if name not in present]
+    if not present & {"ordered_at", "updated_at"}:
+        missing.append("ordered_at (or updated_at)")
+    if missing:
+        heard = ",".join(names)
+        raise UnreadableFileError(
+            f"the CSV header has no {', '.join(missing)} column (it reads "
+            f"{heard[:200]!r}); an orders CSV is comma-separated, its header "
+            f"{','.join(CSV_HEADER)}"
+        )
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[int, bytes, Any]]:

@@ -243,3 +243,32 @@ def test_a_quote_never_closed_loses_only_its_own_row(
     assert query(
         "dev", "select source_line, reason, raw_text from raw_loader.rejects"
     ) == [(202, "malformed_csv_row", rows[200].decode())]
+
+
+NO_TIMESTAMP = HEADER.replace(b"ordered_at,updated_at", b"created,changed")
+
+
+@pytest.mark.parametrize(
+    ("header", "lacks"),
+    [
+        (HEADER.replace(b",", b";"), "order_id, status, ordered_at (or updated_at)"),
+        (HEADER.replace(b"status", b"state"), "status"),
+        (NO_TIMESTAMP, "ordered_at (or updated_at)"),
+    ],
+)
+def test_a_csv_header_without_the_needed_columns_is_one_reject_saying_so(
+    tmp_path: Path, duckdb_path: Path, header: bytes, lacks: str
+) -> None:
+    """A `;`-separated file made every row a `missing_timestamp` reject, which sent the
+    operator looking at the timestamps."""
+    delimiter = b";" if b";" in header else b","
+    rows = [_csv_row(f"o{n}").replace(b",", delimiter) for n in range(3)]
+    path = write(tmp_path / "orders.csv", b"\n".join([header, *rows]) + b"\n")
+
+    result = run_load("orders", [path], "dev", "--max-reject-pct", "100")
+
+    assert result.exit_code == 0, result.output
+    assert (result.counts["read"], result.counts["rejected"]) == (1, 1)
+    ((reason, detail),) = query("dev", "select reason, detail from raw_loader.rejects")
+    assert reason == "unreadable_file"
+    assert detail.startswith(f"the CSV header has no {lacks} column (it reads ")
