@@ -10,12 +10,15 @@ committed before stays; rerun after fixing the cause).
 from __future__ import annotations
 
 import calendar
+import contextlib
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import click
 
+from scripts import stop_signals
 from scripts.cli import LazyGroup
 from scripts.cli_options import (
     DEFAULT_MAX_REJECT_PCT,
@@ -34,6 +37,7 @@ from scripts.loaders.runner import (
     MissingRightsError,
     Options,
     Stager,
+    StopRequested,
     ensure_rights,
     is_database_error,
     line_stager,
@@ -44,6 +48,7 @@ from scripts.loaders.runner import (
 EXIT_USAGE = 2  # also: cannot connect, or the role lacks a right (cli_options.fail)
 EXIT_TOO_MANY_REJECTS = 3
 EXIT_FILE_FAILED = 4
+EXIT_STOPPED = 5
 
 JSON_EXTENSIONS = (".ndjson", ".jsonl", ".json")
 
@@ -70,6 +75,9 @@ Exit status:
   4  a file could not be read or its name is not UTF-8 (named on stderr; the
      other files load), or the warehouse refused a file's rows (earlier files
      stay loaded, the run stops there); rerun after fixing the cause
+  5  stopped by SIGTERM, Ctrl-C or SIGHUP (after the file or batch in hand; a
+     second signal ends it at once): each file is loaded whole or not at all;
+     rerun to load the rest
 """,
 )
 def load() -> None:
@@ -129,13 +137,21 @@ def execute(
         wh = connect(target_name)
     except (SettingsError, WarehouseError) as exc:
         fail(str(exc), EXIT_USAGE)
-    opts = Options(
-        max_record_bytes=max_record_bytes,
-        progress=progress,
-        settle_seconds=settle_seconds,
-    )
     try:
-        summary = run(wh, spec, stager, paths, extensions, opts)
+        with _stop_signals() as stop_requested:
+            opts = Options(
+                max_record_bytes=max_record_bytes,
+                progress=progress,
+                settle_seconds=settle_seconds,
+                stop_requested=stop_requested,
+            )
+            summary = run(wh, spec, stager, paths, extensions, opts)
+    except StopRequested as stop:
+        fail(
+            f"{spec.loader}: stopped by {stop} after the files in hand: each file is "
+            "loaded whole or not at all; rerun to load the rest",
+            EXIT_STOPPED,
+        )
     except InputError as exc:
         fail(str(exc), EXIT_USAGE)
     except LoadFailedError as exc:
@@ -167,6 +183,28 @@ def execute(
             f"see raw_loader.rejects where loader = '{spec.loader}'",
             EXIT_TOO_MANY_REJECTS,
         )
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[Callable[[], str | None]]:
+    """SIGTERM, SIGINT and SIGHUP (scripts/stop_signals.py) stop the load before its
+    next file or batch; yields what tells the run whether one came (runner.Options).
+    Before, SIGTERM killed it outright (exit 143, no word) and left its folder of
+    staged copies in the temporary folder. The first signal gives them back their
+    default action, so a second one ends the process at once."""
+    previous: dict[int, object] = {}
+    arrived: list[str] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_DFL)
+        arrived.append(signal.Signals(signum).name)
+
+    previous.update(stop_signals.install(handler))
+    try:
+        yield lambda: arrived[0] if arrived else None
+    finally:
+        stop_signals.restore(previous)
 
 
 WEBHOOK_STAGER = line_stager(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -94,6 +95,23 @@ class Options:
     # Set for loaders of formats whose cut rows parse (CSV): a file that may still be
     # being written waits for a later run (files.still_being_written).
     settle_seconds: float | None = None
+    # The name of the stop signal that arrived (command._stop_signals), else None:
+    # read before each file or batch, which then stops the run (StopRequested).
+    stop_requested: Callable[[], str | None] = lambda: None
+
+
+class StopRequested(BaseException):
+    """A stop signal arrived: the run stops before its next file or batch, whatever it
+    has loaded committed and the rest untouched, its work folder removed on the way
+    out. Raised there, not by the signal's handler: one raised inside a DuckDB call
+    interrupts the query, and the error it becomes could be taken for a file's.
+    A BaseException, as KeyboardInterrupt is: no `except Exception` takes it."""
+
+
+def stop_if_requested(opts: Options) -> None:
+    name = opts.stop_requested()
+    if name is not None:
+        raise StopRequested(name)
 
 
 @dataclass
@@ -205,7 +223,8 @@ def run(
     files = [path for path in found if storable_name(path)]
     summary = ledger.RunSummary(loader=spec.loader)
     _ensure_tables(wh, spec)
-    with tempfile.TemporaryDirectory(prefix="audiences-load-") as tmp:
+    _remove_abandoned_work_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as tmp:
         workdir = Path(tmp)
         if not duckdb_reads_literally(workdir):
             # Every staged copy lives here and is read by DuckDB, which would take the
@@ -231,6 +250,7 @@ def run(
             )
         with iterator as items, _Prefetcher(files, loop.prestage) as sources:
             for path in items:
+                stop_if_requested(opts)
                 try:
                     source = sources.take(path)
                 except OSError as exc:
@@ -428,6 +448,7 @@ class _Loop:
         )
 
     def single(self, source: SourceFile) -> None:
+        stop_if_requested(self.opts)
         try:
             counts = _load_one(
                 self.wh,
@@ -481,6 +502,7 @@ class _Loop:
         self._load_batch(run)
 
     def _load_batch(self, sources: list[SourceFile]) -> None:
+        stop_if_requested(self.opts)
         import duckdb
 
         if len(sources) < 2:
@@ -617,6 +639,29 @@ def _unreadable_line(loader: str, path: Path, exc: OSError) -> str:
     else:
         why = exc.strerror or str(exc)
     return f"{loader}: not loaded: {path}: {why} (other files go on; rerun to retry)"
+
+
+# A load's work folder (its staged copies) in the temporary folder, named with its pid.
+WORK_PREFIX = "audiences-load-"
+
+
+def _remove_abandoned_work_folders() -> None:
+    """Remove the work folders of loads that were killed: kill -9 runs no cleanup, and
+    each left its folder behind with up to a batch of staged copies. A folder is
+    abandoned when the pid in its name runs no process; one whose pid is alive again
+    (reused), or of another user, stays."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
+        pid = folder.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            if folder.stat().st_uid != os.geteuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # gone already, or alive as another user's process
+            continue
 
 
 def _staging_connection(wh: Warehouse, workdir: Path):

@@ -108,5 +108,6 @@ def test_cli__load_webhooks_imports_only_the_loaders() -> None:
     ).stdout
 
     assert out.strip().splitlines()[-1] == (
-        "['scripts.cli', 'scripts.cli_options', 'scripts.settings', 'scripts.warehouse']"
+        "['scripts.cli', 'scripts.cli_options', 'scripts.settings', "
+        "'scripts.stop_signals', 'scripts.warehouse']"
     )

@@ -72,10 +72,13 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
     db = tmp_path / "kill.duckdb"
     # NDJSON files this size load in batches (batch.py); two files a batch make the
     # commits come where the arrays' one-file transactions make them, two files apart.
+    temporary = tmp_path / "tmp"  # the loaders' work folders go here (TMPDIR)
+    temporary.mkdir()
     env = {
         **os.environ,
         "AUDIENCES_DUCKDB_PATH": str(db),
         "AUDIENCES_LOADER_BATCH_FILES": "2",
+        "TMPDIR": str(temporary),
     }
     env.pop("AUDIENCES_TARGET", None)
 
@@ -97,6 +100,8 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    # kill -9 runs no cleanup: the work folder stays, until the next load's start.
+    assert list(temporary.glob(f"audiences-load-{proc.pid}-*"))
 
     with duckdb.connect(str(db)) as con:
         files = con.execute(
@@ -131,6 +136,7 @@ def test_webhooks__sigkill_mid_load_leaves_whole_files_and_rerun_completes(
     )
 
     assert rerun.returncode == 0, rerun.stderr
+    assert list(temporary.iterdir()) == []  # the killed load's folder removed
     remaining = FILES - len(files)
     assert (
         f"read {remaining * (EVENTS_PER_FILE + 1)} = loaded {remaining * EVENTS_PER_FILE}"
@@ -154,10 +160,13 @@ EVENTS_PER_SMALL_FILE = 4_000
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=lambda s: s.name)
 def test_webhooks__sigkill_mid_batch_leaves_whole_files_and_rerun_completes(
-    tmp_path: Path,
+    tmp_path: Path, stop: signal.Signals
 ) -> None:
-    """Small files load BATCH_FILES per transaction; a kill keeps whole batches only."""
+    """Small files load BATCH_FILES per transaction; a kill keeps whole batches only.
+    SIGTERM stops the load the same way, but says so and removes its work folder
+    (before, it died as of kill -9, exit 143, and left the folder behind)."""
     folder = tmp_path / "in"
     folder.mkdir()
     paths = []
@@ -171,10 +180,13 @@ def test_webhooks__sigkill_mid_batch_leaves_whole_files_and_rerun_completes(
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         paths.append(path.resolve())
     db = tmp_path / "kill.duckdb"
+    temporary = tmp_path / "tmp"  # the loaders' work folders go here (TMPDIR)
+    temporary.mkdir()
     env = {
         **os.environ,
         "AUDIENCES_DUCKDB_PATH": str(db),
         "AUDIENCES_LOADER_BATCH_FILES": str(BATCH_FILES),
+        "TMPDIR": str(temporary),
     }
     env.pop("AUDIENCES_TARGET", None)
     command = [_audiences(), "load", "webhooks", str(folder), "--no-progress"]
@@ -190,9 +202,17 @@ def test_webhooks__sigkill_mid_batch_leaves_whole_files_and_rerun_completes(
         assert proc.poll() is None, "loader finished before it could be killed"
         assert time.monotonic() < deadline, "loader never reached file 24"
         time.sleep(0.002)  # polling interval, not synchronisation
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    proc.send_signal(stop)
+    _, stderr = proc.communicate(timeout=30)
+    if stop == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        assert list(temporary.glob(f"audiences-load-{proc.pid}-*"))  # left behind
+    else:
+        assert proc.returncode == 5, stderr
+        assert b"webhooks: stopped by SIGTERM after the files in hand: each file" in (
+            stderr
+        )
+        assert list(temporary.iterdir()) == []
 
     with duckdb.connect(str(db)) as con:
         files = con.execute(
@@ -220,6 +240,7 @@ def test_webhooks__sigkill_mid_batch_leaves_whole_files_and_rerun_completes(
     )
 
     assert rerun.returncode == 0, rerun.stderr
+    assert list(temporary.iterdir()) == []
     remaining = SMALL_FILES - len(files)
     assert (
         f"read {remaining * (EVENTS_PER_SMALL_FILE + 1)} = loaded "
