@@ -58,7 +58,7 @@ from scripts.loaders.stage import (
     sql_literal,
     store_python_rejects,
 )
-from scripts.warehouse import INSUFFICIENT_PRIVILEGE, Warehouse
+from scripts.warehouse import INSUFFICIENT_PRIVILEGE, Warehouse, WarehouseError
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 # The most --max-record-bytes may be: a record is held whole in memory while it is
@@ -86,6 +86,16 @@ class DiskFullError(LoadFailedError):
 
 class MissingRightsError(Exception):
     """The warehouse role may not create the loaders' schemas or tables."""
+
+
+class LoadInProgressError(WarehouseError):
+    """Another run of the same loader holds the PostgreSQL warehouse (exit 2, as the
+    DuckDB file's own lock gives)."""
+
+
+# The first key of the PostgreSQL advisory lock a loader holds while it runs (any fixed
+# 32-bit number; the second is the loader's name, hashed).
+LOAD_LOCK_CLASS = 0x6C6F6164  # "load"
 
 
 @dataclass(frozen=True)
@@ -222,6 +232,7 @@ def run(
     # Left out before they are fingerprinted: nothing of them could be recorded.
     files = [path for path in found if storable_name(path)]
     summary = ledger.RunSummary(loader=spec.loader)
+    _one_run_per_loader(wh, spec.loader)
     _ensure_tables(wh, spec)
     _remove_abandoned_work_folders()
     with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as tmp:
@@ -607,6 +618,25 @@ class _Loop:
 def _remove(paths: list[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _one_run_per_loader(wh: Warehouse, loader: str) -> None:
+    """One run of a loader at a time on a PostgreSQL warehouse, as DuckDB's file lock
+    gives on DuckDB. Two at once kept the data whole (the ledger's key lets one copy of
+    a file in), but the second failed with the database's words: a race on the tables'
+    creation (`pg_type_typname_nsp_index`) or on the ledger's key. The lock is the
+    session's: it goes with the connection, even after kill -9."""
+    if wh.dialect != "postgres":
+        return
+    ((locked,),) = wh.query(
+        "select pg_try_advisory_lock(%s, hashtext(%s))", (LOAD_LOCK_CLASS, loader)
+    )
+    if not locked:
+        raise LoadInProgressError(
+            f"another `audiences load {loader}` is running on "
+            f"{wh.target.describe()}; nothing was loaded. Rerun when it has ended: a "
+            "load takes exactly the files not loaded yet"
+        )
 
 
 def _ensure_tables(wh: Warehouse, spec: TableSpec) -> None:

@@ -417,3 +417,45 @@ def test_a_folder_of_files_with_other_extensions_is_said(
         f"webhooks: {tmp_path / 'in'}: no file to load: its 1 file(s) have other "
         "extensions than .ndjson, .jsonl, .json (each optionally .gz)"
     ) in result.output
+
+
+@pytest.mark.postgres
+def test_postgres__a_second_run_of_a_loader_is_refused_in_one_line(
+    tmp_path: Path, postgres_env: dict[str, str]
+) -> None:
+    """Two runs at once kept the data whole, but the second failed in the database's
+    words (a race on the tables' creation, or on the ledger's key). A run holding the
+    loader's lock is simulated by holding it from another session."""
+    import psycopg2
+
+    from scripts.loaders.runner import LOAD_LOCK_CLASS
+
+    path = write(tmp_path / "a.ndjson", ndjson(event("01A")))
+    other = psycopg2.connect(
+        host=postgres_env["PGHOST"],
+        port=postgres_env["PGPORT"],
+        user=postgres_env["PGUSER"],
+        dbname=postgres_env["PGDATABASE"],
+    )
+    try:
+        with other.cursor() as cur:
+            cur.execute(
+                "select pg_advisory_lock(%s, hashtext('webhooks'))", (LOAD_LOCK_CLASS,)
+            )
+        refused = run_load("webhooks", [path], "postgres")
+        orders_csv = write(
+            tmp_path / "orders.csv",
+            b"order_id,customer_id,email,status,total_cents,currency,ordered_at,"
+            b"updated_at\no1,c1,,completed,100,USD,2026-11-01T00:00:00Z,\n",
+        )
+        orders = run_load("orders", [orders_csv], "postgres")  # another loader
+    finally:
+        other.close()  # the lock goes with the session
+    assert refused.exit_code == 2, refused.output
+    assert "another `audiences load webhooks` is running on" in refused.output
+    assert "Traceback" not in refused.output
+    assert orders.exit_code == 0, orders.output  # not held up by webhooks' lock
+
+    loaded = run_load("webhooks", [path], "postgres")
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.counts["loaded"] == 1
