@@ -334,16 +334,31 @@ def test_a_one_shot_tick_signalled_before_its_first_step_starts_none(
         ]
 
 
+# A step that says it is ready, then dies of the first SIGINT or SIGTERM it gets. Not
+# `signal.pause()` after the print: a signal arriving between the two was handled
+# before pause() began, which then waited forever (a test hung 300 s under load). The
+# signals are blocked before the print and taken by sigwait, which has no such gap;
+# their default action is set first (an ignored signal is discarded even when blocked:
+# a test run started in the background ignores SIGINT).
+WAITS_FOR_A_SIGNAL = """
+import os, signal
+stops = {signal.SIGINT, signal.SIGTERM}
+signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+for sig in stops:
+    signal.signal(sig, signal.SIG_DFL)
+print("ready", flush=True)
+sig = signal.sigwait(stops)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+os.kill(os.getpid(), sig)
+"""
+
+
 def test_a_signal_passed_on_to_a_step_also_stops_the_tick(
     stop: Stop, tmp_path: Path
 ) -> None:
     """SIGTERM during a step goes to the step; the tick's own handler hears of it once
     the step has ended, so the tick is stopping and a second signal ends it at once."""
-    waits = [
-        sys.executable,
-        "-c",
-        "import signal; print('ready', flush=True); signal.pause()",
-    ]
+    waits = [sys.executable, "-c", WAITS_FOR_A_SIGNAL]
 
     def echo(line: str) -> None:
         if line == "ready":  # the step is running, its signals passed on
@@ -360,11 +375,7 @@ def test_a_signal_passed_on_to_a_step_also_stops_the_tick(
 def test_a_step_s_signal_leaves_any_other_handler_alone(tmp_path: Path) -> None:
     """Outside a tick (no handler of stopped_by_signals), the handler run_step found is
     not called for a signal it passed on: Python's own SIGINT handler would raise."""
-    waits = [
-        sys.executable,
-        "-c",
-        "import signal; print('ready', flush=True); signal.pause()",
-    ]
+    waits = [sys.executable, "-c", WAITS_FOR_A_SIGNAL]
 
     def echo(line: str) -> None:
         if line == "ready":
