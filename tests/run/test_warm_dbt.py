@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,10 @@ def test_sigint_is_a_keyboard_interrupt_in_the_child_even_if_the_parent_ignores_
 
         def main() -> None:
             print("ready", flush=True)
-            signal.pause()
+            # Not signal.pause(): a SIGINT handled between the print and pause() left
+            # pause() waiting forever. Each short sleep ends in Python's check for it.
+            while True:
+                time.sleep(0.05)
 
         child = warm_dbt.start_forked(main, cwd=Path.cwd())
         assert child.stdout.readline() == "ready\n"
