@@ -21,6 +21,7 @@ from scripts.run import record
 from scripts.run.command import EXIT_PARTIAL
 from scripts.warehouse import connect
 from tests.conftest import REPO_ROOT
+from tests.dbt.small_warehouse import environment
 
 # The pseudo-terminal becomes the controlling terminal of a new session, then the
 # command runs in that session leader's place.
@@ -59,12 +60,8 @@ class InATerminal:
 
 @pytest.fixture
 def tick_env(duckdb_path: Path, tmp_path: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DBT_TARGET_PATH": str(tmp_path / "target"),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-        "AUDIENCES_RUN_LOCK": str(tmp_path / "run.lock"),
-    }
+    env = {**environment(tmp_path), "AUDIENCES_RUN_LOCK": str(tmp_path / "run.lock")}
+    assert env["AUDIENCES_DUCKDB_PATH"] == str(duckdb_path)  # what connect() opens
     env.pop("AUDIENCES_ALERT_WEBHOOK_URL", None)
     return env
 
