@@ -487,7 +487,7 @@ def test_load_api__missing_key_is_refused_before_any_request(
     assert fake_api.requests == []
 
 
-@pytest.mark.parametrize("pasted", ["\n", "\r\n", " ", "\u201d"])
+@pytest.mark.parametrize("pasted", ["\n", "\r\n", " ", "\x7f", "\u201d"])
 def test_load_api__a_key_with_a_stray_character_is_refused_without_it(
     duck, fake_api, monkeypatch, pasted
 ):

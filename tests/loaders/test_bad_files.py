@@ -364,17 +364,21 @@ def test_blank_lines_before_a_record_near_the_limit_load(
     assert result.counts["files_loaded"] == 2
 
 
+@pytest.mark.parametrize("limit", ["9223372036854775807", str((256 << 20) + 1)])
 def test_a_record_limit_past_the_ceiling_is_a_usage_error(
-    tmp_path: Path, duckdb_path: Path
+    tmp_path: Path, duckdb_path: Path, limit: str
 ) -> None:
     """9223372036854775807 passed the option and then failed every file's read (DuckDB
-    takes the limit as a BIGINT, plus two)."""
+    takes the limit as a BIGINT, plus two). The ceiling itself loads."""
     write(tmp_path / "a.ndjson", ndjson(event("01A")))
-    result = run_load(
-        "webhooks", [tmp_path], "dev", "--max-record-bytes", "9223372036854775807"
-    )
+    result = run_load("webhooks", [tmp_path], "dev", "--max-record-bytes", limit)
     assert result.exit_code == 2
     assert "is not in the range 1<=x<=268435456" in result.output
+    at_ceiling = run_load(
+        "webhooks", [tmp_path], "dev", "--max-record-bytes", str(256 << 20)
+    )
+    assert at_ceiling.exit_code == 0, at_ceiling.output
+    assert at_ceiling.counts["loaded"] == 1
 
 
 def test_a_subfolder_that_cannot_be_listed_is_said_and_fails_the_run() -> None:
