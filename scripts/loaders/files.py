@@ -331,6 +331,19 @@ def inspect(path: Path) -> SourceFile:
             )
             return info
         except (OSError, zlib.error) as exc:
+            if _after_a_whole_stream(exc) and checker.offset:
+                # Bytes after a complete gzip stream (whose checksum held) that are not
+                # gzip: the content is whole, and only those bytes are the reject.
+                # Before, the file was one reject and its records were lost.
+                info.content_bytes = info.readable_bytes = checker.offset
+                info.truncation = Reject(
+                    None,
+                    "invalid_gzip",
+                    f"the bytes after the gzip stream are not gzip ({exc}); its "
+                    f"{checker.offset} bytes of content were read",
+                    "",
+                )
+                return info
             info.gzip_error = f"not a readable gzip file: {exc}"
             return info
     checker.finish()
@@ -340,6 +353,15 @@ def inspect(path: Path) -> SourceFile:
         bool(checker.ending) and not checker.ending.endswith((b"\n", b"\r"))
     ) or checker.quotes % 2 == 1
     return info
+
+
+def _after_a_whole_stream(exc: BaseException) -> bool:
+    """Whether gzip failed on the bytes after a complete stream: Python reads on past a
+    stream for another one, and only there says "Not a gzipped file" (a stream's own
+    damage is a CRC, length or zlib error)."""
+    return isinstance(exc, gzip.BadGzipFile) and str(exc).startswith(
+        "Not a gzipped file"
+    )
 
 
 class _ContentChecker:

@@ -463,3 +463,30 @@ def test_postgres__a_second_run_of_a_loader_is_refused_in_one_line(
     loaded = run_load("webhooks", [path], "postgres")
     assert loaded.exit_code == 0, loaded.output
     assert loaded.counts["loaded"] == 1
+
+
+def test_bytes_after_a_whole_gzip_stream_are_one_reject_the_records_load(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """A valid stream with bytes after it (a copy that appended junk) was one
+    `invalid_gzip` reject for the whole file: its records were lost. A stream whose own
+    checksum fails stays one reject: its content cannot be trusted."""
+    stream = gzip.compress(FIVE_EVENTS)
+    write(tmp_path / "in" / "a.ndjson.gz", stream + b"garbage!")
+    crc = bytearray(stream)
+    crc[-8] ^= 0xFF  # the stream's CRC-32
+    write(tmp_path / "in" / "b.ndjson.gz", bytes(crc))
+
+    result = run_load("webhooks", [tmp_path / "in"], "dev", "--max-reject-pct", "100")
+
+    assert result.exit_code == 0, result.output
+    assert (result.counts["read"], result.counts["loaded"]) == (7, 5)
+    rejects = query(
+        "dev", "select source_file, reason, detail from raw_loader.rejects order by 1"
+    )
+    assert [(Path(f).name, reason) for f, reason, _ in rejects] == [
+        ("a.ndjson.gz", "invalid_gzip"),
+        ("b.ndjson.gz", "invalid_gzip"),
+    ]
+    assert rejects[0][2].startswith("the bytes after the gzip stream are not gzip")
+    assert "CRC check failed" in rejects[1][2]
