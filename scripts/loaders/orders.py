@@ -527,6 +527,11 @@ def _timestamp(value: Any, name: str) -> datetime | None:
         try:
             parsed = parsed.astimezone(UTC).replace(tzinfo=None)
         except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC instant
+            # Nor has 9999-12-31T23:59:59-05:00, at the other end: say which.
+            if parsed.year > validity.EARLIEST.year:
+                raise InvalidRecordError(
+                    validity.IN_FUTURE, f"{name} {value[:100]!r} is after the load"
+                ) from None
             raise InvalidRecordError(
                 validity.OUT_OF_RANGE, f"{name} {value[:100]!r} is before 2000-01-01"
             ) from None

@@ -306,6 +306,11 @@ def test_timestamp__invalid():
         validity.OUT_OF_RANGE,
         "t '0001-01-01T00:00:00+01:00' is before 2000-01-01",
     )
+    # The other end had no UTC instant either, and was called "before 2000-01-01".
+    assert rejected(orders._timestamp, "9999-12-31T23:59:59-05:00", "t") == (
+        validity.IN_FUTURE,
+        "t '9999-12-31T23:59:59-05:00' is after the load",
+    )
     padded = (
         "0001-01-01T00:00:00+01:00" + " " * 100
     )  # parsed stripped, shown cut at 100
