@@ -12,7 +12,7 @@ message per line or array element. Decisions:
 - identity is `userId` or `anonymousId` (Customer.io sends the email as `anonymousId`
   for people without an id); a record with neither is `missing_identity`;
 - `occurred_at` is `timestamp` (Segment's corrected time, recommended for analysis),
-  falling back to `originalTimestamp`, then `sentAt`, when absent; an ISO-8601 string
+  falling back to `originalTimestamp`, then `sentAt`, when absent or empty; an ISO-8601 string
   without a zone is taken as UTC; unparsable is `invalid_timestamp`; DuckDB's special
   values (`infinity`, `-infinity`) and a UTC offset beyond ±23:59 are
   `invalid_timestamp` too, and outside the window
@@ -103,6 +103,18 @@ _OFFSET_OUT_OF_RANGE = (
     r"|[0-9]{2}:?[6-9][0-9](:?[0-9]{2})?|[0-9]{2}:?[0-9]{2}:?[6-9][0-9])$"
 )
 
+# The event's time: the first of these that is set. An empty string is not set (the
+# orders loader reads Segment's events the same way): `"timestamp": ""` with an
+# originalTimestamp was an invalid_timestamp reject.
+_TIME_VALUES = (
+    "v_timestamp",
+    "v_original_timestamp",
+    "v_original_timestamp_snake",
+    "v_sent_at",
+    "v_sent_at_snake",
+)
+_FIRST_TIME = "coalesce(" + ", ".join(f"nullif({v}, '')" for v in _TIME_VALUES) + ")"
+
 DERIVED = {
     "message_type": f"case when {_CAMEL_MESSAGE_ID} then t_message_id "
     "else t_message_id_snake end",
@@ -110,10 +122,8 @@ DERIVED = {
     "else v_message_id_snake end",
     "uid": _identity("user_id", "user_id_snake"),
     "aid": _identity("anonymous_id", "anonymous_id_snake"),
-    "ts_text": "coalesce(v_timestamp, v_original_timestamp, "
-    "v_original_timestamp_snake, v_sent_at, v_sent_at_snake)",
-    "ts_value": "try_cast(coalesce(v_timestamp, v_original_timestamp, "
-    "v_original_timestamp_snake, v_sent_at, v_sent_at_snake) as timestamptz)",
+    "ts_text": _FIRST_TIME,
+    "ts_value": f"try_cast({_FIRST_TIME} as timestamptz)",
 }
 
 

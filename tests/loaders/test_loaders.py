@@ -227,14 +227,16 @@ def test_segment_events__maps_dedupes_and_rejects(tmp_path: Path, target: str) -
         _track("m-5", userId=None),
         _track("m-6", timestamp="yesterday"),
         {k: v for k, v in _track("m-7").items() if k != "messageId"},
+        # An empty timestamp is not set: originalTimestamp, as for a missing one.
+        _track("m-8", timestamp="", originalTimestamp="2024-09-30T11:00:00Z"),
     ]
     path = write(tmp_path / "seg.json", orjson.dumps(records))
 
     result = run_load("segment-events", [path], target, "--max-reject-pct", "100")
 
     assert result.counts == {
-        "read": 8,
-        "loaded": 3,
+        "read": 9,
+        "loaded": 4,
         "duplicate": 1,
         "rejected": 4,
         "files_loaded": 1,
@@ -249,6 +251,7 @@ def test_segment_events__maps_dedupes_and_rejects(tmp_path: Path, target: str) -
         ("m-1", "u_1001", None, "2024-09-30 16:00:00.123000", 1),
         ("m-2", None, "ana@example.org", "2024-09-30 16:00:00.123000", 3),
         ("m-4", "u_1001", None, "2024-09-30 10:00:00", 5),
+        ("m-8", "u_1001", None, "2024-09-30 11:00:00", 9),
     ]
     reasons = query(
         target,
