@@ -69,8 +69,10 @@ raw_loader.rejects with a reason.
 \b
 Exit status:
   0  loaded (files deleted during the run are named on stderr and retried next run)
-  2  usage error, cannot connect, or the PostgreSQL role lacks CREATE on the
-     database (one line naming the right)
+  2  usage error, cannot connect, the warehouse is busy with another load
+     (DuckDB: any process holding the file; PostgreSQL: a run of the same
+     loader), or the PostgreSQL role lacks CREATE on the database (one line
+     naming the right)
   3  rejects above --max-reject-pct (the files are loaded, rejects recorded)
   4  a file could not be read or its name is not UTF-8 (named on stderr; the
      other files load), or the warehouse refused a file's rows (earlier files
