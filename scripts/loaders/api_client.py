@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -165,6 +166,11 @@ class AppApiClient:
                 f"gave up on GET {path} after {self.max_attempts} attempts: "
                 f"{_cause(exc)}"
             ) from None
+        except requests.RequestException as exc:
+            # Anything else the HTTP library gives up on (a redirect loop at a proxy)
+            # is one line, not a traceback.
+            cause = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
+            raise ApiError(f"GET {path} failed: {self._quotable(cause)}") from None
         status = response.status_code
         if status in (401, 403):
             raise ApiError(
@@ -199,7 +205,10 @@ class AppApiClient:
         """The start of an error answer, safe to print: a proxy or gateway that echoes
         the request's headers back would otherwise put the key in the message."""
         if self._api_key:
-            answer = answer.replace(self._api_key, f"<{KEY_ENV}>")
+            # In any case: a gateway may quote it upper- or lower-cased.
+            answer = re.sub(
+                re.escape(self._api_key), f"<{KEY_ENV}>", answer, flags=re.IGNORECASE
+            )
         return answer[:300].strip()
 
 

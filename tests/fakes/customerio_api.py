@@ -150,6 +150,12 @@ class FakeAppApi:
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
+                if url.path == "/v1/loop":  # a proxy's redirect that never ends
+                    self.send_response(302)
+                    self.send_header("Location", "/v1/loop")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if url.path != "/v1/messages":
                     self._send(404, {}, {"meta": {"error": "not found"}})
                     return
@@ -170,11 +176,22 @@ class FakeAppApi:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if fault == "400-echo":
-                    # A gateway that quotes the request back, headers and all.
+                if fault in ("400-echo", "400-echo-upper"):
+                    # A gateway that quotes the request back, headers and all (one
+                    # that upper-cases what it quotes, too).
                     record.status = 400
-                    echoed = {"Authorization": self.headers.get("Authorization")}
+                    header = self.headers.get("Authorization") or ""
+                    if fault == "400-echo-upper":
+                        header = header.upper()
+                    echoed = {"Authorization": header}
                     self._send(400, {}, {"error": "bad request", "request": echoed})
+                    return
+                if fault == "redirect-loop":
+                    record.status = 302
+                    self.send_response(302)
+                    self.send_header("Location", "/v1/loop")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if fault == "deep":
                     # Valid JSON, nested deeper than a recursive parser can follow.

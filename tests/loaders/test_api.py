@@ -464,6 +464,27 @@ def test_load_api__an_answer_quoting_the_key_back_is_printed_without_it(duck, fa
     assert API_KEY not in result.output
 
 
+def test_load_api__an_answer_quoting_the_key_in_capitals_is_printed_without_it(
+    duck, fake_api
+):
+    """Only the key as it is was replaced: a gateway that upper-cased it leaked it."""
+    fake_api.faults = {1: "400-echo-upper"}
+    result = run_api("--since", "2024-06-01", "--until", "2024-07-01")
+    assert result.exit_code == 4
+    assert "BEARER <CIO_APP_API_KEY>" in result.stderr
+    assert API_KEY.upper() not in result.output
+
+
+def test_load_api__a_redirect_loop_is_one_line_not_a_traceback(duck, fake_api):
+    fake_api.faults = {1: "redirect-loop"}
+    result = run_api("--since", "2024-06-01", "--until", "2024-07-01")
+    assert result.exit_code == 4
+    assert "error: GET /v1/messages failed: TooManyRedirects: Exceeded" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+
+
 def test_load_api__json_nested_too_deeply_is_a_clear_error_not_a_traceback(
     duck, fake_api
 ):
