@@ -23,7 +23,7 @@ import contextlib
 import os
 import signal
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -50,6 +50,31 @@ def install(handler: Handler) -> dict[int, Any]:
                 continue  # nohup's promise
             previous[sig] = signal.signal(sig, caught)
     return previous
+
+
+@contextlib.contextmanager
+def first_asks_second_ends(
+    on_stop: Callable[[int], None], **marks: object
+) -> Iterator[None]:
+    """While inside, the first stop signal calls `on_stop(signum)` instead of ending
+    the process, and gives every one of SIGNALS back its default action: a second one
+    ends the process at once, as it would without a handler. The default action is the
+    kernel's, so it works even while the process waits in a call that runs no Python
+    (a warehouse query waiting on a lock), where no Python handler can run. `marks` are
+    set on the handler, for code that looks for it (scripts/run/steps.py)."""
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: object) -> None:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_DFL)
+        on_stop(signum)
+
+    handler.__dict__.update(marks)
+    previous.update(install(handler))
+    try:
+        yield
+    finally:
+        restore(previous)
 
 
 def restore(previous: dict[int, Any]) -> None:

@@ -192,21 +192,13 @@ def _stop_signals() -> Iterator[Callable[[], str | None]]:
     """SIGTERM, SIGINT and SIGHUP (scripts/stop_signals.py) stop the load before its
     next file or batch; yields what tells the run whether one came (runner.Options).
     Before, SIGTERM killed it outright (exit 143, no word) and left its folder of
-    staged copies in the temporary folder. The first signal gives them back their
-    default action, so a second one ends the process at once."""
-    previous: dict[int, object] = {}
+    staged copies in the temporary folder. A second signal ends the process at once
+    (stop_signals.first_asks_second_ends)."""
     arrived: list[str] = []
-
-    def handler(signum: int, _frame: object) -> None:
-        for sig in previous:
-            signal.signal(sig, signal.SIG_DFL)
-        arrived.append(signal.Signals(signum).name)
-
-    previous.update(stop_signals.install(handler))
-    try:
+    with stop_signals.first_asks_second_ends(
+        lambda signum: arrived.append(signal.Signals(signum).name)
+    ):
         yield lambda: arrived[0] if arrived else None
-    finally:
-        stop_signals.restore(previous)
 
 
 WEBHOOK_STAGER = line_stager(

@@ -22,10 +22,9 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -121,31 +120,13 @@ def run_every(
     return 0
 
 
-@contextlib.contextmanager
-def stopped_by_signals(stop: Waiter) -> Iterator[None]:
+def stopped_by_signals(stop: Waiter) -> contextlib.AbstractContextManager[None]:
     """While inside, SIGTERM, SIGINT and SIGHUP (scripts/stop_signals.py) set `stop`
     instead of ending the process: the loop, or a one-shot tick, reads it and stops at
     its next step (a running step gets the signal from run_step's own handlers, which
-    replace these while it runs).
-
-    Asked once, the process winds down; the handler then gives the signals back their
-    default action, so a second one outside a step ends it at once, as it would without
-    these handlers. The default action is the kernel's, not Python's: it works even
-    while the process waits inside a call that runs no Python (a warehouse query
-    waiting on a lock), where no Python handler, this one included, can run until the
-    call returns."""
-    previous: dict[int, object] = {}
-
-    def handler(_signum: int, _frame: object) -> None:
-        stop.set()
-        for sig in previous:
-            signal.signal(sig, signal.SIG_DFL)
-
+    replace these while it runs). Asked once, the process winds down; a second signal
+    outside a step ends it at once (stop_signals.first_asks_second_ends)."""
     # run_step, having passed a signal on to its step, calls the handler marked so.
-    handler.stops_the_tick = True  # type: ignore[attr-defined]
-
-    previous.update(stop_signals.install(handler))
-    try:
-        yield
-    finally:
-        stop_signals.restore(previous)
+    return stop_signals.first_asks_second_ends(
+        lambda _signum: stop.set(), stops_the_tick=True
+    )
