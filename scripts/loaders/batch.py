@@ -98,7 +98,7 @@ def fits(source: SourceFile) -> bool:
 
     return (
         source.content_bytes <= MAX_FILE_BYTES
-        and not source.gzip_error
+        and not source.unreadable
         and not source.is_empty
         and detect_shape(source) == "ndjson"
     )

@@ -57,6 +57,8 @@ class InputError(Exception):
 
 
 TRUNCATED_GZIP = "truncated_gzip"
+# The first two bytes of every gzip member (RFC 1952, section 2.3.1).
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -212,12 +214,31 @@ class SourceFile:
         return self.head.startswith(BOM)
 
     @property
+    def unreadable(self) -> Reject | None:
+        """The one reject for a file whose content cannot be read as its name says: a
+        `.gz` that is not gzip, or gzip content under a name without `.gz` (which
+        would otherwise read as a few invalid_utf8 records of binary noise). Renamed,
+        the same bytes load: the ledger reads a file again under a name that reads it
+        otherwise when its earlier load landed nothing (runner.read_again)."""
+        if self.gzip_error:
+            return Reject(None, "invalid_gzip", self.gzip_error, "")
+        if not self.gzipped and self.head.startswith(GZIP_MAGIC):
+            return Reject(
+                None,
+                "unreadable_file",
+                "gzip-compressed content in a file whose name does not end in .gz: "
+                f"rename it to {self.path.name}.gz and load it again",
+                "",
+            )
+        return None
+
+    @property
     def fast_path_ok(self) -> bool:
         """Plain NDJSON in clean UTF-8 that DuckDB may read directly, at a path it
         reads as written."""
         return not (
             not duckdb_reads_literally(self.path)
-            or self.gzip_error
+            or self.unreadable
             or self.truncation
             or self.utf8_error
             or self.has_bom
@@ -285,6 +306,17 @@ def duckdb_reads_literally(path: Path) -> bool:
 
 def _is_gzip(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
+
+
+def reading(path: Path) -> str:
+    """How a file's name says to read its bytes: gunzipped or not, then as CSV, Parquet
+    or JSON (NDJSON, a JSON array or one object, told apart by the content)."""
+    name = path.name.lower()
+    base = name.removesuffix(".gz")
+    kind = next(
+        (kind for kind in ("csv", "parquet") if base.endswith(f".{kind}")), "json"
+    )
+    return f"gzip {kind}" if name.endswith(".gz") else kind
 
 
 def inspect(path: Path) -> SourceFile:

@@ -125,29 +125,57 @@ def resolve_fixed_rejects(
     )
 
 
-def is_loaded(wh: Warehouse, loader: str, sha256: str) -> bool:
-    return bool(
-        wh.scalar(
-            "select count(*) from raw_loader.loaded_files "
-            "where loader = %s and file_sha256 = %s",
-            (loader, sha256),
-        )
-    )
+@dataclass(frozen=True)
+class EarlierLoad:
+    """A load already recorded for a file's bytes: under which name, and how many of its
+    records landed (loaded or duplicate)."""
+
+    source_file: str
+    records_landed: int
 
 
-def loaded_among(wh: Warehouse, loader: str, checksums: list[str]) -> set[str]:
-    """Which of these file checksums are already loaded: one query for a whole batch."""
+def earlier_loads(
+    wh: Warehouse, loader: str, checksums: list[str]
+) -> dict[str, EarlierLoad]:
+    """The recorded loads of these file checksums: one query for a whole batch."""
     if not checksums:
-        return set()
+        return {}
     marks = ", ".join(["%s"] * len(checksums))
     return {
-        row[0]
+        row[0]: EarlierLoad(row[1], int(row[2] or 0) + int(row[3] or 0))
         for row in wh.query(
-            "select file_sha256 from raw_loader.loaded_files where loader = %s "
-            f"and file_sha256 in ({marks})",
+            "select file_sha256, source_file, records_loaded, records_duplicate "
+            f"from raw_loader.loaded_files where loader = %s and file_sha256 in ({marks})",
             (loader, *checksums),
         )
     }
+
+
+def supersede(
+    wh: Warehouse,
+    loader: str,
+    sha256: str,
+    earlier: EarlierLoad,
+    counts: Counts,
+    resolved_at: datetime,
+) -> None:
+    """In the transaction of a load that reads the same bytes again under another name
+    (a misnamed file renamed: runner.read_again), before its own ledger row is written:
+    the earlier row, whose load landed nothing, goes (the ledger has one row per
+    loader and checksum), and the earlier load's rejects are marked resolved by this
+    one when it landed records. They stay, as every reject does."""
+    wh.execute(
+        "delete from raw_loader.loaded_files where loader = %s and file_sha256 = %s",
+        (loader, sha256),
+    )
+    if counts.loaded + counts.duplicate == 0:
+        return
+    wh.execute(
+        "update raw_loader.rejects set resolved_at = %s, resolved_by_sha256 = %s "
+        "where loader = %s and file_sha256 = %s and source_file = %s "
+        "and resolved_at is null",
+        (resolved_at, sha256, loader, sha256, earlier.source_file),
+    )
 
 
 def paths_with_open_rejects(wh: Warehouse, loader: str, paths: list[str]) -> set[str]:

@@ -544,8 +544,8 @@ def stage(duck, source: SourceFile, workdir: Path, opts, clock) -> None:
     rejects: list[Reject] = []
     rows_path = workdir / "orders-rows.ndjson"
     with rows_path.open("wb") as out:
-        if source.gzip_error:
-            rejects.append(Reject(None, "invalid_gzip", source.gzip_error, ""))
+        if source.unreadable:
+            rejects.append(source.unreadable)
         elif not source.is_empty:
             try:
                 for line, raw, record in _records(source, opts.max_record_bytes):

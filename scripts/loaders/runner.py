@@ -41,6 +41,7 @@ from scripts.loaders.files import (
     display_name,
     duckdb_reads_literally,
     inspect,
+    reading,
     stage_lines,
     still_being_written,
     storable_name,
@@ -193,9 +194,9 @@ def read_json_lines(
     """Fill `_ld_lines`, directly from the file when it is plain NDJSON, else via Python."""
     import duckdb
 
-    if source.gzip_error:
+    if source.unreadable:
         create_empty_lines(duck)
-        return [Reject(None, "invalid_gzip", source.gzip_error, "")]
+        return [source.unreadable]
     truncation = [source.truncation] if source.truncation else []
     if source.is_empty:
         create_empty_lines(duck)
@@ -491,25 +492,28 @@ class _Loop:
         if not pending:
             return
         loader = self.spec.loader
-        done = ledger.loaded_among(self.wh, loader, [s.sha256 for s in pending])
+        earlier = ledger.earlier_loads(self.wh, loader, [s.sha256 for s in pending])
         # A path with rejects a new version may fix goes alone: resolving them compares
-        # its lines with the earlier load's (ledger.resolve_fixed_rejects).
+        # its lines with the earlier load's (ledger.resolve_fixed_rejects). So does a
+        # file read again under a new name (read_again), whose ledger row it replaces.
         fixable = ledger.paths_with_open_rejects(
             self.wh, loader, [str(s.path) for s in pending]
         )
+        seen: set[str] = set()  # the same bytes twice in a run: the second is skipped
         run: list[SourceFile] = []
         for source in pending:
-            if source.sha256 in done:
+            before = earlier.get(source.sha256)
+            if source.sha256 in seen or (before and not read_again(before, source)):
                 self.drop_staged(source)
                 self._count(None)
-            elif str(source.path) in fixable:
+            elif before or str(source.path) in fixable:
                 self.drop_staged(source)  # the per-file path stages its own copy
                 self._load_batch(run)
                 run = []
                 self.single(source)
             else:
-                done.add(source.sha256)  # the same bytes twice: the second is skipped
                 run.append(source)
+            seen.add(source.sha256)
         self._load_batch(run)
 
     def _load_batch(self, sources: list[SourceFile]) -> None:
@@ -818,7 +822,8 @@ def _load_one(
     opts: Options,
 ) -> ledger.Counts | None:
     path = source.path
-    if ledger.is_loaded(wh, spec.loader, source.sha256):
+    before = ledger.earlier_loads(wh, spec.loader, [source.sha256]).get(source.sha256)
+    if before and not read_again(before, source):
         return None
     clock = Clock(now=datetime.now(UTC).replace(tzinfo=None))
     ctx = FileContext(
@@ -840,6 +845,10 @@ def _load_one(
                 file_complete=not (source.truncation or source.gzip_error),
                 resolved_at=clock.now,
             )
+            if before:
+                ledger.supersede(
+                    wh, spec.loader, source.sha256, before, counts, clock.now
+                )
             ledger.record_file(
                 wh,
                 spec.loader,
@@ -858,6 +867,17 @@ def _load_one(
     if not counts.reconciles:  # a bug, not bad input: say so loudly
         raise LoadFailedError(f"{path}: counts do not reconcile: {counts}")
     return counts
+
+
+def read_again(earlier: ledger.EarlierLoad, source: SourceFile) -> bool:
+    """Whether bytes already recorded are loaded again: only when nothing of them landed
+    and their name now reads them otherwise (files.reading). A misnamed file (plain
+    NDJSON named `.gz`, a CSV named `.json`, gzip named `.ndjson`) is one reject that
+    says so; renamed, it loads, instead of being "skipped unchanged" forever. Bytes
+    whose records landed are never read twice, whatever their name."""
+    return earlier.records_landed == 0 and reading(Path(earlier.source_file)) != (
+        reading(source.path)
+    )
 
 
 def is_database_error(exc: BaseException) -> bool:

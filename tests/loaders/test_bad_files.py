@@ -490,3 +490,73 @@ def test_bytes_after_a_whole_gzip_stream_are_one_reject_the_records_load(
     ]
     assert rejects[0][2].startswith("the bytes after the gzip stream are not gzip")
     assert "CRC check failed" in rejects[1][2]
+
+
+def test_a_misnamed_file_renamed_loads_and_its_reject_is_resolved(
+    tmp_path: Path, target: str
+) -> None:
+    """Plain NDJSON named `.gz` is one `invalid_gzip` reject. Renamed, the same bytes
+    used to be "skipped unchanged" on every rerun (the ledger is keyed on the content's
+    sha256): they load now, as the reject says, and the reject is resolved. Bytes that
+    landed are never read twice, whatever they are renamed to."""
+    write(tmp_path / "in" / "other.ndjson", ndjson(event("01OTHER")))
+    misnamed = tmp_path / "in" / "a.ndjson.gz"
+    write(misnamed, FIVE_EVENTS)
+    first = run_load("webhooks", [tmp_path / "in"], target, "--max-reject-pct", "100")
+    assert (first.counts["loaded"], first.counts["rejected"]) == (1, 1), first.output
+
+    renamed = misnamed.rename(tmp_path / "in" / "a.ndjson")
+    second = run_load("webhooks", [tmp_path / "in"], target)
+
+    assert second.exit_code == 0, second.output
+    assert (second.counts["read"], second.counts["loaded"]) == (5, 5), second.output
+    assert (second.counts["files_loaded"], second.counts["files_skipped"]) == (1, 1)
+    assert query(
+        target,
+        "select source_file, records_loaded from raw_loader.loaded_files "
+        "where source_file like %s",
+        ("%a.ndjson%",),
+    ) == [(str(renamed), 5)]
+    assert query(
+        target,
+        "select reason, resolved_at is not null from raw_loader.rejects",
+    ) == [("invalid_gzip", True)]
+
+    renamed.rename(misnamed)
+    third = run_load("webhooks", [tmp_path / "in"], target)
+    assert (third.counts["read"], third.counts["files_skipped"]) == (0, 2), third.output
+
+
+def test_gzip_content_under_a_plain_name_is_one_reject_saying_rename(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """Gzip bytes named `.ndjson` read as a few invalid_utf8 "records" of binary noise;
+    they are one reject that names the fix, and the fix loads them."""
+    misnamed = tmp_path / "in" / "b.ndjson"
+    write(misnamed, gzip.compress(FIVE_EVENTS))
+    first = run_load("webhooks", [misnamed], "dev", "--max-reject-pct", "100")
+    assert (first.counts["read"], first.counts["rejected"]) == (1, 1), first.output
+    [(reason, detail)] = query("dev", "select reason, detail from raw_loader.rejects")
+    assert reason == "unreadable_file"
+    assert "rename it to b.ndjson.gz" in detail
+
+    second = run_load(
+        "webhooks", [misnamed.rename(tmp_path / "in" / "b.ndjson.gz")], "dev"
+    )
+    assert (second.counts["read"], second.counts["loaded"]) == (5, 5), second.output
+
+
+def test_orders_csv_named_json_renamed_loads(tmp_path: Path, duckdb_path: Path) -> None:
+    csv = tmp_path / "in" / "orders.json"
+    write(
+        csv,
+        b"order_id,status,total_cents,ordered_at\n"
+        b"o1,completed,100,2024-09-30T12:00:00Z\no2,completed,200,2024-09-30T12:01:00Z\n",
+    )
+    first = run_load("orders", [csv], "dev", "--max-reject-pct", "100")
+    assert first.counts["loaded"] == 0, first.output
+
+    second = run_load("orders", [csv.rename(tmp_path / "in" / "orders.csv")], "dev")
+    assert (second.counts["loaded"], second.counts["files_loaded"]) == (2, 1), (
+        second.output
+    )
