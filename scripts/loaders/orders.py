@@ -48,6 +48,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import click
 import orjson
 
 from scripts.loaders import validity
@@ -57,6 +58,7 @@ from scripts.loaders.files import (
     Reject,
     SourceFile,
     detect_shape,
+    display_name,
     duckdb_reads_literally,
     iter_records,
     open_content,
@@ -186,6 +188,7 @@ def _csv_pass(
             return None
         if header is None:
             _check_csv_header(reader.fieldnames)
+            _say_missing_optional_columns(source, reader.fieldnames)
         while True:
             ended = lines_before + reader.line_num  # the line the last row ended on
             try:
@@ -237,6 +240,12 @@ CSV_HEADER = (
 )  # fmt: skip
 
 
+# What a CSV header must name (one of the timestamps will do); the other columns may
+# be absent from a file, and their values are then empty.
+CSV_TIMESTAMPS = ("ordered_at", "updated_at")
+CSV_REQUIRED = ("order_id", "status", *CSV_TIMESTAMPS)
+
+
 class UnreadableFileError(Exception):
     """The file as a whole cannot be read (not Parquet, corrupt); one reject for it."""
 
@@ -247,7 +256,7 @@ def _check_csv_header(names: Sequence[str]) -> None:
     the file is one reject that says what the header lacks."""
     present = {name.strip() for name in names}
     missing = [name for name in ("order_id", "status") if name not in present]
-    if not present & {"ordered_at", "updated_at"}:
+    if not present & set(CSV_TIMESTAMPS):
         missing.append("ordered_at (or updated_at)")
     if missing:
         heard = ",".join(names)
@@ -256,6 +265,29 @@ def _check_csv_header(names: Sequence[str]) -> None:
             f"{heard[:200]!r}); an orders CSV is comma-separated, its header "
             f"{','.join(CSV_HEADER)}"
         )
+
+
+def _say_missing_optional_columns(source: SourceFile, names: Sequence[str]) -> None:
+    """A CSV header without a column its orders can do without loads them with it
+    empty, by design (a later event may lack a column: the module doc). A whole file
+    without it is most likely an export that left it out, so it is said once, on
+    stderr; without both identifiers, no order of the file belongs to a person."""
+    present = {name.strip() for name in names}
+    missing = [name for name in CSV_HEADER if name not in present]
+    missing = [name for name in missing if name not in CSV_REQUIRED]
+    if not missing:
+        return
+    line = (
+        f"orders: {display_name(source.path)}: its CSV header has no "
+        f"{', '.join(missing)} column: its orders load with "
+        f"{'it' if len(missing) == 1 else 'them'} empty"
+    )
+    if {"customer_id", "email"} <= set(missing):
+        line += (
+            "; with neither customer_id nor email no order of the file is tied to a "
+            "person, so no audience sees those purchases"
+        )
+    click.echo(line, err=True)
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[int, bytes, Any]]:

@@ -272,3 +272,29 @@ def test_a_csv_header_without_the_needed_columns_is_one_reject_saying_so(
     ((reason, detail),) = query("dev", "select reason, detail from raw_loader.rejects")
     assert reason == "unreadable_file"
     assert detail.startswith(f"the CSV header has no {lacks} column (it reads ")
+
+
+def test_a_csv_header_without_optional_columns_is_said_once(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """A header without customer_id and email loads its orders tied to nobody: no
+    audience's "no purchase since" sees them. That is allowed of one record, but of a
+    whole file it is most likely an export that left the columns out: said on stderr,
+    naming the file; a full header says nothing."""
+    write(
+        tmp_path / "in" / "a.csv",
+        b"order_id,status,total_cents,ordered_at\no1,completed,100,2026-11-01T00:00:00Z\n",
+    )
+    write(tmp_path / "in" / "b.csv", _csv(_csv_row("B0")))
+
+    result = run_load("orders", [tmp_path / "in"], "dev")
+
+    assert result.exit_code == 0, result.output
+    assert result.counts["loaded"] == 2
+    said = [line for line in result.output.splitlines() if "header has no" in line]
+    assert said == [
+        f"orders: {tmp_path / 'in' / 'a.csv'}: its CSV header has no customer_id, "
+        "email, currency column: its orders load with them empty; with neither "
+        "customer_id nor email no order of the file is tied to a person, so no "
+        "audience sees those purchases"
+    ]
