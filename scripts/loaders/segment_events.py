@@ -91,6 +91,34 @@ def _identity(camel: str, snake: str) -> str:
     )
 
 
+def _unusable(field: str, name: str) -> str:
+    """Why an identity field that is present is not an id (SQL NULL when it is absent
+    or usable): a record rejected for its identity says what it held."""
+    return (
+        f"case when t_{name} = 'VARCHAR' and trim(v_{name}) = '' then '{field} is blank' "
+        f"when t_{name} not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'NULL') then "
+        f"'{field} is a ' || lower(t_{name}) || ' (' || left(v_{name}, 40) || '), not a "
+        "string or a whole number within 64 bits' end"
+    )
+
+
+# A 23-digit numeric userId (JSON reads it as a double, which cannot hold it exactly)
+# or a blank one said "neither is set": the detail names what was there.
+_WHY_NOT = ", ".join(
+    _unusable(field, name)
+    for field, name in (
+        ("userId", "user_id"),
+        ("user_id", "user_id_snake"),
+        ("anonymousId", "anonymous_id"),
+        ("anonymous_id", "anonymous_id_snake"),
+    )
+)
+_MISSING_IDENTITY_DETAIL = (
+    f"coalesce('no usable userId or anonymousId: ' || nullif(concat_ws('; ', "
+    f"{_WHY_NOT}), ''), 'neither userId nor anonymousId is set')"
+)
+
+
 # messageId, else the exports' message_id: the type and the value from the same field. A
 # JSON null counts as absent ('NULL' type, no value), as when the field is left out.
 _CAMEL_MESSAGE_ID = "coalesce(t_message_id, 'NULL') <> 'NULL'"
@@ -161,7 +189,7 @@ def checks(future_limit: str) -> list[Check]:
         Check(
             "uid is null and aid is null",
             "missing_identity",
-            "'neither userId nor anonymousId is set'",
+            _MISSING_IDENTITY_DETAIL,
         ),
         Check(
             "ts_text is null",

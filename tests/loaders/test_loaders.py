@@ -265,6 +265,41 @@ def test_segment_events__maps_dedupes_and_rejects(tmp_path: Path, target: str) -
     ]
 
 
+def test_segment_events__an_unusable_identity_says_what_it_held(
+    tmp_path: Path, target: str
+) -> None:
+    """A 23-digit numeric userId (a double to JSON, which cannot hold it exactly) or a
+    blank one is no id, but "neither userId nor anonymousId is set" misled: the reject
+    names what was there. A usable anonymousId beside a bad userId still loads."""
+    records = [
+        _track("m-1", userId="HUGE"),
+        _track("m-2", userId="  "),
+        _track("m-3", userId=None),
+        _track("m-4", userId=True, anonymousId="ana@example.org"),
+    ]
+    lines = b"".join(orjson.dumps(r) + b"\n" for r in records)
+    # orjson writes no integer past 64 bits; a JSON document may hold one.
+    lines = lines.replace(b'"HUGE"', b"12345678901234567890123")
+    path = write(tmp_path / "seg.ndjson", lines)
+
+    result = run_load("segment-events", [path], target, "--max-reject-pct", "100")
+
+    assert (result.counts["loaded"], result.counts["rejected"]) == (1, 3)
+    assert query(
+        target,
+        "select source_line, reason, detail from raw_loader.rejects order by 1",
+    ) == [
+        (
+            1,
+            "missing_identity",
+            "no usable userId or anonymousId: userId is a double "
+            "(12345678901234567890123), not a string or a whole number within 64 bits",
+        ),
+        (2, "missing_identity", "no usable userId or anonymousId: userId is blank"),
+        (3, "missing_identity", "neither userId nor anonymousId is set"),
+    ]
+
+
 ORDERS_CSV = b"""order_id,customer_id,email,status,total_cents,currency,ordered_at,updated_at
 o1,c1,a@x.org,completed,1000,usd,2024-09-01T10:00:00Z,2024-09-01T10:00:00Z
 o2,c2,b@x.org,completed,2000,USD,2024-09-02T10:00:00+02:00,2024-09-02T10:00:00+02:00
