@@ -29,7 +29,7 @@ from scripts.cli_options import (
 from scripts.loaders import orders, segment_events, webhooks
 from scripts.loaders.bulk import TableSpec
 from scripts.loaders.disk_full import first_line, is_disk_full
-from scripts.loaders.files import InputError
+from scripts.loaders.files import InputError, check_named
 from scripts.loaders.runner import (
     DEFAULT_MAX_RECORD_BYTES,
     MAX_RECORD_BYTES_CEILING,
@@ -109,7 +109,13 @@ def common_options(func):
         help="Progress bar over files (only shown when stdout is a terminal).",
     )(func)
     func = click.argument(
-        "paths", nargs=-1, required=True, type=click.Path(exists=True)
+        # Existence is checked by files.check_named, which tells a missing path from
+        # one inside a folder that cannot be entered (click says "does not exist" of
+        # both).
+        "paths",
+        nargs=-1,
+        required=True,
+        type=click.Path(),
     )(func)
     return func
 
@@ -136,8 +142,9 @@ def execute(
     from scripts.warehouse import WarehouseError, connect
 
     try:
+        check_named(paths)
         wh = connect(target_name)
-    except (SettingsError, WarehouseError) as exc:
+    except (SettingsError, WarehouseError, InputError) as exc:
         fail(str(exc), EXIT_USAGE)
     try:
         with _stop_signals() as stop_requested:

@@ -66,8 +66,9 @@ class Found:
     """What the PATH arguments hold."""
 
     files: list[Path]
-    # Folders under a PATH that could not be listed (no permission), each with why:
-    # none of their files is loaded, and the run says so (exit 4), as for a file.
+    # Folders under a PATH that could not be listed (no permission), and PATHs inside a
+    # folder that cannot be entered, each with why: none of their files is loaded, and
+    # the run says so (exit 4), as for a file.
     unlisted: list[tuple[Path, OSError]] = field(default_factory=list)
     # Folders named as PATH whose files all have other extensions (a `.zst` export, a
     # wrong folder), with how many: the run says so, rather than read 0 in silence.
@@ -86,6 +87,9 @@ def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> Found:
     only_other_files: list[tuple[Path, int]] = []
     for raw in paths:
         path = Path(raw)
+        if (denied := _denied(path)) is not None:
+            unlisted.append((path, denied))
+            continue
         if path.is_file():
             found[path.resolve()] = None
         elif path.is_dir():
@@ -101,6 +105,28 @@ def discover(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> Found:
         else:
             raise InputError(f"no such file or folder: {raw}")
     return Found(list(found), unlisted, only_other_files)
+
+
+def check_named(paths: Iterable[str | Path]) -> None:
+    """InputError for a PATH that does not exist, before the warehouse is opened (a
+    typo must not create an empty DuckDB file); `discover` says it again when it runs.
+    A PATH inside a folder this user may not enter exists for all it can tell: not a
+    typo (click's own check said "does not exist" of it) but a file that cannot be
+    read, said by the run as one (exit 4)."""
+    for raw in paths:
+        path = Path(raw)
+        if _denied(path) is None and not (path.exists() or path.is_symlink()):
+            raise InputError(f"no such file or folder: {raw}")
+
+
+def _denied(path: Path) -> PermissionError | None:
+    try:
+        path.stat()
+    except PermissionError as exc:
+        return exc
+    except OSError:
+        pass  # missing, or a dangling link: said by the caller
+    return None
 
 
 def _files_under(

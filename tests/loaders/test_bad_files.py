@@ -397,9 +397,11 @@ def test_a_subfolder_that_cannot_be_listed_is_said_and_fails_the_run() -> None:
         as_nobody = {"user": 65534, "group": 65534, "extra_groups": []}
         env = {**os.environ, "AUDIENCES_DUCKDB_PATH": str(root / "wh.duckdb")}
         env.pop("AUDIENCES_TARGET", None)
+        # The folder, and a file inside it named directly (click said "does not
+        # exist" of that one, and the run stopped with exit 2).
         result = subprocess.run(
             [sys.executable, "-m", "scripts", "load", "webhooks", str(root / "in"),
-             "--no-progress"],
+             str(secret / "b.ndjson"), "--no-progress"],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
             check=False, **(as_nobody if os.geteuid() == 0 else {}),
         )  # fmt: skip
@@ -408,7 +410,25 @@ def test_a_subfolder_that_cannot_be_listed_is_said_and_fails_the_run() -> None:
         shutil.rmtree(root)
     assert result.returncode == 4, result.stdout + result.stderr
     assert f"webhooks: not loaded: {secret}: Permission denied" in result.stderr
+    assert (
+        f"webhooks: not loaded: {secret / 'b.ndjson'}: Permission denied"
+        in result.stderr
+    )
     assert "read 1 = loaded 1" in result.stdout
+
+
+def test_a_path_that_does_not_exist_is_a_usage_error_and_opens_no_warehouse(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """Said before the warehouse is opened: a typo must not create an empty DuckDB
+    file (or, on PostgreSQL, the loader's schemas)."""
+    write(tmp_path / "in" / "a.ndjson", ndjson(event("01A")))
+
+    result = run_load("webhooks", [tmp_path / "in", tmp_path / "nope.ndjson"], "dev")
+
+    assert result.exit_code == 2, result.output
+    assert f"no such file or folder: {tmp_path / 'nope.ndjson'}" in result.output
+    assert not duckdb_path.exists()
 
 
 def test_a_folder_of_files_with_other_extensions_is_said(
