@@ -115,9 +115,12 @@ def run_step(
             signals.append(signal.SIGTERM)
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
+        signal_traceback = _SignalTraceback(name, signals)
         try:
             for line in process.stdout:
-                line = line.rstrip("\n")
+                line = signal_traceback.shown(line.rstrip("\n"))
+                if line is None:
+                    continue
                 echo(line)
                 kept.append(line)
         except BaseException:
@@ -131,6 +134,48 @@ def run_step(
     return StepResult(
         name, command, code, time.monotonic() - started, list(kept), bool(signals)
     )
+
+
+class _SignalTraceback:
+    """Leaves out the Python traceback a step prints after a stop signal was passed on
+    to it, in one line instead. dbt answers Ctrl-C by cancelling its queries, which is
+    the stop wanted, and then prints about 40 lines of its own KeyboardInterrupt
+    traceback (dbt's log file keeps it): that was the end of the tick's output and of
+    its alert, where the operator looks for what happened. A traceback before any
+    signal is a fault, and is shown whole."""
+
+    START = "Traceback (most recent call last):"
+    # What Python prints between the tracebacks of chained exceptions.
+    CHAINED = (
+        "During handling of the above exception, another exception occurred:",
+        "The above exception was the direct cause of the following exception:",
+    )
+
+    def __init__(self, step: str, signals: list[int]):
+        self.step = step
+        self.signals = signals
+        self.inside = False  # between a traceback's first line and its last
+        self.after = False  # just after one: a chained traceback may follow
+
+    def shown(self, line: str) -> str | None:
+        """The line to show, or None to leave it out."""
+        if not self.signals:
+            return line
+        if line.endswith(self.START):  # dbt puts its timestamp before it
+            self.inside, self.after = True, False
+            return None
+        if self.inside:
+            if line[:1] in (" ", "\t") or not line:
+                return None
+            self.inside, self.after = False, True
+            return (
+                f"{self.step}: {line.strip()} after the stop signal passed on to it "
+                "(its traceback is left out here)"
+            )
+        if self.after and (not line.strip() or line.strip() in self.CHAINED):
+            return None
+        self.after = False
+        return line
 
 
 @contextlib.contextmanager

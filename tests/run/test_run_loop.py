@@ -383,3 +383,55 @@ def test_a_step_s_signal_leaves_any_other_handler_alone(tmp_path: Path) -> None:
 
     result = run_step("wait", waits, display="wait", cwd=tmp_path, echo=echo)
     assert result.interrupted  # and no KeyboardInterrupt here
+
+
+# A step that answers SIGINT as dbt does: a KeyboardInterrupt, whose traceback Python
+# prints as the process ends (dbt prints its own, about 40 lines, after cancelling).
+RAISES_ON_SIGINT = """
+import signal, threading
+signal.signal(signal.SIGINT, signal.default_int_handler)
+def wait_for_ever():
+    threading.Event().wait()
+print("ready", flush=True)
+wait_for_ever()
+"""
+
+
+def test_a_step_s_traceback_after_a_signal_passed_on_is_one_line(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C during a build: dbt cancels its queries, then prints its KeyboardInterrupt
+    traceback, which was the end of the tick's output and of its alert's last lines.
+    It is one line now; the lines before it are kept."""
+    shown: list[str] = []
+
+    def echo(line: str) -> None:
+        shown.append(line)
+        if line == "ready":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    command = [sys.executable, "-c", RAISES_ON_SIGINT]
+    result = run_step("build", command, display="dbt build", cwd=tmp_path, echo=echo)
+
+    assert result.interrupted
+    assert shown == [
+        "==> build: dbt build",
+        "ready",
+        "build: KeyboardInterrupt after the stop signal passed on to it (its "
+        "traceback is left out here)",
+    ]
+    assert result.output == shown[1:]
+
+
+def test_a_step_s_traceback_without_a_signal_is_shown_whole(tmp_path: Path) -> None:
+    """A traceback no signal caused is a fault: every line of it is shown and kept."""
+    shown: list[str] = []
+    command = [sys.executable, "-c", "def fails():\n    raise ValueError('x')\nfails()"]
+    result = run_step(
+        "build", command, display="dbt build", cwd=tmp_path, echo=shown.append
+    )
+
+    assert not result.interrupted
+    assert shown[1] == "Traceback (most recent call last):"
+    assert shown[-1] == "ValueError: x"
+    assert sum(line.startswith('  File "<string>"') for line in shown) == 2
