@@ -28,7 +28,7 @@ from scripts.cli_options import (
 )
 from scripts.loaders import orders, segment_events, webhooks
 from scripts.loaders.bulk import TableSpec
-from scripts.loaders.disk_full import first_line, is_disk_full
+from scripts.loaders.disk_full import first_line, is_disk_full, what_is_full
 from scripts.loaders.files import InputError, check_named
 from scripts.loaders.runner import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -122,7 +122,7 @@ def common_options(func):
 
 def warehouse_failure(exc: BaseException) -> str:
     """One line for a warehouse error that ends a load: a full disk said as such."""
-    what = "a disk is full" if is_disk_full(exc) else "the warehouse failed"
+    what = what_is_full(exc) if is_disk_full(exc) else "the warehouse failed"
     return f"{what} ({type(exc).__name__}: {first_line(exc)})"
 
 

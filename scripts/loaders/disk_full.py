@@ -1,5 +1,8 @@
 """Whether an error means a disk the load writes to is full, not the file's fault.
 
+A file that reached its size limit (EFBIG: `ulimit -f`, or the largest file a
+filesystem allows, 4 GB on FAT32) is the same case: every later write fails alike.
+
 A full disk would fail every later file the same way, so the loaders stop the run at
 the first one (runner.DiskFullError) instead of counting files as unreadable, splitting
 batches or recording a file as unreadable for good. What it looks like:
@@ -17,7 +20,7 @@ from __future__ import annotations
 import errno
 import os
 
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 POSTGRES_DISK_FULL = "53100"
 # Lower case, matched in the first line of a DuckDB error only: DuckDB may quote a
 # record's text on the lines after it, and a record may say anything.
@@ -40,6 +43,19 @@ def is_disk_full(exc: BaseException) -> bool:
         first = first_line(exc).lower()
         return any(words in first for words in DUCKDB_DISK_FULL_WORDS)
     return False
+
+
+def what_is_full(exc: BaseException) -> str:
+    """What to call it in the line that stops the run, with what to do about it."""
+    size_limit = os.strerror(errno.EFBIG).lower()
+    if (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or (
+        not isinstance(exc, OSError) and size_limit in first_line(exc).lower()
+    ):
+        return (
+            "a file reached its size limit (ulimit -f, or the largest file its "
+            "filesystem allows)"
+        )
+    return "a disk is full"
 
 
 def first_line(exc: BaseException) -> str:

@@ -29,7 +29,7 @@ import click
 
 from scripts.loaders import batch, ledger, validity
 from scripts.loaders.bulk import FileContext, TableSpec, apply, ensure_table
-from scripts.loaders.disk_full import first_line, is_disk_full
+from scripts.loaders.disk_full import first_line, is_disk_full, what_is_full
 from scripts.loaders.files import (
     InputError,
     Reject,
@@ -421,13 +421,15 @@ class _Loop:
             cause += f", writing in {self.workdir}"  # our own staging copies
         elif "offload" in cause:  # DuckDB names neither the folder nor the OS's words
             cause += f", spilling to DuckDB's temp_directory {self._spill_folder()}"
+        # "Nothing of it was kept" is not said: DuckDB may fail at the checkpoint after
+        # a batch's commit, which its write-ahead log keeps (the rerun skips it).
         return DiskFullError(
-            f"{self.spec.loader}: stopped at {display_name(path)}: a disk is full "
-            f"({cause}). The {self.summary.files_loaded} file(s) loaded before it "
-            "stay loaded; nothing of it or of the files after it was kept. Free space "
-            "on the disk named (the warehouse's, its DuckDB temp_directory, or the "
-            f"temporary folder TMPDIR, {tempfile.gettempdir()}), then rerun: it loads "
-            "exactly the files not loaded yet."
+            f"{self.spec.loader}: stopped at {display_name(path)}: "
+            f"{what_is_full(exc)} ({cause}). Each file is loaded whole or not at all, "
+            f"and the {self.summary.files_loaded} file(s) loaded before it stay loaded. "
+            "Free space on the disk named (the warehouse's, its DuckDB temp_directory, "
+            f"or the temporary folder TMPDIR, {tempfile.gettempdir()}), or raise the "
+            "limit named, then rerun: it loads exactly the files not loaded yet."
         )
 
     def _spill_folder(self) -> str:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from scripts.loaders.command import EXIT_FILE_FAILED
 from scripts.loaders.disk_full import first_line, is_disk_full
 from scripts.loaders.stage import sql_literal
 from scripts.warehouse import connect
+from tests.conftest import REPO_ROOT
 from tests.loaders.conftest import event, ndjson, query, run_load, write
 
 T0 = 1727712000
@@ -73,7 +76,7 @@ def test_a_full_temporary_folder_stops_the_run_and_a_rerun_loads_everything(
     # Nothing of the failed file was kept. On DuckDB a.ndjson shares its batch, so it
     # is not kept either; PostgreSQL loads files one by one, so a.ndjson went first.
     before = [] if alone or target == "dev" else ["01A"]
-    assert f"The {len(before)} file(s) loaded before it stay loaded" in full.output
+    assert f"the {len(before)} file(s) loaded before it stay loaded" in full.output
     assert _event_ids(target) == before
     recorded = query(target, "select count(*) from raw_loader.loaded_files")
     assert recorded == [(len(before),)]
@@ -142,7 +145,7 @@ def test_a_full_warehouse_disk_keeps_what_loaded_before_and_a_rerun_loads_the_re
     assert rows_recorded == len(kept)
     assert 1 + 2 <= files_recorded < 1 + days  # this run loaded a batch, then stopped
     assert (
-        f"The {files_recorded - 1} file(s) loaded before it stay loaded" in full.output
+        f"the {files_recorded - 1} file(s) loaded before it stay loaded" in full.output
     )
 
     again = run_load("webhooks", [first, more], "dev")
@@ -280,7 +283,7 @@ def test_a_full_postgresql_disk_stops_the_run_and_a_rerun_loads_the_rest(
         recorded = query("postgres", "select count(*) from raw_loader.loaded_files")
         files_before = recorded[0][0]
         assert 0 < files_before < 20
-        assert f"The {files_before} file(s) loaded before it stay loaded" in full.output
+        assert f"the {files_before} file(s) loaded before it stay loaded" in full.output
         assert len(_event_ids("postgres")) == files_before * 200
         # Space freed in place (the operator grows the disk), the rerun loads the rest.
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
@@ -342,3 +345,42 @@ def _fill(disk: Path) -> Path:
         while True:
             out.write(b"\0" * 4096)
     return filler
+
+
+def _below_file_size_limit(limit: int):
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limited
+
+
+def test_a_file_size_limit_stops_the_run_as_a_full_disk_does(
+    tmp_path: Path, duckdb_path: Path
+) -> None:
+    """EFBIG (`ulimit -f`, or the largest file a filesystem allows: 4 GB on FAT32) fails
+    every later write alike. Before, each failing batch was split again and again,
+    files were reported "not loaded: File too large", and DuckDB ended "invalidated";
+    now the run stops at once, saying which limit, and a rerun loads the rest. The
+    limit is real: the load runs in a process whose RLIMIT_FSIZE is set (Python ignores
+    SIGXFSZ, so the writes fail with EFBIG)."""
+    write(tmp_path / "first" / "a.ndjson", ndjson(event("01A")))
+    assert run_load("webhooks", [tmp_path / "first"], "dev").exit_code == 0
+    more = tmp_path / "more"
+    _days(more, 30, 400)  # about 8 MB of events
+    limit = duckdb_path.stat().st_size + (1 << 20)
+    command = [sys.executable, "-m", "scripts", "load", "webhooks", str(more),
+               "--no-progress"]  # fmt: skip
+
+    limited = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        check=False, preexec_fn=_below_file_size_limit(limit),
+    )  # fmt: skip
+
+    assert limited.returncode == EXIT_FILE_FAILED, limited.stdout + limited.stderr
+    assert "a file reached its size limit (ulimit -f" in limited.stderr
+    assert "File too large" in limited.stderr
+    assert "loading it in halves" not in limited.stderr
+    assert "not loaded:" not in limited.stderr
+    again = run_load("webhooks", [tmp_path / "first", more], "dev")
+    assert again.exit_code == 0, again.output
+    assert len(_event_ids("dev")) == 1 + 30 * 400
