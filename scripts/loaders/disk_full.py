@@ -46,7 +46,7 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def what_is_full(exc: BaseException) -> str:
-    """What to call it in the line that stops the run, with what to do about it."""
+    """What to call it in the line that stops the run: a full disk or a size limit."""
     size_limit = os.strerror(errno.EFBIG).lower()
     if (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or (
         not isinstance(exc, OSError) and size_limit in first_line(exc).lower()
