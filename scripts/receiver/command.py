@@ -12,7 +12,11 @@ import click
 
 from scripts import stop_signals
 from scripts.cli_options import fail
-from scripts.receiver.landing import LandingWriter, describe_os_error
+from scripts.receiver.landing import (
+    LandingBusyError,
+    LandingWriter,
+    describe_os_error,
+)
 from scripts.receiver.server import HEALTH_PATH, ReceiverConfig, ReceiverServer
 
 KEY_ENV = "CIO_WEBHOOK_SIGNING_KEY"
@@ -200,9 +204,12 @@ def _open_landing(
             rotate_seconds=rotate_seconds,
             log=_log,
         )
+        writer.claim()
         problem = writer.probe()
         if problem is None:
             writer.recover()
+    except LandingBusyError as exc:
+        problem = str(exc)
     except OSError as exc:
         problem = f"cannot prepare it: {describe_os_error(exc)}"
     if problem is not None:

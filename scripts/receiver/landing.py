@@ -10,12 +10,19 @@ reach the size or age limit. A rename inside one filesystem is atomic, and both
 directories are fsync'd, so `audiences load webhooks DIR` sees either no file or a
 complete one. A crash leaves a `.part` behind; `recover()` cuts a torn last line (never
 acknowledged) and finalises it.
+
+One receiver per landing directory: `claim()` locks `.incoming/` for the process's life
+before `recover()` runs, so a second receiver started on the same directory (by mistake,
+or while the first still runs) is refused instead of publishing the first one's open
+file under it. A `.part` that cannot be published (the landing directory read-only for
+a while) stays listed and is published by a later rotation, not only by a restart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import threading
 import time
@@ -27,6 +34,8 @@ from pathlib import Path
 INCOMING = ".incoming"
 PART_SUFFIX = ".part"
 PROBE_PREFIX = ".probe-"
+# Held locked (flock) by the receiver that lands into the directory; holds its pid.
+LOCK_NAME = ".receiver.lock"
 _TAIL_CHUNK = 64 * 1024
 # How long a failed append keeps /healthz unhealthy even if the probe passes: a one-byte
 # probe can succeed while full-size events still fail (size limits, an almost-full disk),
@@ -36,6 +45,10 @@ RECENT_FAILURE_SECONDS = 60.0
 
 class LandingError(Exception):
     """A line could not be made durable; the caller must not acknowledge it."""
+
+
+class LandingBusyError(Exception):
+    """Another receiver lands into the same directory."""
 
 
 @dataclass
@@ -114,8 +127,35 @@ class LandingWriter:
         self.events_accepted = 0
         self.fsyncs = 0
         self._last_append_error: tuple[float, str] | None = None
+        self._lock_fd: int | None = None
+        # Finished files whose rename into the landing directory failed: retried.
+        self._unpublished: list[Path] = []
 
     # ------------------------------------------------------------------ recovery
+    def claim(self) -> None:
+        """Lock the directory for this process (LandingBusyError if another holds it).
+
+        The lock goes with the process, however it ends (kill -9 included), so a
+        `.part` found by the next receiver's `recover()` is never one being written.
+        """
+        fd = os.open(
+            self.incoming_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise LandingBusyError(
+                f"another receiver (pid {holder}) lands into this directory; run one "
+                "receiver per landing directory (give each its own, under one parent "
+                "the loader reads)"
+            ) from None
+        with contextlib.suppress(OSError):  # the pid is for the message above only
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._lock_fd = fd
+
     def recover(self) -> list[Path]:
         """Finalise `.part` files left by a previous process; return them."""
         finalized = []
@@ -191,6 +231,12 @@ class LandingWriter:
                 written = os.write(self._fd, view)
                 view = view[written:]
             _sync_data(self._fd)
+            if os.fstat(self._fd).st_nlink == 0:
+                # Deleted under us (the landing directory removed): the bytes are
+                # synced into a file nobody can reach, so they are not acknowledged.
+                raise FileNotFoundError(
+                    errno.ENOENT, "the landing file was deleted while being written"
+                )
         except OSError:
             self._abandon_current()
             raise
@@ -210,13 +256,17 @@ class LandingWriter:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             name = f"{self.prefix}-{stamp}-{os.getpid()}-{self._sequence:06d}.ndjson"
             part = self.incoming_dir / (name + PART_SUFFIX)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
             try:
-                flags = (
-                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-                )
                 self._fd = os.open(part, flags, 0o644)
             except FileExistsError:
                 continue
+            except FileNotFoundError:
+                # The directory was removed (by hand, or a cleanup job): made again,
+                # so that the receiver lands again without a restart.
+                self.incoming_dir.mkdir(parents=True, exist_ok=True)
+                self._log(f"made {self.incoming_dir} again: it had been removed")
+                self._fd = os.open(part, flags, 0o644)
             break
         # The new directory entry must survive a crash too, or acked lines vanish.
         _fsync_dir(self.incoming_dir)
@@ -249,10 +299,38 @@ class LandingWriter:
         if size == 0:
             part.unlink()
             return
-        final = self._publish(part)
+        try:
+            final = self._publish(part)
+        except OSError as exc:
+            if not part.exists():  # its directory was moved or removed
+                self._log(f"error: {part.name} is no longer at {part.parent}")
+                return
+            # Its lines are durable (acknowledged); the rename is retried by the next
+            # rotations (publish_left_over), and /healthz says why it waits.
+            self._unpublished.append(part)
+            self._log(
+                f"error: could not publish {part.name} into {self.landing_dir} "
+                f"({describe_os_error(exc)}); retried at each rotation"
+            )
+            return
         _fsync_dir(self.incoming_dir)
         self.files_finalized += 1
         self._log(f"rotated {final.name} ({size} bytes, {lines} events)")
+
+    def publish_left_over(self) -> None:
+        """Publish the finished files an earlier rename failed for (caller is busy)."""
+        waiting, self._unpublished = self._unpublished, []
+        for position, part in enumerate(waiting):
+            try:
+                final = self._publish(part)
+            except FileNotFoundError:
+                self._log(f"error: {part.name} is no longer at {part.parent}")
+                continue
+            except OSError:
+                self._unpublished.extend(waiting[position:])
+                return
+            self.files_finalized += 1
+            self._log(f"published {final.name}, which had waited")
 
     def _abandon_current(self) -> None:
         """After a failed write: drop the unacknowledged tail and start a fresh file."""
@@ -277,6 +355,7 @@ class LandingWriter:
         """
         name = f"{PROBE_PREFIX}{os.getpid()}-{threading.get_ident()}"
         probe = self.incoming_dir / name
+        published = self.landing_dir / name  # hidden: the loader never reads it
         try:
             fd = os.open(
                 probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
@@ -286,10 +365,19 @@ class LandingWriter:
                 _sync_data(fd)
             finally:
                 os.close(fd)
-                with contextlib.suppress(OSError):
-                    probe.unlink()
+            try:
+                os.rename(probe, published)  # what a rotation does
+            except OSError as exc:
+                return (
+                    "cannot publish finished files into the landing directory: "
+                    f"{describe_os_error(exc)}"
+                )
         except OSError as exc:
             return f"cannot write to the landing directory: {describe_os_error(exc)}"
+        finally:
+            for path in (probe, published):
+                with contextlib.suppress(OSError):
+                    path.unlink()
         return None
 
     def health_problem(self) -> str | None:
@@ -299,11 +387,14 @@ class LandingWriter:
             return problem
         with self._cond:
             failure = self._last_append_error
+            waiting = len(self._unpublished)
         if (
             failure is not None
             and time.monotonic() - failure[0] < RECENT_FAILURE_SECONDS
         ):
             return f"the last event could not be stored: {failure[1]}"
+        if waiting:
+            return f"{waiting} finished file(s) wait to be published"
         return None
 
     # ------------------------------------------------------------------ rotation
@@ -312,13 +403,15 @@ class LandingWriter:
         with self._cond:
             while self._busy:
                 self._cond.wait()
-            if self._fd is None:
-                return
-            if not force and self._age() < self.rotate_seconds:
+            due = self._fd is not None and (force or self._age() >= self.rotate_seconds)
+            if not due and not self._unpublished:
                 return
             self._busy = True
         try:
-            self._finalize_current()
+            if self._unpublished:
+                self.publish_left_over()
+            if due:
+                self._finalize_current()
         finally:
             with self._cond:
                 self._busy = False

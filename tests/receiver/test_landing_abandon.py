@@ -39,7 +39,8 @@ def test_append__a_failed_write_that_cannot_be_finalised_starts_afresh(
         writer.append(SECOND)
 
     assert len(lines) == 1
-    assert lines[0].startswith("error: could not finalize after a failed write: [Errno")
+    (part,) = (moved / ".incoming").glob("*.part")
+    assert lines[0] == f"error: {part.name} is no longer at {landing / '.incoming'}"
     assert writer.status()["current_file_bytes"] == 0  # no file open any more
     landing.unlink()
     moved.rename(landing)

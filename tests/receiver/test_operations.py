@@ -185,3 +185,69 @@ def test_serve_webhooks__unwritable_disk_at_start_exits_2(tmp_path, receiver_env
 
     result = _start(tmp_path / "landing", receiver_env, preexec_fn=no_file_growth)
     _assert_one_line_exit_2(result, "cannot write to the landing directory: EFBIG")
+
+
+def _until(condition, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_second_receiver_on_the_same_landing_dir_is_refused(
+    make_receiver, receiver_env
+):
+    """Its start-up recovery published the first receiver's open file, which the loader
+    then read while it grew, and the first one's next rotation failed. Refused now, in
+    one line naming the receiver that holds the directory; the first goes on."""
+    first = make_receiver("--rotate-seconds", "3600")
+    assert post_signed(None, first.url, EVENT).status_code == 200
+
+    second = _start(first.landing_dir, receiver_env)
+
+    _assert_one_line_exit_2(
+        second, f"another receiver (pid {first.process.pid}) lands into this directory"
+    )
+    assert first.finalized_files() == []  # its open file stayed its own
+    assert post_signed(None, first.url, EVENT).status_code == 200
+    assert first.stop() == 0
+    assert first.landed_lines() == [EVENT, EVENT]
+    assert "error" not in first.stderr  # no failed rotation
+
+
+def test_a_removed_landing_dir_answers_503_then_lands_again(make_receiver):
+    """An event written into a file whose folder was removed got 200 and was lost, and
+    every later request got 503 until a restart. Now that event gets 503 (Customer.io
+    sends it again) and the folder is made again for the next one."""
+    receiver = make_receiver("--rotate-seconds", "3600")
+    assert post_signed(None, receiver.url, EVENT).status_code == 200
+    shutil.rmtree(receiver.landing_dir)
+
+    assert post_signed(None, receiver.url, EVENT).status_code == 503
+    again = EVENT.replace(b"01OPS", b"01AGAIN")
+    assert post_signed(None, receiver.url, again).status_code == 200
+
+    assert receiver.stop() == 0
+    assert receiver.landed_lines() == [again]
+
+
+def test_finished_files_that_could_not_be_published_are_published_later(make_receiver):
+    """A landing directory that refused the rotation's rename for a while (read-only,
+    or immutable for root) left the finished file in `.incoming/` until a restart, with
+    /healthz saying "ok". Now /healthz says why, and a later rotation publishes it."""
+    receiver = make_receiver("--rotate-seconds", "0.2")
+    with _read_only(receiver.landing_dir):
+        assert post_signed(None, receiver.url, EVENT).status_code == 200  # durable
+        _until(lambda: "could not publish" in receiver.stderr, "the failed rotation")
+        code, health = _health(receiver)
+        assert code == 503, health
+        assert health["reason"].startswith(
+            "cannot publish finished files into the landing directory: E"
+        )
+        assert receiver.finalized_files() == []
+
+    _until(lambda: receiver.finalized_files(), "the file that waited")
+    assert "published webhooks-" in receiver.stderr
+    assert _health(receiver)[0] == 200
+    assert receiver.stop() == 0
+    assert receiver.landed_lines() == [EVENT]
