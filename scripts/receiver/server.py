@@ -41,20 +41,37 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def _number_as_text(text: str) -> str:
+    return text
+
+
 def parse_event(body: bytes) -> dict | None:
-    """The body as one JSON object, or None (non-UTF-8, not JSON, or not an object)."""
+    """The body as one JSON object, or None (non-UTF-8, not JSON, or not an object).
+
+    Numbers are kept as their text: only the shape is checked here, and a valid JSON
+    number Python would refuse to convert (an integer of more than 4,300 digits) is
+    the loader's to judge, not a reason for 400 (which Customer.io retries for 7 days,
+    holding back every later event). NaN and Infinity are not JSON (RFC 8259, section
+    6) and stay refused."""
     try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(
+            body.decode("utf-8"),
+            parse_constant=_reject_constant,
+            parse_int=_number_as_text,
+            parse_float=_number_as_text,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
-def landing_line(body: bytes, event: dict) -> bytes:
-    """The body as received, unless a raw newline would split it across NDJSON lines."""
-    if b"\n" not in body and b"\r" not in body:
-        return body
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def landing_line(body: bytes) -> bytes:
+    """The body as received, its raw line breaks made spaces: NDJSON holds one event per
+    line. In a body that parsed as JSON a raw CR or LF can only be whitespace between
+    tokens (inside a string it must be escaped), so nothing else changes. (Re-encoding
+    the parsed body instead failed on a lone surrogate escape, `"\\ud800"`, and the
+    request got no answer at all.)"""
+    return body.replace(b"\r", b" ").replace(b"\n", b" ")
 
 
 class ReceiverServer(ThreadingHTTPServer):
@@ -259,7 +276,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
             self._reply(400, {"error": "body is not one JSON object"})
             return
         try:
-            self.server.writer.append(landing_line(body, event))
+            self.server.writer.append(landing_line(body))
         except LandingError as exc:
             self.server.log(f"error: {exc}")
             self._reply(503, {"error": "could not store the event"}, close=True)

@@ -145,7 +145,7 @@ def test_post__a_body_with_a_raw_newline_lands_on_one_line(served: Served):
     client.close()
 
     assert status == 200
-    assert served.landed() == ['{"event_id":"03","metric":"é"}'.encode()]
+    assert served.landed() == ['{"event_id":"03",  "metric":"é"}'.encode()]
 
 
 def test_post__exactly_the_size_limit_passes_one_byte_more_is_413(served: Served):
