@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from scripts import stop_signals
-from scripts.cli_options import fail
+from scripts.cli_options import fail, finite_seconds
 from scripts.receiver.landing import (
     LandingBusyError,
     LandingWriter,
@@ -69,7 +69,7 @@ A --landing-dir that cannot be written at start: one error line, exit 2.
     "--port",
     default=8088,
     show_default=True,
-    type=int,
+    type=click.IntRange(0, 65535),
     help="Port (0 = any free port).",
 )
 @click.option(
@@ -98,12 +98,14 @@ A --landing-dir that cannot be written at start: one error line, exit 2.
     default=60.0,
     show_default=True,
     type=click.FloatRange(min=0.05),
+    callback=finite_seconds,
     help="Finish a non-empty landing file once it is this old.",
 )
 @click.option(
     "--max-skew",
     default=None,
     type=click.FloatRange(min=1),
+    callback=finite_seconds,
     help="Reject X-CIO-Timestamp further than this many seconds from now (default off: "
     "Customer.io retries for 7 days and may resend an old timestamp).",
 )
@@ -124,7 +126,9 @@ def serve_webhooks(
     insecure_no_signature: bool,
 ) -> None:
     """Receive Customer.io reporting webhooks and land them durably as NDJSON."""
-    key = os.environ.get(KEY_ENV, "")
+    # The bytes as set: a key that is not UTF-8 is no reason for a traceback here, and
+    # it would fail every signature anyway (Customer.io's keys are hex).
+    key = os.environb.get(KEY_ENV.encode(), b"")
     if not key and not insecure_no_signature:
         fail(
             f"{KEY_ENV} is not set: the receiver verifies every request's "
@@ -132,14 +136,25 @@ def serve_webhooks(
             "reporting-webhook page, or "
             "pass --insecure-no-signature for a local demo."
         )
-    if not webhook_path.startswith("/") or webhook_path == HEALTH_PATH:
-        fail(f"--path must start with / and differ from {HEALTH_PATH}")
+    if (
+        not webhook_path.startswith("/")
+        or webhook_path == HEALTH_PATH
+        or any(mark in webhook_path for mark in "?#")
+    ):
+        # A request's query string is not part of the path it is routed by, so a
+        # --path holding "?" would never match one.
+        fail(f"--path must start with /, differ from {HEALTH_PATH} and hold no ? or #")
     if not key:
         _log("WARNING: signatures are NOT verified (--insecure-no-signature)")
+    elif key != key.strip():
+        _log(
+            f"WARNING: {KEY_ENV} starts or ends with whitespace, which Customer.io's "
+            "signing keys do not: if it was pasted with it, every request gets 401"
+        )
 
     writer = _open_landing(landing_dir, rotate_bytes, rotate_seconds)
     config = ReceiverConfig(
-        signing_key=key.encode("utf-8") if key else None,
+        signing_key=key or None,
         path=webhook_path,
         max_body_bytes=max_body_bytes,
         max_skew_seconds=max_skew,

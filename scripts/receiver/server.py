@@ -221,7 +221,9 @@ class WebhookHandler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         route = self._route()
         if route == HEALTH_PATH:
-            self._reply(405, {"error": "method not allowed"}, allow="GET", close=True)
+            self._reply(
+                405, {"error": "method not allowed"}, allow="GET, HEAD", close=True
+            )
         elif route == self.server.config.path:
             self._reply(405, {"error": "method not allowed"}, allow="POST", close=True)
         else:
@@ -230,7 +232,15 @@ class WebhookHandler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815 (stdlib names)
 
     def do_HEAD(self) -> None:
-        self._not_allowed()
+        # Some load balancers probe with HEAD: the status of GET, without a body.
+        if self._route() == HEALTH_PATH:
+            status, _payload = self.server.status()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._not_allowed()
 
     def do_GET(self) -> None:
         if self._route() == HEALTH_PATH:
@@ -246,14 +256,21 @@ class WebhookHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self._reply(411, {"error": "send a Content-Length body"}, close=True)
             return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             self._reply(411, {"error": "Content-Length required"}, close=True)
             return
-        if length < 0:
+        if (
+            len(lengths) > 1
+            or not lengths[0].strip().isascii()
+            or not (lengths[0].strip().isdigit())
+        ):
+            # Exactly one, all digits (RFC 9110, section 8.6): int() also reads "+259"
+            # and "25_9", and two headers could be read differently by a proxy in
+            # front, which would then frame the next request otherwise.
             self._reply(400, {"error": "bad Content-Length"}, close=True)
             return
+        length = int(lengths[0])
         if length > config.max_body_bytes:
             # Close without reading: the unread body must not parse as a next request.
             self._reply(413, {"error": "body too large"}, close=True)

@@ -230,11 +230,37 @@ def test_refuses__without_a_key(tmp_path: Path):
     assert not (tmp_path / ".incoming").exists()
 
 
-@pytest.mark.parametrize("path", ["webhooks", "/healthz"])
+@pytest.mark.parametrize("path", ["webhooks", "/healthz", "/hooks?token=1", "/a#b"])
 def test_refuses__a_relative_or_health_path(tmp_path: Path, path: str):
+    """A path holding "?" or "#" could never match a request (its query string is not
+    part of the path it is routed by)."""
     assert refused(["--landing-dir", str(tmp_path), "--path", path]) == (
-        "error: --path must start with / and differ from /healthz"
+        "error: --path must start with /, differ from /healthz and hold no ? or #"
     )
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--port", "70000"],
+        ["--port", "-1"],
+        ["--rotate-seconds", "nan"],
+        ["--max-skew", "nan"],
+        ["--max-skew", "inf"],
+    ],
+)
+def test_refuses__an_option_value_out_of_range_in_one_line(tmp_path: Path, option):
+    """--port 70000 was an OverflowError traceback; --max-skew nan made every request
+    401 and --rotate-seconds nan rotated every second."""
+    result = CliRunner().invoke(
+        serve_webhooks,
+        ["--landing-dir", str(tmp_path), *option],
+        env={KEY_ENV: "k"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert option[0] in result.output
+    assert not (tmp_path / ".incoming").exists()
 
 
 def test_refuses__a_landing_dir_under_a_file(tmp_path: Path):

@@ -251,3 +251,24 @@ def test_finished_files_that_could_not_be_published_are_published_later(make_rec
     assert _health(receiver)[0] == 200
     assert receiver.stop() == 0
     assert receiver.landed_lines() == [EVENT]
+
+
+def test_a_signing_key_with_whitespace_is_warned_of_and_odd_bytes_start(
+    make_receiver, receiver_env
+):
+    """A key pasted with a trailing space made every request 401, and nothing said so;
+    a key that is not UTF-8 was a traceback at start (it was encoded as text)."""
+    spaced = make_receiver(env={**receiver_env, "CIO_WEBHOOK_SIGNING_KEY": "k3y "})
+    assert "WARNING: CIO_WEBHOOK_SIGNING_KEY starts or ends with whitespace" in (
+        spaced.stderr
+    )
+    assert "k3y" not in spaced.stderr  # the key itself is never printed
+    assert spaced.stop() == 0
+
+    odd = make_receiver(
+        landing_dir=spaced.landing_dir.parent / "odd",
+        env={**receiver_env, "CIO_WEBHOOK_SIGNING_KEY": b"\xffk3y"},
+    )
+    assert post_signed(None, odd.url, EVENT).status_code == 401
+    assert odd.stop() == 0
+    assert "Traceback" not in odd.stderr
