@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import pytest
 
 from scripts.segment_sync import outbox, payloads
@@ -140,6 +141,21 @@ def test_oversized__exactly_32_kb_as_the_library_measures_it_is_allowed():
     assert len(json.dumps(at_limit).encode("utf-8")) == 32_768
     assert not payloads.oversized(at_limit)
     assert payloads.oversized(over)
+
+
+@pytest.mark.parametrize(
+    "character", ["中", "é", "😀"], ids=["3-byte", "2-byte", "4-byte"]
+)
+def test_oversized__non_ascii_counted_as_the_library_escapes_it(character: str):
+    """The library's json.dumps escapes non-ASCII (6 or 12 bytes a character), where
+    the compact UTF-8 size is 2-4 bytes: 6,000 CJK characters are 18 KB compact and
+    36 KB to the library, which dropped such a message and hung the sync's flush."""
+    base = len(json.dumps(_track("")).encode("utf-8"))
+    escaped = len(json.dumps(character)) - 2
+    fits = (payloads.MAX_EVENT_BYTES - base) // escaped
+    assert not payloads.oversized(_track(character * fits))
+    assert payloads.oversized(_track(character * (fits + 1)))
+    assert len(orjson.dumps(_track(character * (fits + 1)))) < 30_000
 
 
 def test_timestamps_render_like_the_library_on_each_engine():

@@ -4,6 +4,7 @@ local receiver: diff, exactly-once ids, exits with reasons, re-entry, no-change 
 from __future__ import annotations
 
 import json
+import subprocess
 
 from tests.segment_sync.conftest import Sync, expected_enters, transitions
 
@@ -190,6 +191,42 @@ def test_sync_segment__oversized_event_dead_lettered_not_crashing(
     received = transitions(sync_cli.receiver)
     assert ("Audience Entered", "small", LAPSED, None) in received
     assert all(t[0] != "Audience Entered" or t[1] != "big" for t in received)
+
+
+def test_sync_segment__oversized_by_escaped_non_ascii_is_dead_lettered_not_a_hang(
+    engine: str, sync_cli: Sync
+):
+    """6,000 CJK characters are 18 KB as UTF-8 and 36 KB as the library measures them
+    (json.dumps escapes each to 6 bytes). The size check read the first and let the
+    message through; the library dropped it without telling its queue, and the sync
+    waited for it for ever, SIGTERM included. Run as a process with a deadline, so a
+    return of that hang fails the test instead of stalling the suite."""
+    sync_cli.members([(LAPSED, "small")])
+    with sync_cli.wh() as wh:
+        wh.execute(
+            "insert into analytics.sync_segment__audience_memberships "
+            "select audience_key, %s, audience_version, 'p-cjk', 'cjk', signal_at, "
+            "entered_at from analytics.sync_segment__audience_memberships",
+            ("中" * 6_000,),
+        )
+
+    process = sync_cli.popen()
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError("the sync hung on a message the library dropped") from None
+
+    assert process.returncode == 5, out + err
+    dead = sync_cli.query(
+        "select user_id, call_type, reason from segment_sync.dead_letters"
+    )
+    assert [row[:2] for row in dead] == [("cjk", "track")]
+    assert "32 KB" in dead[0][2]
+    assert "Item exceeds 32kb limit" not in err  # never handed to the library
+    received = transitions(sync_cli.receiver)
+    assert ("Audience Entered", "small", LAPSED, None) in received
 
 
 def test_sync_segment__limit_audience_filter_and_full_resync(
