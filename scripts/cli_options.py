@@ -38,6 +38,16 @@ def finite_minutes(ctx, param, value: float | None) -> float | None:
     return _finite(value, "minutes")
 
 
+def finite_per_second(ctx, param, value: float | None) -> float | None:
+    """finite_seconds, for a rate: a limiter at `nan` per second never waited."""
+    return _finite(value, "requests per second")
+
+
+def finite_percent(ctx, param, value: float | None) -> float | None:
+    """finite_seconds, for a share in percent."""
+    return _finite(value, "percent")
+
+
 def _finite(value: float | None, unit: str) -> float | None:
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value} is not a number of {unit}")

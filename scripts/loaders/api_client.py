@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from scripts.ratelimit import RateLimiter
+from scripts.secret_keys import describe_odd_character, odd_character_at
 
 KEY_ENV = "CIO_APP_API_KEY"
 BASE_URL_ENV = "CIO_API_BASE_URL"
@@ -43,16 +44,11 @@ def api_key_from_env() -> str:
             f"{KEY_ENV} is not set: create an App API key under Account Settings > "
             "API Credentials > App API keys in Customer.io and export it"
         )
-    # A key is printable ASCII. Anything else (a line break pasted with it, a space, a
-    # typographic quote) cannot go in an HTTP header: the HTTP library would refuse it
-    # with an exception that quotes the whole header, key included.
-    odd = next((at for at, char in enumerate(key) if not "!" <= char <= "~"), None)
+    # The HTTP library would refuse anything else in a header with an exception that
+    # quotes the whole header, key included.
+    odd = odd_character_at(key)
     if odd is not None:
-        raise ApiError(
-            f"{KEY_ENV} holds a character no API key has, at position {odd + 1} of "
-            f"{len(key)} (a line break, a space or a non-ASCII character: pasted with "
-            "the end of a line?); export the key alone"
-        )
+        raise ApiError(describe_odd_character(KEY_ENV, key, odd))
     return key
 
 

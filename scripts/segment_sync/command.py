@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from scripts.cli_options import target_option
+from scripts.cli_options import (
+    finite_hours,
+    finite_minutes,
+    finite_per_second,
+    finite_percent,
+    finite_seconds,
+    target_option,
+)
 from scripts.segment_sync import service
 from scripts.settings import dbt_run_results as dbt_run_results_path
 
@@ -90,6 +97,7 @@ Exit codes (docs/scheduling.md):
 @click.option(
     "--max-rps",
     type=click.FloatRange(min=0.1, max=1000),
+    callback=finite_per_second,
     default=100.0,
     show_default=True,
     help="Ceiling on HTTP requests per second (Segment recommends < 1000).",
@@ -97,6 +105,7 @@ Exit codes (docs/scheduling.md):
 @click.option(
     "--max-change-pct",
     type=click.FloatRange(min=0),
+    callback=finite_percent,
     default=50.0,
     show_default=True,
     help="Refuse when an audience changes by more than this share of the members "
@@ -112,6 +121,7 @@ Exit codes (docs/scheduling.md):
 @click.option(
     "--max-staleness-hours",
     type=click.FloatRange(min=0),
+    callback=finite_hours,
     default=36.0,
     show_default=True,
     help="Refuse when the newest input timestamp is older than this.",
@@ -160,6 +170,7 @@ Exit codes (docs/scheduling.md):
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
+    callback=finite_seconds,
     default=15.0,
     show_default=True,
     help="Seconds per HTTP request.",
@@ -167,6 +178,7 @@ Exit codes (docs/scheduling.md):
 @click.option(
     "--max-rate-limit-seconds",
     type=click.FloatRange(min=0),
+    callback=finite_seconds,
     default=1800.0,
     show_default=True,
     help="How long one 429/Retry-After episode may last before its batch fails.",
@@ -183,6 +195,7 @@ Exit codes (docs/scheduling.md):
 @click.option(
     "--stale-lock-minutes",
     type=click.FloatRange(min=0),
+    callback=finite_minutes,
     default=30.0,
     show_default=True,
     help="A lock whose heartbeat is older than this is taken over.",

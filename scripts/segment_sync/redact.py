@@ -15,7 +15,9 @@ class Redactor:
     """Replaces the write key wherever text leaves the process (output, logs, tables)."""
 
     def __init__(self, secret: str | None):
-        self._secret = secret or None
+        # Around the key, whitespace pasted with it is not secret: redacting a blank
+        # key made every space of the output "***" (such a key is refused anyway).
+        self._secret = (secret or "").strip() or None
 
     def __call__(self, text: str) -> str:
         if self._secret and self._secret in text:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scripts import stop_signals
+from scripts.secret_keys import describe_odd_character, odd_character_at
 from scripts.segment_sync import guards, lock, outbox, outcomes, payloads, plan
 from scripts.segment_sync.redact import Redactor, library_logging
 from scripts.settings import SettingsError, load_target
@@ -188,6 +189,14 @@ class SyncRun:
                 "error: SEGMENT_WRITE_KEY is not set; a real sync needs it "
                 "(use --dry-run to plan without sending)"
             )
+            return ExitCode.USAGE
+        odd = odd_character_at(self.write_key or "")
+        if not self.o.dry_run and odd is not None:
+            # A blank key made every space of the output "the secret" to redact, and
+            # any other odd one got 401 or an encoding error, retried as a network
+            # fault (exit 5); Segment's write keys are letters and digits.
+            key = self.write_key or ""
+            self.err(f"error: {describe_odd_character('SEGMENT_WRITE_KEY', key, odd)}")
             return ExitCode.USAGE
         try:
             target = load_target(self.o.target_name)

@@ -517,7 +517,7 @@ def test_load_api__a_key_with_a_stray_character_is_refused_without_it(
     monkeypatch.setenv("CIO_APP_API_KEY", f"SEKRET_part1{pasted}SEKRET_part2")
     result = run_api("--since", "2024-06-01")
     assert result.exit_code == 2
-    assert "CIO_APP_API_KEY holds a character no API key has, at position 13" in (
+    assert "CIO_APP_API_KEY holds a character no key has, at position 13" in (
         result.stderr
     )
     assert "SEKRET" not in result.output

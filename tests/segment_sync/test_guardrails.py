@@ -204,6 +204,30 @@ def test_sync_segment__real_run_needs_write_key(duck: str, sync_cli: Sync):
     assert sync_cli.receiver.stats()["requests"] == 0
 
 
+@pytest.mark.parametrize(
+    ("key", "position"),
+    [(" ", 1), ("k3y\n", 4), ("k3y é", 4)],
+    ids=["blank", "line-break", "space-and-accent"],
+)
+def test_sync_segment__a_write_key_no_key_has_is_a_usage_error(
+    duck: str, sync_cli: Sync, key: str, position: int
+):
+    """A blank key made every space of the output "the secret" and was redacted to
+    `sent***0***of***518`; that or any other odd key got 401 or an encoding error,
+    retried as a network fault (exit 5). Refused before anything is planned or sent,
+    naming the position, not the key."""
+    sync_cli.members([(AUDIENCE, "a")])
+    out = sync_cli.run(write_key=key)
+    assert out.code == USAGE, out.stderr
+    assert out.stderr == (
+        f"error: SEGMENT_WRITE_KEY holds a character no key has, at position {position} "
+        f"of {len(key)} (a line break, a space or a non-ASCII character: pasted with "
+        "the end of a line?); export the key alone\n"
+    )
+    assert sync_cli.receiver.stats()["requests"] == 0
+    assert "***" not in out.stdout + out.stderr
+
+
 # ids: the key is random per process, and xdist workers must collect the same test ids
 @pytest.mark.parametrize(
     "accepted_key",
@@ -234,3 +258,26 @@ def test_sync_segment__write_key_never_leaks(
     for path in sync_cli.tmp_path.rglob("*"):
         if path.is_file():
             assert WRITE_KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--max-rps", "nan"],
+        ["--timeout", "inf"],
+        ["--max-change-pct", "nan"],
+        ["--max-staleness-hours", "nan"],
+        ["--max-rate-limit-seconds", "nan"],
+        ["--stale-lock-minutes", "inf"],
+    ],
+)
+def test_sync_segment__a_non_finite_number_is_a_usage_error(
+    duck: str, sync_cli: Sync, option: list[str]
+):
+    """click's FloatRange lets nan and inf through: --max-rps nan sent without any
+    pacing (a limiter at nan per second never waits)."""
+    sync_cli.members([(AUDIENCE, "a")])
+    out = sync_cli.run(*option)
+    assert out.code == USAGE, out.stderr
+    assert option[0] in out.stderr
+    assert sync_cli.receiver.stats()["requests"] == 0
