@@ -31,8 +31,13 @@ finishes an interrupted or limited run must pass without `--force`.
   (`as_of_future_skew_minutes`, dbt_project.yml) after it ran (a
   what-if). The sync inputs then hold that future moment's membership, and sending them
   would push it to Segment; the ledger ignores such builds, the sync must too. Run a plain
-  `dbt build` first. (A replay of a past as_of is not refused: tests and backfills sync
-  from fixed past moments on purpose.)
+  `dbt build` first.
+- as_of went back: the sync inputs were built for an earlier as_of than the inputs of
+  the last decision the sync made (a replay of a past moment, `dbt build --vars
+  '{as_of: ...}'`, left in place). Sending it would undo in Segment what happened since:
+  exits for today's members, then a drop-to-zero refusal to put them back. A replay
+  after which nothing was synced yet, or from the same moment again, is not refused:
+  tests and backfills sync from fixed past moments on purpose.
 - empty build (never overridable): dbt's last run (the same `run_results.json`) was
   schema-only, `dbt run --empty` or `dbt build --empty`: every `ref` read no rows, so the
   sync inputs hold no members, and sending them would exit every member from Segment.
@@ -304,6 +309,37 @@ def check_inputs_as_of(wh: Warehouse, schema: str) -> list[Refusal]:
             f"the sync inputs were built for as_of {max(stamps):%Y-%m-%d %H:%M} UTC, "
             "in the future of that build: a what-if build's membership, not today's; "
             "run a plain `dbt build` before syncing",
+        )
+    ]
+
+
+def inputs_built_as_of(wh: Warehouse, schema: str) -> datetime | None:
+    """The as_of dbt built the sync inputs for (None: tables of an older build)."""
+    stamps = []
+    for table in (MEMBERSHIPS, EXITS):
+        if AS_OF_STAMP in input_columns(wh, schema, table):
+            stamps += wh.query(f"select max({AS_OF_STAMP}) from {schema}.{table}")
+    found = [_utc(row[0]) for row in stamps if row[0] is not None]
+    return max(found) if found else None
+
+
+def check_as_of_went_back(
+    built_as_of: datetime | None, last_decided: tuple[datetime, str] | None
+) -> list[Refusal]:
+    """A refusal when the inputs are of an earlier moment than the last decision's."""
+    if built_as_of is None or last_decided is None:
+        return []
+    last_as_of, last_run = _utc(last_decided[0]), last_decided[1]
+    if built_as_of >= last_as_of:
+        return []
+    return [
+        Refusal(
+            "as_of_went_back",
+            f"the sync inputs were built for as_of {built_as_of:%Y-%m-%d %H:%M} UTC, "
+            f"before the as_of {last_as_of:%Y-%m-%d %H:%M} UTC the sync last decided "
+            f"from (run {last_run}): a replay of an earlier moment, and sending it "
+            "would undo in Segment what happened since; run a plain `dbt build` "
+            "first (or --force to send that moment's membership on purpose)",
         )
     ]
 

@@ -62,7 +62,7 @@ RUNS = f"{SCHEMA}.runs"
 LOCK = f"{SCHEMA}.lock"
 INSTALLATION = f"{SCHEMA}.installation"
 SCHEMA_VERSION_TABLE = f"{SCHEMA}.schema_version"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises migrations.
 MIGRATION_LOCK_KEY = 0x5E6_5711C
 LOCK_NAME = "segment_sync"
@@ -267,12 +267,19 @@ def _migrate_to_v4(wh: Warehouse) -> None:
     wh.execute(f"alter table {OUTBOX} add column phone varchar")
 
 
+def _migrate_to_v5(wh: Warehouse) -> None:
+    """Each run records the as_of its accepted plan was built for (guards: a replay of
+    an earlier moment is refused). Earlier runs have none."""
+    wh.execute(f"alter table {RUNS} add column built_as_of timestamp")
+
+
 # Version n is reached by running MIGRATIONS[n] on a warehouse at version n - 1. Append a
 # function (and bump SCHEMA_VERSION) for every change to the tables; never edit one.
 MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {
     2: _migrate_to_v2,
     3: _migrate_to_v3,
     4: _migrate_to_v4,
+    5: _migrate_to_v5,
 }
 
 
@@ -823,6 +830,27 @@ def start_run(
             ",".join(audiences) or None,
         ),
     )
+
+
+def record_decided_as_of(wh: Warehouse, run_id: str, built_as_of: datetime) -> None:
+    """In the transaction of the decision: the as_of of the inputs it was made from."""
+    wh.execute(
+        f"update {RUNS} set built_as_of = %s where run_id = %s", (built_as_of, run_id)
+    )
+
+
+def last_decided_as_of(wh: Warehouse) -> tuple[datetime, str] | None:
+    """The as_of of the last decision (what Segment holds, or is being sent), and its
+    run; None before any (or on tables older than schema version 5, read by a dry run
+    before it migrates them). The last by time, not the latest moment: after a replay
+    sent on purpose (--force), Segment holds that moment."""
+    if schema_version(wh) < 5:
+        return None
+    rows = wh.query(
+        f"select built_as_of, run_id from {RUNS} where built_as_of is not null "
+        "order by started_at desc limit 1"
+    )
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def finish_run(wh: Warehouse, run_id: str, outcome: RunOutcome) -> None:

@@ -317,6 +317,9 @@ class SyncRun:
                 guards.check_inputs_as_of(wh, schema)
                 or guards.check_dbt_as_of(self.o.dbt_run_results)
             )
+            + guards.check_as_of_went_back(
+                guards.inputs_built_as_of(wh, schema), outbox.last_decided_as_of(wh)
+            )
         )
 
     # ------------------------------------------------------------------ real run
@@ -347,8 +350,11 @@ class SyncRun:
             self.echo("--force: sending despite:\n" + guards.describe(refusals))
         # One transaction: the decision the guards accepted and the messages that carry
         # it out land together, or neither does.
+        built_as_of = guards.inputs_built_as_of(wh, schema)
         with wh.transaction():
             outbox.decide(wh)
+            if built_as_of is not None:
+                outbox.record_decided_as_of(wh, self.run_id, built_as_of)
             planned = outbox.enqueue(
                 wh,
                 installation_id=installation_id,

@@ -129,3 +129,53 @@ def test_inputs_without_the_stamp_or_rows_leave_it_to_dbt_results(
     _stamp(sync_cli, outbox.now_utc(), True)  # the columns, but no rows to say so
     with sync_cli.wh() as wh:
         assert check_inputs_as_of(wh, "analytics") == []
+
+
+# ------------------------------------------------- a replay of an earlier moment
+def _build(sync_cli: Sync, members: list[tuple[str, str]], as_of: object) -> None:
+    """What a `dbt build` for `as_of` leaves: these members, stamped with it."""
+    with sync_cli.wh() as wh:
+        wh.execute("drop table if exists analytics.sync_segment__audience_memberships")
+    sync_cli.members(members)
+    _stamp(sync_cli, as_of, False)
+
+
+def test_a_replay_earlier_than_the_last_decision_is_refused_then_a_plain_build_passes(
+    duck: str, sync_cli: Sync
+) -> None:
+    """`dbt build --vars '{as_of: <two days ago>}'` left in place, then a sync: it sent
+    exits for today's members, and the drop-to-zero rule then refused to put them back
+    without --force. The sync remembers the as_of it last decided from and refuses an
+    earlier one; the same moment again (tests, backfills) and a later one pass."""
+    now = outbox.now_utc().replace(microsecond=0)
+    sync_cli.members([("lapsed_buyers", "a"), ("lapsed_buyers", "b")])
+    _stamp(sync_cli, now, False)
+    assert sync_cli.run().code == 0
+    assert (
+        sync_cli.run().code == 0
+    )  # the same moment again: nothing to send, no refusal
+    with sync_cli.wh() as wh:
+        assert outbox.last_decided_as_of(wh)[0] == now
+
+    # Who was a member two days ago.
+    _build(sync_cli, [("lapsed_buyers", "a")], now - timedelta(days=2))
+    refused = sync_cli.run()
+
+    assert refused.code == 3, refused.stderr
+    assert "[as_of_went_back] the sync inputs were built for as_of" in refused.stderr
+    assert f"before the as_of {now:%Y-%m-%d %H:%M} UTC the sync last decided" in (
+        refused.stderr
+    )
+    assert sync_cli.state() == {("lapsed_buyers", "a"), ("lapsed_buyers", "b")}
+    forced = sync_cli.run("--force")  # that moment, on purpose
+    assert forced.code == 0, forced.stderr
+    assert sync_cli.state() == {("lapsed_buyers", "a")}
+
+    # Later than the forced replay: what Segment holds now is that replay's moment.
+    _build(
+        sync_cli,
+        [("lapsed_buyers", "a"), ("lapsed_buyers", "b")],
+        now - timedelta(days=1),
+    )
+    assert sync_cli.run().code == 0
+    assert sync_cli.state() == {("lapsed_buyers", "a"), ("lapsed_buyers", "b")}

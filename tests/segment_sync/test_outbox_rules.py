@@ -154,9 +154,9 @@ def test_ensure__creates_the_current_tables_once_with_one_installation_id(
     assert len(first) == 16
     assert int(first, 16) >= 0  # hex
     assert outbox.exists(wh)
-    assert outbox.schema_version(wh) == outbox.SCHEMA_VERSION == 4
+    assert outbox.schema_version(wh) == outbox.SCHEMA_VERSION == 5
     assert outbox.ensure(wh) == first
-    assert wh.query(f"select version from {outbox.SCHEMA_VERSION_TABLE}") == [(4,)]
+    assert wh.query(f"select version from {outbox.SCHEMA_VERSION_TABLE}") == [(5,)]
     assert wh.scalar(f"select count(*) from {outbox.INSTALLATION}") == 1
     columns = {
         r[0]
@@ -171,13 +171,13 @@ def test_ensure__creates_the_current_tables_once_with_one_installation_id(
 
 def test_ensure__refuses_tables_newer_than_the_code(wh: Warehouse):
     outbox.ensure(wh)
-    wh.execute(f"insert into {outbox.SCHEMA_VERSION_TABLE} values (5, %s)", (AT,))
+    wh.execute(f"insert into {outbox.SCHEMA_VERSION_TABLE} values (6, %s)", (AT,))
 
     with pytest.raises(RuntimeError) as newer:
         outbox.ensure(wh)
 
     assert str(newer.value) == (
-        "segment_sync tables are at schema version 5, newer than this code (4); "
+        "segment_sync tables are at schema version 6, newer than this code (5); "
         "upgrade the project before syncing"
     )
 
@@ -232,7 +232,7 @@ def test_ensure__upgrades_v1_tables_and_rebuilds_what_was_decided(wh: Warehouse)
 
     assert outbox.ensure(wh) == "old0"  # the earliest installation id is kept
 
-    assert outbox.schema_version(wh) == 4
+    assert outbox.schema_version(wh) == 5
     assert (
         wh.query(f"select audience_key, user_id from {outbox.DECIDED} order by 2")
         == V1_DECIDED
