@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def serve_webhooks(
     tick = min(1.0, rotate_seconds / 4)
     ticker = threading.Thread(
         target=_rotate_periodically,
-        args=(writer, stop, tick),
+        args=(writer, stop, tick, server.say_refused),
         name="rotate",
         daemon=True,
     )
@@ -197,6 +198,7 @@ def serve_webhooks(
     if not server.drain(timeout=10.0):
         _log("error: some connections were still busy after 10 s; closing anyway")
     serving.join()
+    server.say_refused()  # what was refused since the last line, requests all done
     writer.close()
     status = writer.status()
     _log(
@@ -232,12 +234,24 @@ def _open_landing(
     return writer
 
 
+# How often the refused requests are summed up in the log (when there were any).
+REFUSED_SUMMARY_SECONDS = 60.0
+
+
 def _rotate_periodically(
-    writer: LandingWriter, stop: threading.Event, tick: float
+    writer: LandingWriter,
+    stop: threading.Event,
+    tick: float,
+    say_refused=lambda: None,
 ) -> None:
-    """Age-based rotation also when no request arrives to trigger it."""
+    """Age-based rotation also when no request arrives to trigger it; and, once a
+    minute, a line for the requests refused since the last one."""
+    said_at = time.monotonic()
     while not stop.wait(tick):
         try:
             writer.rotate_if_due()
         except OSError as exc:
             _log(f"error: rotation failed: {exc}")
+        if time.monotonic() - said_at >= REFUSED_SUMMARY_SECONDS:
+            said_at = time.monotonic()
+            say_refused()

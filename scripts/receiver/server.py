@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +27,15 @@ from scripts.receiver.landing import LandingError, LandingWriter
 from scripts.receiver.signature import verify
 
 HEALTH_PATH = "/healthz"
+# What each refusal means, for the summary line (say_refused).
+REFUSAL_MEANINGS = {
+    400: "not one JSON object, or a bad Content-Length",
+    401: "missing or invalid signature: is the signing key the webhook's?",
+    404: "not the webhook's path",
+    405: "wrong method",
+    411: "no Content-Length",
+    413: "body over --max-body-bytes",
+}
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,31 @@ class ReceiverServer(ThreadingHTTPServer):
         self.draining = False
         self._connections: dict[socket.socket, bool] = {}  # socket -> busy
         self._connections_lock = threading.Lock()
+        # Requests answered 4xx, by status: since the start (/healthz) and since the
+        # last summary line (say_refused). No access log is kept, so without these a
+        # wrong signing key (every request 401) went unseen while Customer.io held the
+        # backlog back for days.
+        self.refused_total: Counter[int] = Counter()
+        self._refused_since: Counter[int] = Counter()
         super().__init__(address, WebhookHandler)
+
+    def count_refused(self, status: int) -> None:
+        with self._connections_lock:
+            self.refused_total[status] += 1
+            self._refused_since[status] += 1
+
+    def say_refused(self) -> None:
+        """One log line for the requests refused since the last call, if any."""
+        with self._connections_lock:
+            since, self._refused_since = self._refused_since, Counter()
+        if since:
+            counts = ", ".join(
+                f"{status} x{count} ({REFUSAL_MEANINGS.get(status, 'refused')})"
+                for status, count in sorted(since.items())
+            )
+            self.log(
+                f"refused {sum(since.values())} request(s) since the last line: {counts}"
+            )
 
     # Connection bookkeeping: a shutdown waits for busy connections, closes idle ones.
     def connection_state(self, sock: socket.socket, busy: bool | None) -> None:
@@ -156,6 +190,8 @@ class ReceiverServer(ThreadingHTTPServer):
         if problem is not None:
             body["reason"] = problem
         body.update(self.writer.status())
+        with self._connections_lock:
+            body["refused"] = {str(k): v for k, v in sorted(self.refused_total.items())}
         body["uptime_seconds"] = round(time.monotonic() - self.started_at, 1)
         return code, body
 
@@ -202,6 +238,8 @@ class WebhookHandler(BaseHTTPRequestHandler):
         allow: str | None = None,
     ) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        if 400 <= status < 500:
+            self.server.count_refused(status)
         if self.server.draining:
             close = True
         self.send_response(status)

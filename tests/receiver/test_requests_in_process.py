@@ -358,6 +358,7 @@ def test_healthz__the_status_body(served: Served):
         "bytes": 0,
         "events": 0,
         "current_file_bytes": 0,
+        "refused": {},
     }
     assert "connection" not in headers
 

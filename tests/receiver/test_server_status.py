@@ -38,6 +38,7 @@ def test_status__ok_with_the_writer_counters(server):
     assert body.pop("uptime_seconds") >= 0
     assert body == {
         "status": "ok", "files": 0, "bytes": 17, "events": 1, "current_file_bytes": 17,
+        "refused": {},
     }  # fmt: skip
 
 
@@ -68,3 +69,24 @@ def test_status__uptime_is_seconds_since_start_to_a_tenth(server):
     _, body = server.status()
     assert 12.3 <= body["uptime_seconds"] <= 13.0
     assert body["uptime_seconds"] == round(body["uptime_seconds"], 1)
+
+
+def test_refused_requests__summed_up_in_one_line_and_counted_in_the_status(server):
+    """No access log is kept, so a wrong signing key (every request 401) went unseen
+    while Customer.io held its backlog back: refusals are one summary line per minute
+    (the ticker calls say_refused) and a count in /healthz since the start."""
+    lines: list[str] = []
+    server.log = lines.append
+    for status in (401, 401, 401, 400):
+        server.count_refused(status)
+
+    server.say_refused()
+    server.say_refused()  # nothing refused since: no line
+
+    assert lines == [
+        "refused 4 request(s) since the last line: 400 x1 (not one JSON object, or a "
+        "bad Content-Length), 401 x3 (missing or invalid signature: is the signing key "
+        "the webhook's?)"
+    ]
+    code, body = server.status()
+    assert (code, body["refused"]) == (200, {"400": 1, "401": 3})
