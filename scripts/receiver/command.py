@@ -111,6 +111,23 @@ A --landing-dir that cannot be written at start: one error line, exit 2.
     "Customer.io retries for 7 days and may resend an old timestamp).",
 )
 @click.option(
+    "--max-connections",
+    default=128,
+    show_default=True,
+    type=click.IntRange(min=1, max=10_000),
+    help="Connections served at once, a thread each; the others get 503 at once "
+    "(Customer.io retries), so idle or dribbling clients cannot exhaust threads.",
+)
+@click.option(
+    "--max-request-seconds",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    callback=finite_seconds,
+    help="A request (headers and body) must arrive whole within this long of its "
+    "first byte; a client that dribbles it (slowloris) is cut off.",
+)
+@click.option(
     "--insecure-no-signature",
     is_flag=True,
     help=f"Accept unsigned requests when {KEY_ENV} is unset (local demos only).",
@@ -124,6 +141,8 @@ def serve_webhooks(
     rotate_bytes: int,
     rotate_seconds: float,
     max_skew: float | None,
+    max_connections: int,
+    max_request_seconds: float,
     insecure_no_signature: bool,
 ) -> None:
     """Receive Customer.io reporting webhooks and land them durably as NDJSON."""
@@ -159,6 +178,8 @@ def serve_webhooks(
         path=webhook_path,
         max_body_bytes=max_body_bytes,
         max_skew_seconds=max_skew,
+        max_connections=max_connections,
+        max_request_seconds=max_request_seconds,
     )
     try:
         server = ReceiverServer((host, port), config, writer, log=_log)

@@ -11,6 +11,7 @@ every later event behind it.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import sys
@@ -35,6 +36,7 @@ REFUSAL_MEANINGS = {
     405: "wrong method",
     411: "no Content-Length",
     413: "body over --max-body-bytes",
+    503: "over --max-connections at once",
 }
 
 
@@ -45,6 +47,12 @@ class ReceiverConfig:
     max_body_bytes: int
     max_skew_seconds: float | None = None
     idle_timeout_seconds: float = 30.0
+    # A client that dribbles its request (slowloris) kept a thread for ever: every byte
+    # reset the idle timeout. A request must arrive whole within this many seconds of
+    # its first byte, and at most this many connections are served at once (each has a
+    # thread); the others get 503 at once, which Customer.io retries.
+    max_request_seconds: float = 120.0
+    max_connections: int = 128
 
 
 def _reject_constant(name: str) -> None:
@@ -84,6 +92,41 @@ def landing_line(body: bytes) -> bytes:
     return body.replace(b"\r", b" ").replace(b"\n", b" ")
 
 
+# What a connection over --max-connections gets, written before it is closed.
+_TOO_MANY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+    b"Connection: close\r\nRetry-After: 5\r\n\r\n"
+)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's bytes, each read bounded by the idle timeout and by what is left
+    of the current request's time (WebhookHandler.request_deadline, set when the first
+    byte of a request arrives)."""
+
+    def __init__(self, handler: WebhookHandler):
+        self.handler = handler
+        self.sock: socket.socket = handler.connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        handler = self.handler
+        config = handler.server.config
+        timeout = config.idle_timeout_seconds
+        if handler.request_deadline is not None:
+            left = handler.request_deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request took longer than --max-request-seconds")
+            timeout = min(timeout, left)
+        self.sock.settimeout(timeout)
+        count = self.sock.recv_into(buffer)
+        if count and handler.request_deadline is None:
+            handler.request_deadline = time.monotonic() + config.max_request_seconds
+        return count
+
+
 class ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -109,7 +152,29 @@ class ReceiverServer(ThreadingHTTPServer):
         # backlog back for days.
         self.refused_total: Counter[int] = Counter()
         self._refused_since: Counter[int] = Counter()
+        self._slots = threading.BoundedSemaphore(config.max_connections)
         super().__init__(address, WebhookHandler)
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        """A thread per connection, up to max_connections; past that, 503 at once."""
+        if not self._slots.acquire(blocking=False):
+            self.count_refused(503)
+            with contextlib.suppress(OSError):
+                request.setblocking(False)  # a fresh socket's buffer takes it whole
+                request.send(_TOO_MANY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def count_refused(self, status: int) -> None:
         with self._connections_lock:
@@ -206,6 +271,9 @@ class WebhookHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.config.idle_timeout_seconds)
+        self.request_deadline: float | None = None
+        self.rfile.close()  # the stdlib's reader: ours bounds each request's time
+        self.rfile = io.BufferedReader(_DeadlineReader(self), io.DEFAULT_BUFFER_SIZE)
         self.server.connection_state(self.connection, busy=False)
 
     def finish(self) -> None:
@@ -220,6 +288,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
         try:
             super().handle_one_request()
         finally:
+            self.request_deadline = None  # the next request's clock starts on its byte
             if self.server.draining:
                 self.close_connection = True
             self.server.connection_state(self.connection, busy=False)

@@ -272,3 +272,48 @@ def test_a_signing_key_with_whitespace_is_warned_of_and_odd_bytes_start(
     assert post_signed(None, odd.url, EVENT).status_code == 401
     assert odd.stop() == 0
     assert "Traceback" not in odd.stderr
+
+
+def _hold(base_url: str, first_bytes: bytes) -> socket.socket:
+    host, port = base_url.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)), timeout=10)
+    client.sendall(first_bytes)
+    return client
+
+
+def test_idle_and_dribbling_clients_cannot_take_every_thread(make_receiver):
+    """Each connection had a thread, without a limit, and a request dribbled a byte at a
+    time kept its thread for ever (each byte reset the 30 s idle timeout): under a
+    thread limit a signed request then got no answer at all. Now connections past
+    --max-connections get 503 at once, and a request must arrive whole within
+    --max-request-seconds of its first byte."""
+    receiver = make_receiver("--max-connections", "2", "--max-request-seconds", "1")
+    started = time.monotonic()
+    holders = [_hold(receiver.base_url, b"POST /webhooks/customerio HTTP/1.1\r\n")]
+    holders.append(_hold(receiver.base_url, b"POS"))
+    try:
+        _until(
+            lambda: (
+                requests.get(receiver.base_url + "/healthz", timeout=5).status_code
+                == 503
+            ),
+            "the third connection to be turned away",
+        )
+        over = post_signed(None, receiver.url, EVENT)
+        assert over.status_code == 503
+        assert over.headers["Retry-After"] == "5"
+        # Cut off at the request deadline (1 s), not the idle timeout (30 s).
+        for holder in holders:
+            assert holder.recv(1024) == b""
+        assert time.monotonic() - started < 15
+    finally:
+        for holder in holders:
+            holder.close()
+
+    _until(
+        lambda: post_signed(None, receiver.url, EVENT).status_code == 200,
+        "the slots to be free again",
+    )
+    assert receiver.stop() == 0
+    assert receiver.landed_lines() == [EVENT]
+    assert "503 x" in receiver.stderr  # in the refused summary line
