@@ -298,11 +298,33 @@ def schema_version(wh: Warehouse) -> int:
     return int(wh.scalar(f"select max(version) from {SCHEMA_VERSION_TABLE}") or 1)
 
 
+# The tables a versioned schema holds (schema_version itself aside).
+_VERSIONED_TABLES = (
+    "installation", "audience_state", "outbox", "dead_letters", "runs", "lock", "decided",
+)  # fmt: skip
+
+
+def _refuse_a_damaged_schema(wh: Warehouse) -> None:
+    """A versioned schema with a table gone (dropped by hand) read as "no tables yet",
+    and the migrations then failed on the tables still there with DuckDB's words
+    ("Column with name ... already exists!")."""
+    if not wh.table_exists(SCHEMA, "schema_version"):
+        return
+    missing = [name for name in _VERSIONED_TABLES if not wh.table_exists(SCHEMA, name)]
+    if missing:
+        raise RuntimeError(
+            f"{SCHEMA} is missing {', '.join(missing)}, which its schema_version says "
+            "it has: restore the schema from a backup; or, to start over, drop schema "
+            f"{SCHEMA} (every member is then sent again, under new message ids)"
+        )
+
+
 def ensure(wh: Warehouse) -> str:
     """Create the sync's tables, or upgrade older ones in place; return the installation
     id. Each migration commits together with its version row, so a crash mid-way leaves
     the previous version intact and the next run repeats the step."""
     wh.ensure_schema(SCHEMA)
+    _refuse_a_damaged_schema(wh)
     found = schema_version(wh)
     if found > SCHEMA_VERSION:
         raise RuntimeError(

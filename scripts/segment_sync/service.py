@@ -203,6 +203,18 @@ class SyncRun:
         except SettingsError as exc:
             self.err(f"error: {exc}")
             return ExitCode.USAGE
+        if (
+            target.type == "duckdb"
+            and target.duckdb_path != ":memory:"
+            and not Path(target.duckdb_path).exists()
+        ):
+            # Opening it would create an empty file at a mistyped path: the sync reads
+            # what dbt built, and creates no warehouse of its own.
+            self.err(
+                f"error: no warehouse at {target.duckdb_path}: load the data and run "
+                "`dbt build` first (or set AUDIENCES_DUCKDB_PATH to the warehouse)"
+            )
+            return ExitCode.ERROR  # as for a warehouse dbt has not built yet
         try:
             wh = Warehouse(target)
         except WarehouseInUseError as exc:

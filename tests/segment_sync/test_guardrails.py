@@ -281,3 +281,17 @@ def test_sync_segment__a_non_finite_number_is_a_usage_error(
     assert out.code == USAGE, out.stderr
     assert option[0] in out.stderr
     assert sync_cli.receiver.stats()["requests"] == 0
+
+
+def test_sync_segment__no_warehouse_file_is_said_and_none_is_created(
+    duck: str, sync_cli: Sync, duckdb_path, monkeypatch: pytest.MonkeyPatch
+):
+    """A mistyped AUDIENCES_DUCKDB_PATH made the sync create an empty warehouse there."""
+    missing = duckdb_path.parent / "typo.duckdb"
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", str(missing))
+    out = sync_cli.run()
+    assert out.code == 1, out.stderr
+    assert f"error: no warehouse at {missing}: load the data and run `dbt build`" in (
+        out.stderr
+    )
+    assert not missing.exists()

@@ -182,6 +182,25 @@ def test_ensure__refuses_tables_newer_than_the_code(wh: Warehouse):
     )
 
 
+@pytest.mark.parametrize("dropped", ["outbox", "runs"])
+def test_ensure__a_schema_with_a_table_dropped_is_named_not_migrated_again(
+    wh: Warehouse, dropped: str
+):
+    """It read as "no tables yet" (outbox gone) and the migrations then failed on the
+    tables still there: `Column with name ... already exists!`."""
+    outbox.ensure(wh)
+    wh.execute(f"drop table {outbox.SCHEMA}.{dropped}")
+
+    with pytest.raises(RuntimeError) as damaged:
+        outbox.ensure(wh)
+
+    assert str(damaged.value) == (
+        f"segment_sync is missing {dropped}, which its schema_version says it has: "
+        "restore the schema from a backup; or, to start over, drop schema segment_sync "
+        "(every member is then sent again, under new message ids)"
+    )
+
+
 def _v1_warehouse(wh: Warehouse) -> None:
     """Tables as the unversioned code left them: state, a pending and a sent history."""
     wh.ensure_schema(outbox.SCHEMA)
