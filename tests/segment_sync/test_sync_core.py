@@ -167,17 +167,23 @@ def test_sync_segment__poisoned_message_isolated_retried_then_dead_lettered(
     assert audience["deferred"] == 1
 
 
-def test_sync_segment__oversized_event_dead_lettered_not_crashing(
-    engine: str, sync_cli: Sync
-):
+def _members_small_and_one_named(sync_cli: Sync, user: str, audience_name: str) -> None:
+    """Member `small`, and `user` in the same audience under a name of this size (the
+    free text that makes a message large)."""
     sync_cli.members([(LAPSED, "small")])
     with sync_cli.wh() as wh:
         wh.execute(
             "insert into analytics.sync_segment__audience_memberships "
-            "select audience_key, %s, audience_version, 'p-big', 'big', signal_at, "
+            "select audience_key, %s, audience_version, %s, %s, signal_at, "
             "entered_at from analytics.sync_segment__audience_memberships",
-            ("x" * 40_000,),
+            (audience_name, f"p-{user}", user),
         )
+
+
+def test_sync_segment__oversized_event_dead_lettered_not_crashing(
+    engine: str, sync_cli: Sync
+):
+    _members_small_and_one_named(sync_cli, "big", "x" * 40_000)
 
     out = sync_cli.run()
 
@@ -201,14 +207,7 @@ def test_sync_segment__oversized_by_escaped_non_ascii_is_dead_lettered_not_a_han
     message through; the library dropped it without telling its queue, and the sync
     waited for it for ever, SIGTERM included. Run as a process with a deadline, so a
     return of that hang fails the test instead of stalling the suite."""
-    sync_cli.members([(LAPSED, "small")])
-    with sync_cli.wh() as wh:
-        wh.execute(
-            "insert into analytics.sync_segment__audience_memberships "
-            "select audience_key, %s, audience_version, 'p-cjk', 'cjk', signal_at, "
-            "entered_at from analytics.sync_segment__audience_memberships",
-            ("中" * 6_000,),
-        )
+    _members_small_and_one_named(sync_cli, "cjk", "中" * 6_000)
 
     process = sync_cli.popen()
     try:
