@@ -308,9 +308,16 @@ def _refuse_a_damaged_schema(wh: Warehouse) -> None:
     """A versioned schema with a table gone (dropped by hand) read as "no tables yet",
     and the migrations then failed on the tables still there with DuckDB's words
     ("Column with name ... already exists!")."""
-    if not wh.table_exists(SCHEMA, "schema_version"):
+    present = {
+        str(row[0])
+        for row in wh.query(
+            "select table_name from information_schema.tables where table_schema = %s",
+            (SCHEMA,),
+        )
+    }  # one query: this runs before every real sync
+    if "schema_version" not in present:
         return
-    missing = [name for name in _VERSIONED_TABLES if not wh.table_exists(SCHEMA, name)]
+    missing = [name for name in _VERSIONED_TABLES if name not in present]
     if missing:
         raise RuntimeError(
             f"{SCHEMA} is missing {', '.join(missing)}, which its schema_version says "
