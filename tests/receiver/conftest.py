@@ -61,7 +61,7 @@ class Receiver:
             stderr=subprocess.PIPE,
             text=True,
         )
-        reader = threading.Thread(target=self._read, daemon=True)
+        reader = self._reader = threading.Thread(target=self._read, daemon=True)
         reader.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -90,10 +90,14 @@ class Receiver:
         return self.base_url + WEBHOOK_PATH
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Stop it and wait for it to end; its last stderr lines are read by then (the
+        reader thread ends at the pipe's end), so a test may assert on them at once."""
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout)
+        return code
 
     def kill(self) -> None:
         assert self.process is not None
