@@ -22,6 +22,15 @@ retries, broken `join()`), both in docs/segment-http-api.md; `upload_size` ≤ 2
 (Segment answers 200 and drops bigger batches); the library caps each batch at 475,000
 bytes. `close()` flushes and joins, and the caller runs it on every exit path.
 
+The library's own `flush()` is `queue.join()`, with no timeout: a message its consumer
+drops without `task_done()` (one over 32 KB as it measures, or one `json.dumps` cannot
+serialise: `Consumer.next`) makes it wait for ever, and the sync with it. So the sender
+waits on the queue itself and watches for progress: a request started or ended, or the
+count of unfinished messages changed. With none for `stall_seconds` (by default twice the
+longest quiet spell the library allows itself, a 300 s Retry-After, plus a minute) the
+group is given up: its unreported messages stay pending (they are resent with the same
+messageIds, which Segment dedupes) and the run stops (`GroupResult.fatal`).
+
 The requests-per-second ceiling is enforced on every HTTP request the library makes
 (retries included) by a pacing adapter mounted on the library's `requests` session for
 this host only.
@@ -32,6 +41,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +49,7 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from segment.analytics import Client
 from segment.analytics import request as segment_request
+from segment.analytics.request import MAX_RETRY_AFTER_SECONDS
 
 from scripts.ratelimit import RateLimiter
 
@@ -49,6 +60,16 @@ FATAL_STATUSES = frozenset({401, 403, 404})
 # short wait only trims the tail batch of each group instead of idling 0.5 s per group.
 UPLOAD_INTERVAL = 0.05
 SWITCH_INTERVAL = 0.05
+# How often a waiting flush looks for progress (it wakes at once when the queue drains).
+DRAIN_POLL_SECONDS = 1.0
+# The library's longest quiet spells: a Retry-After wait (capped) and a retry backoff.
+LIBRARY_BACKOFF_CAP_SECONDS = 60.0
+
+
+def default_stall_seconds(timeout: float) -> float:
+    """No progress for this long means the library lost track of a message."""
+    quiet = max(MAX_RETRY_AFTER_SECONDS, LIBRARY_BACKOFF_CAP_SECONDS, timeout)
+    return 2 * quiet + 60.0
 
 
 @dataclass
@@ -67,15 +88,27 @@ class GroupResult:
 
 class _PacedAdapter(HTTPAdapter):
     """Mounts the project's RateLimiter on the library's session: every request it
-    makes, retries included, waits for its turn."""
+    makes, retries included, waits for its turn. It also tells whether a request is
+    under way, or when one last ended: the sender's sign that the library is at work
+    (a slow answer is bounded by the library's `timeout`, not by the stall watch)."""
 
     def __init__(self, max_rps: float):
         super().__init__(pool_connections=1, pool_maxsize=2)
         self._limiter = RateLimiter(max_rps)
+        self._under_way = 0
+        self._last_ended = time.monotonic()
+
+    def last_activity(self) -> float:
+        return time.monotonic() if self._under_way else self._last_ended
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self._limiter.acquire()
-        return super().send(request, *args, **kwargs)
+        self._under_way += 1  # one consumer thread: no lock needed
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            self._under_way -= 1
+            self._last_ended = time.monotonic()
 
 
 class SegmentSender:
@@ -92,15 +125,22 @@ class SegmentSender:
         timeout: float = 15.0,
         gzip: bool = False,
         max_rate_limit_seconds: float = 1800.0,
+        stall_seconds: float | None = None,
     ):
         if not 1 <= upload_size <= MAX_UPLOAD_SIZE:
             raise ValueError(f"upload_size must be 1..{MAX_UPLOAD_SIZE}")
         self._redact = redact
+        self._stall_seconds = (
+            default_stall_seconds(timeout) if stall_seconds is None else stall_seconds
+        )
+        # Set when a flush gave up: the library's queue then never drains again.
+        self._stalled: str | None = None
         self._errors: list[tuple[BaseException, list[dict[str, Any]]]] = []
         self._errors_lock = threading.Lock()
         self._closed = False
         prefix = host.rstrip("/") + "/"
-        segment_request._session.mount(prefix, _PacedAdapter(max_rps))
+        self._adapter = _PacedAdapter(max_rps)
+        segment_request._session.mount(prefix, self._adapter)
         self._client = Client(
             write_key,
             host=host,
@@ -134,16 +174,45 @@ class SegmentSender:
     def _put_all(self, messages: list[dict[str, Any]]) -> None:
         put = self._client.queue.put_nowait
         for message in messages:
+            if self._stalled:
+                return  # the group is given up whole (complete() reports it)
             try:
                 put(message)
             except queue.Full:
                 # The library would drop the message here; wait for room instead.
                 self.queue_full_waits += 1
-                self._client.flush()
-                put(message)
+                if self._drain():
+                    put(message)
+
+    def _drain(self) -> bool:
+        """The library's flush() with a stall watch: True once every queued message
+        was uploaded or handed to on_error; False (and `_stalled` set) when nothing
+        moved for `stall_seconds`."""
+        if self._stalled:
+            return False
+        waiting = self._client.queue
+        with waiting.all_tasks_done:
+            unfinished = waiting.unfinished_tasks
+            moved_at = time.monotonic()
+            while waiting.unfinished_tasks:
+                waiting.all_tasks_done.wait(DRAIN_POLL_SECONDS)
+                now = time.monotonic()
+                if waiting.unfinished_tasks != unfinished:
+                    unfinished, moved_at = waiting.unfinished_tasks, now
+                quiet = now - max(moved_at, self._adapter.last_activity())
+                if waiting.unfinished_tasks and quiet >= self._stall_seconds:
+                    self._stalled = (
+                        f"the delivery library stopped accounting for {unfinished} "
+                        f"message(s): nothing moved for {quiet:.0f} s (it drops a "
+                        "message it cannot serialise without telling its queue); "
+                        "this group stays pending and is resent with the same "
+                        "messageIds next run"
+                    )
+                    return False
+        return True
 
     def _collect(self) -> list[tuple[BaseException, list[dict[str, Any]]]]:
-        self._client.flush()
+        self._drain()
         with self._errors_lock:
             errors, self._errors = self._errors, []
         return errors
@@ -171,7 +240,19 @@ class SegmentSender:
         result = GroupResult()
         if messages:
             self._classify(messages, self._collect(), result)
+        if self._stalled:
+            self._give_up(messages, result)
         return result
+
+    def _give_up(self, messages: list[dict[str, Any]], result: GroupResult) -> None:
+        """After a stall no message of the group is known delivered: all stay pending."""
+        assert self._stalled is not None
+        result.fatal = result.fatal or self._stalled
+        result.confirmed.clear()
+        for message in messages:
+            result.failed.setdefault(
+                message["messageId"], Failure(self._stalled, row_level=False)
+            )
 
     def send(self, messages: list[dict[str, Any]]) -> GroupResult:
         self.submit(messages)
@@ -224,7 +305,12 @@ class SegmentSender:
             return
         self._closed = True
         try:
-            self._client.flush()
-            self._client.join()
+            if self._drain():
+                self._client.join()
+            else:
+                # join() would wait on a consumer that may be inside a request; it is
+                # a daemon thread, so stopping it is enough for the process to exit.
+                for consumer in self._client.consumers:
+                    consumer.pause()
         finally:
             sys.setswitchinterval(self._switch_interval)
