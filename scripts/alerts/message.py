@@ -7,6 +7,7 @@ Discord's `/slack` endpoint also accept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,17 @@ CAUSES = {
     "sync_undelivered": "The Segment sync did not deliver everything",
     "run_error": "The scheduled run stopped with an error",
 }
+
+
+@dataclass
+class AlertText:
+    """How a payload's texts are prepared before they are cut to Slack's limits (the
+    webhook poster redacts secrets here, so no part of one survives a cut)."""
+
+    prepare: Callable[[str], str] = lambda value: value
+
+    def cut(self, value: str, limit: int) -> str:
+        return self.prepare(value)[:limit]
 
 
 @dataclass
@@ -53,28 +65,35 @@ class Alert:
         lines.append(f"look further: {self.command}")
         return "\n".join(lines)
 
-    def payload(self, context: str) -> dict[str, Any]:
+    def payload(self, context: str, text: AlertText | None = None) -> dict[str, Any]:
+        text = text or AlertText()
         fields = [{"type": "mrkdwn", "text": f"*cause*\n`{self.cause}`"}]
         if self.audiences:
             # A field's text is capped at 2000 characters.
-            audiences = ", ".join(self.audiences)[:1900]
+            audiences = text.cut(", ".join(self.audiences), 1900)
             fields.append({"type": "mrkdwn", "text": "*audiences*\n" + audiences})
         details = "\n".join(f"• {d}" for d in self.details) or "(no details)"
         return {
-            "text": self.text(context),
+            "text": text.prepare(self.text(context)),
             "blocks": [
                 {
                     "type": "header",
-                    "text": {"type": "plain_text", "text": self.title[:150]},
+                    "text": {"type": "plain_text", "text": text.cut(self.title, 150)},
                 },
                 {"type": "section", "fields": fields},
                 # Slack caps a section's text at 3000 characters.
-                {"type": "section", "text": {"type": "mrkdwn", "text": details[:2900]}},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": text.cut(details, 2900)},
+                },
                 {
                     "type": "context",
                     "elements": [
-                        {"type": "mrkdwn", "text": f"look further: `{self.command}`"},
-                        {"type": "mrkdwn", "text": context},
+                        {
+                            "type": "mrkdwn",
+                            "text": text.prepare(f"look further: `{self.command}`"),
+                        },
+                        {"type": "mrkdwn", "text": text.prepare(context)},
                     ],
                 },
             ],

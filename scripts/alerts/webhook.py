@@ -5,18 +5,26 @@ The webhook URL is itself a credential (anyone holding a Slack incoming-webhook 
 to the channel), so it is read from the environment only and never printed: a failed post
 logs one line with the error's type and HTTP status, not the exception text, which for
 `requests` contains the URL.
+
+A post has one deadline for the whole exchange (`requests`' timeout bounds each socket
+wait only, so a server that answers a byte at a time never times out): it runs on a
+daemon thread and the tick waits at most TIMEOUT_SECONDS for it. Once one post missed
+its deadline, the run's other alerts are logged only, so an unresponsive webhook costs a
+tick 10 s, not 10 s per cause. Redirects are not followed: `requests` would turn the
+POST into a GET and report the final 200, so the alert would count as delivered.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 
 import click
 import requests
 
-from scripts.alerts.message import Alert
+from scripts.alerts.message import Alert, AlertText
 
 WEBHOOK_ENV = "AUDIENCES_ALERT_WEBHOOK_URL"
 TIMEOUT_SECONDS = 10.0
@@ -45,14 +53,18 @@ class Alerter:
         *,
         environ: Mapping[str, str] | None = None,
         log: Callable[[str], None] | None = None,
+        timeout: float = TIMEOUT_SECONDS,
     ):
         environ = os.environ if environ is None else environ
         self.url = environ.get(WEBHOOK_ENV) or None
         self.context = context
+        self.timeout = timeout
         self.secrets = secret_values(environ)
         self.log = log or (lambda line: click.echo(line, err=True))
         self.pending: dict[str, Alert] = {}
         self.sent: list[str] = []
+        # Set once a post missed its deadline: the webhook is not answering.
+        self.unanswered = False
 
     @property
     def enabled(self) -> bool:
@@ -73,6 +85,13 @@ class Alerter:
             self.log(redact(f"alert: {alert.text(self.context)}", self.secrets))
             if self.url is None:
                 continue
+            if self.unanswered:
+                self.log(
+                    f"alert '{cause}' not delivered: the webhook did not answer an "
+                    f"earlier alert within {self.timeout:g} s"
+                )
+                self.sent.append(cause)
+                continue
             if self._post(alert):
                 delivered.append(cause)
             self.sent.append(cause)
@@ -80,23 +99,57 @@ class Alerter:
         return delivered
 
     def _post(self, alert: Alert) -> bool:
-        body = _redact_tree(alert.payload(self.context), self.secrets)
-        assert self.url is not None
-        try:
-            response = requests.post(self.url, json=body, timeout=TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
+        # Redacted before the message is cut to Slack's limits: a secret that straddled
+        # a cut would no longer match whole.
+        text = AlertText(lambda value: redact(value, self.secrets))
+        body = _redact_tree(alert.payload(self.context, text), self.secrets)
+        answer: dict[str, object] = {}
+        poster = threading.Thread(
+            target=self._send, args=(body, answer), name="alert-post", daemon=True
+        )
+        poster.start()
+        poster.join(self.timeout)
+        if poster.is_alive():
+            self.unanswered = True
             self.log(
-                f"alert '{alert.cause}' not delivered: {type(exc).__name__} "
-                f"(the webhook in {WEBHOOK_ENV} is unreachable)"
+                f"alert '{alert.cause}' not delivered: the webhook in {WEBHOOK_ENV} "
+                f"did not answer within {self.timeout:g} s"
             )
             return False
-        if response.status_code >= 300:
+        if "error" in answer:
+            self.log(
+                f"alert '{alert.cause}' not delivered: {answer['error']} "
+                f"(the webhook in {WEBHOOK_ENV} {answer['why']})"
+            )
+            return False
+        status = answer["status"]
+        assert isinstance(status, int)
+        if 300 <= status < 400:
             self.log(
                 f"alert '{alert.cause}' not delivered: the webhook answered HTTP "
-                f"{response.status_code}"
+                f"{status}, a redirect, which is not followed: set {WEBHOOK_ENV} to "
+                "the address it redirects to"
+            )
+            return False
+        if status >= 300:
+            self.log(
+                f"alert '{alert.cause}' not delivered: the webhook answered HTTP {status}"
             )
             return False
         return True
+
+    def _send(self, body: object, answer: dict[str, object]) -> None:
+        """On the poster thread. Any error is kept by type only: its text holds the URL."""
+        assert self.url is not None
+        try:
+            response = requests.post(
+                self.url, json=body, timeout=self.timeout, allow_redirects=False
+            )
+            answer["status"] = response.status_code
+        except Exception as exc:  # any: an alert never fails the tick
+            answer["error"] = type(exc).__name__
+            unreachable = isinstance(exc, requests.ConnectionError | requests.Timeout)
+            answer["why"] = "is unreachable" if unreachable else "could not be used"
 
 
 def _redact_tree(value: object, secrets: list[str]) -> object:

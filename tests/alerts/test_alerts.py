@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -188,6 +189,86 @@ def test_webhook_answering_500_is_logged_not_raised() -> None:
         logged[-1]
         == "alert 'build_failed' not delivered: the webhook answered HTTP 500"
     )
+
+
+def test_a_webhook_that_answers_a_byte_at_a_time_costs_one_deadline_per_run() -> None:
+    # requests' timeout bounds each socket wait: a header line every 0.2 s kept the
+    # old post (and the tick, its lock and its runs row) waiting for ever.
+    logged: list[str] = []
+    with WebhookReceiver(drip_seconds=0.2) as receiver:
+        alerter = Alerter(
+            "run x",
+            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url},
+            log=logged.append,
+            timeout=1.0,
+        )
+        alerter.add(Alert("build_failed", ["boom"], "dbt build"))
+        alerter.add(Alert("dead_letters", ["c"], "cmd2"))
+        started = time.monotonic()
+        assert alerter.flush() == []
+        took = time.monotonic() - started
+    assert took < 5, f"flush took {took:.1f} s"
+    assert len(receiver.bodies) == 1  # the second alert was not posted to it
+    failures = [line for line in logged if "not delivered" in line]
+    assert failures == [
+        "alert 'build_failed' not delivered: the webhook in "
+        "AUDIENCES_ALERT_WEBHOOK_URL did not answer within 1 s",
+        "alert 'dead_letters' not delivered: the webhook did not answer an earlier "
+        "alert within 1 s",
+    ]
+
+
+def test_a_webhook_url_that_cannot_be_parsed_is_one_line_not_a_crash() -> None:
+    logged: list[str] = []
+    alerter = Alerter(
+        "run x",
+        environ={"AUDIENCES_ALERT_WEBHOOK_URL": "http://a..b/services/T0/B0/XOXSECRET"},
+        log=logged.append,
+    )
+    alerter.add(Alert("run_error", ["x"], "audiences run --help"))
+    assert alerter.flush() == []
+    (failure,) = [line for line in logged if "not delivered" in line]
+    assert failure.startswith("alert 'run_error' not delivered: ")
+    assert failure.endswith(
+        "(the webhook in AUDIENCES_ALERT_WEBHOOK_URL could not be used)"
+    )
+    assert "XOXSECRET" not in "\n".join(logged)
+
+
+def test_a_redirected_post_is_not_counted_as_delivered() -> None:
+    # Following it, requests sends a GET with no body and reports the final 200.
+    logged: list[str] = []
+    with WebhookReceiver(status=302) as receiver:
+        alerter = Alerter(
+            "run x",
+            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url},
+            log=logged.append,
+        )
+        alerter.add(Alert("data_health", ["x"], "dbt test"))
+        assert alerter.flush() == []
+    assert receiver.gets == []
+    assert logged[-1].startswith(
+        "alert 'data_health' not delivered: the webhook answered HTTP 302, a redirect"
+    )
+
+
+@pytest.mark.parametrize("at", [2880, 2890, 2899])
+def test_a_secret_cut_by_a_length_limit_leaves_no_part_of_it(at: int) -> None:
+    secret = "pg-Pa55word-0123456789abcdef"
+    with WebhookReceiver() as receiver:
+        alerter = Alerter(
+            "run x",
+            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url, "PGPASSWORD": secret},
+            log=lambda _: None,
+        )
+        # "• " starts the details section, cut at 2900 characters.
+        alerter.add(Alert("run_error", ["x" * (at - 2) + secret], "cmd"))
+        assert alerter.flush() == ["run_error"]
+    posted = json.dumps(receiver.bodies)
+    assert secret[:6] not in posted
+    details = receiver.bodies[0]["blocks"][2]["text"]["text"]
+    assert len(details) <= 2900
+    assert details.startswith("• xxx")
 
 
 def test_alerts_merge_per_cause_and_redact_secret_environment_values() -> None:

@@ -11,13 +11,19 @@ from typing import Any
 
 class WebhookReceiver:
     """Answers `status` (Slack answers 200 "ok") and keeps the JSON bodies it got;
-    `on_post`, if set, runs on each POST before the answer (the poster waits for it)."""
+    `on_post`, if set, runs on each POST before the answer (the poster waits for it).
+    A 3xx status redirects to /elsewhere, whose GETs are kept in `gets`. With
+    `drip_seconds`, the answer never ends: one header line every `drip_seconds`, until
+    the receiver stops (each socket read of the poster gets a byte in time)."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, drip_seconds: float | None = None):
         self.status = status
+        self.drip_seconds = drip_seconds
         self.on_post: Callable[[], None] | None = None
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.gets: list[str] = []
+        self._stopping = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,10 +33,30 @@ class WebhookReceiver:
                 receiver.bodies.append(json.loads(raw))
                 if receiver.on_post is not None:
                     receiver.on_post()
+                if receiver.drip_seconds is not None:
+                    self._drip(receiver.drip_seconds)
+                    return
                 self.send_response(receiver.status)
+                if 300 <= receiver.status < 400:
+                    self.send_header("Location", "/elsewhere")
                 self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            def do_GET(self) -> None:
+                receiver.gets.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def _drip(self, every: float) -> None:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                self.wfile.flush()
+                while not receiver._stopping.wait(every):
+                    self.wfile.write(b"X-Drip: 1\r\n")
+                    self.wfile.flush()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -49,6 +75,7 @@ class WebhookReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
