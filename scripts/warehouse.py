@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from scripts.settings import Target, load_target
@@ -26,6 +27,22 @@ class WarehouseError(Exception):
 
 class WarehouseInUseError(WarehouseError):
     """Another process holds the DuckDB file (DuckDB allows one writer at a time)."""
+
+
+class NoWarehouseError(WarehouseError):
+    """A reader of what dbt built was pointed at a DuckDB path with no file."""
+
+
+def require_built(target: Target) -> None:
+    """Refuse a DuckDB path with no file, for commands that read what dbt built: opening
+    it would create an empty warehouse at a mistyped path and report "not built yet"."""
+    if target.type != "duckdb" or target.duckdb_path == ":memory:":
+        return
+    if not Path(target.duckdb_path).exists():
+        raise NoWarehouseError(
+            f"no warehouse at {target.duckdb_path}: load the data and run `dbt build` "
+            "first (or set AUDIENCES_DUCKDB_PATH to the warehouse)"
+        )
 
 
 class Warehouse:
@@ -204,6 +221,10 @@ class Warehouse:
         return "timestamp"
 
 
-def connect(target_name: str | None = None) -> Warehouse:
-    """Open the warehouse of a profiles.yml target (default: the profile's own target)."""
-    return Warehouse(load_target(target_name))
+def connect(target_name: str | None = None, *, built: bool = False) -> Warehouse:
+    """Open the warehouse of a profiles.yml target (default: the profile's own target);
+    `built`: only one that exists (require_built)."""
+    target = load_target(target_name)
+    if built:
+        require_built(target)
+    return Warehouse(target)

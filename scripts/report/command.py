@@ -3,6 +3,10 @@ with `--out`, the HTML report (scripts/report/html.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+import tempfile
 from pathlib import Path
 
 import click
@@ -45,7 +49,7 @@ def report(target_name: str | None, out: Path | None) -> None:
         write_html(target_name, out)
         return
     try:
-        with connect(target_name) as warehouse:
+        with connect(target_name, built=True) as warehouse:
             sizes = audience_sizes(warehouse)
             identities = audience_identities(warehouse)
             opens = machine_opens(warehouse)
@@ -61,12 +65,43 @@ def report(target_name: str | None, out: Path | None) -> None:
 def write_html(target_name: str | None, out: Path) -> None:
     from scripts.report import data, html
 
+    if out.exists() and not out.is_file():
+        fail(f"cannot write the report to {out}: it is not a regular file")
     run_results = dbt_run_results()
     try:
-        with connect(target_name) as warehouse:
+        with connect(target_name, built=True) as warehouse:
             page = html.render(data.read(warehouse, run_results))
     except (SettingsError, WarehouseError) as exc:
         fail(str(exc))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    try:
+        replace_file(out, page.encode("utf-8"))
+    except OSError as exc:
+        fail(f"cannot write the report to {out}: {exc.strerror or exc}", 1)
     click.echo(f"report written to {out.resolve()}")
+
+
+def replace_file(out: Path, content: bytes) -> None:
+    """Write a new file beside `out`, then rename it over `out`: a reader (a web server
+    serving the report) sees the old page or the new one, and a write that fails (a
+    full disk, a file size limit) leaves the old page whole. A symlink's target is
+    replaced, not the link; the page keeps the mode of the one it replaces."""
+    out = out.resolve() if out.is_symlink() else out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        mode = stat.S_IMODE(out.stat().st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

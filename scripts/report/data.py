@@ -53,6 +53,8 @@ class ReportData:
     dead_letters: Section
     ticks: Section
     dbt_failures: list[dict[str, str]]
+    # Every audience's key (dim_audiences): one with no members has no size rows at all.
+    audiences: list[str] = field(default_factory=list)
 
 
 def day(value: Any) -> str:
@@ -216,7 +218,17 @@ def read(wh: Warehouse, run_results: Path | None) -> ReportData:
         dead_letters=dead_letters,
         ticks=ticks,
         dbt_failures=dbt_failures(run_results),
+        audiences=_audience_keys(wh, s),
     )
+
+
+def _audience_keys(wh: Warehouse, schema: str) -> list[str]:
+    if not wh.table_exists(schema, "dim_audiences"):
+        return []
+    rows = wh.query(
+        f"select distinct audience_key from {schema}.dim_audiences order by 1"
+    )
+    return [str(key) for (key,) in rows]
 
 
 def _grouped_movements(wh: Warehouse, schema: str) -> Section:

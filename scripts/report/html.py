@@ -13,7 +13,14 @@ from html import escape
 from typing import Any
 
 from scripts.report import svg
-from scripts.report.data import ATTENTION_DAYS, LEDGER_DAYS, ReportData, Section, day
+from scripts.report.data import (
+    ATTENTION_DAYS,
+    LEDGER_DAYS,
+    SIZE_DAYS,
+    ReportData,
+    Section,
+    day,
+)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 REASONS = [
@@ -153,12 +160,22 @@ def attention_items(data: ReportData) -> list[str]:
             f"<b>{total}</b> dead-lettered Segment message(s) ({keys}); fix, then "
             "<code>audiences sync segment --retry-dead-letters</code>"
         )
-    if data.sizes.rows:
-        newest = max(day(r["day"]) for r in data.sizes.rows)
-        for key, members in sorted(_treatment_on(data.sizes.rows, newest).items()):
-            if members == 0:
-                items.append(f"<b>{escape(key)}</b> has no members on {newest}")
+    if not data.sizes.missing:
+        for key, when in empty_audiences(data):
+            items.append(f"<b>{escape(key)}</b> has no members {when}")
     return items
+
+
+def empty_audiences(data: ReportData) -> list[tuple[str, str]]:
+    """Audiences with no treatment members on the newest day, and when that is. One
+    that never had a member has no size rows at all, so the keys come from
+    dim_audiences as well."""
+    if not data.sizes.rows:
+        return [(key, f"in the last {SIZE_DAYS} days") for key in data.audiences]
+    newest = max(day(r["day"]) for r in data.sizes.rows)
+    members = _treatment_on(data.sizes.rows, newest)
+    keys = sorted(set(members) | set(data.audiences))
+    return [(key, f"on {newest}") for key in keys if members.get(key, 0) == 0]
 
 
 def _first_reason(error: Any) -> str:
@@ -183,9 +200,20 @@ def _treatment_on(rows: list[dict[str, Any]], on: str) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------- sections
-def sizes_section(section: Section) -> str:
+def sizes_section(data: ReportData) -> str:
+    section = data.sizes
     if section.missing:
         return _missing(section)
+    empty = empty_audiences(data)
+    note = (
+        '<p class="empty">No treatment members '
+        + escape(empty[0][1])
+        + ": "
+        + ", ".join(f"<b>{escape(key)}</b>" for key, _ in empty)
+        + "</p>"
+        if empty
+        else ""
+    )
     by_audience: dict[str, dict[str, list[svg.Point]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -206,11 +234,12 @@ def sizes_section(section: Section) -> str:
             + svg.line_chart(f"sizes:{key}", series, height=150)
             + "</div>"
         )
+    if not charts:
+        return note or '<p class="empty">No rows yet.</p>'
     return (
         svg.legend(["treatment", "holdout"])
         + f'<div class="grid">{"".join(charts)}</div>'
-        if charts
-        else '<p class="empty">No rows yet.</p>'
+        + note
     )
 
 
@@ -436,7 +465,7 @@ def render(data: ReportData) -> str:
         )
     body = [
         attention,
-        _section("sizes", "Audience sizes over time", sizes_section(data.sizes)),
+        _section("sizes", "Audience sizes over time", sizes_section(data)),
         _section(
             "movements",
             "Entries and exits by reason",

@@ -29,7 +29,13 @@ from scripts.secret_keys import describe_odd_character, odd_character_at
 from scripts.segment_sync import guards, lock, outbox, outcomes, payloads, plan
 from scripts.segment_sync.redact import Redactor, library_logging
 from scripts.settings import SettingsError, load_target
-from scripts.warehouse import Warehouse, WarehouseError, WarehouseInUseError
+from scripts.warehouse import (
+    NoWarehouseError,
+    Warehouse,
+    WarehouseError,
+    WarehouseInUseError,
+    require_built,
+)
 
 if TYPE_CHECKING:
     from scripts.segment_sync.client import GroupResult
@@ -203,17 +209,10 @@ class SyncRun:
         except SettingsError as exc:
             self.err(f"error: {exc}")
             return ExitCode.USAGE
-        if (
-            target.type == "duckdb"
-            and target.duckdb_path != ":memory:"
-            and not Path(target.duckdb_path).exists()
-        ):
-            # Opening it would create an empty file at a mistyped path: the sync reads
-            # what dbt built, and creates no warehouse of its own.
-            self.err(
-                f"error: no warehouse at {target.duckdb_path}: load the data and run "
-                "`dbt build` first (or set AUDIENCES_DUCKDB_PATH to the warehouse)"
-            )
+        try:
+            require_built(target)  # the sync creates no warehouse of its own
+        except NoWarehouseError as exc:
+            self.err(f"error: {exc}")
             return ExitCode.ERROR  # as for a warehouse dbt has not built yet
         try:
             wh = Warehouse(target)

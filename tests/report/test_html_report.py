@@ -129,7 +129,7 @@ def test_report_loads_in_chromium_with_the_expected_data_points(filled: Path) ->
     ]
     # on top: what needs attention
     attention = page.texts("li", "attention-item")
-    assert len(attention) == 6, attention
+    assert len(attention) == 7, attention
     assert attention[0].startswith("data-health check event_volume failed")
     assert attention[1].startswith(
         f"clicked on email: drop on {fx.DROP_DAY.isoformat()}"
@@ -142,6 +142,11 @@ def test_report_loads_in_chromium_with_the_expected_data_points(filled: Path) ->
     assert attention[5] == (
         f"cart_recovery_clicked_no_purchase has no members on {fx.LAST_DAY.isoformat()}"
     )
+    # An audience that never had a member has no size rows: dim_audiences names it.
+    assert attention[6] == (
+        f"{fx.NEVER_FILLED} has no members on {fx.LAST_DAY.isoformat()}"
+    )
+    assert f"{fx.NEVER_FILLED}" in " ".join(page.texts("p", "empty"))
     assert loaded.dom.index('id="attention"') < loaded.dom.index('id="sizes"')
 
     screenshot(out, filled / "report.png", filled / "chromium-profile")
@@ -152,6 +157,8 @@ def test_report_on_an_empty_warehouse_says_what_is_missing(
     tmp_path: Path, duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AUDIENCES_DBT_RUN_RESULTS", str(tmp_path / "none.json"))
+    with connect():  # a warehouse file, and nothing built in it
+        pass
     out = tmp_path / "nested" / "report.html"
     _write(out)
 

@@ -20,6 +20,8 @@ LAST_DAY = date(2026, 11, 30)
 DAYS = 28
 DROP_DAY = LAST_DAY - timedelta(days=1)
 AUDIENCES = ("email_clickers", "cart_recovery_clicked_no_purchase")
+# In dim_audiences, never a member: it has no size rows at all.
+NEVER_FILLED = "replenishment_clicked_no_purchase"
 
 
 def days() -> list[date]:
@@ -77,6 +79,7 @@ LIFT = [
 
 def fill(wh: Warehouse, target_dir: Path) -> None:
     wh.ensure_schema(SCHEMA)
+    _audiences(wh)
     _sizes(wh)
     _ledger(wh)
     _lift(wh)
@@ -84,6 +87,17 @@ def fill(wh: Warehouse, target_dir: Path) -> None:
     _sync_history(wh)
     _ticks(wh)
     _dbt_artifacts(target_dir)
+
+
+def _audiences(wh: Warehouse) -> None:
+    wh.execute(
+        f"create table {SCHEMA}.dim_audiences (audience_key varchar, audience_version "
+        "integer, is_latest boolean)"
+    )
+    wh.executemany(
+        f"insert into {SCHEMA}.dim_audiences values (%s, %s, %s)",
+        [(key, 1, True) for key in (*AUDIENCES, NEVER_FILLED)],
+    )
 
 
 def _sizes(wh: Warehouse) -> None:
