@@ -18,7 +18,14 @@ from scripts.demo_data.clock import Period
 from scripts.demo_data.simulation import ShardSpec, run_shard
 
 OUTPUTS = ("webhooks", "segment", "orders")
+# Written last, so removed first: a run cut short leaves no manifest describing other data.
+DOCUMENTS = ("manifest.json", "campaigns.json")
 MAX_DAYS = 3 * 366
+# Timestamps are Unix seconds (Customer.io's webhooks) and late events arrive up to
+# weeks after the period, so the period stays well inside what dates can hold.
+FIRST_DAY = dt.date(1970, 1, 1)
+LAST_END_DATE = dt.date(2999, 12, 31)
+SEED_RANGE = click.IntRange(min=-(2**63), max=2**63 - 1)  # the manifest's JSON ints
 
 HELP = """Write a deterministic demo data set for a D2C skincare brand ("Lumen Skin").
 
@@ -42,7 +49,8 @@ Written under DIR:
                                        (duplicates, late events, malformed lines)
 
 \b
-Existing webhooks/, segment/ and orders/ folders under DIR are replaced.
+Existing webhooks/, segment/ and orders/ folders and the two JSON files under DIR
+are replaced (the manifest is removed first, so a run cut short leaves none).
 """
 
 EPILOG = """\b
@@ -85,8 +93,8 @@ def _today() -> dt.date:
     "--seed",
     default=7,
     show_default=True,
-    type=int,
-    help="Random seed; same seed, same bytes.",
+    type=SEED_RANGE,
+    help="Random seed (a 64-bit integer); same seed, same bytes.",
 )
 @click.option(
     "--end-date",
@@ -115,11 +123,14 @@ def demo_data(
     end = end_date.date() if end_date else _today()
     if workers > people:
         fail(f"--workers ({workers}) cannot exceed --people ({people})")
+    if end > LAST_END_DATE or end < FIRST_DAY + dt.timedelta(days=days - 1):
+        fail(
+            f"--end-date {end} with --days {days} starts before {FIRST_DAY} or ends "
+            f"after {LAST_END_DATE}: the events' timestamps are Unix seconds"
+        )
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    for folder in OUTPUTS:
-        if (out / folder).exists():
-            shutil.rmtree(out / folder)
+    _clear(out)
     period = Period(end, days)
     broadcasts = schedule.build(period, seed)
     catalogue = campaigns.catalogue(
@@ -149,6 +160,21 @@ def demo_data(
         f"{totals['segment_events']:,} Segment events, {totals['order_rows']:,} order rows "
         f"in {totals['files']:,} files to {out} in {seconds:.1f} s"
     )
+
+
+def _clear(out: Path) -> None:
+    """Remove what an earlier run wrote under `out`. Only folders are replaced: a file
+    or a symlink where one of them goes was put there by someone else."""
+    for name in OUTPUTS:
+        path = out / name
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            kind = "a symlink" if path.is_symlink() else "a file"
+            fail(f"{path} is {kind}, not a folder this command wrote: move it away")
+    for name in DOCUMENTS:
+        (out / name).unlink(missing_ok=True)
+    for name in OUTPUTS:
+        if (out / name).exists():
+            shutil.rmtree(out / name)
 
 
 def _run(specs: list[ShardSpec]) -> list[dict]:

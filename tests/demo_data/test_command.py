@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from scripts.cli import main
+from tests.conftest import REPO_ROOT
 from tests.demo_data.conftest import generate
 
 PACKAGE = Path(__file__).resolve().parents[2] / "scripts" / "demo_data"
@@ -48,6 +53,71 @@ def test_command__rejects_more_workers_than_people(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "cannot exceed --people" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--end-date", "0001-01-05", "--days", "10"], "starts before 1970-01-01"),
+        (["--end-date", "1970-01-05", "--days", "10"], "starts before 1970-01-01"),
+        (["--end-date", "9999-12-31"], "ends after 2999-12-31"),
+        (["--seed", "-99999999999999999999999"], "--seed"),
+        (["--seed", str(2**63)], "--seed"),
+    ],
+)
+def test_command__values_no_date_or_manifest_can_hold_are_usage_errors(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    result = CliRunner().invoke(main, ["demo-data", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink"])
+def test_command__a_file_where_an_output_folder_goes_is_left_alone(
+    tmp_path: Path, kind: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("someone's data")
+    out = tmp_path / "out"
+    out.mkdir()
+    if kind == "file":
+        (out / "webhooks").write_text("someone's data")
+    else:
+        (out / "webhooks").symlink_to(elsewhere)
+    result = CliRunner().invoke(main, ["demo-data", "--out", str(out), "--people", "5"])
+    assert result.exit_code == 2, result.output
+    assert f"{out / 'webhooks'} is a {kind}, not a folder this command wrote" in (
+        result.output
+    )
+    assert (elsewhere / "keep.txt").read_text() == "someone's data"
+
+
+def test_command__a_run_cut_short_leaves_no_manifest_of_other_data(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    generate(out, ["--people", "20", "--days", "5", "--end-date", "2025-06-30"])
+    assert (out / "manifest.json").exists()
+    bigger = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "demo-data", "--out", str(out),
+         "--people", "200000", "--days", "30", "--end-date", "2026-01-31",
+         "--workers", "1"],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        # The old manifest is removed before the first new file is written.
+        while not list(out.glob("webhooks/2026-01-*")):
+            assert bigger.poll() is None, "the run ended before writing a file"
+            assert time.monotonic() < deadline, "no file written within 60 s"
+            time.sleep(0.05)
+    finally:
+        bigger.kill()
+        bigger.wait()
+    assert not (out / "manifest.json").exists()
 
 
 def test_command__generator_shares_no_code_with_the_loaders() -> None:
