@@ -31,6 +31,7 @@ REASONS = [
     "window_expired",
     "version_changed",
     "identity_changed",
+    "audience_retired",
 ]
 
 STYLE = """

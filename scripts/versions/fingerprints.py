@@ -30,7 +30,15 @@ MEMBERSHIP_META = ("holdout_share",)
 MEMBERS_MODEL = Path("models/intermediate/audiences/int_audience_members_unioned.sql")
 
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
-_SQL_LINE_COMMENT = re.compile(r"--[^\n]*")
+# One match per token, left to right: a quoted string or identifier is kept whole, so a
+# `--` or `/*` inside one is text, not a comment ('%cart--reminder%').
+_SQL_TOKENS = re.compile(
+    r"(?P<string>'(?:[^']|'')*'?)"
+    r'|(?P<identifier>"(?:[^"]|"")*"?)'
+    r"|(?P<line_comment>--[^\n]*)"
+    r"|(?P<block_comment>/\*.*?(?:\*/|\Z))",
+    re.DOTALL,
+)
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -54,11 +62,16 @@ def normalise(code: str) -> str:
     """Drop comments and collapse whitespace: only logic moves a fingerprint.
 
     Comments go first: collapsing whitespace first would join the lines after a `--`
-    comment onto it, and their logic would drop out of the fingerprint.
+    comment onto it, and their logic would drop out of the fingerprint. SQL comments are
+    `--` to the end of the line and `/* ... */`, outside quotes.
     """
     code = _JINJA_COMMENT.sub(" ", code)
-    code = _SQL_LINE_COMMENT.sub(" ", code)
+    code = _SQL_TOKENS.sub(_drop_comment, code)
     return _WHITESPACE.sub(" ", code).strip()
+
+
+def _drop_comment(token: re.Match[str]) -> str:
+    return " " if token.lastgroup in ("line_comment", "block_comment") else token[0]
 
 
 def _macro_closure(manifest: dict, start: list[str], project: str) -> list[str]:
@@ -180,7 +193,10 @@ def check(
                     f"in {key}_v{latest[key] + 1}.sql, add `- v: {latest[key] + 1}` "
                     f"under versions, set latest_version: {latest[key] + 1}, add a "
                     "changelog line saying what changed and why, then run "
-                    "`audiences versions record`.",
+                    "`audiences versions record`. If what changed is a model-level "
+                    "holdout_share, every version inherits it: keep "
+                    f"v{version}'s share with an override under its `- v: {version}` "
+                    "entry, `config: {meta: {audience: {holdout_share: <its share>}}}`.",
                 )
             )
         pattern = re.compile(
@@ -199,6 +215,20 @@ def check(
                     f"-- depends_on: {{{{ ref('{key}', v={version}) }}}}",
                 )
             )
+    defined = {(audience.key, audience.version) for audience in versions}
+    for key, version in sorted(set(recorded) - defined):
+        # Removing a released version must be deliberate: its members leave Segment.
+        problems.append(
+            Problem(
+                key,
+                version,
+                f"{key} v{version} has a recorded fingerprint in {FINGERPRINTS_SEED} but "
+                "is no longer defined. If you retired it on purpose, delete its row "
+                "from the seed in the same commit (the next build's ledger then records "
+                "its members' exits, with `audience_retired` once no version of it is "
+                "left); otherwise put its model and its `- v:` entry back.",
+            )
+        )
     return problems
 
 

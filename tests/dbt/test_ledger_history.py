@@ -29,6 +29,7 @@ BUILT_AS_OF = (
     "from analytics.sync_segment__audience_exits"
 )
 FUTURE = "2030-01-01T00:00:00Z"
+LOOKS = "select evaluated_at from analytics.int_audience_ledger_moments order by 1"
 EXITED_CURRENT_MEMBERS = (
     "select count(*) from analytics.sync_segment__audience_exits as exits "
     "inner join analytics.fct_audience_memberships as members "
@@ -42,6 +43,11 @@ def warehouse(small_warehouse: Path, tmp_path: Path) -> Warehouse:
     return Warehouse(environment(tmp_path), "dev")
 
 
+def _looks(warehouse: Warehouse) -> list[str]:
+    """The moments the ledger looked at the audiences, as YYYY-MM-DD."""
+    return [str(moment)[:10] for (moment,) in warehouse.rows(LOOKS)]
+
+
 def _assert_history_on_two_dates(ledger: list[tuple]) -> None:
     dates = {row[-1] for row in ledger}
     assert len(dates) == 2, dates
@@ -51,8 +57,11 @@ def _assert_history_on_two_dates(ledger: list[tuple]) -> None:
 def _assert_full_refresh_keeps_ledger(warehouse: Warehouse) -> None:
     before = warehouse.ledger()
     _assert_history_on_two_dates(before)
+    assert _looks(warehouse) == ["2026-02-15", "2026-03-20"]
     warehouse.dbt("run", "--full-refresh", as_of=SECOND)
     assert warehouse.ledger() == before
+    # The moments it looked at are history too (exit reasons read the previous one).
+    assert _looks(warehouse) == ["2026-02-15", "2026-03-20"]
     # `dbt build --full-refresh` (tests included) leaves it alone too.
     warehouse.dbt(
         "build", "--full-refresh", "--select", "fct_audience_membership_changes",
@@ -67,10 +76,13 @@ def _assert_future_as_of_writes_nothing(warehouse: Warehouse) -> None:
     assert "is in the future" in output
     assert "records no entries or exits" in output
     assert warehouse.ledger() == before
+    looks = _looks(warehouse)
+    assert "2030-01-01" not in looks
     # The sync's inputs say which moment they are: the sync refuses a future one.
     assert warehouse.rows(BUILT_AS_OF) == [(datetime(2030, 1, 1), True)]
     # The next real build carries on: it records the changes of its own moment.
     warehouse.dbt("run", as_of=THIRD)
+    assert _looks(warehouse) == [*looks, "2026-03-21"]
     assert warehouse.rows(BUILT_AS_OF) == [(datetime(2026, 3, 21, 12), False)]
     after = warehouse.ledger()
     assert set(before) < set(after)
@@ -89,6 +101,7 @@ def test_empty_run_writes_no_history(warehouse: Warehouse, tmp_path: Path) -> No
     assert "--empty: " in output
     assert "records no entries or exits" in output
     assert warehouse.ledger() == before
+    assert _looks(warehouse) == ["2026-02-15", "2026-03-20"]
     # The sync refuses to send the empty inputs, by what dbt itself wrote of the run.
     refusals = check_dbt_empty(tmp_path / "target" / "run_results.json")
     assert [r.rule for r in refusals] == ["empty_build"]
@@ -143,6 +156,12 @@ def test_rebuild_ledger_is_deliberate_and_says_what_is_lost(
     assert {(row[5], str(row[-1])[:10]) for row in rebuilt} == {
         ("entered", "2026-03-21")
     }
+    # Rebuilt with the ledger when both are selected, the moments start over too.
+    warehouse.dbt(
+        "run", "--select", "int_audience_ledger_moments", as_of=THIRD,
+        extra_vars=', "rebuild_ledger": true',
+    )  # fmt: skip
+    assert _looks(warehouse) == ["2026-03-21"]
 
 
 @pytest.mark.postgres

@@ -89,6 +89,21 @@ def test_normalise__logic_inside_a_line_is_kept_exactly():
     assert normalise("a--c\nb") == "a b"
 
 
+def test_normalise__a_comment_marker_inside_quotes_is_text():
+    # The rest of this line was read as a comment: editing within_hours moved nothing.
+    three = "link_url_like='%cart--reminder%', within_hours=3 * 24, human_only=true,"
+    thirty = "link_url_like='%cart--reminder%', within_hours=30 * 24, human_only=false,"
+    assert normalise(three) == three
+    assert normalise(three) != normalise(thirty)
+    assert normalise("x = 'it''s -- so' -- why\ny") == "x = 'it''s -- so' y"
+    assert normalise('"odd--name" /* not -- this */ z') == '"odd--name" z'
+
+
+def test_normalise__a_block_comment_is_a_comment():
+    assert normalise("select /* why:\n the window */ 1 /**/ + 2") == "select 1 + 2"
+    assert normalise("select 1 /* never closed") == "select 1"
+
+
 # audience_versions --------------------------------------------------------------------
 
 
@@ -265,7 +280,9 @@ def test_check__changed_released_version_names_the_next_version_after_the_latest
         "a v1 changed its logic but kept its version (models/audiences/a_v1.sql). Keep v1 "
         "as it was; put the new logic in a_v3.sql, add `- v: 3` under versions, set "
         "latest_version: 3, add a changelog line saying what changed and why, then run "
-        "`audiences versions record`."
+        "`audiences versions record`. If what changed is a model-level holdout_share, "
+        "every version inherits it: keep v1's share with an override under its `- v: 1` "
+        "entry, `config: {meta: {audience: {holdout_share: <its share>}}}`."
     )
 
 
@@ -373,3 +390,14 @@ def test_audience_versions__a_model_without_macro_dependencies():
     digest.update(b"\0meta.holdout_share\0")
     digest.update(b"0")
     assert fingerprint_of(data) == fingerprint_of(without_key) == digest.hexdigest()
+
+
+def test_check__a_recorded_version_no_longer_defined_is_a_problem():
+    # Deleting an audience went unnoticed, and every member then left Segment.
+    recorded = {("a", 1): "f1", ("a", 2): "f2", ("gone", 1): "f9"}
+    [problem] = check(_two_versions(), recorded, LISTED)
+    assert (problem.key, problem.version) == ("gone", 1)
+    assert problem.message.startswith(
+        "gone v1 has a recorded fingerprint in seeds/audience_fingerprints.csv but is "
+        "no longer defined. If you retired it on purpose, delete its row from the seed"
+    )

@@ -115,7 +115,9 @@ def test_check__a_logic_change_without_a_new_version(tiny):
         "(models/audiences/tiny_v1.sql). Keep v1 as it was; put the new logic in "
         "tiny_v2.sql, add `- v: 2` under versions, set latest_version: 2, add a "
         "changelog line saying what changed and why, then run `audiences versions "
-        "record`.",
+        "record`. If what changed is a model-level holdout_share, every version "
+        "inherits it: keep v1's share with an override under its `- v: 1` entry, "
+        "`config: {meta: {audience: {holdout_share: <its share>}}}`.",
         '1 audience version problem(s); see README "Add or change an audience".',
     ]
     assert run("list").stdout.endswith(" CHANGED/NEW\n")

@@ -1,7 +1,7 @@
 {#
     Every audience version with its definition, owner, holdout share, valid-from and
     fingerprint. Definitions come from models/audiences/_audiences.yml through dbt's graph;
-    fingerprints from seeds/audience_fingerprints.csv, which `audiences versions --record`
+    fingerprints from seeds/audience_fingerprints.csv, which `audiences versions record`
     writes and `make test` checks (an unbumped logic change fails the build of the tests).
 #}
 

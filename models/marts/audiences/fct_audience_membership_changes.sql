@@ -13,10 +13,21 @@
     audience X at time T and why did they leave" has an answer. Each run compares the
     current members (as of as_of) with the stints this ledger still has open; changed_at is
     the run's as_of. Both arms are recorded: lift is measured on the holdout.
-    Exit reasons, first match wins: purchased, unsubscribed, suppressed (each only for
-    audiences whose exit_reasons in _audiences.yml say their suppressions can cause it),
-    identity_changed, version_changed (still a member of the stint's old version, not of
-    the latest), window_expired.
+    Exit reasons, first match wins:
+    - version_changed, for a member whose arm the latest version assigns differently (a
+      new holdout_share): the stint exits and a new one enters in the new arm, in the same
+      run, so the ledger's arm is always the one the sync and the lift use;
+    - audience_retired: the audience is no longer defined (its models were removed);
+    - purchased, unsubscribed, suppressed: each only for audiences whose exit_reasons in
+      _audiences.yml say their suppressions can cause it. A purchase counts only when it
+      came at or after the stint's signal and after the ledger's previous look at the
+      audiences (int_audience_ledger_moments): a member who bought, then clicked again
+      and was still in at that look did not leave because of that purchase;
+    - identity_changed: the person was merged away, or the user id the stint was keyed
+      under is gone or another (a stint opened with no user id keeps none: that is no
+      change);
+    - version_changed: still a member of the stint's old version, not of the latest;
+    - window_expired.
 
     History is only written forwards, and only for real moments:
     - a build with an as_of at or before the ledger's latest change (a replay of the past)
@@ -108,6 +119,16 @@ people as (
 globally_suppressed as (
 
     select * from {{ ref('int_people_globally_suppressed') }}
+
+),
+
+previous_look as (
+
+    select max(evaluated_at) as evaluated_at
+
+    from {{ ref('int_audience_ledger_moments') }}
+
+    where evaluated_at < {{ as_of_timestamp() }}
 
 ),
 
@@ -229,7 +250,8 @@ entries as (
             latest_members.audience_key = open_stints.audience_key
             and latest_members.person_id = open_stints.person_id
 
-    where open_stints.person_id is null
+    {# A new member, or one whose arm changed (their old stint exits below). #}
+    where open_stints.person_id is null or open_stints.arm != latest_members.arm
 
 ),
 
@@ -245,10 +267,16 @@ exits as (
         open_stints.signal_at,
         'exited' as change_type,
         case
+            when latest_members.person_id is not null then 'version_changed'
+            when audiences.audience_key is null then 'audience_retired'
             when
                 audiences.has_purchase_exit
                 and {{ dbt.date_trunc('second', 'people.last_purchase_at') }}
                 >= {{ dbt.date_trunc('second', 'open_stints.signal_at') }}
+                and (
+                    previous_look.evaluated_at is null
+                    or people.last_purchase_at > previous_look.evaluated_at
+                )
                 then 'purchased'
             when
                 audiences.has_unsubscribe_exit
@@ -274,8 +302,13 @@ exits as (
                 then 'suppressed'
             when
                 people.person_id is null
-                or people.user_id is null
-                or people.user_id != open_stints.user_id
+                or (
+                    open_stints.user_id is not null
+                    and (
+                        people.user_id is null
+                        or people.user_id != open_stints.user_id
+                    )
+                )
                 then 'identity_changed'
             when
                 still_in_old_version.person_id is not null
@@ -307,7 +340,10 @@ exits as (
             and open_stints.audience_version = still_in_old_version.audience_version
             and open_stints.person_id = still_in_old_version.person_id
 
-    where latest_members.person_id is null
+    cross join previous_look
+
+    {# Gone, or still in but in the other arm (their new stint enters above). #}
+    where latest_members.person_id is null or latest_members.arm != open_stints.arm
 
 ),
 

@@ -8,7 +8,7 @@
 #}
 
 {% set exit_reasons = ['purchased', 'unsubscribed', 'suppressed', 'window_expired',
-                       'version_changed', 'identity_changed'] %}
+                       'version_changed', 'identity_changed', 'audience_retired'] %}
 
 with
 
