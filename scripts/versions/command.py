@@ -16,7 +16,8 @@ def versions() -> None:
 
     \b
     Examples:
-      audiences versions check     # what `make test` runs; exit 1 on a problem
+      audiences versions check     # what `make test` runs; exit 1 on a problem,
+                                   # 4 when another process holds the warehouse
       audiences versions record    # after adding a new version and its changelog line
       audiences versions list      # every audience version and its fingerprint
     """
@@ -27,6 +28,9 @@ def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
     os.chdir(root)
     try:
         manifest = fingerprints.load_manifest(root)
+    except fingerprints.WarehouseBusyError as error:
+        click.secho(f"error: {error}", fg="red", err=True)
+        raise SystemExit(4) from None
     except fingerprints.DefinitionError as error:
         click.secho(str(error), fg="red", err=True)
         click.echo(

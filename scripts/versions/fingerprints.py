@@ -237,6 +237,10 @@ class DefinitionError(Exception):
     with the declared exit reasons, a macro argument of the wrong kind."""
 
 
+class WarehouseBusyError(Exception):
+    """The compile could not open the warehouse: another process holds it."""
+
+
 # Compiling these runs every build-time check of the audience definitions: the audience
 # macros validate their arguments and compare the suppressions with the declared exit
 # reasons; dim_audiences validates every audience's meta (macros/registry/).
@@ -266,7 +270,13 @@ def load_manifest(project_dir: Path) -> dict:
             for node in getattr(result.result, "results", None) or []
             if str(node.status) == "error"
         ]
-        raise DefinitionError(
-            "\n".join(messages) or f"dbt compile failed: {result.exception}"
-        )
+        text = "\n".join(messages) or f"dbt compile failed: {result.exception}"
+        if "could not set lock on file" in text.lower():
+            # DuckDB's words for a file another process has open: not a definition error.
+            raise WarehouseBusyError(
+                "the warehouse is in use by another process (a scheduled `audiences "
+                "run`, dbt, a loader or the sync: DuckDB allows one at a time), and the "
+                "check compiles the definitions against it; try again when it ends"
+            )
+        raise DefinitionError(text)
     return json.loads((dbt_target_dir(project_dir) / "manifest.json").read_text())

@@ -9,6 +9,8 @@ scripts/versions/ (benchmarks/mutation.md).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,25 @@ def test_load_manifest__an_error_while_compiling_a_model_names_it(tiny):
     message = str(raised.value)
     assert "no_such_window does not exist" in message
     assert "models/audiences/tiny_v1.sql" in message
+
+
+def test_check__a_warehouse_another_process_holds_is_said_as_such(tiny, tmp_path):
+    # A scheduled tick holding DuckDB's lock read as "audience definitions do not build",
+    # with three tracebacks.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+         " sys.stdin.read()", str(tmp_path / "tiny.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        checked = run("check")
+    finally:
+        holder.communicate("")
+    assert checked.exit_code == 4
+    assert checked.stderr.startswith(
+        "error: the warehouse is in use by another process"
+    )
+    assert "do not build" not in checked.stderr
