@@ -40,11 +40,15 @@ def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
         )
         raise SystemExit(1) from None
     members_sql = (root / fingerprints.MEMBERS_MODEL).read_text(encoding="utf-8")
-    return (
-        fingerprints.audience_versions(manifest),
-        fingerprints.read_recorded(root / fingerprints.FINGERPRINTS_SEED),
-        members_sql,
-    )
+    try:
+        return (
+            fingerprints.audience_versions(manifest),
+            fingerprints.read_recorded(root / fingerprints.FINGERPRINTS_SEED),
+            members_sql,
+        )
+    except fingerprints.DefinitionError as error:
+        click.secho(f"error: {error}", fg="red", err=True)
+        raise SystemExit(1) from None
 
 
 @versions.command("check")

@@ -109,7 +109,7 @@ def audience_versions(manifest: dict) -> list[AudienceVersion]:
         found.append(
             AudienceVersion(
                 key=node["name"],
-                version=int(node.get("version") or 1),
+                version=_whole_version(node["name"], node.get("version") or 1),
                 fingerprint=digest.hexdigest(),
                 changelog_versions=frozenset(
                     int(entry["version"]) for entry in changelog if "version" in entry
@@ -120,14 +120,39 @@ def audience_versions(manifest: dict) -> list[AudienceVersion]:
     return sorted(found, key=lambda a: (a.key, a.version))
 
 
+def _whole_version(key: str, version: object) -> int:
+    """An audience version is a whole number: `int(1.1)` made v1.1 pass as v1."""
+    text = str(version).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise DefinitionError(
+            f"audience {key}: version {version!r} is not a whole number from 1 "
+            "(versions are 1, 2, 3 ...)"
+        )
+    return int(text)
+
+
 def read_recorded(path: Path = FINGERPRINTS_SEED) -> dict[tuple[str, int], str]:
+    """The recorded fingerprints; a row that is not one key, one whole version and one
+    fingerprint, or a key and version recorded twice, is a DefinitionError naming it."""
     if not path.is_file():
         return {}
+    recorded: dict[tuple[str, int], str] = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        return {
-            (row["audience_key"], int(row["audience_version"])): row["fingerprint"]
-            for row in csv.DictReader(handle)
-        }
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            version = (row.get("audience_version") or "").strip()
+            if not version.isdigit() or not row.get("audience_key"):
+                raise DefinitionError(
+                    f"{path}, line {line}: {row!r} is not an audience key, a whole "
+                    "version and a fingerprint"
+                )
+            key = (row["audience_key"], int(version))
+            if key in recorded:
+                raise DefinitionError(
+                    f"{path}, line {line}: {key[0]} v{key[1]} is recorded twice; keep "
+                    "the row `git log -p` shows was recorded first"
+                )
+            recorded[key] = row.get("fingerprint") or ""
+    return recorded
 
 
 def write_recorded(

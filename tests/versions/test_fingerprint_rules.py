@@ -401,3 +401,30 @@ def test_check__a_recorded_version_no_longer_defined_is_a_problem():
         "gone v1 has a recorded fingerprint in seeds/audience_fingerprints.csv but is "
         "no longer defined. If you retired it on purpose, delete its row from the seed"
     )
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        ("a,v1,f1\n", "line 2: {'audience_key': 'a', 'audience_version': 'v1'"),
+        ("a,1,f1\na,1,f2\n", "line 3: a v1 is recorded twice"),
+        (",1,f1\n", "line 2:"),
+    ],
+)
+def test_read_recorded__a_row_it_cannot_read_is_named(
+    tmp_path: Path, rows: str, says: str
+) -> None:
+    # 'v1' was a ValueError traceback; a duplicate silently let the last row win.
+    seed = tmp_path / "audience_fingerprints.csv"
+    seed.write_text("audience_key,audience_version,fingerprint\n" + rows)
+    with pytest.raises(fingerprints.DefinitionError) as raised:
+        fingerprints.read_recorded(seed)
+    assert says in str(raised.value)
+
+
+@pytest.mark.parametrize("version", [1.1, "1.1", 0, "x"])
+def test_a_version_that_is_not_a_whole_number_is_refused(version: object) -> None:
+    with pytest.raises(fingerprints.DefinitionError, match="is not a whole number"):
+        fingerprints._whole_version("a", version)
+    assert fingerprints._whole_version("a", 2) == 2
+    assert fingerprints._whole_version("a", "3") == 3
