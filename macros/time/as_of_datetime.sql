@@ -7,20 +7,9 @@
     {%- if raw is none or raw == '' -%}
         {%- set parsed = run_started_at -%}
     {%- else -%}
-        {#- ISO 8601 with Z or any offset, or a date; an offset is converted to UTC.
-            Checked first: fromisoformat's own error names neither the var nor a form. -#}
-        {%- set text = (raw | string) | trim -%}
-        {%- if not modules.re.match(
-            '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?([zZ]|[+-]\d{2}:?\d{2})?$',
-            text
-        ) -%}
-            {{ exceptions.raise_compiler_error(
-                "as_of must be an ISO 8601 moment such as 2026-03-01T00:00:00Z, "
-                ~ "2026-03-01T09:30:00+02:00 or 2026-03-01, not " ~ (raw | string)
-            ) }}
-        {%- endif -%}
+        {#- ISO 8601 with Z or any offset, or a date; an offset is converted to UTC. -#}
         {%- set parsed = modules.datetime.datetime.fromisoformat(
-            text | replace('Z', '+00:00') | replace('z', '+00:00')
+            (raw | string) | replace('Z', '+00:00')
         ) -%}
     {%- endif -%}
     {%- if parsed.tzinfo is not none -%}
