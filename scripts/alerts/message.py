@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 # One per thing that can go wrong in a run; "at most one alert per cause per run" keys on it.
@@ -41,14 +42,29 @@ class Alert:
     details: list[str]
     command: str
     audiences: list[str] = field(default_factory=list)
+    # A message that the cause, raised by earlier ticks, is gone (scripts/alerts/repeats.py).
+    resolved: bool = False
 
     def __post_init__(self) -> None:
         if self.cause not in CAUSES:
             raise ValueError(f"unknown alert cause {self.cause!r}")
 
+    @classmethod
+    def resolution(cls, cause: str, since: datetime) -> Alert:
+        return cls(
+            cause,
+            [
+                f"raised by every tick since {since:%Y-%m-%d %H:%M} UTC that could tell; "
+                "this tick's step ran and did not raise it"
+            ],
+            "select run_id, started_at, status, alerts from audiences_ops.runs order "
+            "by started_at desc limit 10",
+            resolved=True,
+        )
+
     @property
     def title(self) -> str:
-        return CAUSES[self.cause]
+        return ("Resolved: " if self.resolved else "") + CAUSES[self.cause]
 
     def merge(self, other: Alert) -> None:
         """A second finding of the same cause joins this alert instead of sending another."""

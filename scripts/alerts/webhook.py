@@ -76,13 +76,24 @@ class Alerter:
         else:
             self.pending[alert.cause] = alert
 
-    def flush(self) -> list[str]:
-        """Post every collected alert; returns the causes delivered. Never raises."""
+    def raised(self) -> set[str]:
+        """The causes collected so far and not yet flushed (resolutions aside)."""
+        return {cause for cause, alert in self.pending.items() if not alert.resolved}
+
+    def flush(self, hold: Mapping[str, str] | None = None) -> list[str]:
+        """Post every collected alert, except those in `hold` (cause -> why it is not
+        posted again, which is logged instead); returns the causes delivered. Never
+        raises."""
+        hold = hold or {}
         delivered = []
         for cause, alert in self.pending.items():
             if cause in self.sent:
                 continue
             self.log(redact(f"alert: {alert.text(self.context)}", self.secrets))
+            if cause in hold:
+                self.log(f"alert '{cause}' not posted again: {hold[cause]}")
+                self.sent.append(cause)
+                continue
             if self.url is None:
                 continue
             if self.unanswered:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from scripts.alerts import repeats
 from scripts.alerts.message import Alert
 from scripts.alerts.webhook import Alerter
 from scripts.cli_options import (
@@ -95,7 +96,9 @@ Exit codes (the most serious step wins; docs/scheduling.md):
 
 \b
 Alerts: with AUDIENCES_ALERT_WEBHOOK_URL set, one Slack-compatible message
-per cause per tick (docs/alerts.md). A failed post never fails the tick.
+per cause per tick (docs/alerts.md); a cause the ticks keep raising is posted
+again every --alert-repeat-hours, and once as resolved when it clears. A
+failed post never fails the tick.
 """
 
 
@@ -167,6 +170,20 @@ def _worst(codes: list[int]) -> int:
     "(docs/scheduling.md).",
 )
 @click.option(
+    "--alert-repeat-hours",
+    # At most ten years: much more would overflow a timedelta.
+    type=click.FloatRange(min=0, max=87600),
+    callback=finite_hours,
+    envvar="AUDIENCES_ALERT_REPEAT_HOURS",
+    show_envvar=True,
+    default=repeats.DEFAULT_REPEAT_HOURS,
+    show_default=True,
+    metavar="HOURS",
+    help="A cause that every tick raises again is posted once, then again this long "
+    "after its last post; when it clears, one 'Resolved' message. 0: post it every "
+    "tick (docs/alerts.md).",
+)
+@click.option(
     "--every",
     "every_minutes",
     # At most a year: a loop that ticks less often is better started by a scheduler.
@@ -210,6 +227,7 @@ def run(
     orders_settle_seconds: float | None,
     max_reject_pct: float,
     vacuum_every_hours: float,
+    alert_repeat_hours: float,
     every_minutes: float | None,
     ticks: int | None,
     no_build: bool,
@@ -263,6 +281,7 @@ def run(
         with exclusive(lock_path) as lock:
             tick = Tick(target.name, project, lock)
             tick.vacuum_every = vacuum_every
+            tick.alert_repeat = timedelta(hours=alert_repeat_hours)
             tick.dbt_launch = launch
             tick.stopping = stopping or tick.stopping
             code = tick.execute(**options)
@@ -375,6 +394,10 @@ class Tick:
         # the last tick that vacuumed built, and this tick's build start if it did
         # (scripts/run/storage_vacuum.py).
         self.vacuum_every: timedelta | None = None
+        # Alerts raised by the ticks before, and how often one raised again is posted
+        # (scripts/alerts/repeats.py).
+        self.open_alerts: dict[str, repeats.OpenAlert] = {}
+        self.alert_repeat = timedelta(hours=repeats.DEFAULT_REPEAT_HOURS)
         self.storage_vacuumed_before: datetime | None = None
         self.storage_vacuumed_at: datetime | None = None
         # How the build's process starts: None, the `dbt` command; in a loop, forked
@@ -433,13 +456,18 @@ class Tick:
                 self.storage_vacuumed_before = record.storage_vacuumed_before(
                     wh, self.target_name, started
                 )
+                self.open_alerts = repeats.loads(
+                    record.open_alerts_before(wh, self.target_name, started)
+                )
         except WarehouseError as exc:
             click.echo(f"error: {exc}", err=True)
             self.alerter.add(Alert("run_error", [str(exc)], "audiences run --help"))
             self.alerter.flush()
             return EXIT_ERROR
+        finished = False
         try:
             self._steps(loads, max_reject_pct, build, sync, dry_run, started)
+            finished = True
         except Interrupted as stopped:
             click.echo(
                 f"stopped by a signal during {stopped}; no further step", err=True
@@ -456,7 +484,25 @@ class Tick:
                 )
             )
         code = _worst(self.codes)
-        delivered = self.alerter.flush()
+        raised = self.alerter.raised()
+        judged = repeats.judged_causes(
+            [step.name for step in self.steps if not step.interrupted],
+            loads_expected=sum(1 for _, directory, _ in loads if directory is not None),
+            finished=finished,
+            sync_sent=sync and not dry_run,
+        )
+        now = record.now_utc()
+        decided = repeats.plan(self.open_alerts, raised, judged, now, self.alert_repeat)
+        for cause, earlier in decided.resolved.items():
+            self.alerter.add(Alert.resolution(cause, earlier.since))
+        hold = {
+            cause: repeats.held_reason(self.open_alerts[cause], self.alert_repeat)
+            for cause in decided.held
+        }
+        delivered = self.alerter.flush(hold)
+        open_after = repeats.after(
+            self.open_alerts, raised, judged, set(delivered) & raised, now
+        )
         status = {EXIT_OK: "ok", EXIT_ATTENTION: "attention", EXIT_LOCKED: "locked"}
         status.update(
             {EXIT_PARTIAL: "partial", EXIT_FAILED: "failed", EXIT_ERROR: "error"}
@@ -469,9 +515,10 @@ class Tick:
                     status=status[code],
                     exit_code=code,
                     steps=[s.as_dict() for s in self.steps],
-                    alerts=sorted({*self.alerter.sent, *delivered}),
+                    alerts=sorted(raised),
                     keys_verified_at=self.keys_verified_at,
                     storage_vacuumed_at=self.storage_vacuumed_at,
+                    open_alerts=repeats.dumps(open_after),
                 )
         except WarehouseError as exc:
             click.echo(f"error: cannot record the run: {exc}", err=True)

@@ -41,6 +41,7 @@ def ensure_table(wh: Warehouse) -> None:
     wh.execute(
         f"alter table {RUNS} add column if not exists storage_vacuumed_at timestamp"
     )
+    wh.execute(f"alter table {RUNS} add column if not exists open_alerts varchar")
 
 
 def start(wh: Warehouse, run_id: str, target_name: str, started_at: datetime) -> None:
@@ -68,6 +69,18 @@ def storage_vacuumed_before(
     (scripts/run/storage_vacuum.py), or None. A mark from a clock that was ahead would
     keep every tick from vacuuming until the clock had passed it (_latest_mark)."""
     return _latest_mark(wh, "storage_vacuumed_at", target_name, now)
+
+
+def open_alerts_before(wh: Warehouse, target_name: str, now: datetime) -> str | None:
+    """The open alerts (JSON, scripts/alerts/repeats.py) of the last finished tick on
+    this target that started before `now` (one a clock ahead started would otherwise
+    stay the latest for ever)."""
+    rows = wh.query(
+        f"select open_alerts from {RUNS} where target_name = %s and finished_at is not "
+        "null and started_at <= %s order by started_at desc limit 1",
+        (target_name, now),
+    )
+    return rows[0][0] if rows else None
 
 
 def _latest_mark(
@@ -98,11 +111,12 @@ def finish(
     alerts: list[str],
     keys_verified_at: datetime | None = None,
     storage_vacuumed_at: datetime | None = None,
+    open_alerts: str | None = None,
 ) -> None:
     wh.execute(
         f"update {RUNS} set finished_at = %s, status = %s, exit_code = %s, steps = %s, "
-        "alerts = %s, keys_verified_at = %s, storage_vacuumed_at = %s "
-        "where run_id = %s",
+        "alerts = %s, keys_verified_at = %s, storage_vacuumed_at = %s, "
+        "open_alerts = %s where run_id = %s",
         (
             now_utc(),
             status,
@@ -111,6 +125,7 @@ def finish(
             ",".join(alerts) or None,
             keys_verified_at,
             storage_vacuumed_at,
+            open_alerts,
             run_id,
         ),
     )

@@ -121,10 +121,14 @@ def test_rejects_over_threshold_in_two_loads_make_one_alert(
     ((status, code, _, alerts),) = _runs()
     assert (status, code, alerts) == ("attention", 3, "load_rejects")
 
-    # The same files again: skipped by their sha256, nothing new to alert about.
+    # The same files again: skipped by their sha256, nothing new to alert about; the
+    # loads ran clean, so the cause is posted once more, as resolved.
     again = tick.run("--webhooks", str(webhooks), "--no-build", "--no-sync")
     assert again.code == 0, again.output
-    assert len(webhook.bodies) == 1
+    assert len(webhook.bodies) == 2
+    assert webhook.texts()[1].startswith(
+        "[audiences] Resolved: Load rejected too many records"
+    )
 
 
 def test_dead_letters_alert_names_the_audience(

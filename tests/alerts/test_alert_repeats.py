@@ -1,0 +1,148 @@
+"""A cause the ticks keep raising is posted once, then every --alert-repeat-hours, and
+once more as resolved when it clears (scripts/alerts/repeats.py). A tick every 15
+minutes over a lasting problem posted the same message 96 times a day, and never said
+when it was fixed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scripts.alerts import repeats
+from scripts.alerts.repeats import OpenAlert
+from scripts.warehouse import connect
+from tests.alerts.conftest import Tick
+from tests.alerts.webhook_receiver import WebhookReceiver
+
+NOW = datetime(2026, 12, 6, 12, 0)
+SIX_HOURS = timedelta(hours=6)
+
+
+def _open(posted_hours_ago: float | None, since_hours_ago: float = 10) -> OpenAlert:
+    posted = (
+        None if posted_hours_ago is None else NOW - timedelta(hours=posted_hours_ago)
+    )
+    return OpenAlert(NOW - timedelta(hours=since_hours_ago), posted)
+
+
+def test_plan__raised_again_within_the_window_is_held_after_it_is_posted() -> None:
+    earlier = {"load_rejects": _open(1), "build_failed": _open(7)}
+    decided = repeats.plan(
+        earlier, {"load_rejects", "build_failed"}, {"load_rejects"}, NOW, SIX_HOURS
+    )
+    assert decided.held == {"load_rejects": NOW - timedelta(hours=1)}
+    assert decided.post == ["build_failed"]
+    assert decided.resolved == {}
+
+
+@pytest.mark.parametrize(
+    ("earlier", "repeat"),
+    [
+        (_open(None), SIX_HOURS),  # never delivered (the webhook was down): again
+        (_open(1), timedelta(0)),  # --alert-repeat-hours 0: every tick
+        (_open(-1), SIX_HOURS),  # posted "in the future": a clock went back
+        (_open(6), SIX_HOURS),  # the window has passed
+    ],
+)
+def test_plan__posted_again(earlier: OpenAlert, repeat: timedelta) -> None:
+    decided = repeats.plan(
+        {"data_health": earlier}, {"data_health"}, set(), NOW, repeat
+    )
+    assert decided.post == ["data_health"]
+    assert decided.held == {}
+
+
+def test_plan__a_cause_judged_and_gone_is_resolved_only_if_it_was_told() -> None:
+    earlier = {
+        "dead_letters": _open(2),
+        "sync_undelivered": _open(None),  # nobody was told: nothing to resolve
+        "build_failed": _open(2),  # not judged this tick (no build): still open
+    }
+    decided = repeats.plan(
+        earlier, set(), {"dead_letters", "sync_undelivered"}, NOW, SIX_HOURS
+    )
+    assert list(decided.resolved) == ["dead_letters"]
+    after = repeats.after(
+        earlier, set(), {"dead_letters", "sync_undelivered"}, set(), NOW
+    )
+    assert after == {"build_failed": earlier["build_failed"]}
+
+
+def test_after__a_streak_keeps_its_start_and_a_failed_post_its_last_post() -> None:
+    earlier = {"load_rejects": _open(2, since_hours_ago=30)}
+    after = repeats.after(earlier, {"load_rejects", "run_error"}, set(), set(), NOW)
+    assert after["load_rejects"] == earlier["load_rejects"]
+    assert after["run_error"] == OpenAlert(NOW, None)
+    posted = repeats.after(earlier, {"load_rejects"}, set(), {"load_rejects"}, NOW)
+    assert posted["load_rejects"] == OpenAlert(NOW - timedelta(hours=30), NOW)
+
+
+def test_judged_causes__only_what_the_steps_that_ran_can_tell() -> None:
+    assert repeats.judged_causes(
+        ["load webhooks", "load orders", "dbt build", "sync segment"],
+        loads_expected=2, finished=True, sync_sent=True,
+    ) == {"run_error", *repeats.JUDGED_BY}  # fmt: skip
+    # One of two loads ran (the first failed and stopped the tick); a dry-run sync
+    # cannot tell about delivery; a tick that crashed cannot tell about run_error.
+    assert repeats.judged_causes(
+        ["load webhooks", "sync segment"], loads_expected=2, finished=False,
+        sync_sent=False,
+    ) == {"guardrail_refusal"}  # fmt: skip
+
+
+def test_state_round_trips_and_a_damaged_one_reads_as_none() -> None:
+    state = {"load_rejects": _open(1), "run_error": _open(None)}
+    assert repeats.loads(repeats.dumps(state)) == state
+    assert repeats.dumps({}) is None
+    for damaged in (None, "", "[1]", '{"x": {"since": "yesterday"}}', "{"):
+        assert repeats.loads(damaged) == {}
+
+
+def _rejects(landing: Path, name: str) -> Path:
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / name).write_text(f"not json {name} 1\nnot json {name} 2\n")
+    return landing
+
+
+def test_ticks_post_a_lasting_cause_once_then_its_resolution_once(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    landing = _rejects(tmp_path / "landing", "a.ndjson")
+    args = ("--webhooks", str(landing), "--no-build", "--no-sync")
+
+    assert tick.run(*args).code == 3
+    assert len(webhook.bodies) == 1
+
+    _rejects(landing, "b.ndjson")  # the next tick's files are rejected too
+    second = tick.run(*args)
+    assert second.code == 3
+    assert len(webhook.bodies) == 1
+    assert "alert 'load_rejects' not posted again: raised by every tick since" in (
+        second.stderr
+    )
+    assert "posted again 6 h after that (--alert-repeat-hours)" in second.stderr
+
+    _rejects(landing, "c.ndjson")
+    assert tick.run(*args, "--alert-repeat-hours", "0").code == 3
+    assert len(webhook.bodies) == 2  # 0: every tick
+
+    clean = tick.run(*args)  # nothing new: the loads ran and rejected nothing
+    assert clean.code == 0
+    assert len(webhook.bodies) == 3
+    resolved = webhook.texts()[2]
+    assert resolved.startswith("[audiences] Resolved: Load rejected too many records")
+    assert "this tick's step ran and did not raise it" in resolved
+
+    assert tick.run(*args).code == 0
+    assert len(webhook.bodies) == 3  # closed: nothing more to say
+    with connect() as wh:
+        rows = wh.query(
+            "select alerts, open_alerts from audiences_ops.runs order by started_at"
+        )
+    assert [alerts for alerts, _ in rows] == [
+        "load_rejects", "load_rejects", "load_rejects", None, None,
+    ]  # fmt: skip
+    assert rows[-1][1] is None
