@@ -178,14 +178,20 @@ def test_failed_post_is_one_line_and_never_fails_the_tick(
     assert "secret-webhook-token" not in out.output + out.stderr
 
 
+def _alerter(url: str, logged: list[str], **options: float) -> Alerter:
+    """An Alerter posting to `url`, its log lines kept in `logged`."""
+    return Alerter(
+        "run x",
+        environ={"AUDIENCES_ALERT_WEBHOOK_URL": url},
+        log=logged.append,
+        **options,
+    )
+
+
 def test_webhook_answering_500_is_logged_not_raised() -> None:
     logged: list[str] = []
     with WebhookReceiver(status=500) as receiver:
-        alerter = Alerter(
-            "run x",
-            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url},
-            log=logged.append,
-        )
+        alerter = _alerter(receiver.url, logged)
         alerter.add(Alert("build_failed", ["boom"], "dbt build"))
         assert alerter.flush() == []
     assert len(receiver.bodies) == 1
@@ -200,12 +206,7 @@ def test_a_webhook_that_answers_a_byte_at_a_time_costs_one_deadline_per_run() ->
     # old post (and the tick, its lock and its runs row) waiting for ever.
     logged: list[str] = []
     with WebhookReceiver(drip_seconds=0.2) as receiver:
-        alerter = Alerter(
-            "run x",
-            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url},
-            log=logged.append,
-            timeout=1.0,
-        )
+        alerter = _alerter(receiver.url, logged, timeout=1.0)
         alerter.add(Alert("build_failed", ["boom"], "dbt build"))
         alerter.add(Alert("dead_letters", ["c"], "cmd2"))
         started = time.monotonic()
@@ -224,11 +225,7 @@ def test_a_webhook_that_answers_a_byte_at_a_time_costs_one_deadline_per_run() ->
 
 def test_a_webhook_url_that_cannot_be_parsed_is_one_line_not_a_crash() -> None:
     logged: list[str] = []
-    alerter = Alerter(
-        "run x",
-        environ={"AUDIENCES_ALERT_WEBHOOK_URL": "http://a..b/services/T0/B0/XOXSECRET"},
-        log=logged.append,
-    )
+    alerter = _alerter("http://a..b/services/T0/B0/XOXSECRET", logged)
     alerter.add(Alert("run_error", ["x"], "audiences run --help"))
     assert alerter.flush() == []
     (failure,) = [line for line in logged if "not delivered" in line]
@@ -243,11 +240,7 @@ def test_a_redirected_post_is_not_counted_as_delivered() -> None:
     # Following it, requests sends a GET with no body and reports the final 200.
     logged: list[str] = []
     with WebhookReceiver(status=302) as receiver:
-        alerter = Alerter(
-            "run x",
-            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url},
-            log=logged.append,
-        )
+        alerter = _alerter(receiver.url, logged)
         alerter.add(Alert("data_health", ["x"], "dbt test"))
         assert alerter.flush() == []
     assert receiver.gets == []
