@@ -58,7 +58,7 @@ Examples:
   audiences run --orders landing/orders --orders-settle-seconds 300  # slow writer
   audiences run --webhooks landing/webhooks --vacuum-every 168  # vacuum weekly
   audiences run --webhooks landing/webhooks --every 15   # a tick every 15 minutes
-  audiences run --webhooks landing/webhooks --alert-repeat-hours 24  # quieter alerts
+  audiences run --orders landing/orders --alert-repeat-hours 24  # daily reminders
 
 \b
 Steps: load each given landing directory (files already loaded are skipped by
