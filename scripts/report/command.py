@@ -3,15 +3,12 @@ with `--out`, the HTML report (scripts/report/html.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
-import tempfile
 from pathlib import Path
 
 import click
 
 from scripts.cli_options import fail, target_option
+from scripts.file_replace import replace_file
 from scripts.report.identities import audience_identities, format_identities
 from scripts.report.machine_opens import format_machine_opens, machine_opens
 from scripts.report.sizes import audience_sizes, format_table
@@ -78,30 +75,3 @@ def write_html(target_name: str | None, out: Path) -> None:
     except OSError as exc:
         fail(f"cannot write the report to {out}: {exc.strerror or exc}", 1)
     click.echo(f"report written to {out.resolve()}")
-
-
-def replace_file(out: Path, content: bytes) -> None:
-    """Write a new file beside `out`, then rename it over `out`: a reader (a web server
-    serving the report) sees the old page or the new one, and a write that fails (a
-    full disk, a file size limit) leaves the old page whole. A symlink's target is
-    replaced, not the link; the page keeps the mode of the one it replaces."""
-    out = out.resolve() if out.is_symlink() else out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        mode = stat.S_IMODE(out.stat().st_mode)
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scripts import stop_signals
+from scripts.file_replace import replace_file
 from scripts.secret_keys import describe_odd_character, odd_character_at
 from scripts.segment_sync import guards, lock, outbox, outcomes, payloads, plan
 from scripts.segment_sync.redact import Redactor, library_logging
@@ -158,10 +159,7 @@ def _print_skipped(p: plan.Plan, echo: Callable[[str], None]) -> None:
 
 
 def _write_plan_file(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8"
-    )
+    replace_file(path, (json.dumps(document, indent=2, default=str) + "\n").encode())
 
 
 class SyncRun:
