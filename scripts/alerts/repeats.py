@@ -109,21 +109,32 @@ def held_reason(earlier: OpenAlert, repeat: timedelta) -> str:
     )
 
 
+# The sync's exit codes after which it has judged its refusals (ran its guardrails) and
+# its delivery (also tried to send): 0 ok, 3 refused, 5 partial; not 1, 2 or 4 (locked).
+SYNC_JUDGED_REFUSALS = frozenset({0, 3, 5})
+SYNC_JUDGED_DELIVERY = frozenset({0, 5})
+
+
 def judged_causes(
-    step_names: list[str], loads_expected: int, finished: bool, sync_sent: bool
+    steps: dict[str, int], loads_expected: int, finished: bool, sync_sent: bool
 ) -> set[str]:
-    """The causes a tick's steps decided. Loads count only if every configured load
-    ran; the sync's delivery causes only if it ran for real (not --dry-run)."""
-    ran = {name for name in step_names}
-    loads_ran = sum(1 for name in step_names if name.startswith("load "))
+    """The causes a tick's steps decided, from each step that ran to its end (name ->
+    exit code). Loads count only if every configured load ran; the sync's delivery
+    causes only if it ran for real (not --dry-run) and got as far as sending."""
+    loads_ran = sum(1 for name in steps if name.startswith("load "))
+    sync_exit = steps.get("sync segment")
     judged = {"run_error"} if finished else set()
     for cause, step in JUDGED_BY.items():
         if step == "load":
             if loads_expected and loads_ran == loads_expected:
                 judged.add(cause)
-        elif step in ran:
-            if cause in ("dead_letters", "sync_undelivered") and not sync_sent:
-                continue
+        elif step == "sync segment":
+            if cause == "guardrail_refusal":
+                if sync_exit in SYNC_JUDGED_REFUSALS:
+                    judged.add(cause)
+            elif sync_sent and sync_exit in SYNC_JUDGED_DELIVERY:
+                judged.add(cause)
+        elif step in steps:
             judged.add(cause)
     return judged
 

@@ -395,12 +395,12 @@ class Tick:
         # the last tick that vacuumed built, and this tick's build start if it did
         # (scripts/run/storage_vacuum.py).
         self.vacuum_every: timedelta | None = None
+        self.storage_vacuumed_before: datetime | None = None
+        self.storage_vacuumed_at: datetime | None = None
         # Alerts raised by the ticks before, and how often one raised again is posted
         # (scripts/alerts/repeats.py).
         self.open_alerts: dict[str, repeats.OpenAlert] = {}
         self.alert_repeat = timedelta(hours=repeats.DEFAULT_REPEAT_HOURS)
-        self.storage_vacuumed_before: datetime | None = None
-        self.storage_vacuumed_at: datetime | None = None
         # How the build's process starts: None, the `dbt` command; in a loop, forked
         # from the loop's process (scripts/run/warm_dbt.py).
         self.dbt_launch: Launch | None = None
@@ -487,7 +487,7 @@ class Tick:
         code = _worst(self.codes)
         raised = self.alerter.raised()
         judged = repeats.judged_causes(
-            [step.name for step in self.steps if not step.interrupted],
+            {step.name: step.exit_code for step in self.steps if not step.interrupted},
             loads_expected=sum(1 for _, directory, _ in loads if directory is not None),
             finished=finished,
             sync_sent=sync and not dry_run,

@@ -80,16 +80,41 @@ def test_after__a_streak_keeps_its_start_and_a_failed_post_its_last_post() -> No
 
 
 def test_judged_causes__only_what_the_steps_that_ran_can_tell() -> None:
+    everything = {
+        "load webhooks": 0,
+        "load orders": 3,
+        "dbt build": 1,
+        "sync segment": 5,
+    }
     assert repeats.judged_causes(
-        ["load webhooks", "load orders", "dbt build", "sync segment"],
-        loads_expected=2, finished=True, sync_sent=True,
-    ) == {"run_error", *repeats.JUDGED_BY}  # fmt: skip
+        everything, loads_expected=2, finished=True, sync_sent=True
+    ) == {"run_error", *repeats.JUDGED_BY}
     # One of two loads ran (the first failed and stopped the tick); a dry-run sync
     # cannot tell about delivery; a tick that crashed cannot tell about run_error.
     assert repeats.judged_causes(
-        ["load webhooks", "sync segment"], loads_expected=2, finished=False,
+        {"load webhooks": 4, "sync segment": 0}, loads_expected=2, finished=False,
         sync_sent=False,
     ) == {"guardrail_refusal"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sync_exit", "judged"),
+    [
+        (0, {"guardrail_refusal", "dead_letters", "sync_undelivered"}),
+        (5, {"guardrail_refusal", "dead_letters", "sync_undelivered"}),
+        # Refused: it sent nothing, so it cannot say the dead letters went away.
+        (3, {"guardrail_refusal"}),
+        # Locked by another sync, or an error: it judged nothing.
+        (4, set()),
+        (1, set()),
+    ],
+)
+def test_judged_causes__a_sync_judges_what_it_got_as_far_as(
+    sync_exit: int, judged: set[str]
+) -> None:
+    assert repeats.judged_causes(
+        {"sync segment": sync_exit}, loads_expected=0, finished=True, sync_sent=True
+    ) == {"run_error", *judged}
 
 
 def test_state_round_trips_and_a_damaged_one_reads_as_none() -> None:
