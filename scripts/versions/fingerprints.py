@@ -1,9 +1,9 @@
 """Audience versions are enforced, not hoped for.
 
 Every audience version's definition gets a fingerprint: sha256 over its SQL, the source of
-every project macro it calls (transitively), and the meta that changes who is a member of
-which arm (`holdout_share`), with comments and whitespace normalised away so cosmetic edits
-do not count. `seeds/audience_fingerprints.csv` records the fingerprint of
+every project macro it calls (transitively) and of the macro that assigns its members' arms
+(ARM_MACROS), and the meta that changes who is a member of which arm (`holdout_share`),
+with comments and whitespace normalised away so cosmetic edits do not count. `seeds/audience_fingerprints.csv` records the fingerprint of
 each released version. `check` fails when an audience's logic changed but its version did
 not, and tells the analyst how to bump it; `record` adds fingerprints for new versions only,
 so recording can never quietly bless a changed old version.
@@ -27,6 +27,10 @@ FINGERPRINTS_SEED = Path("seeds/audience_fingerprints.csv")
 # Meta under `meta.audience` that changes membership (the holdout/treatment split). The
 # rest (name, owner, is_synced, exit reasons, changelog) labels or routes members only.
 MEMBERSHIP_META = ("holdout_share",)
+# Macros that decide membership outside each audience's own SQL and macros: the arm
+# int_audience_members_unioned gives every member (its salt and threshold), so an edit
+# there reassigns every audience's holdout.
+ARM_MACROS = ("holdout_arm",)
 MEMBERS_MODEL = Path("models/intermediate/audiences/int_audience_members_unioned.sql")
 
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
@@ -96,8 +100,15 @@ def audience_versions(manifest: dict) -> list[AudienceVersion]:
         if node.get("resource_type") != "model" or "audience" not in meta:
             continue
         digest = hashlib.sha256(normalise(node["raw_code"]).encode())
+        arm_macros = [
+            unique_id
+            for unique_id in (f"macro.{project}.{name}" for name in ARM_MACROS)
+            if unique_id in manifest["macros"]
+        ]
         for macro_id in _macro_closure(
-            manifest, node.get("depends_on", {}).get("macros", []), project
+            manifest,
+            [*node.get("depends_on", {}).get("macros", []), *arm_macros],
+            project,
         ):
             digest.update(b"\0" + macro_id.encode() + b"\0")
             digest.update(normalise(manifest["macros"][macro_id]["macro_sql"]).encode())

@@ -207,3 +207,15 @@ def test_check__a_warehouse_another_process_holds_is_said_as_such(tiny, tmp_path
         "error: the warehouse is in use by another process"
     )
     assert "do not build" not in checked.stderr
+
+
+def test_check__an_edit_of_the_arm_macro_is_a_change_of_every_audience(tiny):
+    # holdout_arm is called by the member union, not by any audience: changing its salt
+    # reassigned every holdout and the check passed.
+    arm = tiny / "macros/holdout_arm.sql"
+    arm.write_text("{% macro holdout_arm(p, key, share) %}'treatment'{% endmacro %}\n")
+    run("record")
+    arm.write_text("{% macro holdout_arm(p, key, share) %}'holdout'{% endmacro %}\n")
+    checked = run("check")
+    assert checked.exit_code == 1
+    assert checked.stderr.startswith("- tiny v1 changed its logic but kept its version")
