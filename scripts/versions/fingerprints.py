@@ -3,10 +3,11 @@
 Every audience version's definition gets a fingerprint: sha256 over its SQL, the source of
 every project macro it calls (transitively) and of the macro that assigns its members' arms
 (ARM_MACROS), and the meta that changes who is a member of which arm (`holdout_share`),
-with comments and whitespace normalised away so cosmetic edits do not count. `seeds/audience_fingerprints.csv` records the fingerprint of
-each released version. `check` fails when an audience's logic changed but its version did
-not, and tells the analyst how to bump it; `record` adds fingerprints for new versions only,
-so recording can never quietly bless a changed old version.
+with comments and whitespace normalised away so cosmetic edits do not count.
+`seeds/audience_fingerprints.csv` records the fingerprint of each released version.
+`check` fails when an audience's logic changed but its version did not, and tells the
+analyst how to bump it; `record` adds fingerprints for new versions only, so recording can
+never quietly bless a changed old version.
 
 The fingerprint is taken over the definition (SQL + macros) rather than the warehouse-
 specific compiled SQL, so it is the same on DuckDB, PostgreSQL and Spark.
