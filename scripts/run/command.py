@@ -276,6 +276,10 @@ def run(
         timedelta(hours=vacuum_every_hours) if target.type == "duckdb" else None
     )
 
+    # A loop's ticks also keep their open alerts here: a tick that cannot reach the
+    # warehouse cannot read them from its runs table (scripts/alerts/repeats.py).
+    remembered: dict[str, repeats.OpenAlert] = {}
+
     def one_tick(
         launch: Launch | None = None, stopping: Callable[[], bool] | None = None
     ) -> loop.TickOutcome:
@@ -283,6 +287,7 @@ def run(
             tick = Tick(target.name, project, lock)
             tick.vacuum_every = vacuum_every
             tick.alert_repeat = timedelta(hours=alert_repeat_hours)
+            tick.remembered = remembered
             tick.dbt_launch = launch
             tick.stopping = stopping or tick.stopping
             code = tick.execute(**options)
@@ -401,6 +406,9 @@ class Tick:
         # (scripts/alerts/repeats.py).
         self.open_alerts: dict[str, repeats.OpenAlert] = {}
         self.alert_repeat = timedelta(hours=repeats.DEFAULT_REPEAT_HOURS)
+        # The open alerts the loop's previous tick left (None: a one-shot tick), for when
+        # the warehouse cannot be read; updated in place with this tick's.
+        self.remembered: dict[str, repeats.OpenAlert] | None = None
         # How the build's process starts: None, the `dbt` command; in a loop, forked
         # from the loop's process (scripts/run/warm_dbt.py).
         self.dbt_launch: Launch | None = None
@@ -460,10 +468,15 @@ class Tick:
                 self.open_alerts = repeats.loads(
                     record.open_alerts_before(wh, self.target_name, started)
                 )
+                # What the loop's ticks that could not reach the warehouse left open
+                # (run_error, say) is resolved by this one.
+                for cause, earlier in (self.remembered or {}).items():
+                    self.open_alerts.setdefault(cause, earlier)
         except WarehouseError as exc:
             click.echo(f"error: {exc}", err=True)
             self.alerter.add(Alert("run_error", [str(exc)], "audiences run --help"))
-            self.alerter.flush()
+            self.open_alerts = dict(self.remembered or {})
+            self._post_alerts(judged=set())
             return EXIT_ERROR
         finished = False
         try:
@@ -486,23 +499,13 @@ class Tick:
             )
         code = _worst(self.codes)
         raised = self.alerter.raised()
-        judged = repeats.judged_causes(
-            {step.name: step.exit_code for step in self.steps if not step.interrupted},
-            loads_expected=sum(1 for _, directory, _ in loads if directory is not None),
-            finished=finished,
-            sync_sent=sync and not dry_run,
-        )
-        now = record.now_utc()
-        decided = repeats.plan(self.open_alerts, raised, judged, now, self.alert_repeat)
-        for cause, earlier in decided.resolved.items():
-            self.alerter.add(Alert.resolution(cause, earlier.since))
-        hold = {
-            cause: repeats.held_reason(self.open_alerts[cause], self.alert_repeat)
-            for cause in decided.held
-        }
-        delivered = self.alerter.flush(hold)
-        open_after = repeats.after(
-            self.open_alerts, raised, judged, set(delivered) & raised, now
+        open_after = self._post_alerts(
+            repeats.judged_causes(
+                {s.name: s.exit_code for s in self.steps if not s.interrupted},
+                loads_expected=sum(1 for _, folder, _ in loads if folder is not None),
+                finished=finished,
+                sync_sent=sync and not dry_run,
+            )
         )
         status = {EXIT_OK: "ok", EXIT_ATTENTION: "attention", EXIT_LOCKED: "locked"}
         status.update(
@@ -616,6 +619,27 @@ class Tick:
             self.codes.append(SYNC_EXIT.get(result.exit_code, EXIT_ERROR))
             if result.interrupted:
                 raise Interrupted("sync segment")
+
+    def _post_alerts(self, judged: set[str]) -> dict[str, repeats.OpenAlert]:
+        """Post this tick's alerts against the open ones before it (repeats.plan) and
+        return the open alerts it leaves, also kept for the loop's next tick."""
+        raised = self.alerter.raised()
+        now = record.now_utc()
+        decided = repeats.plan(self.open_alerts, raised, judged, now, self.alert_repeat)
+        for cause, earlier in decided.resolved.items():
+            self.alerter.add(Alert.resolution(cause, earlier.since))
+        hold = {
+            cause: repeats.held_reason(self.open_alerts[cause], self.alert_repeat)
+            for cause in decided.held
+        }
+        delivered = self.alerter.flush(hold)
+        open_after = repeats.after(
+            self.open_alerts, raised, judged, set(delivered) & raised, now
+        )
+        if self.remembered is not None:
+            self.remembered.clear()
+            self.remembered.update(open_after)
+        return open_after
 
     def _storage_vacuum(self, build_started: datetime, env: dict[str, str]) -> bool:
         """Whether this tick's build lets DuckDB vacuum; puts the build's setting in

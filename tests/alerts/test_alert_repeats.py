@@ -5,6 +5,8 @@ when it was fixed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -171,3 +173,46 @@ def test_ticks_post_a_lasting_cause_once_then_its_resolution_once(
         "load_rejects", "load_rejects", "load_rejects", None, None,
     ]  # fmt: skip
     assert rows[-1][1] is None
+
+
+def test_a_loop_over_an_unreachable_warehouse_posts_run_error_once(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
+    # Its ticks cannot read the runs table: the loop keeps their open alerts itself. A
+    # tick every 15 minutes posted run_error 96 times a day.
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    tick.env["AUDIENCES_DUCKDB_PATH"] = str(tmp_path)  # a folder: DuckDB cannot open it
+    out = tick.run("--no-build", "--no-sync", "--every", "0.01", "--ticks", "3")
+    assert out.code == 1
+    assert len(webhook.bodies) == 1, webhook.texts()
+    assert webhook.texts()[0].startswith("[audiences] The scheduled run stopped")
+    assert out.stderr.count("alert 'run_error' not posted again") == 2
+
+
+def test_a_loop_resolves_run_error_once_the_warehouse_is_back(
+    tick: Tick, webhook: WebhookReceiver, duckdb_path: Path
+) -> None:
+    # Another process holds the DuckDB file for the first tick, and lets go while that
+    # tick posts its run_error (before the answer, so before the next tick starts).
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+         " sys.stdin.read()", str(duckdb_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    webhook.on_post = lambda: holder.communicate("")
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    try:
+        out = tick.run("--no-build", "--no-sync", "--every", "0.01", "--ticks", "2")
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    assert out.code == 0, out.stderr
+    texts = webhook.texts()
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("[audiences] The scheduled run stopped with an error")
+    assert texts[1].startswith(
+        "[audiences] Resolved: The scheduled run stopped with an error"
+    )
