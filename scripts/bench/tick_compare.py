@@ -33,6 +33,9 @@ Uses the data of `make bench`:
         --python ~/.pyenv/versions/3.11.7/bin/python3.11
     .venv/bin/python -m scripts.bench.tick_compare --data data-200k --base HEAD \\
         --base-bin /tmp/venv-pyenv/bin
+    # each tick as the loop of `audiences run --every` builds it (dbt imported once,
+    # the build forked): compares changes to the loop's own code (scripts/run/warm_dbt.py)
+    .venv/bin/python -m scripts.bench.tick_compare --data data-200k --base ffbc027~2 --loop
     # the same day's tick over one year of history (the base) and two (the head)
     .venv/bin/audiences demo-data --out data-200k-2y --people 200000 --days 730 \\
         --seed 1 --end-date 2026-06-30
@@ -88,7 +91,13 @@ class Version:
     """One revision's worktree, warehouse and target folder."""
 
     def __init__(
-        self, revision: str, root: Path, slot: str, bin_dir: Path = BIN
+        self,
+        revision: str,
+        root: Path,
+        slot: str,
+        bin_dir: Path = BIN,
+        *,
+        loop: bool = False,
     ) -> None:
         sha = subprocess.run(  # noqa: S603 (git, on a revision the operator names)
             [GIT, "rev-parse", "--short", revision], cwd=REPO_ROOT, check=True,
@@ -97,6 +106,12 @@ class Version:
         self.label = f"{revision} ({sha})" if sha != revision else sha
         # Whose dbt runs this side's builds; the loaders are always this checkout's.
         self.bin = bin_dir
+        # Timed as the loop of `audiences run --every` builds (the revision's own
+        # scripts/bench/warm_build.py: dbt imported untimed, the build forked and timed
+        # from the fork to its exit), rather than as the `dbt` command.
+        self.loop = loop
+        if loop:
+            self.label += ", forked as the loop builds"
         if bin_dir != BIN:
             python = (bin_dir / "python").resolve()
             self.label += f", dbt of {bin_dir} ({python})"
@@ -194,10 +209,11 @@ class Version:
             **key_checks.scoped_env(mark),
             **storage_vacuum.build_env(due=False),
         }
-        wall, cpu, _ = self.dbt(
-            "build", "--exclude-resource-type", "unit_test", as_of=AS_OF_INCREMENTAL,
-            env=env,
-        )  # fmt: skip
+        build = ("build", "--exclude-resource-type", "unit_test")
+        if self.loop:
+            wall, cpu = self._forked(*build, env=env)
+        else:
+            wall, cpu, _ = self.dbt(*build, as_of=AS_OF_INCREMENTAL, env=env)
         results = json.loads((self.home / "target" / "run_results.json").read_text())
         nodes = {
             result["unique_id"].split(".")[-1]: result["execution_time"]
@@ -209,6 +225,25 @@ class Version:
             "elapsed": results["elapsed_time"],
             "nodes": nodes,
         }
+
+    def _forked(self, *args: str, env: dict[str, str]) -> tuple[float, float]:
+        """The build as the loop forks it, by this revision's warm_build: the seconds
+        from the fork to the child's exit, and the child's CPU (user + system)."""
+        if not (self.project / "scripts" / "bench" / "warm_build.py").is_file():
+            raise SystemExit(f"--loop: {self.label} has no scripts/bench/warm_build.py")
+        command = [
+            str(self.bin / "python"), "-m", "scripts.bench.warm_build", "--",
+            *args, "--no-use-colors", "--project-dir", str(self.project),
+            "--profiles-dir", str(self.project),
+            "--vars", json.dumps({"as_of": AS_OF_INCREMENTAL}),
+        ]  # fmt: skip
+        accept = only_data_health_failed(self.home / "target")
+        # The revision's own scripts (its warm_dbt is the loop's code being compared).
+        _, parent_cpu, output = _run(
+            command, {**env, "PYTHONPATH": str(self.project)}, self.project, accept
+        )
+        timed = json.loads(output.strip().splitlines()[-1])
+        return timed["seconds"], timed.get("cpu", parent_cpu)
 
 
 def _median(runs: list[dict], key: str) -> float:
@@ -263,14 +298,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-bin", type=Path, default=BIN,
                         help="folder of the dbt that runs the base (another environment's "
                              "bin/, to compare interpreters; default: this one's)")  # fmt: skip
+    parser.add_argument("--loop", action="store_true",
+                        help="time each tick as `audiences run --every` builds it (dbt "
+                             "imported once, the build forked), not as the `dbt` "
+                             "command")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5,
                         help="ticks per version (5; 0 prepares the warehouses only)")  # fmt: skip
     parser.add_argument("--root", type=Path, default=REPO_ROOT / "build" / "tick-compare",
                         help="worktrees and kept warehouses (build/tick-compare)")  # fmt: skip
     args = parser.parse_args(argv)
     versions = [
-        Version(args.base, args.root, "base", args.base_bin.absolute()),
-        Version(args.head, args.root, "head"),
+        Version(args.base, args.root, "base", args.base_bin.absolute(), loop=args.loop),
+        Version(args.head, args.root, "head", loop=args.loop),
     ]
     sources = [args.base_data or args.data, args.data]
     for source in sources:

@@ -5,7 +5,8 @@
 Imports dbt and the adapter (scripts/run/warm_dbt.preload, not timed: the loop does it
 once), then forks the build from this process and times the child from the fork to its
 exit. Exits with the build's exit code; the last line of output is a JSON object:
-seconds, peak RSS in bytes and the untimed import's seconds.
+seconds, the child's CPU seconds (user + system), peak RSS in bytes and the untimed
+import's seconds.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> None:
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu": child.rusage.ru_utime + child.rusage.ru_stime,
                 "rss": child.rusage.ru_maxrss * 1024,
                 "imported_seconds": imported,
             }

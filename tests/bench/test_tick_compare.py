@@ -5,7 +5,8 @@ runs the dbt of another bin/ folder (`--base-bin`, for comparing interpreters; h
 to this environment's), which its row must name, over a longer history of the same brand
 (`--base-data`, for how the tick grows with the history). Each side's kept state is
 reused only for the data it was built from (checked on the kept states, without a second
-run: that would build the base again, about 30 s)."""
+run: that would build the base again, about 30 s). A second run with `--loop` times the
+same ticks as the loop of `audiences run --every` builds them, on the kept states."""
 
 from __future__ import annotations
 
@@ -72,6 +73,15 @@ def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> No
                 ).fetchone()
             assert newest, side
         assert events["base"] > events["head"], events
+        # The same ticks as the loop builds them, from the kept states (no new build):
+        # forked by each revision's own warm_build, not run by the dbt executable. (Not
+        # by other-bin's python: a link to this one outside its venv has no dbt.)
+        this_bin = compare.index("--base-bin")
+        loop = subprocess.run(
+            [*compare[:this_bin], *compare[this_bin + 2 :], "--rounds", "1", "--loop"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert loop.returncode == 0, loop.stdout[-4000:] + loop.stderr[-4000:]
     finally:
         for worktree in root.glob("*/project"):
             subprocess.run(
@@ -83,9 +93,15 @@ def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> No
     assert [f"dbt of {other_bin}" in row for row in rows] == [True, False], rows
     assert [f"on {longer} |" in row for row in rows] == [True, False], rows
     assert [f"on {data} |" in row for row in rows] == [False, True], rows
-    # The base's full build, its no-change tick, its parse and its timed tick.
+    # The base's full build, its no-change tick, its parse and its timed tick; the loop's
+    # run built nothing through the dbt executable.
     assert marks.read_text().split() == ["build", "build", "parse", "build"]
     assert "Nodes whose median time moved" in run.stdout
+    loop_rows = [line for line in loop.stdout.splitlines() if line.startswith("| HEAD")]
+    assert len(loop_rows) == 2, loop.stdout
+    assert all("forked as the loop builds" in row for row in loop_rows), loop_rows
+    assert not any("forked" in row for row in rows), rows
+    assert "round 1:" in loop.stdout, loop.stdout
     # Each side keeps its state for the data it was built from, and only for that.
     base = tick_compare.Version("HEAD", root, "base")
     head = tick_compare.Version("HEAD", root, "head")
