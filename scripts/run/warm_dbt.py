@@ -163,11 +163,11 @@ def start_forked(
     # the child, and be lost.
     stopping = set(stop_signals.SIGNALS)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
-    frozen = freeze_heap()
+    unfreeze = freeze_heap()
     try:
         pid = os.fork()
     except OSError:  # no memory or process left: the step reports it
-        if frozen:
+        if unfreeze:
             gc.unfreeze()
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(read_end)
@@ -209,7 +209,7 @@ def start_forked(
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
-    if frozen:
+    if unfreeze:
         gc.unfreeze()  # the parent's own collections go on as before; the child's stay
     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     os.close(write_end)
@@ -222,12 +222,12 @@ def freeze_heap() -> bool:
     collections walks all of imported dbt again, and writing to those objects' headers
     copies the pages the child shares with its parent: 0.4-0.6 s of a small forked dbt
     command on a 2-core machine, measured (`gc.freeze` is meant for this: Python's gc
-    docs). Returns whether it froze (False when the collector is off)."""
-    if not gc.isenabled():
-        return False
+    docs). Returns whether the parent is to unfreeze after the fork: not when objects were
+    frozen before (gc.unfreeze would undo that freeze too, which is not ours to undo)."""
+    ours = gc.get_freeze_count() == 0
     gc.collect()
     gc.freeze()
-    return True
+    return ours
 
 
 def _line_stream(fd: int) -> TextIO:

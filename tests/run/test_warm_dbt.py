@@ -326,6 +326,18 @@ def test_the_child_inherits_a_frozen_heap_and_the_parent_collects_as_before() ->
     assert gc.get_freeze_count() == 0
 
 
+def test_a_freeze_made_before_the_fork_is_kept_in_the_parent() -> None:
+    """Objects the parent had frozen itself stay frozen after the fork (unfreezing would
+    undo that freeze too)."""
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        assert _run(lambda: print(gc.get_freeze_count() >= before)) == (0, ["True"])
+        assert gc.get_freeze_count() >= before > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_preload_builds_every_schema_dbt_validates_with_so_a_child_does_not() -> None:
     """After preload, the schemas of VALIDATED_CLASSES and of the adapter's credentials
     come from dbt's cache: building one more raises here. In a fresh interpreter, so
