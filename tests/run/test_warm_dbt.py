@@ -331,9 +331,9 @@ def test_a_freeze_made_before_the_fork_is_kept_in_the_parent() -> None:
     undo that freeze too)."""
     gc.freeze()
     try:
-        before = gc.get_freeze_count()
-        assert _run(lambda: print(gc.get_freeze_count() >= before)) == (0, ["True"])
-        assert gc.get_freeze_count() >= before > 0
+        # (Counts only: a frozen object freed since leaves the count.)
+        assert _run(lambda: print(gc.get_freeze_count() > 0)) == (0, ["True"])
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
 
