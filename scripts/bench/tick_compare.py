@@ -70,6 +70,7 @@ from scripts.run import key_checks, storage_vacuum
 
 BIN = Path(sys.executable).parent
 GIT = shutil.which("git") or "git"
+WARM_BUILD = "scripts/bench/warm_build.py"
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path, ok=lambda code: code == 0):
@@ -229,8 +230,6 @@ class Version:
     def _forked(self, *args: str, env: dict[str, str]) -> tuple[float, float]:
         """The build as the loop forks it, by this revision's warm_build: the seconds
         from the fork to the child's exit, and the child's CPU (user + system)."""
-        if not (self.project / "scripts" / "bench" / "warm_build.py").is_file():
-            raise SystemExit(f"--loop: {self.label} has no scripts/bench/warm_build.py")
         command = [
             str(self.bin / "python"), "-m", "scripts.bench.warm_build", "--",
             *args, "--no-use-colors", "--project-dir", str(self.project),
@@ -318,8 +317,13 @@ def main(argv: list[str] | None = None) -> None:
     if sources[0].resolve() != sources[1].resolve():
         for version, source in zip(versions, sources, strict=True):
             version.label += f", on {source}"
-    for version, source in zip(versions, sources, strict=True):
+    for version in versions:
         version.checkout()
+        # Before any warehouse is built: a revision older than the loop's timing
+        # (scripts/bench/warm_build.py) cannot be timed as the loop builds.
+        if args.loop and not (version.project / WARM_BUILD).is_file():
+            parser.error(f"--loop: {version.label} has no {WARM_BUILD}")
+    for version, source in zip(versions, sources, strict=True):
         print(f"preparing {version.label} (kept in {version.home})", flush=True)
         version.prepare(source)
     if args.rounds == 0:

@@ -135,3 +135,29 @@ def test_tick_compare_refuses_a_folder_that_is_not_demo_data(tmp_path: Path) -> 
     assert refused.returncode == 2, refused.stderr
     assert f"{not_data} is not `audiences demo-data` output" in refused.stderr
     assert not (tmp_path / "c").exists()  # refused before any worktree or warehouse
+
+
+def test_tick_compare_loop_refuses_a_revision_without_warm_build(
+    tmp_path: Path,
+) -> None:
+    """`--loop` on a revision older than scripts/bench/warm_build.py (added in ab7fb02):
+    refused before any warehouse is built."""
+    data = tmp_path / "data"
+    (data / "webhooks").mkdir(parents=True)
+    root = tmp_path / "c"
+    try:
+        refused = subprocess.run(
+            [sys.executable, "-m", "scripts.bench.tick_compare", "--data", str(data),
+             "--base", "ab7fb02~1", "--loop", "--root", str(root)],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        for worktree in root.glob("*/project"):
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(worktree)],
+                cwd=REPO_ROOT, check=False, capture_output=True,
+            )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "has no scripts/bench/warm_build.py" in refused.stderr
+    assert not list(root.glob("*/warehouse.duckdb"))
+    assert "preparing" not in refused.stdout
