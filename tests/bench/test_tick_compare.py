@@ -35,6 +35,15 @@ def _demo_data(out: Path, days: int) -> Path:
     return out
 
 
+def _remove_worktrees(root: Path) -> None:
+    """The worktrees tick_compare checked out under `root`, removed from the repository."""
+    for worktree in root.glob("*/project"):
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(worktree)],
+            cwd=REPO_ROOT, check=False, capture_output=True,
+        )  # fmt: skip
+
+
 def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> None:
     data = _demo_data(tmp_path / "data", days=20)
     longer = _demo_data(tmp_path / "data-longer", days=40)  # the same brand, longer
@@ -97,11 +106,7 @@ def test_tick_compare__head_against_itself_on_a_tiny_brand(tmp_path: Path) -> No
         assert forked["cpu"] > 0, forked
         assert "int_message_events_deduplicated" in forked["nodes"], forked
     finally:
-        for worktree in root.glob("*/project"):
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(worktree)],
-                cwd=REPO_ROOT, check=False, capture_output=True,
-            )  # fmt: skip
+        _remove_worktrees(root)
     rows = [line for line in run.stdout.splitlines() if line.startswith("| HEAD")]
     assert len(rows) == 2, run.stdout
     assert [f"dbt of {other_bin}" in row for row in rows] == [True, False], rows
@@ -152,11 +157,7 @@ def test_tick_compare_loop_refuses_a_revision_without_warm_build(
             cwd=REPO_ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
     finally:
-        for worktree in root.glob("*/project"):
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(worktree)],
-                cwd=REPO_ROOT, check=False, capture_output=True,
-            )  # fmt: skip
+        _remove_worktrees(root)
     assert refused.returncode == 2, refused.stderr
     assert "has no scripts/bench/warm_build.py" in refused.stderr
     assert not list(root.glob("*/warehouse.duckdb"))
