@@ -21,7 +21,15 @@ from scripts.cli_options import (
     finite_seconds,
     target_option,
 )
-from scripts.run import findings, key_checks, loop, record, storage_vacuum, warm_dbt
+from scripts.run import (
+    findings,
+    key_checks,
+    loop,
+    record,
+    storage_vacuum,
+    unreached_alerts,
+    warm_dbt,
+)
 from scripts.run.lock import LockFileError, RunLockedError, exclusive
 from scripts.run.steps import (
     Launch,
@@ -280,10 +288,18 @@ def run(
     # warehouse cannot read them from its runs table (scripts/alerts/repeats.py).
     remembered: dict[str, repeats.OpenAlert] = {}
 
+    # A one-shot tick is a new process each time: what it could not keep in the
+    # warehouse it keeps in a file beside the lock, read and written under the lock.
+    unreached = (
+        None if every_minutes is not None else unreached_alerts.path_beside(lock_path)
+    )
+
     def one_tick(
         launch: Launch | None = None, stopping: Callable[[], bool] | None = None
     ) -> loop.TickOutcome:
         with exclusive(lock_path) as lock:
+            if unreached is not None:
+                remembered.update(unreached_alerts.read(unreached))
             tick = Tick(target.name, project, lock)
             tick.vacuum_every = vacuum_every
             tick.alert_repeat = timedelta(hours=alert_repeat_hours)
@@ -291,6 +307,11 @@ def run(
             tick.dbt_launch = launch
             tick.stopping = stopping or tick.stopping
             code = tick.execute(**options)
+            if unreached is not None:
+                if tick.warehouse_reached:
+                    unreached_alerts.forget(unreached)
+                else:
+                    unreached_alerts.keep(unreached, remembered)
         return loop.TickOutcome(code, any(step.interrupted for step in tick.steps))
 
     def lock_unusable(exc: LockFileError, where: str) -> None:
@@ -406,9 +427,12 @@ class Tick:
         # (scripts/alerts/repeats.py).
         self.open_alerts: dict[str, repeats.OpenAlert] = {}
         self.alert_repeat = timedelta(hours=repeats.DEFAULT_REPEAT_HOURS)
-        # The open alerts the loop's previous tick left (None: a one-shot tick), for when
-        # the warehouse cannot be read; updated in place with this tick's.
+        # The open alerts the previous tick left where the warehouse could not keep them
+        # (the loop's memory; a one-shot tick's, scripts/run/unreached_alerts.py), for
+        # when the warehouse cannot be read; updated in place with this tick's.
         self.remembered: dict[str, repeats.OpenAlert] | None = None
+        # Whether this tick opened the warehouse (its runs row then holds the alerts).
+        self.warehouse_reached = False
         # How the build's process starts: None, the `dbt` command; in a loop, forked
         # from the loop's process (scripts/run/warm_dbt.py).
         self.dbt_launch: Launch | None = None
@@ -468,6 +492,7 @@ class Tick:
                 self.open_alerts = repeats.loads(
                     record.open_alerts_before(wh, self.target_name, started)
                 )
+                self.warehouse_reached = True
                 # What the loop's ticks that could not reach the warehouse left open
                 # (run_error, say) is resolved by this one.
                 for cause, earlier in (self.remembered or {}).items():

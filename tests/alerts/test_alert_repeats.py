@@ -5,6 +5,7 @@ when it was fixed."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -187,6 +188,38 @@ def test_a_loop_over_an_unreachable_warehouse_posts_run_error_once(
     assert len(webhook.bodies) == 1, webhook.texts()
     assert webhook.texts()[0].startswith("[audiences] The scheduled run stopped")
     assert out.stderr.count("alert 'run_error' not posted again") == 2
+
+
+def test_one_shot_ticks_over_an_unreachable_warehouse_post_run_error_once(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path, duckdb_path: Path
+) -> None:
+    # A one-shot tick from cron is a new process each time, and cannot read the runs
+    # table: it posted run_error on every tick. What it leaves open is now kept beside
+    # the lock until a tick reaches the warehouse, which posts the resolution.
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    tick.env["AUDIENCES_DUCKDB_PATH"] = str(tmp_path)  # a folder: DuckDB cannot open it
+    kept = tmp_path / "run.lock.open-alerts.json"
+    outcomes = [tick.run("--no-build", "--no-sync") for _ in range(3)]
+    assert [outcome.code for outcome in outcomes] == [1, 1, 1]
+    assert len(webhook.bodies) == 1, webhook.texts()
+    assert webhook.texts()[0].startswith("[audiences] The scheduled run stopped")
+    assert "alert 'run_error' not posted again" not in outcomes[0].stderr
+    for later in outcomes[1:]:
+        assert "alert 'run_error' not posted again" in later.stderr
+    # Cause names and times, never an alert's text (which may name paths or hosts).
+    assert list(json.loads(kept.read_text())) == ["run_error"]
+    assert str(tmp_path) not in kept.read_text()
+
+    tick.env["AUDIENCES_DUCKDB_PATH"] = str(duckdb_path)
+    back = tick.run("--no-build", "--no-sync")
+    assert back.code == 0, back.stderr
+    assert len(webhook.bodies) == 2
+    assert webhook.texts()[1].startswith(
+        "[audiences] Resolved: The scheduled run stopped with an error"
+    )
+    assert not kept.exists()
+    assert tick.run("--no-build", "--no-sync").code == 0
+    assert len(webhook.bodies) == 2  # closed: nothing more to say
 
 
 def test_a_loop_resolves_run_error_once_the_warehouse_is_back(

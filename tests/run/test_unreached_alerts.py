@@ -1,0 +1,43 @@
+"""The file where one-shot ticks that could not reach the warehouse keep their open alerts
+(scripts/run/unreached_alerts.py); the ticks themselves are tested end to end in
+tests/alerts/test_alert_repeats.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from scripts.alerts.repeats import OpenAlert
+from scripts.run import unreached_alerts
+
+SINCE = datetime(2026, 12, 6, 3, 0)
+
+
+def test_kept_alerts_read_back_and_none_left_removes_the_file(tmp_path: Path) -> None:
+    path = unreached_alerts.path_beside(tmp_path / "run.lock")
+    assert path == tmp_path / "run.lock.open-alerts.json"
+    assert unreached_alerts.read(path) == {}  # none yet
+    alerts = {"run_error": OpenAlert(SINCE, SINCE)}
+    unreached_alerts.keep(path, alerts)
+    assert unreached_alerts.read(path) == alerts
+    unreached_alerts.keep(path, {})
+    assert not path.exists()
+
+
+def test_a_damaged_file_reads_as_no_open_alert_so_the_alert_is_posted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.lock.open-alerts.json"
+    for damaged in (b"{not json", b"\xff\xfe", b'{"run_error": {"since": "x"}}'):
+        path.write_bytes(damaged)
+        assert unreached_alerts.read(path) == {}, damaged
+
+
+def test_a_file_it_cannot_write_is_a_warning_not_a_failed_tick(
+    tmp_path: Path, capsys
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    path = blocked / "run.lock.open-alerts.json"  # its folder is a file
+    unreached_alerts.keep(path, {"run_error": OpenAlert(SINCE)})
+    assert "warning: cannot keep the open alerts in" in capsys.readouterr().err
