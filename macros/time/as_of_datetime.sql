@@ -8,16 +8,26 @@
         {%- set parsed = run_started_at -%}
     {%- else -%}
         {#- ISO 8601 with Z or any offset, or a date; an offset is converted to UTC.
-            The shape is checked first, as loosely as Python's fromisoformat reads it
-            (basic or extended, any separator, week dates): its own error, "Invalid
+            The shape is checked first, as Python's fromisoformat reads it (basic or
+            extended form, any separator, week dates, a space before the offset) and
+            with months, days, hours and minutes in range: its own error, "Invalid
             isoformat string", names neither the var nor a form that works. -#}
         {%- set text = (raw | string) | trim -%}
-        {%- if not modules.re.match(
-            '^\\d{4}-?(\\d{2}-?\\d{2}|W\\d{2}(-?\\d)?)'
-            ~ '(.\\d{2}(:?\\d{2}(:?\\d{2}([.,]\\d+)?)?)?'
-            ~ '([zZ]|[+-]\\d{2}(:?\\d{2}(:?\\d{2}([.,]\\d+)?)?)?)?)?$',
-            text
+        {%- set day = '(0[1-9]|[12][0-9]|3[01])' -%}
+        {%- set month = '(0[1-9]|1[0-2])' -%}
+        {%- set week = 'W(0[1-9]|[1-4][0-9]|5[0-3])' -%}
+        {%- set date = (
+            '([0-9]{4}-' ~ month ~ '-' ~ day ~ '|[0-9]{4}' ~ month ~ day
+            ~ '|[0-9]{4}-' ~ week ~ '(-[1-7])?|[0-9]{4}' ~ week ~ '[1-7]?)'
         ) -%}
+        {%- set hour = '([01][0-9]|2[0-3])' -%}
+        {%- set time = (
+            hour ~ '(:[0-5][0-9](:[0-5][0-9])?|[0-5][0-9]([0-5][0-9])?)?([.,][0-9]+)?'
+        ) -%}
+        {%- set zone = (
+            '\\s*([zZ]|[+-]' ~ hour ~ '(:?[0-5][0-9](:?[0-5][0-9]([.,][0-9]+)?)?)?)'
+        ) -%}
+        {%- if not modules.re.match('^' ~ date ~ '(.' ~ time ~ '(' ~ zone ~ ')?)?$', text) -%}
             {{ exceptions.raise_compiler_error(
                 "as_of must be an ISO 8601 moment such as 2026-03-01T00:00:00Z, "
                 ~ "2026-03-01T09:30:00+02:00 or 2026-03-01, not " ~ (raw | string)
