@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_REPEAT_HOURS = 6.0
 
@@ -159,12 +159,19 @@ def loads(text: str | None) -> dict[str, OpenAlert]:
         document = json.loads(text or "{}")
         return {
             str(cause): OpenAlert(
-                datetime.fromisoformat(value["since"]),
-                datetime.fromisoformat(value["posted_at"])
-                if value.get("posted_at")
-                else None,
+                _naive_utc(value["since"]),
+                _naive_utc(value["posted_at"]) if value.get("posted_at") else None,
             )
             for cause, value in document.items()
         }
     except (ValueError, TypeError, KeyError, AttributeError):
         return {}
+
+
+def _naive_utc(text: str) -> datetime:
+    """Times are naive UTC here; one with an offset (a hand-edited state) is converted,
+    since comparing it with a naive one raises."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

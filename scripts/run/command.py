@@ -289,17 +289,18 @@ def run(
     remembered: dict[str, repeats.OpenAlert] = {}
 
     # A one-shot tick is a new process each time: what it could not keep in the
-    # warehouse it keeps in a file beside the lock, read and written under the lock.
-    unreached = (
-        None if every_minutes is not None else unreached_alerts.path_beside(lock_path)
-    )
+    # warehouse it keeps in a file beside the lock, one per target, read and written
+    # under the lock. Every tick reads it (a loop started after one-shot ticks resolves
+    # what they left; its own memory wins), and any tick that records itself removes it.
+    unreached = unreached_alerts.path_beside(lock_path, target.name)
+    one_shot = every_minutes is None
 
     def one_tick(
         launch: Launch | None = None, stopping: Callable[[], bool] | None = None
     ) -> loop.TickOutcome:
         with exclusive(lock_path) as lock:
-            if unreached is not None:
-                remembered.update(unreached_alerts.read(unreached))
+            for cause, kept in unreached_alerts.read(unreached).items():
+                remembered.setdefault(cause, kept)
             tick = Tick(target.name, project, lock)
             tick.vacuum_every = vacuum_every
             tick.alert_repeat = timedelta(hours=alert_repeat_hours)
@@ -307,11 +308,10 @@ def run(
             tick.dbt_launch = launch
             tick.stopping = stopping or tick.stopping
             code = tick.execute(**options)
-            if unreached is not None:
-                if tick.warehouse_reached:
-                    unreached_alerts.forget(unreached)
-                else:
-                    unreached_alerts.keep(unreached, remembered)
+            if tick.recorded:
+                unreached_alerts.forget(unreached)
+            elif one_shot:
+                unreached_alerts.keep(unreached, remembered)
         return loop.TickOutcome(code, any(step.interrupted for step in tick.steps))
 
     def lock_unusable(exc: LockFileError, where: str) -> None:
@@ -431,8 +431,8 @@ class Tick:
         # (the loop's memory; a one-shot tick's, scripts/run/unreached_alerts.py), for
         # when the warehouse cannot be read; updated in place with this tick's.
         self.remembered: dict[str, repeats.OpenAlert] | None = None
-        # Whether this tick opened the warehouse (its runs row then holds the alerts).
-        self.warehouse_reached = False
+        # Whether this tick recorded itself (its runs row then holds the open alerts).
+        self.recorded = False
         # How the build's process starts: None, the `dbt` command; in a loop, forked
         # from the loop's process (scripts/run/warm_dbt.py).
         self.dbt_launch: Launch | None = None
@@ -492,7 +492,6 @@ class Tick:
                 self.open_alerts = repeats.loads(
                     record.open_alerts_before(wh, self.target_name, started)
                 )
-                self.warehouse_reached = True
                 # What the loop's ticks that could not reach the warehouse left open
                 # (run_error, say) is resolved by this one.
                 for cause, earlier in (self.remembered or {}).items():
@@ -549,6 +548,7 @@ class Tick:
                     storage_vacuumed_at=self.storage_vacuumed_at,
                     open_alerts=repeats.dumps(open_after),
                 )
+            self.recorded = True
         except WarehouseError as exc:
             click.echo(f"error: cannot record the run: {exc}", err=True)
             code = code or EXIT_ERROR

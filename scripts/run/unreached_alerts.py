@@ -6,8 +6,9 @@ another process holds, a PostgreSQL server that is down) cannot read or write th
 The loop of `audiences run --every` keeps them in memory; a one-shot `audiences run`
 from cron is a new process each time, and so posted run_error on every tick, 96 times a
 day at one tick every 15 minutes. It now keeps them in a file beside the run lock, written
-under the lock: the next one-shot tick that cannot reach the warehouse holds a repeat as
-the loop does, and the first that reaches it posts the resolution and removes the file.
+under the lock, one per target: the next one-shot tick that cannot reach the warehouse
+holds a repeat as the loop does, and the first that reaches it posts the resolution; any
+tick that records itself in the runs table (a loop's too) removes the file.
 
 The file holds cause names and times only (`repeats.dumps`), never an alert's text. A
 damaged file reads as no open alert: the alert is then posted, which errs on telling.
@@ -15,6 +16,7 @@ damaged file reads as no open alert: the alert is then posted, which errs on tel
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -23,8 +25,11 @@ from scripts.alerts import repeats
 from scripts.file_replace import replace_file
 
 
-def path_beside(lock_path: Path) -> Path:
-    return lock_path.with_name(lock_path.name + ".open-alerts.json")
+def path_beside(lock_path: Path, target: str) -> Path:
+    """One file per target: ticks of every target share the project's lock, and one
+    target's outage must neither hold nor resolve another's alert."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", target)
+    return lock_path.with_name(f"{lock_path.name}.{safe}.open-alerts.json")
 
 
 def read(path: Path) -> dict[str, repeats.OpenAlert]:

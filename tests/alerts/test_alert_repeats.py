@@ -126,6 +126,14 @@ def test_state_round_trips_and_a_damaged_one_reads_as_none() -> None:
     assert repeats.dumps({}) is None
     for damaged in (None, "", "[1]", '{"x": {"since": "yesterday"}}', "{"):
         assert repeats.loads(damaged) == {}
+    # A time with an offset (a hand-edited state) is read as naive UTC: planning with
+    # it compares it with naive times, which raised and crashed every tick.
+    edited = repeats.loads(
+        '{"run_error": {"since": "2026-12-06T04:00:00+02:00",'
+        ' "posted_at": "2026-12-06T11:30:00+00:00"}}'
+    )
+    assert edited == {"run_error": _open(0.5, since_hours_ago=10)}
+    assert repeats.plan(edited, {"run_error"}, set(), NOW, SIX_HOURS).held
 
 
 def _rejects(landing: Path, name: str) -> Path:
@@ -198,7 +206,7 @@ def test_one_shot_ticks_over_an_unreachable_warehouse_post_run_error_once(
     # the lock until a tick reaches the warehouse, which posts the resolution.
     tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
     tick.env["AUDIENCES_DUCKDB_PATH"] = str(tmp_path)  # a folder: DuckDB cannot open it
-    kept = tmp_path / "run.lock.open-alerts.json"
+    kept = tmp_path / "run.lock.dev.open-alerts.json"
     outcomes = [tick.run("--no-build", "--no-sync") for _ in range(3)]
     assert [outcome.code for outcome in outcomes] == [1, 1, 1]
     assert len(webhook.bodies) == 1, webhook.texts()
@@ -220,6 +228,68 @@ def test_one_shot_ticks_over_an_unreachable_warehouse_post_run_error_once(
     assert not kept.exists()
     assert tick.run("--no-build", "--no-sync").code == 0
     assert len(webhook.bodies) == 2  # closed: nothing more to say
+
+
+def _hold_duckdb(path: Path) -> subprocess.Popen[str]:
+    """Another process that holds the DuckDB file until its stdin is closed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+         " sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_tick_that_cannot_record_itself_keeps_its_open_alerts_in_the_file(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path, duckdb_path: Path
+) -> None:
+    # It read the runs table, but another process took the DuckDB file while it posted
+    # its alert, so its runs row was never written: the file keeps what it left open,
+    # and the next tick that records itself resolves it from there.
+    holders: list[subprocess.Popen[str]] = []
+    webhook.on_post = lambda: holders.append(_hold_duckdb(duckdb_path))
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    landing = _rejects(tmp_path / "landing", "a.ndjson")
+    kept = tmp_path / "run.lock.dev.open-alerts.json"
+    try:
+        first = tick.run("--webhooks", str(landing), "--no-build", "--no-sync")
+    finally:
+        for holder in holders:
+            holder.communicate("")
+    assert "cannot record the run" in first.stderr, first.stderr
+    assert list(json.loads(kept.read_text())) == ["load_rejects"]
+    webhook.on_post = None
+    clean = tick.run("--webhooks", str(landing), "--no-build", "--no-sync")
+    assert clean.code == 0, clean.stderr
+    assert webhook.texts()[-1].startswith(
+        "[audiences] Resolved: Load rejected too many records"
+    )
+    assert not kept.exists()
+
+
+def test_a_loop_resolves_what_one_shot_ticks_left_and_removes_their_file(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path, duckdb_path: Path
+) -> None:
+    # Cron's one-shot ticks could not reach the warehouse; then the operator starts the
+    # loop, which reaches it: their run_error is said resolved, not left behind.
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    tick.env["AUDIENCES_DUCKDB_PATH"] = str(tmp_path)  # a folder: DuckDB cannot open it
+    kept = tmp_path / "run.lock.dev.open-alerts.json"
+    assert tick.run("--no-build", "--no-sync").code == 1
+    assert kept.exists()
+    tick.env["AUDIENCES_DUCKDB_PATH"] = str(duckdb_path)
+    out = tick.run("--no-build", "--no-sync", "--every", "0.01", "--ticks", "1")
+    assert out.code == 0, out.stderr
+    texts = webhook.texts()
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("[audiences] The scheduled run stopped with an error")
+    assert texts[1].startswith(
+        "[audiences] Resolved: The scheduled run stopped with an error"
+    )
+    assert not kept.exists()
 
 
 def test_a_loop_resolves_run_error_once_the_warehouse_is_back(

@@ -14,14 +14,23 @@ SINCE = datetime(2026, 12, 6, 3, 0)
 
 
 def test_kept_alerts_read_back_and_none_left_removes_the_file(tmp_path: Path) -> None:
-    path = unreached_alerts.path_beside(tmp_path / "run.lock")
-    assert path == tmp_path / "run.lock.open-alerts.json"
+    path = unreached_alerts.path_beside(tmp_path / "run.lock", "dev")
+    assert path == tmp_path / "run.lock.dev.open-alerts.json"
     assert unreached_alerts.read(path) == {}  # none yet
     alerts = {"run_error": OpenAlert(SINCE, SINCE)}
     unreached_alerts.keep(path, alerts)
     assert unreached_alerts.read(path) == alerts
     unreached_alerts.keep(path, {})
     assert not path.exists()
+
+
+def test_each_target_has_its_own_file(tmp_path: Path) -> None:
+    # The ticks of every target share the project's lock: one target's outage must
+    # neither hold nor resolve another's run_error.
+    lock = tmp_path / "run.lock"
+    paths = {unreached_alerts.path_beside(lock, t) for t in ("dev", "postgres", "a/b")}
+    assert len(paths) == 3
+    assert all(path.parent == tmp_path for path in paths)
 
 
 def test_a_damaged_file_reads_as_no_open_alert_so_the_alert_is_posted(
