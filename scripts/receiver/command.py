@@ -55,7 +55,8 @@ error (Customer.io retries). Replays are accepted: the loader dedupes on
 event_id. SIGTERM, SIGINT or SIGHUP (the terminal gone): stop accepting, finish
 in-flight requests, rotate, exit 0.
 GET /healthz answers 200, or 503 with a "reason" when a write would fail now
-(read-only or full disk: it writes and syncs a probe file) or the last one failed.
+(read-only or full disk: it writes and syncs a probe file, at most once a second
+while healthy) or the last one failed.
 A --landing-dir that cannot be written at start: one error line, exit 2.
 """,
 )

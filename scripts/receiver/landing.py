@@ -43,6 +43,13 @@ _TAIL_CHUNK = 64 * 1024
 RECENT_FAILURE_SECONDS = 60.0
 
 
+# At most one disk probe per this many seconds while the disk is healthy, whatever the rate
+# of /healthz calls: the endpoint is unauthenticated, and each probe creates, syncs and
+# removes a file, so a flood of health checks was a flood of synced writes. A failed probe
+# is not kept: the next call probes again, so recovery shows at once.
+PROBE_EVERY_SECONDS = 1.0
+
+
 class LandingError(Exception):
     """A line could not be made durable; the caller must not acknowledge it."""
 
@@ -104,6 +111,7 @@ class LandingWriter:
         rotate_seconds: float,
         prefix: str = "webhooks",
         log: Callable[[str], None] = lambda message: None,
+        probe_every_seconds: float = PROBE_EVERY_SECONDS,
     ):
         self.landing_dir = Path(landing_dir)
         self.incoming_dir = self.landing_dir / INCOMING
@@ -112,6 +120,10 @@ class LandingWriter:
         self.rotate_seconds = rotate_seconds
         self.prefix = prefix
         self._log = log
+        self.probe_every_seconds = probe_every_seconds
+        # One probe at a time; callers meanwhile wait for its answer and share it.
+        self._probe_lock = threading.Lock()
+        self._last_healthy_probe: float | None = None  # time.monotonic()
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
         self._busy = False  # one thread at a time writes, syncs or rotates
@@ -380,9 +392,19 @@ class LandingWriter:
                     path.unlink()
         return None
 
+    def recent_probe(self) -> str | None:
+        """probe(), or None when a probe passed less than probe_every_seconds ago."""
+        with self._probe_lock:
+            last = self._last_healthy_probe
+            if last is not None and time.monotonic() - last < self.probe_every_seconds:
+                return None
+            problem = self.probe()
+            self._last_healthy_probe = time.monotonic() if problem is None else None
+            return problem
+
     def health_problem(self) -> str | None:
         """Why the receiver cannot land events now (probe or a recent failed append)."""
-        problem = self.probe()
+        problem = self.recent_probe()
         if problem is not None:
             return problem
         with self._cond:
