@@ -198,15 +198,30 @@ def test_a_loop_over_an_unreachable_warehouse_posts_run_error_once(
     assert out.stderr.count("alert 'run_error' not posted again") == 2
 
 
+def _unreachable(tick: Tick, webhook: WebhookReceiver, tmp_path: Path) -> Path:
+    """Ticks whose warehouse cannot be opened; returns where one-shot ticks keep their
+    open alerts (scripts/run/unreached_alerts.py)."""
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+    tick.env["AUDIENCES_DUCKDB_PATH"] = str(tmp_path)  # a folder: DuckDB cannot open it
+    return tmp_path / "run.lock.dev.open-alerts.json"
+
+
+def _run_error_then_resolved(webhook: WebhookReceiver) -> None:
+    texts = webhook.texts()
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("[audiences] The scheduled run stopped with an error")
+    assert texts[1].startswith(
+        "[audiences] Resolved: The scheduled run stopped with an error"
+    )
+
+
 def test_one_shot_ticks_over_an_unreachable_warehouse_post_run_error_once(
     tick: Tick, webhook: WebhookReceiver, tmp_path: Path, duckdb_path: Path
 ) -> None:
     # A one-shot tick from cron is a new process each time, and cannot read the runs
     # table: it posted run_error on every tick. What it leaves open is now kept beside
     # the lock until a tick reaches the warehouse, which posts the resolution.
-    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
-    tick.env["AUDIENCES_DUCKDB_PATH"] = str(tmp_path)  # a folder: DuckDB cannot open it
-    kept = tmp_path / "run.lock.dev.open-alerts.json"
+    kept = _unreachable(tick, webhook, tmp_path)
     outcomes = [tick.run("--no-build", "--no-sync") for _ in range(3)]
     assert [outcome.code for outcome in outcomes] == [1, 1, 1]
     assert len(webhook.bodies) == 1, webhook.texts()
@@ -275,20 +290,13 @@ def test_a_loop_resolves_what_one_shot_ticks_left_and_removes_their_file(
 ) -> None:
     # Cron's one-shot ticks could not reach the warehouse; then the operator starts the
     # loop, which reaches it: their run_error is said resolved, not left behind.
-    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
-    tick.env["AUDIENCES_DUCKDB_PATH"] = str(tmp_path)  # a folder: DuckDB cannot open it
-    kept = tmp_path / "run.lock.dev.open-alerts.json"
+    kept = _unreachable(tick, webhook, tmp_path)
     assert tick.run("--no-build", "--no-sync").code == 1
     assert kept.exists()
     tick.env["AUDIENCES_DUCKDB_PATH"] = str(duckdb_path)
     out = tick.run("--no-build", "--no-sync", "--every", "0.01", "--ticks", "1")
     assert out.code == 0, out.stderr
-    texts = webhook.texts()
-    assert len(texts) == 2, texts
-    assert texts[0].startswith("[audiences] The scheduled run stopped with an error")
-    assert texts[1].startswith(
-        "[audiences] Resolved: The scheduled run stopped with an error"
-    )
+    _run_error_then_resolved(webhook)
     assert not kept.exists()
 
 
@@ -297,14 +305,7 @@ def test_a_loop_resolves_run_error_once_the_warehouse_is_back(
 ) -> None:
     # Another process holds the DuckDB file for the first tick, and lets go while that
     # tick posts its run_error (before the answer, so before the next tick starts).
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-         " sys.stdin.read()", str(duckdb_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert holder.stdout is not None
-    assert holder.stdout.readline() == "held\n"
+    holder = _hold_duckdb(duckdb_path)
     webhook.on_post = lambda: holder.communicate("")
     tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
     try:
@@ -313,9 +314,4 @@ def test_a_loop_resolves_run_error_once_the_warehouse_is_back(
         if holder.poll() is None:
             holder.kill()
     assert out.code == 0, out.stderr
-    texts = webhook.texts()
-    assert len(texts) == 2, texts
-    assert texts[0].startswith("[audiences] The scheduled run stopped with an error")
-    assert texts[1].startswith(
-        "[audiences] Resolved: The scheduled run stopped with an error"
-    )
+    _run_error_then_resolved(webhook)
