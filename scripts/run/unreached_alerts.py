@@ -40,8 +40,8 @@ def read(path: Path) -> dict[str, repeats.OpenAlert]:
 
 
 def keep(path: Path, open_alerts: dict[str, repeats.OpenAlert]) -> None:
-    """Write what a tick that could not reach the warehouse leaves open (a tick that
-    cannot write it says so; its alerts were posted already)."""
+    """Write what a one-shot tick that did not record itself in the warehouse leaves
+    open (a tick that cannot write it says so; its alerts were posted already)."""
     text = repeats.dumps(open_alerts)
     if text is None:
         forget(path)
