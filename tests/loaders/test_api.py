@@ -235,7 +235,11 @@ def test_load_api__backfill_over_six_months_walks_windows_and_lands_exactly(
     # The rate ceiling: no second holds more than 10 requests, retries included.
     times = [r.at for r in fake_api.requests]
     assert len(times) >= 15
-    assert (len(times) - 1) / (times[-1] - times[0]) <= 10.0
+    # On average too, with one request of slack: these are the times the server read each
+    # request, which carry the client's scheduling jitter (on a loaded machine the first
+    # request, which opens the connection, arrived 86 ms late: 16 intervals in 1.563 s,
+    # though the client paced them at 9.7 a second, 1.649 s apart at least).
+    assert (len(times) - 2) / (times[-1] - times[0]) <= 10.0
     assert all(
         sum(1 for t in times if start <= t < start + 1.0) <= 10 for start in times
     )
