@@ -57,7 +57,7 @@ EPILOG = """\b
 Examples:
   audiences demo-data --out demo-data
   audiences demo-data --out demo-data --people 2000 --days 60 --seed 7
-  audiences demo-data --out /tmp/big --people 200000 --days 365 --workers 2
+  audiences demo-data --out /tmp/big --people 200000 --days 365 --workers 2 --progress
   audiences demo-data --out fixtures --people 300 --days 30 --end-date 2025-06-30
 """
 
@@ -112,6 +112,12 @@ def _today() -> dt.date:
     help="Processes (= shards), each writing its own files. Part of the args: "
     "another count gives other (equally valid) data.",
 )
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Print each shard's simulated day to stderr at every tenth of the period. "
+    "Default: only when stderr is a terminal. Never changes the files.",
+)
 def demo_data(
     out: Path,
     people: int,
@@ -119,8 +125,11 @@ def demo_data(
     seed: int,
     end_date: dt.datetime | None,
     workers: int,
+    progress: bool | None,
 ) -> None:
     end = end_date.date() if end_date else _today()
+    if progress is None:
+        progress = sys.stderr.isatty()
     if workers > people:
         fail(f"--workers ({workers}) cannot exceed --people ({people})")
     if end > LAST_END_DATE or end < FIRST_DAY + dt.timedelta(days=days - 1):
@@ -141,7 +150,8 @@ def demo_data(
         orjson.dumps(catalogue, option=orjson.OPT_INDENT_2) + b"\n"
     )
     specs = [
-        ShardSpec(str(out), k, workers, people, days, seed, end) for k in range(workers)
+        ShardSpec(str(out), k, workers, people, days, seed, end, progress)
+        for k in range(workers)
     ]
     results = _run(specs)
     args = {

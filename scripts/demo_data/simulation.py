@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import heapq
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -94,6 +95,8 @@ class ShardSpec:
     days: int
     seed: int
     end_date: dt.date
+    # Print the simulated day to stderr at each tenth of the period (never in the files).
+    progress: bool = False
 
 
 def shard_range(total: int, shard: int, shards: int) -> range:
@@ -183,7 +186,26 @@ class Simulation:
             else self.end
         )
 
+    def _report_progress(self, day: int) -> None:
+        """One line on stderr each time the simulated day enters a new tenth of the
+        period: a year of 200k people takes minutes per shard, and each shard reports
+        apart (its own process). Days after the period (late arrivals) count as its last."""
+        days = self.spec.days
+        tenth = min(day, days) * 10 // days
+        if tenth <= self._reported_tenth:
+            return
+        self._reported_tenth = tenth
+        seconds = time.perf_counter() - self._started
+        print(
+            f"shard {self.spec.shard + 1}/{self.spec.shards}: day {min(day, days):,} "
+            f"of {days:,} ({tenth * 10} %), {seconds:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def run(self) -> dict:
+        self._started = time.perf_counter()
+        self._reported_tenth = 0
         for broadcast in schedule.build(self.period, self.spec.seed):
             self.push(broadcast.ts, BROADCAST, None, broadcast)
         r = self.rng.random
@@ -218,6 +240,8 @@ class Simulation:
                 day_start = self.start + day * DAY
                 self.web_files.flush_before(day)
                 self.seg_files.flush_before(day)
+                if self.spec.progress:
+                    self._report_progress(day)
             handlers[kind](ts, person, payload)
         self.web_files.close()
         self.seg_files.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from scripts.cli import main
+from scripts.demo_data.command import demo_data
 from tests.conftest import REPO_ROOT
 from tests.demo_data.conftest import generate
 
@@ -45,6 +47,42 @@ def test_command__small_run_finishes_in_a_few_seconds(tmp_path: Path) -> None:
     )
     assert seconds < 8
     assert (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_command__progress_is_each_tenth_on_stderr_and_no_file_changes(
+    tmp_path: Path,
+) -> None:
+    args = ["--people", "300", "--days", "30", "--end-date", "2025-06-30",
+            "--workers", "1", "--seed", "3"]  # fmt: skip
+    shown = CliRunner().invoke(
+        demo_data, ["--out", str(tmp_path / "a"), *args, "--progress"]
+    )
+    # CliRunner's stderr is not a terminal: progress is off unless asked for.
+    default = CliRunner().invoke(demo_data, ["--out", str(tmp_path / "b"), *args])
+    assert shown.exit_code == 0, shown.output
+    assert default.exit_code == 0, default.output
+    lines = shown.stderr.splitlines()
+    line = re.compile(r"shard 1/1: day (\d+) of 30 \((\d+) %\), \d+\.\d s")
+    matches = [line.fullmatch(text) for text in lines]
+    assert all(matches), lines
+    days = [int(match[1]) for match in matches]
+    assert [int(match[2]) for match in matches] == [10, 20, 30, 40, 50, 60, 70, 80, 90]
+    assert days == [3, 6, 9, 12, 15, 18, 21, 24, 27]
+    assert default.stderr == ""
+    # The summary on stdout is the same, but for the folder and the seconds.
+    untimed = re.compile(r"in \d+\.\d s")
+    assert untimed.sub("", shown.stdout) == untimed.sub(
+        "", default.stdout.replace(str(tmp_path / "b"), str(tmp_path / "a"))
+    )
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            str(path.relative_to(root)): path.read_bytes()
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+        }
+
+    assert files(tmp_path / "a") == files(tmp_path / "b")
 
 
 def test_command__rejects_more_workers_than_people(tmp_path: Path) -> None:
