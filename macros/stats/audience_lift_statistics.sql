@@ -11,10 +11,14 @@
     - absolute lift (treatment rate - holdout rate): Newcombe's hybrid score interval
       (Newcombe 1998, method 10), built from each arm's Wilson score interval;
     - relative lift (treatment rate / holdout rate - 1): the adjusted log interval for a
-      ratio of proportions (Katz's log interval with 0.5 added to every cell; Walter 1975,
-      Pettigrew et al. 1986). Plain Katz over-covers (97-98 %) when the holdout has a
-      handful of converters; the adjustment brings it back to 95 % and never divides by
-      zero. Null when the holdout has no converter (the ratio is undefined);
+      ratio of proportions (Katz's log interval with 0.5 added to each arm's converters
+      and to its size: Pettigrew et al. 1986's form of Walter's 1975 adjustment). Plain
+      Katz over-covers (97-98 %) when the holdout has a handful of converters; the
+      adjustment brings it back to 95 % and never divides by zero. Null when the holdout
+      has no converter (the ratio is undefined). Where both arms convert every member
+      the interval is the single point 0 (no spread left in either arm's 0.5-adjusted
+      cells); rpt_audience_lift's verdict reads the absolute interval, which keeps its
+      width there;
     - minimum detectable effect: the absolute difference a two-sided 5 % test detects with
       80 % power at these arm sizes and the pooled rate, (z_.975 + z_.80) * sqrt(p (1 - p)
       (1/n_t + 1/n_h)).
@@ -110,7 +114,7 @@ from (
                 / (4 * rates.holdout_n * rates.holdout_n)
             )
         ) / (1 + {{ z_squared }} / rates.holdout_n) as holdout_wilson_upper,
-        {# Adjusted log: 0.5 added to every cell, always (see the header). #}
+        {# Adjusted log: 0.5 added to converters and size, always (see the header). #}
         ln(
             ((rates.treatment_x + 0.5) / (rates.treatment_n + 0.5))
             / ((rates.holdout_x + 0.5) / (rates.holdout_n + 0.5))

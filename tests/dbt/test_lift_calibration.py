@@ -150,3 +150,17 @@ def test_newcombe_published_examples(lift_sql: str) -> None:
 def test_empty_arm_gives_nulls_not_an_error(lift_sql: str) -> None:
     (row,) = _run(lift_sql, [(0, 0, 0, 0, 25, 3)])
     assert row[2:6] == (None, None, None, None)
+
+
+def test_everyone_converting_in_both_arms_is_a_point_relative_interval(
+    lift_sql: str,
+) -> None:
+    """What docs/lift-and-data-health.md says of this edge: the relative interval
+    collapses to the point 0 (every term under its root cancels), while the absolute
+    interval, which rpt_audience_lift's verdict reads, keeps the Wilson bounds' width and
+    spans zero, so the report calls the lift inconclusive rather than exactly zero."""
+    (row,) = _run(lift_sql, [(0, 0, 40, 40, 30, 30)])
+    absolute_low, absolute_high, relative_low, relative_high = row[2:6]
+    assert relative_low == pytest.approx(0, abs=1e-12)
+    assert relative_high == pytest.approx(0, abs=1e-12)
+    assert absolute_low < -0.05 < 0.05 < absolute_high
