@@ -189,15 +189,16 @@ class Simulation:
     def _report_progress(self, day: int) -> None:
         """One line on stderr each time the simulated day enters a new tenth of the
         period: a year of 200k people takes minutes per shard, and each shard reports
-        apart (its own process). Days after the period (late arrivals) count as its last."""
+        apart (its own process). No event is simulated past the period (push), so the
+        last line is the last tenth begun; the shard's summary line follows it."""
         days = self.spec.days
-        tenth = min(day, days) * 10 // days
+        tenth = day * 10 // days
         if tenth <= self._reported_tenth:
             return
         self._reported_tenth = tenth
         seconds = time.perf_counter() - self._started
         print(
-            f"shard {self.spec.shard + 1}/{self.spec.shards}: day {min(day, days):,} "
+            f"shard {self.spec.shard + 1}/{self.spec.shards}: day {day:,} "
             f"of {days:,} ({tenth * 10} %), {seconds:.1f} s",
             file=sys.stderr,
             flush=True,
