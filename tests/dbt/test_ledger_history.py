@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from scripts.segment_sync.guards import check_dbt_empty
-from tests.dbt.small_warehouse import SECOND, Warehouse, environment
+from tests.dbt.small_warehouse import FIRST, SECOND, Warehouse, environment
 
 # A dbt run takes a minute on a busy 2-core machine; the session fixture does two.
 pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -162,6 +162,31 @@ def test_rebuild_ledger_is_deliberate_and_says_what_is_lost(
         extra_vars=', "rebuild_ledger": true',
     )  # fmt: skip
     assert _looks(warehouse) == ["2026-03-21"]
+
+
+# Each entered_at of the members, with how many there are and how many of them the
+# ledger later shows exiting.
+STINTS = (
+    "select entered_at, count(*), sum(case when exists ("
+    "select 1 from analytics.fct_audience_membership_changes as changes "
+    "where changes.audience_key = members.audience_key "
+    "and changes.person_id = members.person_id and changes.change_type = 'exited'"
+    ") then 1 else 0 end) "
+    "from analytics.fct_audience_memberships as members group by 1"
+)
+
+
+def test_a_replay_shows_the_stints_open_at_its_moment(warehouse: Warehouse) -> None:
+    """A replay of FIRST reads the ledger as it stood then: every member of that moment
+    entered at FIRST, also those whose stint the ledger closed at SECOND (its newest row,
+    an exit, once left them with no entered_at) and none with a later entry."""
+    before = warehouse.ledger()
+    warehouse.dbt("run", as_of=FIRST)
+    stints = warehouse.rows(STINTS)
+    assert [row[0] for row in stints] == [datetime(2026, 2, 15, 12)], stints
+    ((_, members, exited_since),) = stints
+    assert members > exited_since > 0
+    assert warehouse.ledger() == before  # a replay writes no history
 
 
 @pytest.mark.postgres

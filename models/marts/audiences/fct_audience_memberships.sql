@@ -9,6 +9,10 @@
 {#
     Current members of the latest version of every audience, both arms, with the Segment
     user id and when the current stint began (from the membership ledger).
+
+    The stint is the one the ledger shows open at as_of, so that a replay of an earlier
+    as_of shows when each member's stint had begun then, not a later entry or none. The
+    ledger only grows forwards: entries recorded after as_of are not that moment's history.
 #}
 
 with
@@ -55,6 +59,8 @@ ledger as (
         ) as recency_rank
 
     from {{ ref('fct_audience_membership_changes') }}
+
+    where changed_at <= {{ as_of_timestamp() }}
 
 ),
 
