@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from scripts.alerts import repeats
+from scripts.alerts.message import Alert
 from scripts.alerts.repeats import OpenAlert
 from scripts.warehouse import connect
 from tests.alerts.conftest import Tick
@@ -55,6 +57,49 @@ def test_plan__posted_again(earlier: OpenAlert, repeat: timedelta) -> None:
     )
     assert decided.post == ["data_health"]
     assert decided.held == {}
+
+
+def test_plan__a_tick_at_the_moment_of_the_last_post_holds_it() -> None:
+    """The window starts at the last post itself; only a clock that went back before
+    it posts again (test_plan__posted_again)."""
+    decided = repeats.plan(
+        {"data_health": _open(0)}, {"data_health"}, set(), NOW, SIX_HOURS
+    )
+    assert decided.held == {"data_health": NOW}
+    assert decided.post == []
+
+
+def test_held_and_resolved_alerts_say_since_when_and_where_to_look() -> None:
+    earlier = _open(1, since_hours_ago=10)
+    assert repeats.held_reason(earlier, timedelta(hours=1.5)) == (
+        "raised by every tick since 2026-12-06 02:00 UTC, last posted at "
+        "2026-12-06 11:00 UTC; posted again 1.5 h after that (--alert-repeat-hours), "
+        "or as resolved when it clears"
+    )
+    resolved = Alert.resolution("build_failed", earlier.since)
+    assert resolved.resolved
+    assert resolved.title.startswith("Resolved: ")
+    assert resolved.details == [
+        "raised by every tick since 2026-12-06 02:00 UTC that could tell; this tick's "
+        "step ran and did not raise it"
+    ]
+    assert resolved.command == (
+        "select run_id, started_at, status, alerts from audiences_ops.runs order by "
+        "started_at desc limit 10"
+    )
+
+
+def test_a_time_with_an_offset_is_read_as_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        read = repeats.loads('{"run_error": {"since": "2026-12-06T04:00:00+02:00"}}')
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert read == {"run_error": OpenAlert(datetime(2026, 12, 6, 2, 0), None)}
 
 
 def test_plan__a_cause_judged_and_gone_is_resolved_only_if_it_was_told() -> None:

@@ -50,3 +50,20 @@ def test_a_file_it_cannot_write_is_a_warning_not_a_failed_tick(
     path = blocked / "run.lock.open-alerts.json"  # its folder is a file
     unreached_alerts.keep(path, {"run_error": OpenAlert(SINCE)})
     assert "warning: cannot keep the open alerts in" in capsys.readouterr().err
+
+
+def test_forgetting_a_file_that_is_not_there_says_nothing(
+    tmp_path: Path, capsys
+) -> None:
+    """Every tick that records itself forgets the file; most find none."""
+    unreached_alerts.forget(tmp_path / "run.lock.dev.open-alerts.json")
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_file_it_cannot_remove_is_a_warning_on_stderr(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "run.lock.dev.open-alerts.json"
+    path.mkdir()  # not a file: unlink refuses it
+    unreached_alerts.forget(path)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"warning: cannot remove {path}: ")
