@@ -6,6 +6,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -247,6 +249,58 @@ def test_a_redirected_post_is_not_counted_as_delivered() -> None:
     assert logged[-1].startswith(
         "alert 'data_health' not delivered: the webhook answered HTTP 302, a redirect"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (299, None),  # any 2xx is delivered
+        (300, "redirect"),
+        (399, "redirect"),
+        (400, "refused"),
+    ],
+)
+def test_what_each_status_class_means_for_delivery(
+    status: int, said: str | None
+) -> None:
+    logged: list[str] = []
+    with WebhookReceiver(status=status) as receiver:
+        alerter = _alerter(receiver.url, logged)
+        alerter.add(Alert("data_health", ["x"], "dbt test"))
+        delivered = alerter.flush()
+    failures = [line for line in logged if "not delivered" in line]
+    if said is None:
+        assert (delivered, failures) == (["data_health"], [])
+        return
+    assert delivered == []
+    assert failures == [
+        f"alert 'data_health' not delivered: the webhook answered HTTP {status}"
+        + (
+            ", a redirect, which is not followed: set AUDIENCES_ALERT_WEBHOOK_URL to "
+            "the address it redirects to"
+            if said == "redirect"
+            else ""
+        )
+    ]
+
+
+def test_a_post_the_webhook_never_answers_ends_at_its_deadline() -> None:
+    """The tick stops waiting at the deadline; the post itself must end then too, or a
+    silent webhook would keep a connection (and a thread) open until the process exits."""
+    logged: list[str] = []
+    with socket.socket() as silent:  # accepts connections (the backlog), answers none
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        alerter = _alerter(
+            f"http://127.0.0.1:{silent.getsockname()[1]}/", logged, timeout=0.5
+        )
+        alerter.add(Alert("build_failed", ["boom"], "dbt build"))
+        assert alerter.flush() == []
+        posters = [t for t in threading.enumerate() if t.name == "alert-post"]
+        for poster in posters:
+            poster.join(10)
+        assert not any(poster.is_alive() for poster in posters)
+    assert len([line for line in logged if "not delivered" in line]) == 1
 
 
 @pytest.mark.parametrize("at", [2880, 2890, 2899])

@@ -31,6 +31,9 @@ def test_each_target_has_its_own_file(tmp_path: Path) -> None:
     paths = {unreached_alerts.path_beside(lock, t) for t in ("dev", "postgres", "a/b")}
     assert len(paths) == 3
     assert all(path.parent == tmp_path for path in paths)
+    # A target's name is kept as written where a file name allows it.
+    named = unreached_alerts.path_beside(lock, "Prod-EU.2 (old)")
+    assert named.name == "run.lock.Prod-EU.2__old_.open-alerts.json"
 
 
 def test_a_damaged_file_reads_as_no_open_alert_so_the_alert_is_posted(
