@@ -164,3 +164,43 @@ def test_everyone_converting_in_both_arms_is_a_point_relative_interval(
     assert relative_low == pytest.approx(0, abs=1e-12)
     assert relative_high == pytest.approx(0, abs=1e-12)
     assert absolute_low < -0.05 < 0.05 < absolute_high
+
+
+def _defined(lift_sql: str, rows: list[tuple]) -> list[tuple]:
+    """(relative_lift, its interval, minimum_detectable_effect) per cohort."""
+    with duckdb.connect() as connection:
+        connection.execute(
+            "create table synthetic_cohorts (scenario integer, run integer, "
+            "treatment_members integer, treatment_converters integer, "
+            "holdout_members integer, holdout_converters integer)"
+        )
+        connection.executemany(
+            "insert into synthetic_cohorts values (?, ?, ?, ?, ?, ?)", rows
+        )
+        return connection.execute(
+            "select relative_lift, relative_lift_ci_lower, relative_lift_ci_upper, "
+            f"minimum_detectable_effect from ({lift_sql}) as lift order by scenario"
+        ).fetchall()
+
+
+def test_what_is_left_undefined_and_why(lift_sql: str) -> None:
+    """A relative lift needs a holdout converter to divide by: with none it is null, its
+    interval too, though the adjusted interval could be computed. The minimum detectable
+    effect needs some but not all members to convert: at 0 % or 100 % its variance is 0
+    and the effect would read as 0, as if any lift were detectable."""
+    no_holdout_converter, nobody, everybody, between = _defined(
+        lift_sql,
+        [
+            (0, 0, 50, 5, 40, 0),
+            (1, 0, 50, 0, 40, 0),
+            (2, 0, 50, 50, 40, 40),
+            (3, 0, 50, 5, 40, 4),
+        ],
+    )
+    assert no_holdout_converter[:3] == (None, None, None)
+    assert no_holdout_converter[3] > 0
+    assert (nobody[3], everybody[3]) == (None, None)
+    relative, low, high, detectable = between
+    assert relative == pytest.approx(0.0)
+    assert low < 0 < high
+    assert 0 < detectable < 1
