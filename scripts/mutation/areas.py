@@ -179,6 +179,29 @@ PYTHON_AREAS: dict[str, PythonArea] = {
             ),
             postgres=True,
         ),
+        # What the operator hears at 3 a.m.: which findings of a tick become alerts, how
+        # they merge, redact and post, when a lasting cause is posted again or resolved,
+        # and what a tick that cannot reach the warehouse keeps for the next one. Judged
+        # on plain values, a local webhook receiver, and the real `audiences run` with
+        # `--no-build` over dbt artifacts the tests write, so no mutant pays for a dbt
+        # build (about 30 s a pass).
+        PythonArea(
+            "alerts",
+            (
+                *(
+                    f"scripts/alerts/{name}.py"
+                    for name in ("message", "repeats", "webhook")
+                ),
+                "scripts/run/findings.py",
+                "scripts/run/unreached_alerts.py",
+            ),
+            (
+                "tests/alerts/test_findings_rules.py",
+                "tests/alerts/test_alerts.py",
+                "tests/alerts/test_alert_repeats.py",
+                "tests/run/test_unreached_alerts.py",
+            ),
+        ),
     )
 }
 
@@ -222,6 +245,14 @@ INCREMENTAL_EQUIVALENTS = (
         "only a row stamped at the very microsecond of the mark differs; the mark is "
         "taken in Python before dbt starts, so no build's run stamp equals it",
     ),
+)
+
+_LIFT = "models/marts/reporting/rpt_audience_lift.sql"
+_SPANS_ZERO = "when absolute_lift_ci_lower <= 0 and absolute_lift_ci_upper >= 0"
+_EXACT_ZERO_REASON = (
+    "the two differ only for an interval bound of exactly 0.0, which needs the "
+    "difference of two rates to equal the root of two squared Wilson margins in "
+    "floating point; counts of members do not give one"
 )
 
 SQL_AREAS: dict[str, SqlArea] = {
@@ -322,6 +353,33 @@ SQL_AREAS: dict[str, SqlArea] = {
             (
                 "tests/dbt/test_changed_rows.py::"
                 "test_only_the_rows_that_differ_are_written",
+            ),
+        ),
+        # The lift report: who converts within each audience's window, and the intervals
+        # a reader trusts to say whether the audience works. A slip shows as a wrong
+        # count in the report's unit test, or as intervals that no longer cover the true
+        # lift 95 % of the time in the calibration on seeded cohorts, which renders the
+        # macro through dbt and runs it on DuckDB (about 10 s).
+        SqlArea(
+            "lift",
+            (
+                "models/marts/reporting/rpt_audience_lift.sql",
+                "macros/stats/audience_lift_statistics.sql",
+            ),
+            UNIT_TESTS,
+            ("tests/dbt/test_lift_calibration.py",),
+            equivalent=(
+                EquivalentMutant(
+                    _LIFT,
+                    "where false",
+                    "dropped filter `where false`",
+                    "with no audience registered, the one all-null window row this "
+                    "leaves joins no entry (an inner join on null keys)",
+                ),
+                *(
+                    EquivalentMutant(_LIFT, _SPANS_ZERO, mutation, _EXACT_ZERO_REASON)
+                    for mutation in ("`<=` -> `<`", "`>=` -> `>`")
+                ),
             ),
         ),
     )
