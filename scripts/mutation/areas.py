@@ -197,6 +197,7 @@ PYTHON_AREAS: dict[str, PythonArea] = {
             ),
             (
                 "tests/alerts/test_findings_rules.py",
+                "tests/alerts/test_message_rules.py",
                 "tests/alerts/test_alerts.py",
                 "tests/alerts/test_alert_repeats.py",
                 "tests/run/test_unreached_alerts.py",
