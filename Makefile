@@ -181,7 +181,7 @@ bench-load: setup ## Loader vs DuckDB read_json on 5 M webhook events in 10 file
 bench-sync: setup ## Sync vs raw requests on 1 M members, 2 M messages (printed)
 	$(BIN)/python -m scripts.bench.sync
 
-mutate: setup ## Mutation testing (not in `make test`; ~1 h, benchmarks/mutation.md); MUTATE_ARGS='--python versions'
+mutate: setup ## Mutation testing (not in `make test`; ~2.5 h, benchmarks/mutation.md); MUTATE_ARGS='--python versions'
 	$(BIN)/python -m scripts.mutation $(MUTATE_ARGS)
 
 clean: ## Remove build output, the demo warehouse and caches

@@ -16,7 +16,7 @@ from scripts.mutation.scratch import PROJECT_ROOT, SCRATCH_ROOT
 
 EXAMPLES = """\
 examples:
-  python -m scripts.mutation                    # every area (about 80 min: benchmarks/mutation.md)
+  python -m scripts.mutation                    # every area (about 2.5 h: benchmarks/mutation.md)
   python -m scripts.mutation --python versions  # one Python area through mutmut
   python -m scripts.mutation --python versions --only 'scripts/versions/command.py'
   python -m scripts.mutation --sql audience_macros --only 'macros/audiences/audience_signals.sql'

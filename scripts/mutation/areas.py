@@ -1,7 +1,7 @@
 """The mutation areas: which modules are mutated and which test subset judges them.
 
 Each area has ITS OWN tests, so a mutant only pays for the tests that can see it and the
-whole run fits in about 80 minutes on 2 cores (benchmarks/mutation.md). PostgreSQL tests
+whole run fits in about 2.5 h on 2 cores (benchmarks/mutation.md). PostgreSQL tests
 are left out by default: each mutant runs in a fresh pytest session, and starting a server
 per mutant would dominate the run; the DuckDB variants exercise the same Python. An area
 with PostgreSQL-only code (the loaders' COPY path) sets `postgres=True`: its subset's
@@ -198,6 +198,7 @@ PYTHON_AREAS: dict[str, PythonArea] = {
             (
                 "tests/alerts/test_findings_rules.py",
                 "tests/alerts/test_message_rules.py",
+                "tests/alerts/test_webhook_rules.py",
                 "tests/alerts/test_alerts.py",
                 "tests/alerts/test_alert_repeats.py",
                 "tests/run/test_unreached_alerts.py",

@@ -133,6 +133,14 @@ def test_too_many_rejects_quote_the_last_count_and_one_error_line() -> None:
         "where loader = 'segment-events' group by 1"
     )
     assert load_findings(_step("load segment-events", 0), "segment-events") == []
+    # Without an `error:` line, the one line quoted is the step's last.
+    quiet = _step("load orders", 3, "orders: read 4 = loaded 1 + duplicate 0 + rejected 3",
+                  "orders: 75.0% rejected", "orders: stopped")  # fmt: skip
+    (alert,) = load_findings(quiet, "orders")
+    assert alert.details == [
+        "orders: read 4 = loaded 1 + duplicate 0 + rejected 3",
+        "orders: stopped",
+    ]
 
 
 # ---------- the build
