@@ -79,7 +79,9 @@ def lift_sql(tmp_path_factory: pytest.TempPathFactory) -> str:
     return result.stdout
 
 
-def _run(lift_sql: str, rows: list[tuple]) -> list[tuple]:
+def _lift(lift_sql: str, rows: list[tuple], columns: str) -> list[tuple]:
+    """`columns` of the macro's output over the cohorts `rows` (scenario, run, then the
+    arms' members and converters), ordered by scenario and run."""
     with duckdb.connect() as connection:
         connection.execute(
             "create table synthetic_cohorts (scenario integer, run integer, "
@@ -90,10 +92,17 @@ def _run(lift_sql: str, rows: list[tuple]) -> list[tuple]:
             "insert into synthetic_cohorts values (?, ?, ?, ?, ?, ?)", rows
         )
         return connection.execute(
-            "select scenario, run, absolute_lift_ci_lower, absolute_lift_ci_upper, "
-            "relative_lift_ci_lower, relative_lift_ci_upper, holdout_converters "
-            f"from ({lift_sql}) as lift order by scenario, run"
+            f"select {columns} from ({lift_sql}) as lift order by scenario, run"
         ).fetchall()
+
+
+def _run(lift_sql: str, rows: list[tuple]) -> list[tuple]:
+    return _lift(
+        lift_sql,
+        rows,
+        "scenario, run, absolute_lift_ci_lower, absolute_lift_ci_upper, "
+        "relative_lift_ci_lower, relative_lift_ci_upper, holdout_converters",
+    )
 
 
 def test_intervals_cover_the_true_lift_95_percent_of_the_time(lift_sql: str) -> None:
@@ -168,19 +177,12 @@ def test_everyone_converting_in_both_arms_is_a_point_relative_interval(
 
 def _defined(lift_sql: str, rows: list[tuple]) -> list[tuple]:
     """(relative_lift, its interval, minimum_detectable_effect) per cohort."""
-    with duckdb.connect() as connection:
-        connection.execute(
-            "create table synthetic_cohorts (scenario integer, run integer, "
-            "treatment_members integer, treatment_converters integer, "
-            "holdout_members integer, holdout_converters integer)"
-        )
-        connection.executemany(
-            "insert into synthetic_cohorts values (?, ?, ?, ?, ?, ?)", rows
-        )
-        return connection.execute(
-            "select relative_lift, relative_lift_ci_lower, relative_lift_ci_upper, "
-            f"minimum_detectable_effect from ({lift_sql}) as lift order by scenario"
-        ).fetchall()
+    return _lift(
+        lift_sql,
+        rows,
+        "relative_lift, relative_lift_ci_lower, relative_lift_ci_upper, "
+        "minimum_detectable_effect",
+    )
 
 
 def test_what_is_left_undefined_and_why(lift_sql: str) -> None:
