@@ -12,8 +12,13 @@
     suppress_spam_complaints   drop anyone who ever marked a message as spam
     suppress_hard_bounces      drop people whose email currently hard-bounces
     suppress_global_list       drop people on seeds/global_suppression_list.csv
-    exclude_audiences          names of other audience models whose current members are
-                               dropped (e.g. recent cart clickers out of generic retargeting)
+    exclude_audiences          other audience models whose current members are dropped
+                               (e.g. recent cart clickers out of generic retargeting), each
+                               with the version it reads: {'cart_recovery_clicked_no_purchase':
+                               2}. A list of names reads each one's latest_version, which
+                               moves when that audience gets a new version and with it this
+                               audience's members: `audiences versions check` refuses it for
+                               a versioned audience (README, "Audiences").
 #}
 {% macro audience_apply_suppressions(
     candidates,
@@ -52,6 +57,32 @@
             {%- do audience_one_of(channel, 'unsubscribed_channels', ['email', 'sms']) -%}
         {%- endfor -%}
     {%- endif -%}
+    {#- Each excluded audience as the relation it reads: pinned, or its latest_version. -#}
+    {%- set excluded_relations = [] -%}
+    {%- if exclude_audiences is mapping -%}
+        {%- for audience_name, audience_version in exclude_audiences.items() -%}
+            {%- if audience_version is boolean or audience_version is not integer
+                or audience_version < 1 -%}
+                {{ audience_argument_error(
+                    'exclude_audiences',
+                    'a version (a whole number >= 1) for each audience',
+                    audience_name ~ ': ' ~ audience_version
+                ) }}
+            {#- Parsing raises nothing (audience_argument_error): no ref to a version
+                that cannot exist, or dbt would stop first, without naming the argument. -#}
+            {%- else -%}
+                {%- do excluded_relations.append(ref(audience_name, v=audience_version)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- elif exclude_audiences is string or exclude_audiences is not iterable -%}
+        {{ audience_argument_error(
+            'exclude_audiences', "a mapping {'audience': version}", exclude_audiences
+        ) }}
+    {%- else -%}
+        {%- for audience_name in exclude_audiences -%}
+            {%- do excluded_relations.append(ref(audience_name)) -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- do audience_exit_reasons_agree(
         no_purchase_since_signal, purchased_within_days, unsubscribed_channels,
         suppress_spam_complaints, suppress_hard_bounces, suppress_global_list
@@ -72,9 +103,9 @@
         on {{ candidates }}.person_id = globally_suppressed.person_id
     {%- endif %}
 
-    {%- for audience_name in exclude_audiences %}
+    {%- for excluded_relation in excluded_relations %}
 
-    left join {{ ref(audience_name) }} as excluded_{{ loop.index }}
+    left join {{ excluded_relation }} as excluded_{{ loop.index }}
         on {{ candidates }}.person_id = excluded_{{ loop.index }}.person_id
     {%- endfor %}
 
@@ -112,7 +143,7 @@
         {%- if suppress_global_list %}
         and globally_suppressed.person_id is null
         {%- endif %}
-        {%- for audience_name in exclude_audiences %}
+        {%- for excluded_relation in excluded_relations %}
         and excluded_{{ loop.index }}.person_id is null
         {%- endfor %}
 {%- endmacro %}

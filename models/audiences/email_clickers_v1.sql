@@ -1,4 +1,4 @@
-{# Human email clickers of the last 30 days, minus anyone in cart recovery right now. #}
+{# Human email clickers of the last 30 days, minus anyone in cart recovery right now (v2). #}
 {{ audience(
     audience_signals(
         metrics=['clicked'],
@@ -8,5 +8,5 @@
     ),
     unsubscribed_channels=['email'],
     suppress_spam_complaints=true,
-    exclude_audiences=['cart_recovery_clicked_no_purchase'],
+    exclude_audiences={'cart_recovery_clicked_no_purchase': 2},
 ) }}

@@ -8,5 +8,5 @@
     ),
     unsubscribed_channels=['sms'],
     suppress_spam_complaints=true,
-    exclude_audiences=['cart_recovery_clicked_no_purchase'],
+    exclude_audiences={'cart_recovery_clicked_no_purchase': 2},
 ) }}

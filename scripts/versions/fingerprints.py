@@ -6,8 +6,10 @@ every project macro it calls (transitively) and of the macro that assigns its me
 with comments and whitespace normalised away so cosmetic edits do not count.
 `seeds/audience_fingerprints.csv` records the fingerprint of each released version.
 `check` fails when an audience's logic changed but its version did not, and tells the
-analyst how to bump it; `record` adds fingerprints for new versions only, so recording can
-never quietly bless a changed old version.
+analyst how to bump it, and when an audience reads another versioned audience without
+naming its version (that one's latest_version would then change this one's members).
+`record` adds fingerprints for new versions only, so recording can never quietly bless a
+changed old version.
 
 The fingerprint is taken over the definition (SQL + macros) rather than the warehouse-
 specific compiled SQL, so it is the same on DuckDB, PostgreSQL and Spark.
@@ -54,6 +56,9 @@ class AudienceVersion:
     fingerprint: str
     changelog_versions: frozenset[int]
     path: str
+    # The versioned audiences this version reads without naming a version, each with the
+    # version that resolves to now (its latest_version).
+    unpinned_audience_reads: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,25 @@ def _macro_closure(manifest: dict, start: list[str], project: str) -> list[str]:
     return sorted(seen)
 
 
+def _latest_versions(manifest: dict) -> dict[str, int]:
+    """Each versioned audience model's latest_version (unversioned ones are left out)."""
+    latest = {}
+    for node in manifest["nodes"].values():
+        meta = (node.get("config") or {}).get("meta") or {}
+        if (
+            node.get("resource_type") == "model"
+            and "audience" in meta
+            and node.get("version") is not None
+        ):
+            latest[node["name"]] = _whole_version(
+                node["name"], node.get("latest_version") or node["version"]
+            )
+    return latest
+
+
 def audience_versions(manifest: dict) -> list[AudienceVersion]:
     project = manifest["metadata"].get("project_name") or "engagement_audiences"
+    versioned_audiences = _latest_versions(manifest)
     found = []
     for node in manifest["nodes"].values():
         meta = (node.get("config") or {}).get("meta") or {}
@@ -118,6 +140,13 @@ def audience_versions(manifest: dict) -> list[AudienceVersion]:
             digest.update(b"\0meta." + key.encode() + b"\0")
             digest.update(json.dumps(value, sort_keys=True, default=str).encode())
         changelog = meta["audience"].get("changelog") or []
+        unpinned = sorted(
+            {
+                (ref["name"], versioned_audiences[ref["name"]])
+                for ref in node.get("refs") or []
+                if ref.get("version") is None and ref.get("name") in versioned_audiences
+            }
+        )
         found.append(
             AudienceVersion(
                 key=node["name"],
@@ -127,6 +156,7 @@ def audience_versions(manifest: dict) -> list[AudienceVersion]:
                     int(entry["version"]) for entry in changelog if "version" in entry
                 ),
                 path=node["original_file_path"],
+                unpinned_audience_reads=tuple(unpinned),
             )
         )
     return sorted(found, key=lambda a: (a.key, a.version))
@@ -234,6 +264,22 @@ def check(
                     "holdout_share, every version inherits it: keep "
                     f"v{version}'s share with an override under its `- v: {version}` "
                     "entry, `config: {meta: {audience: {holdout_share: <its share>}}}`.",
+                )
+            )
+        for other, resolved in audience.unpinned_audience_reads:
+            problems.append(
+                Problem(
+                    key,
+                    version,
+                    f"{key} v{version} reads the audience {other} without a version "
+                    f"({audience.path}). It reads {other} v{resolved} today, but "
+                    f"{other}'s next version would change {key} v{version}'s members "
+                    f"with no new version of {key}. Name the version it reads today: "
+                    f"exclude_audiences={{'{other}': {resolved}}} (in free SQL, "
+                    f"ref('{other}', v={resolved})). That changes v{version}'s "
+                    "fingerprint but not its members: if it is recorded, delete its row "
+                    f"from {FINGERPRINTS_SEED} in the same commit and run `audiences "
+                    "versions record`.",
                 )
             )
         pattern = re.compile(

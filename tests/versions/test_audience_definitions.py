@@ -111,6 +111,16 @@ def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -
             "audience unengaged_45_days: argument channels must be one of email, sms, push, "
             'in_app, got "sms or true"',
         ),
+        # An excluded audience's version is a whole number: "latest" would be read as a
+        # version name, and the audience would follow the excluded one's next versions.
+        (
+            "email_clickers_v1",
+            "{'cart_recovery_clicked_no_purchase': 2}",
+            "{'cart_recovery_clicked_no_purchase': 'latest'}",
+            "audience email_clickers: argument exclude_audiences must be a version (a "
+            'whole number >= 1) for each audience, got "cart_recovery_clicked_no_purchase'
+            ': latest"',
+        ),
         # No channel at all would make "messaged for 45 days" true of nobody, silently.
         (
             "unengaged_45_days_v1",

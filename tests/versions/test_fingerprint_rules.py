@@ -428,3 +428,81 @@ def test_a_version_that_is_not_a_whole_number_is_refused(version: object) -> Non
         fingerprints._whole_version("a", version)
     assert fingerprints._whole_version("a", 2) == 2
     assert fingerprints._whole_version("a", "3") == 3
+
+
+# reading another audience ---------------------------------------------------------------
+
+
+def _reads(*refs: dict) -> dict:
+    """The manifest with a third audience, `excluder` (unversioned), reading `refs`."""
+    data = manifest()
+    data["nodes"]["model.p.clicked_v1"]["latest_version"] = 2
+    data["nodes"]["model.p.clicked_v2"]["latest_version"] = 2
+    excluder = _audience_node("excluder", None, "select * from c")
+    excluder["refs"] = list(refs)
+    data["nodes"]["model.p.excluder"] = excluder
+    return data
+
+
+def _reads_of(data: dict) -> dict[tuple[str, int], tuple]:
+    return {
+        (a.key, a.version): a.unpinned_audience_reads
+        for a in fingerprints.audience_versions(data)
+    }
+
+
+def test_audience_versions__an_audience_read_without_a_version_is_named():
+    unpinned = {"name": "clicked", "package": None, "version": None}
+    assert _reads_of(_reads(unpinned)) == {
+        ("clicked", 1): (),
+        ("clicked", 2): (),
+        ("excluder", 1): (("clicked", 2),),  # the version it resolves to: the latest
+    }
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        pytest.param({"name": "clicked", "package": None, "version": 2}, id="pinned"),
+        pytest.param({"name": "clicked", "package": None, "version": "1"}, id="pinned-str"),
+        pytest.param({"name": "dim_people", "package": None, "version": None}, id="model"),
+        pytest.param({"name": "excluder", "package": None, "version": None}, id="unversioned"),
+    ],
+)  # fmt: skip
+def test_audience_versions__pinned_or_non_audience_reads_are_fine(ref: dict):
+    """A pinned version, a model that is no audience, an audience without versions (its
+    name is its only version until it gets a `versions:` list, and then this applies)."""
+    assert _reads_of(_reads(ref))[("excluder", 1)] == ()
+
+
+def test_audience_versions__each_unpinned_audience_once_sorted():
+    data = _reads(
+        {"name": "zeta", "package": None, "version": None},
+        {"name": "clicked", "package": None, "version": None},
+        {"name": "clicked", "package": None, "version": None},
+    )
+    # zeta's v3 is a prerelease: by name alone it reads v2, its latest_version.
+    data["nodes"]["model.p.zeta_v3"] = {
+        **_audience_node("zeta", 3, "select 3"), "latest_version": "2",
+    }  # fmt: skip
+    assert _reads_of(data)[("excluder", 1)] == (("clicked", 2), ("zeta", 2))
+
+
+def test_check__reading_an_audience_without_a_version():
+    versions = [
+        AudienceVersion(
+            "a", 1, "f", frozenset({1}), "models/audiences/a_v1.sql",
+            unpinned_audience_reads=(("cart", 2),),
+        )
+    ]  # fmt: skip
+    [problem] = check(versions, {("a", 1): "f"}, "ref('a', v=1)")
+    assert (problem.key, problem.version) == ("a", 1)
+    assert problem.message == (
+        "a v1 reads the audience cart without a version (models/audiences/a_v1.sql). "
+        "It reads cart v2 today, but cart's next version would change a v1's members "
+        "with no new version of a. Name the version it reads today: "
+        "exclude_audiences={'cart': 2} (in free SQL, ref('cart', v=2)). That changes "
+        "v1's fingerprint but not its members: if it is recorded, delete its row from "
+        "seeds/audience_fingerprints.csv in the same commit and run `audiences versions "
+        "record`."
+    )

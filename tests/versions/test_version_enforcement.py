@@ -114,3 +114,26 @@ def test_record_never_blesses_a_changed_released_version(project: Path) -> None:
     )
     assert versions(project, "record").returncode == 0
     assert versions(project, "check").returncode == 1
+
+
+def test_an_audience_read_without_its_version_is_refused(
+    project: Path, monkeypatch
+) -> None:
+    """email_clickers v1 excludes cart recovery's members. Read by name alone, it would
+    read whichever version is latest, so cart recovery's v3 would change email_clickers
+    v1's members with no new version of it."""
+    sql = project / "models/audiences/email_clickers_v1.sql"
+    pinned = "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}"
+    assert pinned in sql.read_text()
+    sql.write_text(
+        sql.read_text().replace(
+            pinned, "exclude_audiences=['cart_recovery_clicked_no_purchase']"
+        )
+    )
+    problems = check(project, monkeypatch)
+    assert [p.split(" (")[0] for p in problems] == [
+        "email_clickers v1 changed its logic but kept its version",
+        "email_clickers v1 reads the audience cart_recovery_clicked_no_purchase "
+        "without a version",
+    ]
+    assert "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}" in problems[1]
