@@ -26,6 +26,40 @@ class PythonArea:
     # pytest-timeout per test: a mutant that deadlocks a test sleeps rather than spins,
     # so mutmut's CPU-time limit never ends it; this does (a failure, i.e. killed).
     test_timeout: int = 60
+    # Survivors known to be equivalent, as SqlArea.equivalent: listed with their reason,
+    # left out of the score; one a test kills stays killed.
+    equivalent: tuple[PythonEquivalent, ...] = ()
+
+
+@dataclass(frozen=True)
+class PythonEquivalent:
+    """A Python mutant that changes nothing a test could observe, declared with the
+    reason. Matched by module and by the lines mutmut's diff removes and adds (stripped,
+    one per line), not by mutmut's numbering, which shifts with any edit of the function:
+    an edit of those lines drops the declaration, and the mutant is judged, and counted,
+    again."""
+
+    module: str  # as mutmut names it: scripts.alerts.webhook
+    removed: tuple[str, ...]  # the original lines, stripped
+    added: tuple[str, ...]  # the mutated lines, stripped
+    reason: str
+
+    def matches(self, name: str, diff: str) -> bool:
+        lines = diff.splitlines()
+        removed = tuple(
+            line[1:].strip()
+            for line in lines
+            if line.startswith("-") and not line.startswith("---")
+        )
+        added = tuple(
+            line[1:].strip()
+            for line in lines
+            if line.startswith("+") and not line.startswith("+++")
+        )
+        return (
+            name.startswith(self.module + ".")
+            and (removed, added) == (self.removed, self.added)
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

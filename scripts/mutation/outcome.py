@@ -9,7 +9,8 @@ DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
 # Left out of the score: a mutant that no longer compiles says nothing about the tests,
 # one a stopped run never reached ("not checked") has not been judged yet, and an
 # "equivalent" one survived every test and is declared, with the reason, as changing
-# nothing any test could see (areas.py, SqlArea.equivalent); it is listed, not scored.
+# nothing any test could see (areas.py: SqlArea.equivalent, PythonArea.equivalent); it
+# is listed, not scored.
 UNSCORED = frozenset({"invalid", "not checked", "equivalent"})
 
 

@@ -111,6 +111,14 @@ def _shared_postgres(area: PythonArea, env: dict[str, str]) -> Iterator[None]:
         yield
 
 
+def declared_equivalent(area: PythonArea, name: str, diff: str) -> str:
+    """The reason the area gives for this survivor being equivalent, or ""."""
+    for declared in area.equivalent:
+        if declared.matches(name, diff):
+            return declared.reason
+    return ""
+
+
 def run_area(
     area: PythonArea,
     *,
@@ -157,6 +165,9 @@ def run_area(
     diffs = _diffs(project, env, [m.name for m in mutants if not m.detected])
     for mutant in mutants:
         mutant.diff = diffs.get(mutant.name, "")
+        if mutant.status == "survived":
+            mutant.reason = declared_equivalent(area, mutant.name, mutant.diff)
+            mutant.status = "equivalent" if mutant.reason else mutant.status
     command = f"python -m scripts.mutation --python {area.name}" + "".join(
         f" --only '{glob}'" for glob in only
     )

@@ -7,8 +7,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from scripts.mutation.areas import PYTHON_AREAS, SQL_AREAS, EquivalentMutant, SqlArea
-from scripts.mutation.python_areas import configure
+from scripts.mutation.areas import (
+    PYTHON_AREAS,
+    SQL_AREAS,
+    EquivalentMutant,
+    PythonArea,
+    PythonEquivalent,
+    SqlArea,
+)
+from scripts.mutation.python_areas import configure, declared_equivalent
 from scripts.mutation.sql_areas import _declared_equivalent
 from scripts.mutation.sql_operators import mutants_of
 from tests.conftest import REPO_ROOT
@@ -71,3 +78,41 @@ def test_a_declared_equivalent_is_matched_by_its_line_not_its_number(tmp_path) -
     edited = "select 1\nfrom t\nwhere a > b + 1\n"
     (mutant,) = [m for m in mutants_of("m.sql", edited) if "`>=`" in m.description]
     assert _declared_equivalent(area, mutant, edited) == ""
+
+
+# A diff as mutmut's get_diff_for_mutant gives it: the function, the mutated line(s).
+_DIFF = """--- scripts/alerts/webhook.py
++++ scripts/alerts/webhook.py
+@@ -3,1 +3,1 @@
+-    if status >= 300:
++    if status > 300:
+"""
+
+
+def test_a_python_equivalent_is_matched_by_module_and_lines_not_number() -> None:
+    declared = PythonEquivalent(
+        "scripts.alerts.webhook", ("if status >= 300:",), ("if status > 300:",), "why"
+    )
+    area = PythonArea("x", (), (), equivalent=(declared,))
+    name = "scripts.alerts.webhook.xǁAlerterǁ_post__mutmut_55"
+    assert declared_equivalent(area, name, _DIFF) == "why"
+    assert declared_equivalent(area, name.replace("_55", "_7"), _DIFF) == "why"
+    # Another module, one whose name merely starts the same, another mutation, another
+    # original line: not declared.
+    for other_name, diff in (
+        ("scripts.alerts.message.x_text__mutmut_55", _DIFF),
+        ("scripts.alerts.webhooks.x_post__mutmut_55", _DIFF),
+        (name, _DIFF.replace("> 300", ">= 301")),
+        (name, _DIFF.replace(">= 300", ">= 299")),
+    ):
+        assert declared_equivalent(area, other_name, diff) == "", (other_name, diff)
+
+
+def test_every_python_equivalent_names_lines_its_module_still_has() -> None:
+    """A declaration whose original lines were edited away would declare nothing: each
+    line it removes must still be in its module."""
+    for area in PYTHON_AREAS.values():
+        for declared in area.equivalent:
+            path = REPO_ROOT / (declared.module.replace(".", "/") + ".py")
+            source = {line.strip() for line in path.read_text().splitlines()}
+            assert set(declared.removed) <= source, declared
