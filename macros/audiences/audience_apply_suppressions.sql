@@ -66,7 +66,7 @@
                 {{ audience_argument_error(
                     'exclude_audiences',
                     'a version (a whole number >= 1) for each audience',
-                    audience_name ~ ': ' ~ audience_version
+                    exclude_audiences
                 ) }}
             {#- Parsing raises nothing (audience_argument_error): no ref to a version
                 that cannot exist, or dbt would stop first, without naming the argument. -#}

@@ -1,4 +1,5 @@
-{# SMS clickers of the last 30 days, kept apart from email clickers: they behave differently. #}
+{# SMS clickers of the last 30 days, kept apart from email clickers: they behave differently;
+   minus anyone in cart recovery (v2) right now. #}
 {{ audience(
     audience_signals(
         metrics=['clicked'],

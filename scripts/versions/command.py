@@ -53,10 +53,12 @@ def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
 
 @versions.command("check")
 def check_command() -> None:
-    """Fail when an audience's logic changed but its version did not, or when an
-    audience definition does not build: invalid meta (holdout_share outside [0, 0.5],
-    is_synced not a boolean, unknown exit reasons or channels), macro arguments of the
-    wrong kind, or suppressions that disagree with the declared exit_reasons.
+    """Fail when an audience's logic changed but its version did not, when an audience
+    reads another versioned audience without naming its version (exclude_audiences by
+    name alone), or when an audience definition does not build: invalid meta
+    (holdout_share outside [0, 0.5], is_synced not a boolean, unknown exit reasons or
+    channels), macro arguments of the wrong kind, or suppressions that disagree with the
+    declared exit_reasons.
 
     \b
     Example:

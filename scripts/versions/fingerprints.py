@@ -144,7 +144,8 @@ def audience_versions(manifest: dict) -> list[AudienceVersion]:
             {
                 (ref["name"], versioned_audiences[ref["name"]])
                 for ref in node.get("refs") or []
-                if ref.get("version") is None and ref.get("name") in versioned_audiences
+                # dbt reads any false version (0, '', false) as none: the latest.
+                if not ref.get("version") and ref.get("name") in versioned_audiences
             }
         )
         found.append(

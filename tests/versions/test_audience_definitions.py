@@ -118,8 +118,17 @@ def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -
             "{'cart_recovery_clicked_no_purchase': 2}",
             "{'cart_recovery_clicked_no_purchase': 'latest'}",
             "audience email_clickers: argument exclude_audiences must be a version (a "
-            'whole number >= 1) for each audience, got "cart_recovery_clicked_no_purchase'
-            ': latest"',
+            "whole number >= 1) for each audience, got {'cart_recovery_clicked_no_purchase"
+            "': 'latest'}",
+        ),
+        # dbt reads a version of 0 as none at all, the latest: refused, not read so.
+        (
+            "email_clickers_v1",
+            "{'cart_recovery_clicked_no_purchase': 2}",
+            "{'cart_recovery_clicked_no_purchase': 0}",
+            "audience email_clickers: argument exclude_audiences must be a version (a "
+            "whole number >= 1) for each audience, got {'cart_recovery_clicked_no_purchase"
+            "': 0}",
         ),
         # No channel at all would make "messaged for 45 days" true of nobody, silently.
         (

@@ -434,8 +434,14 @@ def test_a_version_that_is_not_a_whole_number_is_refused(version: object) -> Non
 
 
 def _reads(*refs: dict) -> dict:
-    """The manifest with a third audience, `excluder` (unversioned), reading `refs`."""
+    """The manifest with a third audience, `excluder` (unversioned), reading `refs`, and
+    a versioned model that is no audience (`stg`)."""
     data = manifest()
+    data["nodes"]["model.p.stg_v2"] = {
+        "resource_type": "model", "name": "stg", "version": 2, "latest_version": 2,
+        "raw_code": "select 1", "config": {"meta": {}},
+        "original_file_path": "models/stg_v2.sql",
+    }  # fmt: skip
     data["nodes"]["model.p.clicked_v1"]["latest_version"] = 2
     data["nodes"]["model.p.clicked_v2"]["latest_version"] = 2
     excluder = _audience_node("excluder", None, "select * from c")
@@ -451,8 +457,10 @@ def _reads_of(data: dict) -> dict[tuple[str, int], tuple]:
     }
 
 
-def test_audience_versions__an_audience_read_without_a_version_is_named():
-    unpinned = {"name": "clicked", "package": None, "version": None}
+@pytest.mark.parametrize("version", [None, 0, "", False])
+def test_audience_versions__an_audience_read_without_a_version_is_named(version):
+    """Without a version, or with one dbt reads as none (any false value: the latest)."""
+    unpinned = {"name": "clicked", "package": None, "version": version}
     assert _reads_of(_reads(unpinned)) == {
         ("clicked", 1): (),
         ("clicked", 2): (),
@@ -466,6 +474,7 @@ def test_audience_versions__an_audience_read_without_a_version_is_named():
         pytest.param({"name": "clicked", "package": None, "version": 2}, id="pinned"),
         pytest.param({"name": "clicked", "package": None, "version": "1"}, id="pinned-str"),
         pytest.param({"name": "dim_people", "package": None, "version": None}, id="model"),
+        pytest.param({"name": "stg", "package": None, "version": None}, id="versioned-model"),
         pytest.param({"name": "excluder", "package": None, "version": None}, id="unversioned"),
     ],
 )  # fmt: skip
