@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     failing = [r for r in results if r.score < REQUIRED_SCORE]
     for result in results:
         print(f"{result.kind} {result.area}: {result.killed}/{len(result.scored)} killed "
-              f"= {result.score:.0%}, {len(result.survivors)} surviving")  # fmt: skip
+              f"= {result.percent}, {len(result.survivors)} surviving")  # fmt: skip
     print(f"results: {args.report}")
     return 1 if failing else 0
 

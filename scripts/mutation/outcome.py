@@ -54,6 +54,12 @@ class AreaResult:
         return self.killed / len(self.scored) if self.scored else 0.0
 
     @property
+    def percent(self) -> str:
+        """The score as a whole percentage, rounded down: 761 of 764 is 99 %, not the
+        100 % that rounding would show beside three survivors."""
+        return f"{self.killed * 100 // len(self.scored) if self.scored else 0}%"
+
+    @property
     def survivors(self) -> list[Mutant]:
         return [m for m in self.scored if not m.detected]
 

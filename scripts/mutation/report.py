@@ -44,7 +44,7 @@ def section(result: AreaResult, machine: str) -> str:
         f"- mutated: {result.scope}",
         f"- mutants: {len(result.mutants)} ({invalid} invalid{equivalent}, left out of "
         f"the score){partial}",
-        f"- killed: {result.killed} of {len(result.scored)} = **{result.score:.0%}** ({verdict})",
+        f"- killed: {result.killed} of {len(result.scored)} = **{result.percent}** ({verdict})",
         f"- wall time: {result.seconds:.0f} s",
         "",
     ]

@@ -4,11 +4,16 @@ environments. test_alerts.py covers the same through the real `audiences run`.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+
 import pytest
 
 from scripts.alerts.message import Alert
 from scripts.alerts.webhook import Alerter, redact, secret_values
 from tests.alerts.webhook_receiver import WebhookReceiver
+from tests.conftest import REPO_ROOT
 
 CONTEXT = "run 0123456789ab on target dev"
 
@@ -87,8 +92,9 @@ def test_after_a_missed_deadline_every_other_alert_is_logged_once() -> None:
         for cause in ("build_failed", "dead_letters", "run_error"):
             alerter.add(_alert(cause))
         assert alerter.flush() == []
-        alerter.add(_alert("build_failed"))
-        assert alerter.flush() == []  # already dealt with in this run
+        alerter.add(_alert("build_failed"))  # posted, never answered
+        alerter.add(_alert("dead_letters"))  # logged after the missed deadline
+        assert alerter.flush() == []  # both already dealt with in this run
     assert len(receiver.bodies) == 1
     assert [line for line in logged if "not delivered" in line] == [
         "alert 'build_failed' not delivered: the webhook in "
@@ -103,3 +109,41 @@ def test_after_a_missed_deadline_every_other_alert_is_logged_once() -> None:
 def test_an_unknown_cause_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="unknown alert cause 'disk_full'"):
         Alert("disk_full", [], "df -h")
+
+
+def test_a_post_still_being_answered_does_not_keep_the_process_alive() -> None:
+    """A webhook that answers a header line at a time never trips the read timeout, so
+    the post goes on after the flush gave up on it: the tick must still exit at once (the
+    poster is a daemon thread), not wait at the interpreter's exit for as long as the
+    webhook drips (here 40 s, until http.client refuses a 101st header line)."""
+    child = (
+        "import sys\n"
+        "from scripts.alerts.message import Alert\n"
+        "from scripts.alerts.webhook import Alerter\n"
+        "alerter = Alerter('run x', environ={'AUDIENCES_ALERT_WEBHOOK_URL': sys.argv[1]},"
+        " log=print, timeout=0.5)\n"
+        "alerter.add(Alert('build_failed', ['boom'], 'dbt build'))\n"
+        "print('delivered', alerter.flush())\n"
+    )
+    with WebhookReceiver(drip_seconds=0.4) as receiver:
+        # In this process: the poster the flush left running is a daemon thread.
+        alerter = Alerter(
+            CONTEXT,
+            environ={"AUDIENCES_ALERT_WEBHOOK_URL": receiver.url},
+            log=lambda _: None,
+            timeout=0.5,
+        )
+        alerter.add(_alert("build_failed"))
+        before = set(threading.enumerate())
+        assert alerter.flush() == []
+        left_running = [t for t in threading.enumerate() if t not in before]
+        assert left_running, "the never-answered post should still be running"
+        assert all(thread.daemon for thread in left_running), left_running
+        # And what that means: a process in that state exits at once.
+        ended = subprocess.run(
+            [sys.executable, "-c", child, receiver.url],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=20, check=False,
+        )  # fmt: skip
+        assert receiver.bodies  # it was posted, and the answer was still dripping
+    assert ended.returncode == 0, ended.stderr
+    assert "delivered []" in ended.stdout

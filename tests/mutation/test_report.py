@@ -63,3 +63,14 @@ def test_declared_equivalents_are_listed_with_their_reason_and_not_scored(
     assert "(1 invalid and 1 declared equivalent, left out of the score)" in text
     assert "- `a.eq`: both pick the same" in text
     assert "- `a.m1` (survived)" in text
+
+
+def test_a_score_is_rounded_down_never_up_to_a_whole_percent(tmp_path: Path) -> None:
+    """761 of 764 is 99.6 %: shown as 99 %, since 100 % beside three survivors misleads,
+    and 84.9 % must not pass as 85 %."""
+    path = tmp_path / "mutation.md"
+    update(path, [result("a", ["killed"] * 761 + ["survived"] * 3)], "m")
+    assert "killed: 761 of 764 = **99%** (pass)" in path.read_text()
+    update(path, [result("a", ["killed"] * 849 + ["survived"] * 151)], "m")
+    assert "killed: 849 of 1000 = **84%** (BELOW THE 85 % BAR)" in path.read_text()
+    assert result("a", []).percent == "0%"
