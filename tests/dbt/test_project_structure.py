@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 
 import pytest
+import yaml
 
 from tests.conftest import REPO_ROOT
 
@@ -222,3 +223,20 @@ def test_unit_test_names_fit_a_postgres_identifier(manifest) -> None:
         if len(node["name"]) > POSTGRES_MAX_IDENTIFIER
     ]
     assert too_long == []
+
+
+def test_macro_argument_types_are_ones_dbt_validates() -> None:
+    """dbt 1.12 checks documented macro argument types (validate_macro_args, on by
+    default) and warns at every parse for one outside its grammar (`number`, a bare
+    `dict`, `A | B`): a user's `dbt build --warn-error` would then fail. Checked with
+    dbt's own validator, without a parse."""
+    from dbt.parser.schemas import is_valid_type
+
+    invalid = [
+        (path.name, macro["name"], argument["name"], argument["type"])
+        for path in sorted((REPO_ROOT / "macros").rglob("*.yml"))
+        for macro in (yaml.safe_load(path.read_text()) or {}).get("macros", [])
+        for argument in macro.get("arguments", [])
+        if "type" in argument and not is_valid_type(argument["type"])
+    ]
+    assert invalid == []
