@@ -137,3 +137,21 @@ def test_an_audience_read_without_its_version_is_refused(
         "without a version",
     ]
     assert "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}" in problems[1]
+
+
+def test_an_audience_may_exclude_version_1_of_another(
+    project: Path, monkeypatch
+) -> None:
+    """The lowest version there is, 1, is a pin like any other: it compiles, and only
+    the edit itself (a changed fingerprint) is reported."""
+    sql = project / "models/audiences/email_clickers_v1.sql"
+    pinned = "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}"
+    sql.write_text(
+        sql.read_text().replace(
+            pinned, "exclude_audiences={'cart_recovery_clicked_no_purchase': 1}"
+        )
+    )
+    problems = check(project, monkeypatch)
+    assert [p.split(" (")[0] for p in problems] == [
+        "email_clickers v1 changed its logic but kept its version",
+    ]
