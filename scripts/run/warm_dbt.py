@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from scripts import stop_signals
+from scripts.run import dbt_serializers
 from scripts.run.steps import Launch
 
 # What a `dbt build` imports before it reads a file: dbt's command line (which brings
@@ -98,9 +99,10 @@ VALIDATED_CLASSES = (
 
 
 def preload(adapter_type: str) -> float:
-    """Import dbt and the target's adapter in this process, and build the JSON schemas
-    every command validates with (VALIDATED_CLASSES and the adapter's credentials);
-    returns the seconds taken.
+    """Import dbt and the target's adapter in this process, build the JSON schemas
+    every command validates with (VALIDATED_CLASSES and the adapter's credentials) and
+    compile dbt's (de)serializers (scripts/run/dbt_serializers.py); returns the seconds
+    taken.
 
     An adapter that is not installed is left to the build, which says so itself."""
     started = time.perf_counter()
@@ -114,6 +116,7 @@ def preload(adapter_type: str) -> float:
         if cls is not None:
             with contextlib.suppress(Exception):  # the child builds it, as before
                 cls.json_schema()
+    dbt_serializers.compile_all()
     return time.perf_counter() - started
 
 

@@ -397,3 +397,67 @@ def test_after_preload_a_full_parse_of_this_project_builds_no_schema(tmp_path) -
     assert "built during the parse" not in run.stdout, run.stdout[-3000:]
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (tmp_path / "target" / "manifest.json").is_file()
+
+
+def test_after_preload_dbt_commands_compile_no_serializer(tmp_path) -> None:
+    """dbt's dataclasses compile their from_dict/to_dict on first use (mashumaro's lazy
+    compilation): some 250 of them in every small command, 0.3-0.6 s of it. After
+    preload, a forked full parse and a forked run that reads the saved parse, runs a
+    model and writes every artifact compile none (scripts/run/dbt_serializers.py). The
+    counter is shown to see a lazy compile: a class made after preload compiles at its
+    first use, once."""
+    script = (
+        "import dataclasses, sys\n"
+        "from pathlib import Path\n"
+        "from mashumaro.core.meta.code import builder\n"
+        "from scripts.run import warm_dbt\n"
+        "warm_dbt.preload('duckdb')\n"
+        "compiled = []\n"
+        "for name in ('add_unpack_method', 'add_pack_method'):\n"
+        "    def counted(self, *args, _compile=getattr(builder.CodeBuilder, name),\n"
+        "                **kwargs):\n"
+        "        compiled.append(f'{self.cls.__qualname__} ({self.format_name})')\n"
+        "        return _compile(self, *args, **kwargs)\n"
+        "    setattr(builder.CodeBuilder, name, counted)\n"
+        "def command(*args):\n"
+        "    def main():\n"
+        "        code = warm_dbt.run_dbt_cli([*args, '--no-use-colors'])\n"
+        "        print(f'compiled in {args[0]}: {compiled}', flush=True)\n"
+        "        return code\n"
+        "    child = warm_dbt.start_forked(main, cwd=Path.cwd())\n"
+        "    lines = list(child.stdout)\n"
+        "    assert child.wait() == 0, ''.join(lines[-40:])\n"
+        "    print(lines[-1], end='')\n"
+        "command('parse')\n"
+        "command('run', '--select', 'stg_shop__orders')\n"
+        "from dbt_common.dataclass_schema import dbtClassMixin\n"
+        "@dataclasses.dataclass\n"
+        "class MadeAfterPreload(dbtClassMixin):\n"
+        "    name: str\n"
+        "defined = len(compiled)\n"
+        "assert MadeAfterPreload.from_dict({'name': 'x'}).name == 'x'\n"
+        "first_use = len(compiled)\n"
+        "MadeAfterPreload.from_dict({'name': 'y'})\n"
+        "print(f'compiled at first use: {compiled[defined:first_use]}')\n"
+        "print(f'compiled at second use: {compiled[first_use:]}')\n"
+    )
+    env = {
+        **os.environ,
+        "DO_NOT_TRACK": "1",
+        "AUDIENCES_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
+    env.pop("AUDIENCES_TARGET", None)
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
+        text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.splitlines() == [
+        "compiled in parse: []",
+        "compiled in run: []",
+        "compiled at first use: ['MadeAfterPreload (dict)']",
+        "compiled at second use: []",
+    ], run.stdout[-3000:]
+    assert (tmp_path / "target" / "run_results.json").is_file()
