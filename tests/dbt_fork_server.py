@@ -6,7 +6,8 @@ starts with dbt imported and runs the command exactly as the `dbt` executable wo
 (`dbt.cli.main.cli`, click's standalone mode: its exit code is dbt's), in its own working
 directory, environment, and output files, and exits. Nothing is shared between commands
 but the imported modules and the JSON schemas dbt caches on its classes (functions of the
-class alone: scripts/run/warm_dbt.preload): each child is a new process, so DuckDB files,
+class alone: scripts/run/warm_dbt.preload), and the (de)serializers dbt compiles on
+first use (scripts/run/dbt_serializers.py): each child is a new process, so DuckDB files,
 threads, logging and dbt's flags start afresh.
 
 Protocol: one JSON request per line on stdin, {"args", "env", "cwd", "stdout",
@@ -39,8 +40,9 @@ def _child(request: dict) -> int:
 
 def main() -> None:
     # What every child then has: dbt and both targets' adapters imported, their
-    # validation schemas built, and all of it frozen for the collector (see
-    # scripts/run/warm_dbt.py: together about 1 s of a small command's 2.5 s).
+    # validation schemas built, dbt's (de)serializers compiled, and all of it frozen for
+    # the collector (see scripts/run/warm_dbt.py: together about 1.5 s of a small
+    # command's 3 s).
     for adapter in ("duckdb", "postgres"):
         preload(adapter)
     freeze_heap()
