@@ -365,6 +365,23 @@ def test_preload_builds_every_schema_dbt_validates_with_so_a_child_does_not() ->
     assert warm_dbt.missing_validated_classes() == []
 
 
+def _fresh_interpreter(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`script` run by a new Python (nothing of dbt imported or cached yet), with its own
+    warehouse, target and log folders under tmp_path, on this project's DuckDB target."""
+    env = {
+        **os.environ,
+        "DO_NOT_TRACK": "1",
+        "AUDIENCES_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
+    env.pop("AUDIENCES_TARGET", None)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
+        text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+
 def test_after_preload_a_full_parse_of_this_project_builds_no_schema(tmp_path) -> None:
     """A full parse (a new target folder: what every replay with another as_of, and
     every test's first dbt command, does) validates each kind of file the project has;
@@ -382,18 +399,7 @@ def test_after_preload_a_full_parse_of_this_project_builds_no_schema(tmp_path) -
         "schemas.build_json_schema = built_again\n"
         "sys.exit(warm_dbt.run_dbt_cli(['parse', '--no-use-colors']))\n"
     )
-    env = {
-        **os.environ,
-        "DO_NOT_TRACK": "1",
-        "AUDIENCES_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
-        "DBT_TARGET_PATH": str(tmp_path / "target"),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-    }
-    env.pop("AUDIENCES_TARGET", None)
-    run = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
-        text=True, check=False, timeout=300,
-    )  # fmt: skip
+    run = _fresh_interpreter(script, tmp_path)
     assert "built during the parse" not in run.stdout, run.stdout[-3000:]
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (tmp_path / "target" / "manifest.json").is_file()
@@ -441,18 +447,7 @@ def test_after_preload_dbt_commands_compile_no_serializer(tmp_path) -> None:
         "print(f'compiled at first use: {compiled[defined:first_use]}')\n"
         "print(f'compiled at second use: {compiled[first_use:]}')\n"
     )
-    env = {
-        **os.environ,
-        "DO_NOT_TRACK": "1",
-        "AUDIENCES_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
-        "DBT_TARGET_PATH": str(tmp_path / "target"),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-    }
-    env.pop("AUDIENCES_TARGET", None)
-    run = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
-        text=True, check=False, timeout=300,
-    )  # fmt: skip
+    run = _fresh_interpreter(script, tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.stdout.splitlines() == [
         "compiled in parse: []",
