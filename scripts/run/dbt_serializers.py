@@ -12,8 +12,10 @@ child inherits them.
 `compile_all` calls each loaded class's lazy methods once with a value they refuse
 right after compiling (a bare object, which has no fields; for a writer, an instance
 with none set): the compiled method stays on the class, the call fails, and no instance
-is built, so no class's own code runs. A method that cannot compile yet (a
-type it names is not imported) stays lazy, and the child compiles it as before. The
+is built. Of a class's own code only its pre-(de)serialize hook can run, on the refused
+value (dbt's only rename or default keys of the dict they are given). A method that
+cannot compile yet (a type it names is not imported) stays lazy, and the child compiles
+it as before. The
 code compiled is the code the child would compile: the same classes and the same
 configuration, only earlier.
 
