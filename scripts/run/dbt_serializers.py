@@ -15,9 +15,8 @@ with none set): the compiled method stays on the class, the call fails, and no i
 is built. Of a class's own code only its pre-(de)serialize hook can run, on the refused
 value (dbt's only rename or default keys of the dict they are given). A method that
 cannot compile yet (a type it names is not imported) stays lazy, and the child compiles
-it as before. The
-code compiled is the code the child would compile: the same classes and the same
-configuration, only earlier.
+it as before. The code compiled is the code the child would compile: the same classes
+and the same configuration, only earlier.
 
 Nested classes have methods of their own per format: reading the saved parse calls
 `__mashumaro_from_dict_msgpack__` on each class a Manifest holds, a method mashumaro

@@ -116,21 +116,25 @@ def test_record_never_blesses_a_changed_released_version(project: Path) -> None:
     assert versions(project, "check").returncode == 1
 
 
+def _email_clickers_excluding(argument: str, project: Path, monkeypatch) -> list[str]:
+    """email_clickers v1 with its shipped pin on cart recovery (v2) replaced by
+    `argument`; what the version check then reports."""
+    sql = project / "models/audiences/email_clickers_v1.sql"
+    pinned = "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}"
+    assert pinned in sql.read_text()
+    sql.write_text(sql.read_text().replace(pinned, argument))
+    return check(project, monkeypatch)
+
+
 def test_an_audience_read_without_its_version_is_refused(
     project: Path, monkeypatch
 ) -> None:
     """email_clickers v1 excludes cart recovery's members. Read by name alone, it would
     read whichever version is latest, so cart recovery's v3 would change email_clickers
     v1's members with no new version of it."""
-    sql = project / "models/audiences/email_clickers_v1.sql"
-    pinned = "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}"
-    assert pinned in sql.read_text()
-    sql.write_text(
-        sql.read_text().replace(
-            pinned, "exclude_audiences=['cart_recovery_clicked_no_purchase']"
-        )
+    problems = _email_clickers_excluding(
+        "exclude_audiences=['cart_recovery_clicked_no_purchase']", project, monkeypatch
     )
-    problems = check(project, monkeypatch)
     assert [p.split(" (")[0] for p in problems] == [
         "email_clickers v1 changed its logic but kept its version",
         "email_clickers v1 reads the audience cart_recovery_clicked_no_purchase "
@@ -144,14 +148,11 @@ def test_an_audience_may_exclude_version_1_of_another(
 ) -> None:
     """The lowest version there is, 1, is a pin like any other: it compiles, and only
     the edit itself (a changed fingerprint) is reported."""
-    sql = project / "models/audiences/email_clickers_v1.sql"
-    pinned = "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}"
-    sql.write_text(
-        sql.read_text().replace(
-            pinned, "exclude_audiences={'cart_recovery_clicked_no_purchase': 1}"
-        )
+    problems = _email_clickers_excluding(
+        "exclude_audiences={'cart_recovery_clicked_no_purchase': 1}",
+        project,
+        monkeypatch,
     )
-    problems = check(project, monkeypatch)
     assert [p.split(" (")[0] for p in problems] == [
         "email_clickers v1 changed its logic but kept its version",
     ]
