@@ -14,6 +14,7 @@ own variable for `--target`) that names another target than the CLI would use.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,14 @@ def dbt_project_var(name: str, default: Any = None) -> Any:
     return (project.get("vars") or {}).get(name, default)
 
 
-def dbt_target_dir(project: Path | None = None) -> Path:
+def dbt_target_dir(
+    project: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     """Where dbt writes its artifacts: $DBT_TARGET_PATH (relative to the project, as dbt
-    reads it; an absolute path as it is), else target/."""
-    return (project or project_dir()) / os.environ.get("DBT_TARGET_PATH", "target")
+    reads it; an absolute path as it is), else target/. `environ`: the environment dbt
+    runs with, if not this process's."""
+    environ = os.environ if environ is None else environ
+    return (project or project_dir()) / environ.get("DBT_TARGET_PATH", "target")
 
 
 def dbt_run_results(project: Path | None = None) -> Path:

@@ -6,9 +6,10 @@ starts with dbt imported and runs the command exactly as the `dbt` executable wo
 (`dbt.cli.main.cli`, click's standalone mode: its exit code is dbt's), in its own working
 directory, environment, and output files, and exits. Nothing is shared between commands
 but the imported modules and the JSON schemas dbt caches on its classes (functions of the
-class alone: scripts/run/warm_dbt.preload), and the (de)serializers dbt compiles on
-first use (scripts/run/dbt_serializers.py): each child is a new process, so DuckDB files,
-threads, logging and dbt's flags start afresh.
+class alone: scripts/run/warm_dbt.preload), the (de)serializers dbt compiles on first
+use (scripts/run/dbt_serializers.py) and the macros of the command's last manifest,
+compiled (scripts/run/dbt_macro_templates.py): each child is a new process, so DuckDB
+files, threads, logging and dbt's flags start afresh.
 
 Protocol: one JSON request per line on stdin, {"args", "env", "cwd", "stdout",
 "stderr"} (the last two: files the child writes its output to); one JSON reply per line
@@ -21,8 +22,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
+from scripts.run import dbt_macro_templates
 from scripts.run.warm_dbt import freeze_heap, preload, run_dbt_cli
+from scripts.settings import dbt_target_dir
 
 
 def _child(request: dict) -> int:
@@ -50,6 +54,13 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "w")
     for line in sys.stdin:
         request = json.loads(line)
+        # As the loop does before each build: the macros of this command's last
+        # manifest, compiled once here (scripts/run/dbt_macro_templates.py).
+        manifest = (
+            dbt_target_dir(Path(request["cwd"]), request["env"]) / "manifest.json"
+        )
+        if dbt_macro_templates.warm(manifest):
+            freeze_heap()
         pid = os.fork()
         if pid == 0:
             # The interpreter's normal exit, as the `dbt` executable's: atexit handlers and

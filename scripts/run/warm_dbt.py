@@ -35,8 +35,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TextIO
 
-from scripts import stop_signals
-from scripts.run import dbt_serializers
+from scripts import settings, stop_signals
+from scripts.run import dbt_macro_templates, dbt_serializers
 from scripts.run.steps import Launch
 
 # What a `dbt build` imports before it reads a file: dbt's command line (which brings
@@ -346,6 +346,11 @@ def launcher(echo: Callable[[str], None]) -> Launch:
         blocker = fork_blocker()
         if blocker is None:
             echo("dbt build: forked from the loop's process (dbt already imported)")
+            # The macros the last build's manifest lists, compiled here once: the
+            # child then compiles only those edited since (dbt_macro_templates).
+            dbt_macro_templates.warm(
+                settings.dbt_target_dir(cwd, env) / "manifest.json"
+            )
             args = command[1:]
             return start_forked(
                 lambda: run_dbt_cli(args), cwd=cwd, env=env, pass_fds=pass_fds

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import json
 import locale
 import os
 import signal
@@ -456,3 +457,72 @@ def test_after_preload_dbt_commands_compile_no_serializer(tmp_path) -> None:
         "compiled at second use: []",
     ], run.stdout[-3000:]
     assert (tmp_path / "target" / "run_results.json").is_file()
+
+
+def test_after_warming_a_forked_dbt_command_compiles_no_macro(tmp_path) -> None:
+    """dbt compiles each macro it calls on first use, in every process (dbt_common's
+    template cache): a forked command of this project compiled some 200, about 1 s of
+    Python. Warmed from the last manifest in the parent (as the loop does before each
+    build), a forked `dbt run` that runs a model and its materialization compiles none
+    (scripts/run/dbt_macro_templates.py). Without the warming, the same run compiles
+    them: the counter sees what it counts."""
+    script = (
+        "from pathlib import Path\n"
+        "from dbt_common.clients.jinja import template_cache\n"
+        "from scripts.run import dbt_macro_templates, warm_dbt\n"
+        "from scripts.settings import dbt_target_dir\n"
+        "warm_dbt.preload('duckdb')\n"
+        "def command(*args):\n"
+        "    def main():\n"
+        "        before = set(template_cache.file_cache)\n"
+        "        code = warm_dbt.run_dbt_cli([*args, '--no-use-colors'])\n"
+        "        added = len(set(template_cache.file_cache) - before)\n"
+        "        print(f'{args[0]}: {added} compiled', flush=True)\n"
+        "        return code\n"
+        "    child = warm_dbt.start_forked(main, cwd=Path.cwd())\n"
+        "    lines = list(child.stdout)\n"
+        "    assert child.wait() == 0, ''.join(lines[-40:])\n"
+        "    return int(lines[-1].split()[1])\n"
+        "run = ('run', '--select', 'stg_shop__orders')\n"
+        "command('parse')\n"
+        "cold = command(*run)\n"
+        "warmed = dbt_macro_templates.warm(dbt_target_dir() / 'manifest.json')\n"
+        "print(cold, warmed, command(*run))\n"
+    )
+    run = _fresh_interpreter(script, tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    cold, warmed, warm = map(int, run.stdout.splitlines()[-1].split())
+    # The run's model, its materialization and what they call: 45 macros here; the
+    # manifest lists every macro of dbt, the adapter and the project (575 here).
+    assert (cold > 30, warmed > 400, warm) == (True, True, 0), run.stdout[-3000:]
+
+
+def test_the_loop_s_launcher_warms_from_the_step_s_target(tmp_path: Path) -> None:
+    """Before it forks a build, the loop's launcher compiles the macros of the
+    manifest where that build's dbt writes: $DBT_TARGET_PATH of the step's environment,
+    relative to its working directory (scripts/settings.py dbt_target_dir). In a fresh
+    interpreter: a pytest worker runs threads, and the launcher forks no process that
+    does."""
+    macro = "{% macro from_the_step_s_target() %}1{% endmacro %}"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "manifest.json").write_text(
+        json.dumps({"macros": {"m": {"name": "m", "macro_sql": macro}}})
+    )
+    script = (
+        "import os\n"
+        "from pathlib import Path\n"
+        "from dbt_common.clients.jinja import template_cache\n"
+        "from scripts.run import warm_dbt\n"
+        "def popen():\n"
+        "    raise SystemExit('not forked')\n"
+        "child = warm_dbt.launcher(print)(\n"
+        f"    ['dbt', '--version'], cwd=Path({str(tmp_path)!r}),\n"
+        "    env={**os.environ, 'DBT_TARGET_PATH': 'elsewhere'}, pass_fds=(),\n"
+        "    popen=popen)\n"
+        "print('warmed:', sorted(template_cache.file_cache))\n"
+        "child.stdout.read()\n"
+        "assert child.wait() == 0\n"
+    )
+    run = _fresh_interpreter(script, tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"warmed: {[macro]}" in run.stdout.splitlines(), run.stdout[-3000:]
