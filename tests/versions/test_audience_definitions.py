@@ -130,6 +130,15 @@ def test_suppressions_disagreeing_with_exit_reasons_are_refused(project: Path) -
             "whole number >= 1) for each audience, got {'cart_recovery_clicked_no_purchase"
             "': 0}",
         ),
+        # true is a number to Python (True == 1), not to the macro: not read as version 1.
+        (
+            "email_clickers_v1",
+            "{'cart_recovery_clicked_no_purchase': 2}",
+            "{'cart_recovery_clicked_no_purchase': true}",
+            "audience email_clickers: argument exclude_audiences must be a version (a "
+            "whole number >= 1) for each audience, got {'cart_recovery_clicked_no_purchase"
+            "': True}",
+        ),
         # No channel at all would make "messaged for 45 days" true of nobody, silently.
         (
             "unengaged_45_days_v1",
