@@ -366,6 +366,24 @@ def test_preload_builds_every_schema_dbt_validates_with_so_a_child_does_not() ->
     assert warm_dbt.missing_validated_classes() == []
 
 
+# For the scripts below: `dbt ARGS` in a child forked from the script's process, as the
+# loop forks its builds; returns what `seen()` (a set) gained in the child during the
+# command, sorted.
+_FORKED_DBT = (
+    "import json\n"
+    "def forked_dbt(*args, seen):\n"
+    "    def main():\n"
+    "        before = seen()\n"
+    "        code = warm_dbt.run_dbt_cli([*args, '--no-use-colors'])\n"
+    "        print(json.dumps(sorted(seen() - before)), flush=True)\n"
+    "        return code\n"
+    "    child = warm_dbt.start_forked(main, cwd=Path.cwd())\n"
+    "    lines = list(child.stdout)\n"
+    "    assert child.wait() == 0, ''.join(lines[-40:])\n"
+    "    return json.loads(lines[-1])\n"
+)
+
+
 def _fresh_interpreter(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """`script` run by a new Python (nothing of dbt imported or cached yet), with its own
     warehouse, target and log folders under tmp_path, on this project's DuckDB target."""
@@ -426,17 +444,10 @@ def test_after_preload_dbt_commands_compile_no_serializer(tmp_path) -> None:
         "        compiled.append(f'{self.cls.__qualname__} ({self.format_name})')\n"
         "        return _compile(self, *args, **kwargs)\n"
         "    setattr(builder.CodeBuilder, name, counted)\n"
-        "def command(*args):\n"
-        "    def main():\n"
-        "        code = warm_dbt.run_dbt_cli([*args, '--no-use-colors'])\n"
-        "        print(f'compiled in {args[0]}: {compiled}', flush=True)\n"
-        "        return code\n"
-        "    child = warm_dbt.start_forked(main, cwd=Path.cwd())\n"
-        "    lines = list(child.stdout)\n"
-        "    assert child.wait() == 0, ''.join(lines[-40:])\n"
-        "    print(lines[-1], end='')\n"
-        "command('parse')\n"
-        "command('run', '--select', 'stg_shop__orders')\n"
+        + _FORKED_DBT
+        + "for args in [('parse',), ('run', '--select', 'stg_shop__orders')]:\n"
+        "    new = forked_dbt(*args, seen=lambda: set(compiled))\n"
+        "    print(f'compiled in {args[0]}: {new}')\n"
         "from dbt_common.dataclass_schema import dbtClassMixin\n"
         "@dataclasses.dataclass\n"
         "class MadeAfterPreload(dbtClassMixin):\n"
@@ -471,23 +482,13 @@ def test_after_warming_a_forked_dbt_command_compiles_no_macro(tmp_path) -> None:
         "from dbt_common.clients.jinja import template_cache\n"
         "from scripts.run import dbt_macro_templates, warm_dbt\n"
         "from scripts.settings import dbt_target_dir\n"
-        "warm_dbt.preload('duckdb')\n"
-        "def command(*args):\n"
-        "    def main():\n"
-        "        before = set(template_cache.file_cache)\n"
-        "        code = warm_dbt.run_dbt_cli([*args, '--no-use-colors'])\n"
-        "        added = len(set(template_cache.file_cache) - before)\n"
-        "        print(f'{args[0]}: {added} compiled', flush=True)\n"
-        "        return code\n"
-        "    child = warm_dbt.start_forked(main, cwd=Path.cwd())\n"
-        "    lines = list(child.stdout)\n"
-        "    assert child.wait() == 0, ''.join(lines[-40:])\n"
-        "    return int(lines[-1].split()[1])\n"
+        "warm_dbt.preload('duckdb')\n" + _FORKED_DBT + "def compiled(*args):\n"
+        "    return len(forked_dbt(*args, seen=lambda: set(template_cache.file_cache)))\n"
         "run = ('run', '--select', 'stg_shop__orders')\n"
-        "command('parse')\n"
-        "cold = command(*run)\n"
+        "compiled('parse')\n"
+        "cold = compiled(*run)\n"
         "warmed = dbt_macro_templates.warm(dbt_target_dir() / 'manifest.json')\n"
-        "print(cold, warmed, command(*run))\n"
+        "print(cold, warmed, compiled(*run))\n"
     )
     run = _fresh_interpreter(script, tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
