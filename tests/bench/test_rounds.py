@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
-from scripts.bench.end_to_end import Rounds, _counts_of, main, remove_database
+from scripts.bench.end_to_end import (
+    Rounds,
+    _build_rounds_note,
+    _counts_of,
+    full_build_rounds,
+    main,
+    remove_database,
+)
 
 
 def test_rounds__the_row_shows_medians_and_the_largest_peak_and_the_note_every_round():
@@ -65,3 +76,78 @@ def test_rounds__one_round_is_said_so() -> None:
     assert (
         step.note == "one round, the step vs its floor: 2.00 s vs 1.00 s (2.00x); built"
     )
+
+
+# A stand-in for the full build, run as a process as the build is: it records what it
+# found (the warehouse's content, whether a saved parse was there), then changes both as
+# a build does.
+_BUILD = (
+    "import os, pathlib\n"
+    "db = pathlib.Path(os.environ['AUDIENCES_DUCKDB_PATH'])\n"
+    "target = pathlib.Path(os.environ['DBT_TARGET_PATH'])\n"
+    "saved_parse = target / 'partial_parse.msgpack'\n"
+    "with open(os.environ['SEEN'], 'a') as seen:\n"
+    "    seen.write(f'{db.read_text()} {saved_parse.exists()}\\n')\n"
+    "db.write_text(db.read_text() + '+built')\n"
+    "target.mkdir(exist_ok=True)\n"
+    "saved_parse.write_text('parsed')\n"
+    "raise SystemExit(int(os.environ.get('EXIT', '0')))\n"
+)
+
+
+def _build_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "AUDIENCES_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "SEEN": str(tmp_path / "seen.txt"),
+        **extra,
+    }
+
+
+def test_full_build_rounds__each_round_builds_the_loaded_warehouse_with_no_saved_parse(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "warehouse.duckdb"
+    db.write_text("loaded")
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "partial_parse.msgpack").write_text("from an earlier run")
+    before = datetime.now(UTC).replace(tzinfo=None)
+
+    builds, last_started = full_build_rounds(
+        [sys.executable, "-c", _BUILD], db, tmp_path / "target", _build_env(tmp_path),
+        3, lambda code: code == 0,
+    )  # fmt: skip
+
+    # Every round started from the loads' warehouse and parsed the project whole.
+    assert (tmp_path / "seen.txt").read_text().splitlines() == ["loaded False"] * 3
+    assert len(builds) == 3
+    assert all(seconds > 0 and rss > 0 for seconds, rss in builds)
+    # The later steps read the last round's warehouse; the copy behind it is gone.
+    assert db.read_text() == "loaded+built"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "seen.txt", "target", "warehouse.duckdb",
+    ]  # fmt: skip
+    assert before <= last_started <= datetime.now(UTC).replace(tzinfo=None)
+
+
+def test_full_build_rounds__a_failed_build_ends_the_bench_and_leaves_no_copy(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "warehouse.duckdb"
+    db.write_text("loaded")
+
+    with pytest.raises(SystemExit, match="failed"):
+        full_build_rounds(
+            [sys.executable, "-c", _BUILD], db, tmp_path / "target",
+            _build_env(tmp_path, EXIT="3"), 2, lambda code: code == 0,
+        )  # fmt: skip
+
+    assert not db.with_name("before-build-" + db.name).exists()
+
+
+def test_build_rounds_note__lists_every_round_and_none_for_one() -> None:
+    assert _build_rounds_note([(63.4, 1), (61.0, 2), (70.25, 3)]) == (
+        "3 rounds from the same loaded warehouse, each a first build (the whole "
+        "project parsed): 63.40 s, 61.00 s, 70.25 s; "
+    )
+    assert _build_rounds_note([(63.4, 1)]) == ""
