@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -78,16 +78,17 @@ def test_rounds__one_round_is_said_so() -> None:
     )
 
 
-# A stand-in for the full build, run as a process as the build is: it records what it
-# found (the warehouse's content, whether a saved parse was there), then changes both as
-# a build does.
+# A stand-in for the full build, run as a process as the build is: it records when it ran
+# and what it found (the warehouse's content, whether a saved parse was there), then
+# changes both as a build does.
 _BUILD = (
-    "import os, pathlib\n"
+    "import datetime, os, pathlib\n"
     "db = pathlib.Path(os.environ['AUDIENCES_DUCKDB_PATH'])\n"
     "target = pathlib.Path(os.environ['DBT_TARGET_PATH'])\n"
     "saved_parse = target / 'partial_parse.msgpack'\n"
     "with open(os.environ['SEEN'], 'a') as seen:\n"
-    "    seen.write(f'{db.read_text()} {saved_parse.exists()}\\n')\n"
+    "    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)\n"
+    "    seen.write(f'{db.read_text()} {saved_parse.exists()} {now.isoformat()}\\n')\n"
     "db.write_text(db.read_text() + '+built')\n"
     "target.mkdir(exist_ok=True)\n"
     "saved_parse.write_text('parsed')\n"
@@ -111,15 +112,14 @@ def test_full_build_rounds__each_round_builds_the_loaded_warehouse_with_no_saved
     db.write_text("loaded")
     (tmp_path / "target").mkdir()
     (tmp_path / "target" / "partial_parse.msgpack").write_text("from an earlier run")
-    before = datetime.now(UTC).replace(tzinfo=None)
-
     builds, last_started = full_build_rounds(
         [sys.executable, "-c", _BUILD], db, tmp_path / "target", _build_env(tmp_path),
         3, lambda code: code == 0,
     )  # fmt: skip
 
     # Every round started from the loads' warehouse and parsed the project whole.
-    assert (tmp_path / "seen.txt").read_text().splitlines() == ["loaded False"] * 3
+    seen = [line.split() for line in (tmp_path / "seen.txt").read_text().splitlines()]
+    assert [found for *found, _ in seen] == [["loaded", "False"]] * 3
     assert len(builds) == 3
     assert all(seconds > 0 and rss > 0 for seconds, rss in builds)
     # The later steps read the last round's warehouse; the copy behind it is gone.
@@ -127,7 +127,10 @@ def test_full_build_rounds__each_round_builds_the_loaded_warehouse_with_no_saved
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "seen.txt", "target", "warehouse.duckdb",
     ]  # fmt: skip
-    assert before <= last_started <= datetime.now(UTC).replace(tzinfo=None)
+    # The later key checks count from the last round's start: after the second round
+    # ran, before the last one did.
+    ran = [datetime.fromisoformat(at) for *_, at in seen]
+    assert ran[1] < last_started <= ran[2]
 
 
 def test_full_build_rounds__a_failed_build_ends_the_bench_and_leaves_no_copy(
