@@ -1,4 +1,5 @@
-"""How `make bench` reports a step it ran several times beside its floor."""
+"""How `make bench` runs a step several times and reports it (beside its floor, where it
+has one)."""
 
 from __future__ import annotations
 

@@ -444,8 +444,10 @@ def test_after_preload_dbt_commands_compile_no_serializer(tmp_path) -> None:
         "        compiled.append(f'{self.cls.__qualname__} ({self.format_name})')\n"
         "        return _compile(self, *args, **kwargs)\n"
         "    setattr(builder.CodeBuilder, name, counted)\n"
-        + _FORKED_DBT
-        + "for args in [('parse',), ('run', '--select', 'stg_shop__orders')]:\n"
+    )
+    script += _FORKED_DBT
+    script += (
+        "for args in [('parse',), ('run', '--select', 'stg_shop__orders')]:\n"
         "    new = forked_dbt(*args, seen=lambda: set(compiled))\n"
         "    print(f'compiled in {args[0]}: {new}')\n"
         "from dbt_common.dataclass_schema import dbtClassMixin\n"
@@ -482,7 +484,11 @@ def test_after_warming_a_forked_dbt_command_compiles_no_macro(tmp_path) -> None:
         "from dbt_common.clients.jinja import template_cache\n"
         "from scripts.run import dbt_macro_templates, warm_dbt\n"
         "from scripts.settings import dbt_target_dir\n"
-        "warm_dbt.preload('duckdb')\n" + _FORKED_DBT + "def compiled(*args):\n"
+        "warm_dbt.preload('duckdb')\n"
+    )
+    script += _FORKED_DBT
+    script += (
+        "def compiled(*args):\n"
         "    return len(forked_dbt(*args, seen=lambda: set(template_cache.file_cache)))\n"
         "run = ('run', '--select', 'stg_shop__orders')\n"
         "compiled('parse')\n"
