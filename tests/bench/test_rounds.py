@@ -11,11 +11,13 @@ import pytest
 
 from scripts.bench.end_to_end import (
     Rounds,
+    Step,
     _build_rounds_note,
     _counts_of,
     full_build_rounds,
     main,
     remove_database,
+    render,
 )
 
 
@@ -41,6 +43,41 @@ def test_rounds__an_even_number_of_rounds_reports_the_mean_of_the_middle_two():
         "tick", "", ""
     )
     assert (step.seconds, step.floor_seconds) == (3.0, 2.0)
+
+
+def test_rounds__the_ratio_is_the_median_of_the_rounds_own_ratios():
+    # The machine slows down in the second round: both sides take longer together, and
+    # the step's median (3.0, round 1) and the floor's (2.0, round 3) come from
+    # different rounds, whose quotient 1.5 no round measured.
+    step = Rounds(
+        step=[(3.0, 1), (7.0, 1), (2.5, 1)],
+        floor=[(1.5, 1), (3.0, 1), (2.0, 1)],
+    ).as_step("load", "≤ 2x floor", "")
+
+    assert (step.seconds, step.floor_seconds) == (3.0, 2.0)
+    assert step.ratio == pytest.approx(2.0)  # the rounds: 2.0, 2.33, 1.25
+
+
+def test_render__a_row_shows_its_rounds_ratio_and_a_single_run_time_over_floor():
+    rounds = Rounds(
+        step=[(3.0, 1), (7.0, 1), (2.5, 1)], floor=[(1.5, 1), (3.0, 1), (2.0, 1)]
+    )
+    single = Step("sync", 4.0, 1, floor_seconds=1.0)
+    no_floor = Step("orders", 9.0, 1)
+
+    table = render(
+        [rounds.as_step("load", "≤ 2x floor", ""), single, no_floor], 300, 20, "here"
+    )
+
+    rows = {
+        line.split(" | ")[0]: line
+        for line in table.splitlines()
+        if line.startswith("| ")
+    }
+    assert "| 3.00 s | " in rows["| load"]
+    assert "| 2.00x |" in rows["| load"]
+    assert "| 4.00x |" in rows["| sync"]
+    assert rows["| orders"].endswith("|  |  |  |  |")
 
 
 def test_counts_of__rounds_compare_a_load_summary_without_its_time():
