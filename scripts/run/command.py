@@ -38,7 +38,13 @@ from scripts.run.steps import (
     dbt_command,
     run_step,
 )
-from scripts.settings import SettingsError, dbt_run_results, load_target, project_dir
+from scripts.settings import (
+    SettingsError,
+    dbt_run_results,
+    load_target,
+    profiles_dir,
+    project_dir,
+)
 from scripts.warehouse import WarehouseError, connect
 
 DEFAULT_LOCK_FILE = ".audiences-run.lock"
@@ -587,13 +593,15 @@ class Tick:
                 click.echo("a load failed: skipping the build and the sync", err=True)
                 return
         if build:
-            # dbt looks for dbt_project.yml in its working directory; say where it is.
-            # Unit tests check the SQL on fixed inputs, so a scheduled tick over new data
-            # learns nothing from them; they run in CI and in `make build`. dbt's docs
-            # recommend exactly this (docs/scheduling.md), and they are 19 of the ~200
-            # nodes of every tick.
+            # dbt looks for dbt_project.yml and profiles.yml in its working directory
+            # (profiles.yml then in ~/.dbt/); say where the tick found them, for a tick
+            # started elsewhere with $DBT_PROJECT_DIR. Unit tests check the SQL on fixed
+            # inputs, so a scheduled tick over new data learns nothing from them; they
+            # run in CI and in `make build`. dbt's docs recommend exactly this
+            # (docs/scheduling.md), and they are 19 of the ~200 nodes of every tick.
             args = [
                 "build", *target, "--project-dir", str(self.project),
+                "--profiles-dir", str(profiles_dir()),
                 "--exclude-resource-type", "unit_test",
             ]  # fmt: skip
             env = key_checks.scoped_env(self.keys_verified_before)

@@ -40,7 +40,9 @@ def _macros(manifest: Path) -> list[_Macro]:
     """The macros manifest.json lists, or none if it cannot be read as one."""
     try:
         macros = json.loads(manifest.read_bytes()).get("macros")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError, MemoryError):
+        # RecursionError: JSON nested deeper than the parser's stack (dbt writes no
+        # such file, but whatever lies at that path is read); MemoryError: too large.
         return []
     if not isinstance(macros, dict):
         return []

@@ -331,6 +331,36 @@ def run_dbt_cli(args: list[str]) -> int:
     return _exit_code(lambda: cli.main(args=list(args), prog_name="dbt"))
 
 
+def warm_macros(command: list[str], cwd: Path, env: Mapping[str, str] | None) -> None:
+    """Compile here the macros of the manifest the last build wrote, so that the build
+    forked next compiles only those edited since (dbt_macro_templates).
+
+    The manifest is where this build's dbt writes: its `--project-dir` (else its working
+    directory) and $DBT_TARGET_PATH of its environment, the loop's own with the step's
+    variables on top. Under dbt's macro debugging (`DBT_MACRO_DEBUGGING`,
+    `--macro-debugging`) nothing is warmed: dbt then compiles each macro with the
+    debugging hooks on, which a template compiled here would lack. A speed-up only:
+    whatever fails here leaves the build to compile its macros itself."""
+    environ = {**os.environ, **(env or {})}
+    if environ.get("DBT_MACRO_DEBUGGING") or "--macro-debugging" in command:
+        return
+    project = cwd / _option(command, "--project-dir", ".")
+    with contextlib.suppress(Exception):
+        dbt_macro_templates.warm(
+            settings.dbt_target_dir(project, environ) / "manifest.json"
+        )
+
+
+def _option(command: list[str], name: str, default: str) -> str:
+    """The value of `name` on a command line, given as `name value` or `name=value`."""
+    for index, argument in enumerate(command):
+        if argument == name and index + 1 < len(command):
+            return command[index + 1]
+        if argument.startswith(name + "="):
+            return argument.partition("=")[2]
+    return default
+
+
 def launcher(echo: Callable[[str], None]) -> Launch:
     """A step launcher for the dbt command: forked when it can be, else started as a
     process of its own (with the reason echoed)."""
@@ -346,11 +376,7 @@ def launcher(echo: Callable[[str], None]) -> Launch:
         blocker = fork_blocker()
         if blocker is None:
             echo("dbt build: forked from the loop's process (dbt already imported)")
-            # The macros the last build's manifest lists, compiled here once: the
-            # child then compiles only those edited since (dbt_macro_templates).
-            dbt_macro_templates.warm(
-                settings.dbt_target_dir(cwd, env) / "manifest.json"
-            )
+            warm_macros(command, cwd, env)
             args = command[1:]
             return start_forked(
                 lambda: run_dbt_cli(args), cwd=cwd, env=env, pass_fds=pass_fds

@@ -70,10 +70,10 @@ class Tick:
         }
         self.env.pop("AUDIENCES_ALERT_WEBHOOK_URL", None)
 
-    def run(self, *args: str) -> Outcome:
+    def run(self, *args: str, cwd: Path = REPO_ROOT) -> Outcome:
         done = subprocess.run(
             [sys.executable, "-m", "scripts", "run", *args],
-            cwd=REPO_ROOT,
+            cwd=cwd,
             env=self.env,
             capture_output=True,
             text=True,

@@ -11,13 +11,22 @@ import os
 import time
 
 from tests.alerts.conftest import Tick
+from tests.conftest import REPO_ROOT
 
 
 def test_the_tick_builds_models_and_data_tests_but_not_unit_tests(tick: Tick) -> None:
     tick.env["DBT_TARGET_PATH"] = str(tick.target_dir)
     tick.env["DBT_LOG_PATH"] = str(tick.tmp_path / "logs")
+    # Started as cron starts it: in the home folder, the project named by
+    # $DBT_PROJECT_DIR, and no ~/.dbt/profiles.yml for dbt to fall back on. dbt finds
+    # the project's profiles.yml because the tick says where it is (--profiles-dir),
+    # as every `audiences` command finds it (red team, 2026-12-07: the build failed).
+    home = tick.tmp_path / "home"
+    home.mkdir()
+    tick.env["HOME"] = str(home)
+    tick.env["DBT_PROJECT_DIR"] = str(REPO_ROOT)
 
-    out = tick.run("--no-sync")
+    out = tick.run("--no-sync", cwd=home)
 
     assert out.code == 0, out.output + out.stderr
     results = json.loads((tick.target_dir / "run_results.json").read_text())["results"]

@@ -87,8 +87,11 @@ def test_a_macro_that_does_not_compile_is_left_to_the_child(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     "content",
     [None, b"not json {", b"[1, 2]", b'{"macros": [1]}', b'{"macros": {}}',
-     b'{"macros": {"m": {"name": "m", "macro_sql": 7}, "n": "text"}}'],
-    ids=["missing", "not-json", "a-list", "macros-a-list", "no-macros", "no-macro-sql"],
+     b'{"macros": {"m": {"name": "m", "macro_sql": 7}, "n": "text"}}',
+     # Deeper than Python's JSON parser recurses: RecursionError, not ValueError.
+     b'{"macros": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"],
+    ids=["missing", "not-json", "a-list", "macros-a-list", "no-macros", "no-macro-sql",
+         "nested-too-deep"],
 )  # fmt: skip
 def test_a_manifest_that_cannot_be_read_warms_nothing_and_keeps_the_cache(
     tmp_path: Path, content: bytes | None

@@ -533,3 +533,53 @@ def test_the_loop_s_launcher_warms_from_the_step_s_target(tmp_path: Path) -> Non
     run = _fresh_interpreter(script, tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"warmed: {[macro]}" in run.stdout.splitlines(), run.stdout[-3000:]
+
+
+def test_the_loop_s_launcher_warms_where_the_build_writes_and_never_stops_it(
+    tmp_path: Path,
+) -> None:
+    """The manifest the launcher warms from is where the forked build's dbt writes:
+    under the command's --project-dir, whatever the working directory, at the loop's
+    own $DBT_TARGET_PATH when the step sets none. Under DBT_MACRO_DEBUGGING it warms
+    nothing (dbt compiles each macro with debugging hooks then). And a manifest it
+    cannot read (here nested deeper than the JSON parser recurses) still forks the
+    build: warming is a speed-up, never a reason for a tick to fail. (Red team,
+    2026-12-07: the launcher read <cwd>/target and ignored the loop's environment, and
+    a RecursionError from that file ended every tick before its build.)"""
+    macro = "{% macro from_the_project_s_target() %}1{% endmacro %}"
+    project = tmp_path / "project"
+    (project / "loop_target").mkdir(parents=True)
+    manifest = project / "loop_target" / "manifest.json"
+    manifest.write_text(
+        json.dumps({"macros": {"m": {"name": "m", "macro_sql": macro}}})
+    )
+    (tmp_path / "elsewhere").mkdir()
+    script = (
+        "import os\n"
+        "from pathlib import Path\n"
+        "from dbt_common.clients.jinja import template_cache\n"
+        "from scripts.run import warm_dbt\n"
+        "os.environ['DBT_TARGET_PATH'] = 'loop_target'\n"
+        "def popen():\n"
+        "    raise SystemExit('not forked')\n"
+        "def build(step_env):\n"
+        "    template_cache.file_cache.clear()\n"
+        "    child = warm_dbt.launcher(lambda line: None)(\n"
+        f"        ['dbt', 'debug', '--project-dir', {str(project)!r}, '--config-dir'],\n"
+        f"        cwd=Path({str(tmp_path / 'elsewhere')!r}), env=step_env,\n"
+        "        pass_fds=(), popen=popen)\n"
+        "    child.stdout.read()\n"
+        "    print(child.wait(), sorted(template_cache.file_cache))\n"
+        "build({'AUDIENCES_KEYS_VERIFIED_BEFORE': ''})\n"
+        "build({'DBT_MACRO_DEBUGGING': '1'})\n"
+        f"Path({str(manifest)!r}).write_text("
+        "'{\"macros\": ' + '[' * 200000 + ']' * 200000 + '}')\n"
+        "build(None)\n"
+    )
+    run = _fresh_interpreter(script, tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.splitlines() == [
+        f"0 {[macro]}",
+        "0 []",
+        "0 []",
+    ], run.stdout[-3000:]
