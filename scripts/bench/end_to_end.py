@@ -98,9 +98,15 @@ class Step:
     floor_rss: int | None = None
     goal: str = ""
     note: str = ""
-    # Steps timed in rounds: the median of the rounds' own ratios (Rounds.as_step). Else
-    # the table divides the time by the floor's.
-    ratio: float | None = None
+    # Steps timed in rounds: the median of the rounds' own ratios (Rounds.as_step).
+    rounds_ratio: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """The table's ratio: a timed-in-rounds step's own, else time over floor."""
+        if self.rounds_ratio is not None:
+            return self.rounds_ratio
+        return self.seconds / self.floor_seconds if self.floor_seconds else None
 
 
 def _gib(value: int | None) -> str:
@@ -139,7 +145,7 @@ class Rounds:
                 if len(self.step) > 1
                 else f"one round, the step vs its floor: {times}; {note}"
             ),
-            ratio=statistics.median(
+            rounds_ratio=statistics.median(
                 s / f for (s, _), (f, _) in zip(self.step, self.floor, strict=True)
             ),
         )
@@ -783,13 +789,7 @@ def render(
 ) -> str:
     rows = []
     for step in steps:
-        ratio = (
-            f"{step.ratio:.2f}x"
-            if step.ratio is not None
-            else f"{step.seconds / step.floor_seconds:.2f}x"
-            if step.floor_seconds
-            else ""
-        )
+        ratio = "" if step.ratio is None else f"{step.ratio:.2f}x"
         floor = "" if step.floor_seconds is None else f"{step.floor_seconds:.2f} s"
         rows.append(
             f"| {step.name} | {step.seconds:.2f} s | {_gib(step.peak_rss or None)} | "
