@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -258,6 +259,9 @@ def run(
     often as you like: loads skip files already loaded, the build is idempotent
     and the sync sends only changes, exactly once.
     """
+    webhooks_dir, segment_dir, orders_dir, lock_file = _work_in_the_project(
+        webhooks_dir, segment_dir, orders_dir, lock_file
+    )
     try:
         target = load_target(target_name)
     except SettingsError as exc:
@@ -392,6 +396,32 @@ def run(
     finally:
         stop.close()
     sys.exit(code)
+
+
+def _work_in_the_project(*paths: Path | None) -> list[Path | None]:
+    """Move the tick into the project folder, as `cd <project> && audiences run` does;
+    returns `paths` (the command line's) made absolute first, from where it started.
+
+    cron starts a command in the home folder. Started there with $DBT_PROJECT_DIR, the
+    tick used to resolve a relative warehouse path (the default `warehouse.duckdb`
+    among them) against the home folder, loading every landing file into a new, empty
+    warehouse and sending every member to Segment again under new message ids, while its
+    lock and dbt's files stayed in the project; and its steps (`python -m scripts`)
+    imported whatever `scripts` lay in that folder (red team, 2026-12-07). In the
+    project, every relative path the tick, its loads, its build and its sync read is
+    the project's, as in the `cd` form. $DBT_PROJECT_DIR and $DBT_PROFILES_DIR, if
+    relative, are made absolute from where the tick started, for its steps too."""
+    absolute = [None if path is None else path.absolute() for path in paths]
+    project = project_dir()
+    for name in ("DBT_PROJECT_DIR", "DBT_PROFILES_DIR"):
+        value = os.environ.get(name)
+        if value and not Path(value).is_absolute():
+            os.environ[name] = str(Path(value).resolve())
+    try:
+        os.chdir(project)
+    except OSError as exc:
+        fail(f"cannot work in the project folder {project}: {exc}", EXIT_USAGE)
+    return absolute
 
 
 def _settle_args(seconds: float | None) -> list[str]:
