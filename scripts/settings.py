@@ -102,9 +102,12 @@ def dbt_target_dir(
 def dbt_run_results(project: Path | None = None) -> Path:
     """The run_results.json of dbt's last invocation, which the sync's guardrails, the
     tick's alerts and the report read: $AUDIENCES_DBT_RUN_RESULTS, else where dbt wrote
-    it. Read anywhere else, a build that failed its checks would go unseen."""
+    it. Read anywhere else, a build that failed its checks would go unseen. A relative
+    $AUDIENCES_DBT_RUN_RESULTS is relative to the project, as $DBT_TARGET_PATH is."""
     explicit = os.environ.get("AUDIENCES_DBT_RUN_RESULTS")
-    return Path(explicit) if explicit else dbt_target_dir(project) / "run_results.json"
+    if explicit:
+        return (project or project_dir()) / explicit
+    return dbt_target_dir(project) / "run_results.json"
 
 
 def profiles_dir() -> Path:

@@ -75,7 +75,8 @@ Exit codes (docs/scheduling.md):
     "--plan-out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the plan as JSON here (dry run default: target/segment_sync_plan.json).",
+    help="Write the plan as JSON here (dry run default: segment_sync_plan.json in dbt's "
+    "target folder, target/ of the project unless $DBT_TARGET_PATH says otherwise).",
 )
 @click.option(
     "--force",

@@ -29,7 +29,7 @@ from scripts.file_replace import replace_file
 from scripts.secret_keys import describe_odd_character, odd_character_at
 from scripts.segment_sync import guards, lock, outbox, outcomes, payloads, plan
 from scripts.segment_sync.redact import Redactor, library_logging
-from scripts.settings import SettingsError, load_target
+from scripts.settings import SettingsError, dbt_target_dir, load_target
 from scripts.warehouse import (
     NoWarehouseError,
     Warehouse,
@@ -303,7 +303,9 @@ class SyncRun:
             refusals=[r.as_dict() for r in refusals],
             samples=samples,
         )
-        out = self.o.plan_out or Path("target") / "segment_sync_plan.json"
+        # Beside dbt's own files (its target folder, in the project), wherever the
+        # command was started: not a `target/` of the working directory.
+        out = self.o.plan_out or dbt_target_dir() / "segment_sync_plan.json"
         _write_plan_file(out, document)
         self.echo(f"plan written to {out}")
         return ExitCode.OK

@@ -196,6 +196,27 @@ def test_sync_segment__dry_run_changes_nothing(engine: str, sync_cli: Sync):
     assert '"Audience Exited"' in out.stdout
 
 
+def test_sync_segment__a_dry_run_s_plan_goes_beside_dbt_s_files(
+    duck: str, sync_cli: Sync, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """Without --plan-out, the plan goes to dbt's target folder ($DBT_TARGET_PATH, else
+    target/ of the project), not to a target/ of wherever the command was started (red
+    team, 2026-12-07: from a folder holding a file named `target`, the dry run failed;
+    from the home folder, it left a target/ there)."""
+    sync_cli.members([(AUDIENCE, f"u{i}") for i in range(3)])
+    started_in = tmp_path / "elsewhere"
+    started_in.mkdir()
+    (started_in / "target").write_text("not a folder")
+    monkeypatch.chdir(started_in)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
+
+    out = sync_cli.run("--dry-run", write_key=None)
+
+    assert out.code == 0, out.stderr
+    plan = json.loads((tmp_path / "dbt-target" / "segment_sync_plan.json").read_text())
+    assert plan["audiences"][0]["enter"] == 3
+
+
 def test_sync_segment__real_run_needs_write_key(duck: str, sync_cli: Sync):
     sync_cli.members([(AUDIENCE, "a")])
     out = sync_cli.run(write_key=None)

@@ -114,3 +114,8 @@ def test_dbt_run_results__is_read_where_dbt_wrote_it(monkeypatch, tmp_path):
     assert dbt_run_results(project) == tmp_path / "abs" / "run_results.json"
     monkeypatch.setenv("AUDIENCES_DBT_RUN_RESULTS", str(tmp_path / "r.json"))
     assert dbt_run_results(project) == tmp_path / "r.json"
+    # Relative: to the project, as DBT_TARGET_PATH, not to the working directory (red
+    # team, 2026-12-07: a tick started elsewhere looked for it there and reported its
+    # successful build as one that wrote no results, on every tick).
+    monkeypatch.setenv("AUDIENCES_DBT_RUN_RESULTS", "target/r.json")
+    assert dbt_run_results(project) == project / "target" / "r.json"
