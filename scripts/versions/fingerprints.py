@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.settings import dbt_target_dir
+from scripts.settings import dbt_target_dir, profiles_dir
 
 FINGERPRINTS_SEED = Path("seeds/audience_fingerprints.csv")
 # Meta under `meta.audience` that changes membership (the holdout/treatment split). The
@@ -343,7 +343,9 @@ def load_manifest(project_dir: Path) -> dict:
             "--project-dir",
             str(project_dir),
             "--profiles-dir",
-            str(project_dir),
+            # The profiles.yml every `audiences` command reads ($DBT_PROFILES_DIR, else
+            # the project's), not always the project's.
+            str(profiles_dir()),
             "--select",
             *_DEFINITION_CHECKS,
         ]

@@ -105,6 +105,23 @@ def test_record_then_check_then_list(tiny):
     assert seed(tiny).read_text().splitlines()[1:] == [row]
 
 
+def test_the_profile_is_read_where_every_command_reads_it(tiny, tmp_path, monkeypatch):
+    """$DBT_PROFILES_DIR names the profiles.yml of every `audiences` command; the
+    versions check compiled with the project's always, and failed as a definition error
+    where the project has none (red team, 2026-12-07)."""
+    elsewhere = tmp_path / "profiles"
+    elsewhere.mkdir()
+    (tiny / "profiles.yml").rename(elsewhere / "profiles.yml")
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(elsewhere))
+
+    recorded = run("record")
+
+    assert (recorded.exit_code, recorded.stdout) == (
+        0,
+        "recorded tiny v1\n1 new fingerprint(s) recorded\n",
+    ), recorded.stderr
+
+
 def test_check__a_logic_change_without_a_new_version(tiny):
     run("record")
     macro = tiny / "macros/tiny_filter.sql"
