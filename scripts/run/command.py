@@ -43,7 +43,6 @@ from scripts.settings import (
     SettingsError,
     dbt_run_results,
     load_target,
-    profiles_dir,
     project_dir,
 )
 from scripts.warehouse import WarehouseError, connect
@@ -623,15 +622,14 @@ class Tick:
                 click.echo("a load failed: skipping the build and the sync", err=True)
                 return
         if build:
-            # dbt looks for dbt_project.yml and profiles.yml in its working directory
-            # (profiles.yml then in ~/.dbt/); say where the tick found them, for a tick
-            # started elsewhere with $DBT_PROJECT_DIR. Unit tests check the SQL on fixed
-            # inputs, so a scheduled tick over new data learns nothing from them; they
-            # run in CI and in `make build`. dbt's docs recommend exactly this
+            # dbt looks for dbt_project.yml in its working directory; say where it is
+            # (the tick works in the project folder, so profiles.yml is found there, or
+            # at $DBT_PROFILES_DIR: _work_in_the_project). Unit tests check the SQL on
+            # fixed inputs, so a scheduled tick over new data learns nothing from them;
+            # they run in CI and in `make build`. dbt's docs recommend exactly this
             # (docs/scheduling.md), and they are 19 of the ~200 nodes of every tick.
             args = [
                 "build", *target, "--project-dir", str(self.project),
-                "--profiles-dir", str(profiles_dir()),
                 "--exclude-resource-type", "unit_test",
             ]  # fmt: skip
             env = key_checks.scoped_env(self.keys_verified_before)

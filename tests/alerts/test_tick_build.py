@@ -22,8 +22,8 @@ def test_the_tick_builds_models_and_data_tests_but_not_unit_tests(tick: Tick) ->
     tick.env["DBT_LOG_PATH"] = str(tick.tmp_path / "logs")
     # Started as cron starts it: in the home folder, the project named by
     # $DBT_PROJECT_DIR, and no ~/.dbt/profiles.yml for dbt to fall back on. dbt finds
-    # the project's profiles.yml because the tick says where it is (--profiles-dir),
-    # as every `audiences` command finds it (red team, 2026-12-07: the build failed).
+    # the project's profiles.yml because the tick works in the project folder (red
+    # team, 2026-12-07: the build failed, dbt looking in the home folder and ~/.dbt).
     home = tick.tmp_path / "home"
     home.mkdir()
     tick.env["HOME"] = str(home)
