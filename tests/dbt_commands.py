@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from scripts.run.warm_dbt import dbt_option
 from tests.conftest import REPO_ROOT
 
 PARSE_FILE = "partial_parse.msgpack"
@@ -55,16 +56,6 @@ def _cache_dir() -> Path:
         _cache = Path(tempfile.mkdtemp(prefix="dbt-partial-parse-"))
         atexit.register(shutil.rmtree, _cache, True)
     return _cache
-
-
-def _option(args: Sequence[str], name: str) -> str | None:
-    """The value of `name VALUE` or `name=VALUE` in dbt's arguments, if given."""
-    for index, arg in enumerate(args):
-        if arg == name and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
 
 
 class _ForkServer:
@@ -139,14 +130,16 @@ def run(
     if not args or Path(args[0]) != DBT:  # not this environment's dbt
         return subprocess.run(args, env=env, cwd=cwd, **kwargs)
     target_dir = env.get("DBT_TARGET_PATH")
-    target = _option(args, "--target") or env.get("AUDIENCES_TARGET") or "dev"
+    target = dbt_option(args, "--target") or env.get("AUDIENCES_TARGET") or "dev"
     database = env.get("AUDIENCES_DUCKDB_PATH")
     if not (target_dir and target == "dev" and database):
         return _run(args, env, cwd, kwargs)
-    project = _option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or REPO_ROOT
-    if _option(args, "--project-dir") is None:
+    project = (
+        dbt_option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or REPO_ROOT
+    )
+    if dbt_option(args, "--project-dir") is None:
         args += ["--project-dir", str(project)]
-    if _option(args, "--profiles-dir") is None and not env.get("DBT_PROFILES_DIR"):
+    if dbt_option(args, "--profiles-dir") is None and not env.get("DBT_PROFILES_DIR"):
         args += ["--profiles-dir", str(REPO_ROOT)]
     database_path = Path(database)
     if not database_path.is_absolute():
@@ -154,7 +147,7 @@ def run(
     env["AUDIENCES_DUCKDB_PATH"] = database_path.name
     key = hashlib.sha256(
         "\0".join(
-            [str(Path(project).resolve()), target, _option(args, "--vars") or "",
+            [str(Path(project).resolve()), target, dbt_option(args, "--vars") or "",
              database_path.name, env.get("DBT_PROFILES_DIR", "")]
         ).encode()
     ).hexdigest()  # fmt: skip

@@ -31,7 +31,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -344,21 +344,21 @@ def warm_macros(command: list[str], cwd: Path, env: Mapping[str, str] | None) ->
     environ = {**os.environ, **(env or {})}
     if environ.get("DBT_MACRO_DEBUGGING") or "--macro-debugging" in command:
         return
-    project = cwd / _option(command, "--project-dir", ".")
+    project = cwd / (dbt_option(command, "--project-dir") or ".")
     with contextlib.suppress(Exception):
         dbt_macro_templates.warm(
             settings.dbt_target_dir(project, environ) / "manifest.json"
         )
 
 
-def _option(command: list[str], name: str, default: str) -> str:
-    """The value of `name` on a command line, given as `name value` or `name=value`."""
-    for index, argument in enumerate(command):
-        if argument == name and index + 1 < len(command):
-            return command[index + 1]
-        if argument.startswith(name + "="):
-            return argument.partition("=")[2]
-    return default
+def dbt_option(args: Sequence[str], name: str) -> str | None:
+    """The value of `name VALUE` or `name=VALUE` in a dbt command line, if given."""
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def launcher(echo: Callable[[str], None]) -> Launch:
