@@ -33,13 +33,16 @@ DEMO_DIR ?= build/demo-data
 DEMO_PEOPLE ?= 10000
 DEMO_DAYS ?= 90
 DEMO_SEED ?= 7
-export AUDIENCES_DUCKDB_PATH ?= warehouse.duckdb
+# The demo's warehouse: the one file `make demo` replaces and `make clean` removes, this
+# checkout's own. The other targets use AUDIENCES_DUCKDB_PATH when it is set.
+DEMO_WAREHOUSE := warehouse.duckdb
+export AUDIENCES_DUCKDB_PATH ?= $(DEMO_WAREHOUSE)
 # Tests, benchmarks and mutation runs reach nothing beyond 127.0.0.1: dbt's anonymous usage
 # events (docs.getdbt.com/reference/global-configs/usage-stats) stay off there. Whether a
 # user's own builds send them stays the user's choice (DO_NOT_TRACK, dbt's own setting).
 test-python test-spark bench bench-demo bench-load bench-sync mutate: export DO_NOT_TRACK = 1
 
-.PHONY: help setup hooks demo demo-sync demo-data load build versions sync report test lint fix \
+.PHONY: help setup hooks demo demo-warehouse-reset demo-sync demo-data load build versions sync report test lint fix \
         typecheck test-python test-spark docs bench bench-demo bench-load bench-sync mutate clean
 
 help: ## List the targets
@@ -118,8 +121,25 @@ demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatib
 	  SEGMENT_WRITE_KEY=demo-write-key SEGMENT_HOST=$$url $(BIN)/audiences sync segment
 
 demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> sizes -> HTML report
-	rm -f $(AUDIENCES_DUCKDB_PATH)
-	$(MAKE) --no-print-directory demo-data load build sync report report-html
+	$(MAKE) --no-print-directory demo-warehouse-reset demo-data load build sync report report-html
+
+# The demo starts from an empty warehouse by deleting the checkout's own, never the file an
+# exported AUDIENCES_DUCKDB_PATH names (docs/scheduling.md suggests an absolute one for a
+# real warehouse): its ledger and sync state cannot be recomputed. If that names an existing
+# file, the demo stops before loading anything into it. On PostgreSQL
+# (AUDIENCES_TARGET=postgres) the demo loads into the configured database as it is.
+demo-warehouse-reset:
+	@if [ "$${AUDIENCES_TARGET:-dev}" != dev ]; then exit 0; fi; \
+	if [ "$$(realpath -m -- '$(AUDIENCES_DUCKDB_PATH)')" = "$$(realpath -m -- '$(DEMO_WAREHOUSE)')" ]; then \
+	  echo "rm -rf $(DEMO_WAREHOUSE) $(DEMO_WAREHOUSE).wal $(DEMO_WAREHOUSE).tmp"; \
+	  rm -rf '$(DEMO_WAREHOUSE)' '$(DEMO_WAREHOUSE).wal' '$(DEMO_WAREHOUSE).tmp'; \
+	elif [ -e '$(AUDIENCES_DUCKDB_PATH)' ]; then \
+	  echo "error: AUDIENCES_DUCKDB_PATH names an existing warehouse ($(AUDIENCES_DUCKDB_PATH));" \
+	    "make demo would load its demo data into it, so it stops here and changes nothing." >&2; \
+	  echo "  make demo builds this checkout's $(DEMO_WAREHOUSE) afresh: unset AUDIENCES_DUCKDB_PATH," \
+	    "or point it at a file that does not exist yet." >&2; \
+	  exit 2; \
+	fi
 
 docs: setup ## dbt docs: models, tests, exposures and audience meta in target/static_index.html
 	$(BIN)/dbt docs generate --static --quiet --no-use-colors
@@ -184,5 +204,7 @@ bench-sync: setup ## Sync vs raw requests on 1 M members, 2 M messages (printed)
 mutate: setup ## Mutation testing (not in `make test`; ~2.5 h, benchmarks/mutation.md); MUTATE_ARGS='--python versions'
 	$(BIN)/python -m scripts.mutation $(MUTATE_ARGS)
 
-clean: ## Remove build output, the demo warehouse and caches
-	rm -rf build target logs .pytest_cache .ruff_cache $(AUDIENCES_DUCKDB_PATH)
+clean: ## Remove build output, this checkout's demo warehouse and caches
+	@# The demo's own warehouse only: never the file an exported AUDIENCES_DUCKDB_PATH names.
+	rm -rf build target logs .pytest_cache .ruff_cache \
+	  $(DEMO_WAREHOUSE) $(DEMO_WAREHOUSE).wal $(DEMO_WAREHOUSE).tmp

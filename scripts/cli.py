@@ -14,12 +14,14 @@ EPILOG = """\b
 The usual loop, on the embedded DuckDB file:
   audiences demo-data --out demo-data --people 2000 --days 60
   audiences load webhooks demo-data/webhooks
+  audiences load segment-events demo-data/segment
   audiences load orders demo-data/orders
   dbt build
   audiences sync segment --dry-run
 
-Every subcommand takes --target NAME and finds the warehouse through the same
-profiles.yml that dbt uses. `audiences COMMAND --help` shows examples for each.
+Every command that reads or writes the warehouse (load, run, sync, report) takes
+--target NAME and finds it through the same profiles.yml that dbt uses; the others
+follow AUDIENCES_TARGET. `audiences COMMAND --help` shows examples for each.
 """
 
 
