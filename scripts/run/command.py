@@ -270,8 +270,18 @@ def run(
         ("--segment-events", segment_dir),
         ("--orders", orders_dir),
     ):
-        if path is not None and not path.is_dir():
+        if path is None or path.is_dir():
+            continue
+        if path.exists():
             fail(f"{label} {path} is not a directory", EXIT_USAGE)
+        # Missing: a volume not mounted yet, or a folder renamed under a schedule. That
+        # is the tick's failure, not a usage error: its load of the folder fails, and the
+        # tick records itself and alerts (load_failed), as when it vanishes under a loop.
+        click.echo(
+            f"warning: {label} {path} does not exist: its load will fail "
+            "(the build and the sync are skipped)",
+            err=True,
+        )
     if ticks is not None and every_minutes is None:
         fail("--ticks counts the ticks of a loop: give --every too", EXIT_USAGE)
     project = project_dir()

@@ -511,6 +511,36 @@ def test_a_lock_file_replaced_while_being_locked_is_locked_again(
         assert path.read_text() == f"{os.getpid()}\n"
 
 
+def test_a_missing_landing_folder_is_a_failed_tick_recorded_and_alerted(
+    tick: Tick, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
+    """An unmounted volume under cron: the tick was a usage error (exit 2), which no
+    alert and no runs row told anyone of, every tick, for as long as it lasted."""
+    webhooks = _landing(tmp_path / "landing" / "webhooks", "a.ndjson", 0)
+    missing = tmp_path / "mnt" / "orders"
+    tick.env["AUDIENCES_ALERT_WEBHOOK_URL"] = webhook.url
+
+    out = tick.run("--webhooks", str(webhooks), "--orders", str(missing), "--no-sync")
+
+    assert out.code == 6, out.output + out.stderr
+    assert f"--orders {missing} does not exist" in out.stderr
+    (text,) = webhook.texts()
+    assert "`audiences load orders` exited 2" in text
+    assert str(missing) in text
+    ((status, code, steps, alerts),) = _runs()
+    assert (status, code, alerts) == ("failed", 6, "load_failed")
+    ran = [step["step"] for step in json.loads(steps)]
+    assert ran == ["load webhooks", "load orders"]  # no build after a failed load
+
+    # A file where a folder is expected is still the operator's typo: a usage error.
+    a_file = tmp_path / "orders.csv"
+    a_file.write_text("")
+    typo = tick.run("--orders", str(a_file), "--no-build", "--no-sync")
+    assert typo.code == 2, typo.output + typo.stderr
+    assert f"Directory '{a_file}' is a file" in typo.stderr
+    assert len(_runs()) == 1
+
+
 def test_a_load_that_fails_names_the_loader_and_the_error() -> None:
     step = StepResult(
         "load orders",
