@@ -52,9 +52,16 @@ class Warehouse:
         self.target = target
         self.dialect = target.type
         self._in_transaction = False
+        # Whether opening it made a new DuckDB file: a command that writes can say so, as
+        # a relative path read from another working directory names a new, empty file.
+        self.created = False
         if self.dialect == "duckdb":
             import duckdb
 
+            self.created = (
+                target.duckdb_path != ":memory:"
+                and not Path(target.duckdb_path).exists()
+            )
             try:
                 self._conn = duckdb.connect(
                     target.duckdb_path, config=target.duckdb_settings
@@ -219,6 +226,20 @@ class Warehouse:
     def timestamp_type(self) -> str:
         """Timestamps are stored as UTC wall time without zone on every engine."""
         return "timestamp"
+
+
+def new_file_note(wh: Warehouse) -> str | None:
+    """What a command that writes says when it made a new DuckDB file: its full path.
+    A relative AUDIENCES_DUCKDB_PATH (or the default warehouse.duckdb) is read from the
+    working directory, so a command started elsewhere would otherwise fill a new, empty
+    warehouse there in silence."""
+    if not wh.created:
+        return None
+    return (
+        f"note: no warehouse was at {Path(wh.target.duckdb_path).resolve()}: a new one "
+        "is created there (AUDIENCES_DUCKDB_PATH, or the default warehouse.duckdb, is "
+        "read relative to the working directory)"
+    )
 
 
 def connect(target_name: str | None = None, *, built: bool = False) -> Warehouse:

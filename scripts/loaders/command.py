@@ -139,13 +139,15 @@ def execute(
 ) -> None:
     """Run a loader and turn its outcome into the summary line and the exit status."""
     from scripts.settings import SettingsError
-    from scripts.warehouse import WarehouseError, connect
+    from scripts.warehouse import WarehouseError, connect, new_file_note
 
     try:
         check_named(paths)
         wh = connect(target_name)
     except (SettingsError, WarehouseError, InputError) as exc:
         fail(str(exc), EXIT_USAGE)
+    if note := new_file_note(wh):
+        click.echo(note, err=True)
     try:
         with _stop_signals() as stop_requested:
             opts = Options(
@@ -439,7 +441,7 @@ def api_command(
         base_url_for,
     )
     from scripts.loaders.api_store import ApiStore, PageCounts
-    from scripts.warehouse import WarehouseError, connect
+    from scripts.warehouse import WarehouseError, connect, new_file_note
 
     try:
         bearer = api_key_from_env()
@@ -467,6 +469,8 @@ def api_command(
     started = time.monotonic()
     try:
         with connect(target_name) as warehouse:
+            if note := new_file_note(warehouse):
+                click.echo(note, err=True)
             store = ApiStore(warehouse)
             ensure_rights(warehouse, store.ensure_tables, "raw_customerio")
             for message_type in message_types or (None,):

@@ -177,6 +177,25 @@ def test_orders__reject_threshold_boundary_by_share(
     assert result.exit_code == exit_code, result.output
 
 
+def test_load__a_new_warehouse_file_is_said_with_its_full_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started in another folder, a relative warehouse path names a new, empty file
+    there: the load says so (it filled one in silence), and only when it made it."""
+    write(tmp_path / "in" / "a.ndjson", _events("01N", 3))
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", "warehouse.duckdb")
+    made = run_load("webhooks", [tmp_path / "in"], "dev")
+    again = run_load("webhooks", [tmp_path / "in"], "dev")
+    assert made.exit_code == again.exit_code == 0, made.output + again.output
+    created = elsewhere / "warehouse.duckdb"
+    assert created.exists()
+    assert f"note: no warehouse was at {created}: a new one is created" in made.output
+    assert "no warehouse was at" not in again.output
+
+
 def test_load__usage_errors_exit_2_without_traceback(tmp_path: Path, duckdb_path: Path):
     runner = CliRunner()
     missing = runner.invoke(main, ["load", "webhooks", str(tmp_path / "nope")])
