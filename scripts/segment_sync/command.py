@@ -36,11 +36,11 @@ def sync() -> None:
     epilog="""\b
 Examples:
   audiences sync segment --dry-run
-  audiences sync segment --dry-run --audience lapsed_buyers --plan-out plan.json
+  audiences sync segment --dry-run --audience email_clickers --plan-out plan.json
   SEGMENT_WRITE_KEY=... audiences sync segment
   SEGMENT_WRITE_KEY=... SEGMENT_HOST=https://events.eu1.segmentapis.com \\
       audiences sync segment --target postgres --max-rps 50
-  SEGMENT_WRITE_KEY=... audiences sync segment --audience lapsed_buyers --force
+  SEGMENT_WRITE_KEY=... audiences sync segment --audience email_clickers --force
   SEGMENT_WRITE_KEY=... audiences sync segment --workers 2 --max-rps 500
   SEGMENT_WRITE_KEY=... SEGMENT_SPACE_ID=spa_123 audiences sync segment
 
@@ -49,7 +49,8 @@ Exit codes (docs/scheduling.md):
   0  ok: every planned message was confirmed (or nothing to do, or dry run)
   1  error: warehouse unreachable, sync models missing, segment_sync tables
      from a newer release, unexpected failure
-  2  usage: bad option, unknown target, SEGMENT_WRITE_KEY unset for a real run
+  2  usage: bad option, unknown target or --audience, SEGMENT_WRITE_KEY unset
+     for a real run
   3  refused by a guardrail (too large a change, drop to zero, stale inputs,
      failed dbt checks, holdout leak, an --empty build); nothing was sent.
      Changes are judged against what the last accepted run decided, not what
@@ -66,7 +67,8 @@ Exit codes (docs/scheduling.md):
     "audiences",
     multiple=True,
     metavar="KEY",
-    help="Only this audience (repeatable). Default: every audience in input or state.",
+    help="Only this audience (repeatable). Default: every audience in input or state. "
+    "A key in neither is a usage error (exit 2).",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Plan and print; send and change nothing."

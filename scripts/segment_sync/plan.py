@@ -161,6 +161,24 @@ def check_inputs(wh: Warehouse, schema: str) -> None:
             )
 
 
+def known_audiences(wh: Warehouse, schema: str) -> list[str]:
+    """Every audience key the sync can act on, sorted: one in its inputs (members, exits,
+    skips) or in its own state (what Segment holds, what earlier runs decided, unsent or
+    dead-lettered messages). An audience removed from the inputs is still known while the
+    state holds it: its members must exit."""
+    outbox.stage(wh)
+    sources = [f"{schema}.{MEMBERSHIPS}", f"{schema}.{EXITS}"]
+    if wh.table_exists(schema, SKIPS):
+        sources.append(f"{schema}.{SKIPS}")
+    sources += ["sync_state", "sync_decided", "sync_unsent"]
+    union = " union ".join(f"select audience_key from {name}" for name in sources)
+    rows = wh.query(
+        f"select audience_key from ({union}) as known "
+        "where audience_key is not null order by 1"
+    )
+    return [str(key) for (key,) in rows]
+
+
 def input_columns(wh: Warehouse, schema: str, table: str) -> set[str]:
     rows = wh.query(
         "select column_name from information_schema.columns "

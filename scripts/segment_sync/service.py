@@ -237,8 +237,12 @@ class SyncRun:
             self.err(f"error: {exc}")
             return ExitCode.ERROR
         if self.o.dry_run:
+            if self._unknown_audiences(wh, schema):
+                return ExitCode.USAGE
             return self._dry_run(wh, schema)
         installation_id = outbox.ensure(wh)
+        if self._unknown_audiences(wh, schema):
+            return ExitCode.USAGE  # before the run is logged: nothing was attempted
         outbox.start_run(
             wh,
             run_id=self.run_id,
@@ -273,6 +277,23 @@ class SyncRun:
             lock.release(wh, self.lock_token)
         self._finish(wh, status, code, error)
         return code
+
+    def _unknown_audiences(self, wh: Warehouse, schema: str) -> bool:
+        """Say so (and return True) when an --audience names no audience of the inputs
+        or of the sync's state: planned, it was an empty plan and exit 0, so a typo on a
+        scheduled `--force` run silently did nothing."""
+        if not self.o.audiences:
+            return False
+        known = plan.known_audiences(wh, schema)
+        unknown = sorted(set(self.o.audiences) - set(known))
+        if not unknown:
+            return False
+        self.err(
+            f"error: --audience {', '.join(unknown)}: no such audience in the sync's "
+            f"input ({schema}.{plan.MEMBERSHIPS} and its exits and skips) or state; "
+            f"known: {', '.join(known) or 'none'}"
+        )
+        return True
 
     # ------------------------------------------------------------------ dry run
     def _dry_run(self, wh: Warehouse, schema: str) -> int:

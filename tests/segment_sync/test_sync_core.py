@@ -291,3 +291,46 @@ def test_sync_segment__audience_filter_leaves_other_pending_rows_pending(
     assert sync_cli.run().code == 0
     assert transitions(sync_cli.receiver) == expected_enters(pairs)
     assert sync_cli.state() == set(pairs)
+
+
+def test_sync_segment__an_unknown_audience_is_a_usage_error(
+    engine: str, sync_cli: Sync
+):
+    """`--audience lapsed_buyer` (a typo) planned nothing and exited 0, so a scheduled
+    `--force` run silently did nothing. Refused before planning, sending or logging."""
+    sync_cli.members([(LAPSED, "u1"), (VIP, "v1")])
+    plan_file = sync_cli.tmp_path / "plan.json"
+
+    dry = sync_cli.run(
+        "--dry-run", "--audience", "lapsed_buyer", "--plan-out", str(plan_file)
+    )
+    real = sync_cli.run("--audience", VIP, "--audience", "vip", "--force")
+
+    expected = (
+        "error: --audience {}: no such audience in the sync's input "
+        "(analytics.sync_segment__audience_memberships and its exits and skips) or "
+        f"state; known: {LAPSED}, {VIP}\n"
+    )
+    assert (dry.code, dry.stderr) == (2, expected.format("lapsed_buyer"))
+    assert (real.code, real.stderr) == (2, expected.format("vip"))
+    assert not plan_file.exists()
+    assert sync_cli.receiver.stats()["requests"] == 0
+    assert sync_cli.query("select count(*) from segment_sync.runs") == [(0,)]
+
+
+def test_sync_segment__an_audience_only_in_the_state_is_known(
+    engine: str, sync_cli: Sync
+):
+    """Removed from the input, an audience's members must still exit: --audience names
+    it by what the sync's state holds."""
+    sync_cli.members([(LAPSED, "u1"), (VIP, "v1")])
+    assert sync_cli.run().code == 0
+    sync_cli.members([(LAPSED, "u1")])
+
+    out = sync_cli.run("--audience", VIP, "--force")  # past drop_to_zero
+
+    assert out.code == 0, out.stderr
+    assert sync_cli.state() == {(LAPSED, "u1")}
+    assert ("Audience Exited", "v1", VIP, "window_expired") in transitions(
+        sync_cli.receiver
+    )
