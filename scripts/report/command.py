@@ -25,7 +25,8 @@ from scripts.warehouse import WarehouseError, connect
     help="Write the HTML report here instead of printing the size table.",
 )
 def report(target_name: str | None, out: Path | None) -> None:
-    """Print each audience's size per arm and the latest run's entries and exits,
+    """Print each audience's size per arm and the latest build's entries and exits
+    (0 when that build changed nothing for the audience),
     how each synced audience's treatment arm reaches Segment (sent under a user id or an
     email-derived anonymousId, or not sent, by reason), and how many opens each
     Customer.io open flag removed as machine opens (dbt var machine_open_flags).

@@ -1,4 +1,10 @@
-"""Audience sizes from the dbt outputs: members per arm and the latest run's movements."""
+"""Audience sizes from the dbt outputs: members per arm and the latest build's movements.
+
+The latest build is the ledger's latest look at the audiences
+(`int_audience_ledger_moments`, one row per build that writes history, whether or not
+anyone entered or left), not its latest change: after a build that changed nothing an
+audience's entries and exits are 0, not those of the last build that changed it.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ def audience_sizes(warehouse: Warehouse) -> list[AudienceSize]:
         "dim_audiences",
         "fct_audience_memberships",
         "fct_audience_membership_changes",
+        "int_audience_ledger_moments",
     ):
         if not warehouse.table_exists(schema, table):
             raise LookupError(
@@ -35,8 +42,8 @@ def audience_sizes(warehouse: Warehouse) -> list[AudienceSize]:
         with
 
         latest_run as (
-            select max(changed_at) as changed_at
-            from {schema}.fct_audience_membership_changes
+            select max(evaluated_at) as changed_at
+            from {schema}.int_audience_ledger_moments
         ),
 
         movements as (
