@@ -119,15 +119,17 @@ def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
 
 
 def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
+    # As wide as the longest key: a fixed 32 shifted every row of a longer one.
+    width = max(map(len, [*p.audiences, "audience"]))
     header = (
-        f"{'audience':<32} {'current':>8} {'desired':>8} {'enter':>7} {'exit':>7} "
+        f"{'audience':<{width}} {'current':>8} {'desired':>8} {'enter':>7} {'exit':>7} "
         f"{'unchanged':>9} {'deferred':>8} {'resync':>7} {'skipped':>8}"
     )
     echo(header)
     for key in sorted(p.audiences):
         a = p.audiences[key]
         echo(
-            f"{key:<32} {a.current_members:>8} {a.desired_members:>8} {a.enter:>7} "
+            f"{key:<{width}} {a.current_members:>8} {a.desired_members:>8} {a.enter:>7} "
             f"{a.exit:>7} {a.unchanged:>9} {a.deferred:>8} {a.resync:>7} "
             f"{a.skipped:>8}"
         )

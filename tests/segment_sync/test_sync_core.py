@@ -334,3 +334,24 @@ def test_sync_segment__an_audience_only_in_the_state_is_known(
     assert ("Audience Exited", "v1", VIP, "window_expired") in transitions(
         sync_cli.receiver
     )
+
+
+def test_sync_segment__the_plan_table_is_as_wide_as_the_longest_key(
+    duck: str, sync_cli: Sync
+):
+    """A fixed 32-character column shifted every row of a longer key (the demo's
+    cart_recovery_clicked_no_purchase is 33) one place right of its header."""
+    long_key = "cart_recovery_clicked_no_purchase"
+    sync_cli.members([(long_key, "u1"), (VIP, "v1")])
+
+    out = sync_cli.run("--dry-run", "--plan-out", str(sync_cli.tmp_path / "plan.json"))
+
+    assert out.code == 0, out.stderr
+    lines = out.stdout.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("audience ")))
+    table = lines[header : header + 3]
+    assert [line.split()[0] for line in table] == ["audience", long_key, VIP]
+    assert {len(line) for line in table} == {len(table[0])}
+    assert table[0].index("current") == len(long_key) + 2  # one space, 8 wide
+    for row in table[1:]:
+        assert row.split()[1:] == ["0", "1", "1", "0", "0", "0", "0", "0"]
