@@ -50,7 +50,7 @@ Exit codes (docs/scheduling.md):
   1  error: warehouse unreachable, sync models missing, segment_sync tables
      from a newer release, unexpected failure
   2  usage: bad option, unknown target or --audience, SEGMENT_WRITE_KEY unset
-     for a real run
+     or not a write key (too short, a space, a non-ASCII character) for a real run
   3  refused by a guardrail (too large a change, drop to zero, stale inputs,
      failed dbt checks, holdout leak, an --empty build); nothing was sent.
      Changes are judged against what the last accepted run decided, not what
@@ -254,7 +254,8 @@ def segment(
     \b
     SEGMENT_WRITE_KEY (required unless --dry-run) and SEGMENT_HOST (default
     https://api.segment.io; the EU endpoint or a local receiver) come from the
-    environment. The key is never printed or stored.
+    environment. The key is never printed or stored; a real run refuses a value
+    that cannot be one (under 12 characters: Segment's have 32).
     """
     options = service.SyncOptions(
         target_name=target_name,

@@ -10,6 +10,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# Segment's write keys are 32 random letters and digits. A value much shorter is a
+# placeholder or a slip (`SEGMENT_WRITE_KEY=x`), never a key: a real run refuses it up
+# front (service.py), and redacting it replaced every "x" of the output ("does not
+# e***ist"), garbling each message and showing the key to anyone who compared them.
+MIN_WRITE_KEY_LENGTH = 12
+
 
 class Redactor:
     """Replaces the write key wherever text leaves the process (output, logs, tables)."""
@@ -17,7 +23,10 @@ class Redactor:
     def __init__(self, secret: str | None):
         # Around the key, whitespace pasted with it is not secret: redacting a blank
         # key made every space of the output "***" (such a key is refused anyway).
-        self._secret = (secret or "").strip() or None
+        secret = (secret or "").strip()
+        # Too short to be a key, it is never sent (a dry run needs no key), and text
+        # that holds it is not about it.
+        self._secret = secret if len(secret) >= MIN_WRITE_KEY_LENGTH else None
 
     def __call__(self, text: str) -> str:
         if self._secret and self._secret in text:

@@ -28,7 +28,7 @@ from scripts import stop_signals
 from scripts.file_replace import replace_file
 from scripts.secret_keys import describe_odd_character, odd_character_at
 from scripts.segment_sync import guards, lock, outbox, outcomes, payloads, plan
-from scripts.segment_sync.redact import Redactor, library_logging
+from scripts.segment_sync.redact import MIN_WRITE_KEY_LENGTH, Redactor, library_logging
 from scripts.settings import SettingsError, dbt_target_dir, load_target
 from scripts.warehouse import (
     NoWarehouseError,
@@ -203,6 +203,16 @@ class SyncRun:
             # fault (exit 5); Segment's write keys are letters and digits.
             key = self.write_key or ""
             self.err(f"error: {describe_odd_character('SEGMENT_WRITE_KEY', key, odd)}")
+            return ExitCode.USAGE
+        length = len(self.write_key or "")
+        if not self.o.dry_run and length < MIN_WRITE_KEY_LENGTH:
+            # Said by its length, never echoed (nor redacted: redact.py).
+            self.err(
+                "error: SEGMENT_WRITE_KEY is too short to be a Segment write key "
+                f"({length} character(s); Segment's have 32, and "
+                f"fewer than {MIN_WRITE_KEY_LENGTH} are refused): export the write key "
+                "of the Segment source (its Settings, API Keys), not a placeholder"
+            )
             return ExitCode.USAGE
         try:
             target = load_target(self.o.target_name)

@@ -249,6 +249,39 @@ def test_sync_segment__a_write_key_no_key_has_is_a_usage_error(
     assert "***" not in out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("key", ["x", "placeholder"], ids=["one-letter", "a-word"])
+def test_sync_segment__a_write_key_too_short_to_be_one_is_a_usage_error(
+    duck: str, sync_cli: Sync, key: str
+):
+    """`SEGMENT_WRITE_KEY=x` redacted every "x" of the output ("does not e***ist"),
+    which garbled it and showed the key. A real run refuses such a key before anything
+    is planned or sent, by its length, never echoing it; a dry run, which needs no key,
+    prints its plan ungarbled."""
+    sync_cli.members([(AUDIENCE, key)])
+
+    real = sync_cli.run(write_key=key)
+    dry = sync_cli.run(
+        "--dry-run", "--plan-out", str(sync_cli.tmp_path / "plan.json"), write_key=key
+    )
+
+    assert real.code == USAGE, real.stderr
+    assert real.stderr == (
+        "error: SEGMENT_WRITE_KEY is too short to be a Segment write key "
+        f"({len(key)} character(s); Segment's have 32, and fewer than 12 are refused): "
+        "export the write key of the Segment source (its Settings, API Keys), not a "
+        "placeholder\n"
+    )
+    assert sync_cli.receiver.stats()["requests"] == 0
+    assert not sync_cli.query(
+        "select * from information_schema.tables where table_schema = 'segment_sync'"
+    )
+    assert dry.code == 0, dry.stderr
+    assert "***" not in dry.stdout + dry.stderr
+    assert f"{AUDIENCE} " in dry.stdout
+    assert " exit " in dry.stdout  # the plan's header
+    assert f'"userId": "{key}"' in dry.stdout  # a sample payload, as is
+
+
 # ids: the key is random per process, and xdist workers must collect the same test ids
 @pytest.mark.parametrize(
     "accepted_key",
