@@ -118,6 +118,22 @@ def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
         stop_signals.restore(previous)
 
 
+def _emails_masked(value: Any) -> Any:
+    """A payload as printed: each email's local part cut to its first character. A dry
+    run's output lands in logs (a scheduled `audiences run --dry-run` prints a sample
+    every tick), which are no place for customers' addresses; the plan file, which the
+    operator asked for, keeps them whole."""
+    if isinstance(value, dict):
+        return {key: _emails_masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_emails_masked(item) for item in value]
+    if isinstance(value, str) and "@" in value:
+        local, _, domain = value.strip().rpartition("@")
+        if local and domain and not any(char.isspace() for char in local + domain):
+            return f"{local[0]}***@{domain}"
+    return value
+
+
 def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
     # As wide as the longest key: a fixed 32 shifted every row of a longer one.
     width = max(map(len, [*p.audiences, "audience"]))
@@ -322,9 +338,13 @@ class SyncRun:
         _print_plan(p, self.echo)
         samples = plan.sample_rows(wh, self.o.samples)
         if samples:
-            self.echo("sample payloads (ids use a placeholder installation id):")
+            self.echo(
+                "sample payloads (ids use a placeholder installation id; emails masked "
+                "here, whole in the plan file):"
+            )
             for sample in samples:
-                self.echo(json.dumps(sample, indent=2, sort_keys=True, default=str))
+                shown = _emails_masked(sample)
+                self.echo(json.dumps(shown, indent=2, sort_keys=True, default=str))
         blocking = guards.blocking(refusals, self.o.force)
         if blocking:
             self.echo("a real run would refuse to send:\n" + guards.describe(blocking))

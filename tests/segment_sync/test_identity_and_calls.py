@@ -203,3 +203,25 @@ def test_skips__treatment_members_equal_sent_plus_skipped_by_reason(
         "count_skipped_missing_identifier, count_skipped_duplicate_identity "
         "from segment_sync.runs"
     ) == [(6, 2, 2, 1)]
+
+
+def test_a_dry_run_prints_emails_masked_and_writes_them_whole(
+    duck: str, sync_cli: Sync
+):
+    """A dry run's output lands in logs (a scheduled tick's, each time): its sample
+    payload shows an email by its first character and domain; the plan file the
+    operator asked for keeps it whole."""
+    _write(sync_cli, [Member(LAPSED, None, "Bob@Example.org ")])
+    plan_file = sync_cli.tmp_path / "plan.json"
+
+    out = sync_cli.run("--dry-run", "--plan-out", str(plan_file), write_key=None)
+
+    assert out.code == 0, out.stderr
+    assert '"email": "B***@Example.org"' in out.stdout
+    assert "Bob@" not in out.stdout + out.stderr
+    samples = json.loads(plan_file.read_text())["samples"]
+    emails = {
+        s.get("traits", s.get("context", {}).get("traits", {}))["email"]
+        for s in samples
+    }
+    assert emails == {"Bob@Example.org "}
