@@ -18,12 +18,18 @@ def versions() -> None:
     Examples:
       audiences versions check     # what `make test` runs; exit 1 on a problem,
                                    # 4 when another process holds the warehouse
-      audiences versions record    # after adding a new version and its changelog line
+      audiences versions record    # after adding a new version and its changelog line;
+                                   # refuses (exit 1) what `check` would refuse
       audiences versions list      # every audience version and its fingerprint
     """
 
 
-def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
+def _load() -> tuple[
+    list[fingerprints.AudienceVersion], dict, list[fingerprints.Problem]
+]:
+    """The audience versions, their recorded fingerprints, and every problem the rules in
+    scripts/versions/fingerprints.py find: `check` reports them all, and `record` refuses
+    all but versions not yet recorded, from this one list."""
     root = project_dir()
     os.chdir(root)
     try:
@@ -41,31 +47,33 @@ def _load() -> tuple[list[fingerprints.AudienceVersion], dict, str]:
         raise SystemExit(1) from None
     members_sql = (root / fingerprints.MEMBERS_MODEL).read_text(encoding="utf-8")
     try:
-        return (
-            fingerprints.audience_versions(manifest),
-            fingerprints.read_recorded(root / fingerprints.FINGERPRINTS_SEED),
-            members_sql,
-        )
+        found = fingerprints.audience_versions(manifest)
+        recorded = fingerprints.read_recorded(root / fingerprints.FINGERPRINTS_SEED)
+        problems = [
+            *fingerprints.undeclared_files(manifest, fingerprints.audience_files(root)),
+            *fingerprints.check(found, recorded, members_sql),
+        ]
     except fingerprints.DefinitionError as error:
         click.secho(f"error: {error}", fg="red", err=True)
         raise SystemExit(1) from None
+    return found, recorded, problems
 
 
 @versions.command("check")
 def check_command() -> None:
     """Fail when an audience's logic changed but its version did not, when an audience
     reads another versioned audience without naming its version (exclude_audiences by
-    name alone), or when an audience definition does not build: invalid meta
-    (holdout_share outside [0, 0.5], is_synced not a boolean, unknown exit reasons or
-    channels), macro arguments of the wrong kind, or suppressions that disagree with the
-    declared exit_reasons.
+    name alone), when a .sql file under models/audiences/ is not a declared version of
+    an audience (no `- v: N` for it in the yml), or when an audience definition does
+    not build: invalid meta (holdout_share outside [0, 0.5], is_synced not a boolean,
+    unknown exit reasons or channels), macro arguments of the wrong kind, or
+    suppressions that disagree with the declared exit_reasons.
 
     \b
     Example:
       audiences versions check
     """
-    found, recorded, members_sql = _load()
-    problems = fingerprints.check(found, recorded, members_sql)
+    found, _, problems = _load()
     for problem in problems:
         click.secho(f"- {problem.message}", fg="red", err=True)
     if problems:
@@ -82,21 +90,34 @@ def check_command() -> None:
 def record_command() -> None:
     """Record fingerprints of new audience versions (never overwrites a released one).
 
+    Records nothing, and exits 1, when `audiences versions check` would refuse anything
+    but the new versions' missing fingerprints: a missing changelog or depends_on line,
+    an unpinned audience read, a changed released version, a file under
+    models/audiences/ that is no declared version.
+
     \b
     Example:
       audiences versions record && git add seeds/audience_fingerprints.csv
     """
-    found, recorded, _ = _load()
-    added = 0
-    for audience in found:
-        if (audience.key, audience.version) not in recorded:
-            recorded[(audience.key, audience.version)] = audience.fingerprint
-            click.echo(f"recorded {audience.key} v{audience.version}")
-            added += 1
+    found, recorded, problems = _load()
+    refused = [problem for problem in problems if not problem.fixed_by_record]
+    for problem in refused:
+        click.secho(f"- {problem.message}", fg="red", err=True)
+    if refused:
+        click.echo(
+            f"nothing recorded: {len(refused)} audience version problem(s) to fix "
+            "first, then run `audiences versions record` again; see README "
+            '"Add or change an audience".',
+            err=True,
+        )
+        raise SystemExit(1)
+    added = fingerprints.record_new(found, recorded)
+    for audience in added:
+        click.echo(f"recorded {audience.key} v{audience.version}")
     fingerprints.write_recorded(
         recorded, project_dir() / fingerprints.FINGERPRINTS_SEED
     )
-    click.echo(f"{added} new fingerprint(s) recorded")
+    click.echo(f"{len(added)} new fingerprint(s) recorded")
 
 
 @versions.command("list")

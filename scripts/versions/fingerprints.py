@@ -8,8 +8,11 @@ with comments and whitespace normalised away so cosmetic edits do not count.
 `check` fails when an audience's logic changed but its version did not, and tells the
 analyst how to bump it, and when an audience reads another versioned audience without
 naming its version (that one's latest_version would then change this one's members).
+`undeclared_files` fails a .sql file under models/audiences/ that is no declared version of
+a versioned audience model (dbt would build it as an ordinary model beside the audiences).
 `record` adds fingerprints for new versions only, so recording can never quietly bless a
-changed old version.
+changed old version, and only when these rules find nothing but versions not yet recorded
+(`Problem.fixed_by_record`): it never records a version the check would refuse.
 
 The fingerprint is taken over the definition (SQL + macros) rather than the warehouse-
 specific compiled SQL, so it is the same on DuckDB, PostgreSQL and Spark.
@@ -21,8 +24,9 @@ import csv
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from scripts.settings import dbt_target_dir, profiles_dir
 
@@ -35,6 +39,11 @@ MEMBERSHIP_META = ("holdout_share",)
 # there reassigns every audience's holdout.
 ARM_MACROS = ("holdout_arm",)
 MEMBERS_MODEL = Path("models/intermediate/audiences/int_audience_members_unioned.sql")
+# Every .sql file here is a declared version of a versioned audience model, in the yml
+# beside it (`versions: - v: N`, the file <name>_v<N>.sql or the version's defined_in).
+AUDIENCES_DIR = Path("models/audiences")
+AUDIENCES_YML = AUDIENCES_DIR / "_audiences.yml"
+_VERSION_FILE = re.compile(r"(?P<name>.+)_v(?P<version>[0-9]+)")
 
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
 # One match per token, left to right: a quoted string or identifier is kept whole, so a
@@ -66,6 +75,9 @@ class Problem:
     key: str
     version: int
     message: str
+    # True only for "no recorded fingerprint yet": what `audiences versions record` is for.
+    # Any other problem makes `record` refuse, recording nothing.
+    fixed_by_record: bool = False
 
 
 def normalise(code: str) -> str:
@@ -98,30 +110,33 @@ def _macro_closure(manifest: dict, start: list[str], project: str) -> list[str]:
     return sorted(seen)
 
 
+def _audience_nodes(manifest: dict) -> list[dict]:
+    """The models with audience meta, versioned or not."""
+    return [
+        node
+        for node in manifest["nodes"].values()
+        if node.get("resource_type") == "model"
+        and "audience" in ((node.get("config") or {}).get("meta") or {})
+    ]
+
+
 def _latest_versions(manifest: dict) -> dict[str, int]:
     """Each versioned audience model's latest_version (unversioned ones are left out)."""
-    latest = {}
-    for node in manifest["nodes"].values():
-        meta = (node.get("config") or {}).get("meta") or {}
-        if (
-            node.get("resource_type") == "model"
-            and "audience" in meta
-            and node.get("version") is not None
-        ):
-            latest[node["name"]] = _whole_version(
-                node["name"], node.get("latest_version") or node["version"]
-            )
-    return latest
+    return {
+        node["name"]: _whole_version(
+            node["name"], node.get("latest_version") or node["version"]
+        )
+        for node in _audience_nodes(manifest)
+        if node.get("version") is not None
+    }
 
 
 def audience_versions(manifest: dict) -> list[AudienceVersion]:
     project = manifest["metadata"].get("project_name") or "engagement_audiences"
     versioned_audiences = _latest_versions(manifest)
     found = []
-    for node in manifest["nodes"].values():
-        meta = (node.get("config") or {}).get("meta") or {}
-        if node.get("resource_type") != "model" or "audience" not in meta:
-            continue
+    for node in _audience_nodes(manifest):
+        meta = node["config"]["meta"]
         digest = hashlib.sha256(normalise(node["raw_code"]).encode())
         arm_macros = [
             unique_id
@@ -249,6 +264,7 @@ def check(
                     version,
                     f"{key} v{version} has no recorded fingerprint: once its changelog "
                     "line is in, run `audiences versions record`",
+                    fixed_by_record=True,
                 )
             )
         elif before != audience.fingerprint:
@@ -268,6 +284,15 @@ def check(
                 )
             )
         for other, resolved in audience.unpinned_audience_reads:
+            # Only a recorded version has a row to replace: `record` refuses to record
+            # an unpinned one.
+            replace_row = (
+                ""
+                if before is None
+                else f" That changes v{version}'s fingerprint but not its members: "
+                f"delete its row from {FINGERPRINTS_SEED} in the same commit and run "
+                "`audiences versions record`."
+            )
             problems.append(
                 Problem(
                     key,
@@ -277,10 +302,7 @@ def check(
                     f"{other}'s next version would change {key} v{version}'s members "
                     f"with no new version of {key}. Name the version it reads today: "
                     f"exclude_audiences={{'{other}': {resolved}}} (in free SQL, "
-                    f"ref('{other}', v={resolved})). That changes v{version}'s "
-                    "fingerprint but not its members: if it is recorded, delete its row "
-                    f"from {FINGERPRINTS_SEED} in the same commit and run `audiences "
-                    "versions record`.",
+                    f"ref('{other}', v={resolved})).{replace_row}",
                 )
             )
         pattern = re.compile(
@@ -313,6 +335,76 @@ def check(
                 "left); otherwise put its model and its `- v:` entry back.",
             )
         )
+    return problems
+
+
+def audience_files(project_dir: Path) -> list[str]:
+    """The .sql files under models/audiences/, as dbt names them (relative, posix)."""
+    return sorted(
+        path.relative_to(project_dir).as_posix()
+        for path in (project_dir / AUDIENCES_DIR).rglob("*.sql")
+    )
+
+
+def undeclared_files(manifest: dict, sql_files: Iterable[str]) -> list[Problem]:
+    """A .sql file under models/audiences/ that no versioned audience model declares as a
+    version: dbt builds it as an ordinary model, outside the audiences, their fingerprints
+    and the sync. Each problem names the file and the yml lines that make it a version."""
+    audiences = _audience_nodes(manifest)
+    declared = {
+        node["original_file_path"]: node
+        for node in audiences
+        if node.get("version") is not None
+    }
+    latest = _latest_versions(manifest)
+    ymls = {
+        node["name"]: str(node.get("patch_path") or AUDIENCES_YML).split("://")[-1]
+        for node in audiences
+    }
+    problems = []
+    for path in sorted(set(sql_files) - set(declared)):
+        stem = PurePosixPath(path).stem
+        named = _VERSION_FILE.fullmatch(stem)
+        name, version = (named["name"], int(named["version"])) if named else (stem, 1)
+        said = (
+            f"{path} is not a declared version of "
+            f"{name if name in latest else 'an audience'}: dbt builds it as the model "
+            f"{stem}, not as an audience version."
+        )
+        aside = f"or move it out of {AUDIENCES_DIR}/."
+        changelog = f'`- {{version: {version}, date: "YYYY-MM-DD", change: "..."}}`'
+        same = [
+            other
+            for other, node in declared.items()
+            if node["name"] == name and _whole_version(name, node["version"]) == version
+        ]
+        if same:
+            fix = f"{name} v{version} is {same[0]}: delete this file, {aside}"
+        elif name in latest:
+            newest = (
+                f", and set `latest_version: {version}`"
+                if version > latest[name]
+                else ""
+            )
+            fix = (
+                f"To make it {name} v{version}, under `- name: {name}` in {ymls[name]} "
+                f"add `- v: {version}` to `versions:` and {changelog} to `changelog:`"
+                f"{newest}; {aside}"
+            )
+        else:
+            rename = "" if named else f"rename it {name}_v1.sql and "
+            entry = (
+                f"under `- name: {name}` in {ymls[name]} add"
+                if name in ymls
+                else f'add an audience to {AUDIENCES_YML} (copy one; README "Add or '
+                f'change an audience"): `- name: {name}`,'
+            )
+            fix = (
+                f"To make it {name} v{version}, {rename}{entry} "
+                f"`latest_version: {version}`, `versions:` with `- v: {version}`, and "
+                f"{changelog} under `changelog:`; {aside}"
+            )
+        problems.append(Problem(name, version, f"{said} {fix}"))
     return problems
 
 

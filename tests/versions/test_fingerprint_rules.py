@@ -497,21 +497,155 @@ def test_audience_versions__each_unpinned_audience_once_sorted():
     assert _reads_of(data)[("excluder", 1)] == (("clicked", 2), ("zeta", 2))
 
 
-def test_check__reading_an_audience_without_a_version():
+UNPINNED = (
+    "a v1 reads the audience cart without a version (models/audiences/a_v1.sql). "
+    "It reads cart v2 today, but cart's next version would change a v1's members "
+    "with no new version of a. Name the version it reads today: "
+    "exclude_audiences={'cart': 2} (in free SQL, ref('cart', v=2))."
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "says"),
+    [
+        pytest.param(
+            {("a", 1): "f"},
+            UNPINNED + " That changes v1's fingerprint but not its members: delete its "
+            "row from seeds/audience_fingerprints.csv in the same commit and run "
+            "`audiences versions record`.",
+            id="recorded",
+        ),
+        # `record` refuses an unpinned version, so there is no row to delete.
+        pytest.param({}, UNPINNED, id="not-recorded"),
+    ],
+)
+def test_check__reading_an_audience_without_a_version(recorded, says):
     versions = [
         AudienceVersion(
             "a", 1, "f", frozenset({1}), "models/audiences/a_v1.sql",
             unpinned_audience_reads=(("cart", 2),),
         )
     ]  # fmt: skip
-    [problem] = check(versions, {("a", 1): "f"}, "ref('a', v=1)")
-    assert (problem.key, problem.version) == ("a", 1)
-    assert problem.message == (
-        "a v1 reads the audience cart without a version (models/audiences/a_v1.sql). "
-        "It reads cart v2 today, but cart's next version would change a v1's members "
-        "with no new version of a. Name the version it reads today: "
-        "exclude_audiences={'cart': 2} (in free SQL, ref('cart', v=2)). That changes "
-        "v1's fingerprint but not its members: if it is recorded, delete its row from "
-        "seeds/audience_fingerprints.csv in the same commit and run `audiences versions "
-        "record`."
+    problems = check(versions, recorded, "ref('a', v=1)")
+    unpinned = [p for p in problems if "without a version" in p.message]
+    assert [(p.key, p.version, p.message) for p in unpinned] == [("a", 1, says)]
+
+
+def test_check__only_a_missing_fingerprint_is_fixed_by_record():
+    """`audiences versions record` refuses every other problem (red team, 2026-12-08:
+    it recorded a v2 without a changelog line, then the check refused it)."""
+    versions = [
+        AudienceVersion("a", 1, "edited", frozenset({1}), "a_v1.sql"),
+        AudienceVersion(
+            "a", 2, "f2", frozenset(), "a_v2.sql",
+            unpinned_audience_reads=(("cart", 2),),
+        ),
+    ]  # fmt: skip
+    problems = check(versions, {("a", 1): "f1", ("gone", 1): "f9"}, "ref('a', v=1)")
+    assert [(p.key, p.version, p.fixed_by_record) for p in problems] == [
+        ("a", 1, False),  # changed its logic
+        ("a", 2, False),  # no changelog line
+        ("a", 2, True),  # no recorded fingerprint
+        ("a", 2, False),  # reads cart without a version
+        ("a", 2, False),  # missing from the members model
+        ("gone", 1, False),  # recorded, no longer defined
+    ]
+    assert "no recorded fingerprint" in problems[2].message
+
+
+# undeclared_files ---------------------------------------------------------------------
+
+CHANGELOG_3 = '`- {version: 3, date: "YYYY-MM-DD", change: "..."}`'
+CHANGELOG_1 = CHANGELOG_3.replace("version: 3", "version: 1")
+
+
+def _declared_in(yml: str) -> dict:
+    """manifest() with clicked v1 and v2 declared in `yml`, latest v2, and an
+    unversioned audience `plain`."""
+    data = manifest()
+    for node in data["nodes"].values():
+        if node["name"] == "clicked":
+            node.update(patch_path=f"engagement_audiences://{yml}", latest_version=2)
+    plain = _audience_node("plain", None, "select 2")
+    plain.update(
+        original_file_path="models/audiences/plain.sql",
+        patch_path="engagement_audiences://models/audiences/_plain.yml",
     )
+    data["nodes"]["model.p.plain"] = plain
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        pytest.param(
+            "models/audiences/clicked_v3.sql",
+            "models/audiences/clicked_v3.sql is not a declared version of clicked: dbt "
+            "builds it as the model clicked_v3, not as an audience version. To make it "
+            "clicked v3, under `- name: clicked` in models/audiences/_clicked.yml add "
+            f"`- v: 3` to `versions:` and {CHANGELOG_3} to `changelog:`, and set "
+            "`latest_version: 3`; or move it out of models/audiences/.",
+            id="a-new-version",
+        ),
+        pytest.param(
+            "models/audiences/deeper/clicked_v2.sql",
+            "models/audiences/deeper/clicked_v2.sql is not a declared version of "
+            "clicked: dbt builds it as the model clicked_v2, not as an audience version. "
+            "clicked v2 is models/audiences/clicked_v2.sql: delete this file, or move it "
+            "out of models/audiences/.",
+            id="a-version-defined-in-another-file",
+        ),
+        pytest.param(
+            "models/audiences/winback.sql",
+            "models/audiences/winback.sql is not a declared version of an audience: dbt "
+            "builds it as the model winback, not as an audience version. To make it "
+            "winback v1, rename it winback_v1.sql and add an audience to "
+            'models/audiences/_audiences.yml (copy one; README "Add or change an '
+            'audience"): `- name: winback`, `latest_version: 1`, `versions:` with '
+            f"`- v: 1`, and {CHANGELOG_1} under `changelog:`; or move it out of "
+            "models/audiences/.",
+            id="no-audience-at-all",
+        ),
+        pytest.param(
+            "models/audiences/plain.sql",
+            "models/audiences/plain.sql is not a declared version of an audience: dbt "
+            "builds it as the model plain, not as an audience version. To make it plain "
+            "v1, rename it plain_v1.sql and under `- name: plain` in "
+            "models/audiences/_plain.yml add `latest_version: 1`, `versions:` with "
+            f"`- v: 1`, and {CHANGELOG_1} under `changelog:`; or move it out of "
+            "models/audiences/.",
+            id="an-audience-without-versions",
+        ),
+    ],
+)
+def test_undeclared_files__named_with_the_yml_lines_that_declare_them(path, says):
+    declared = ["models/audiences/clicked_v1.sql", "models/audiences/clicked_v2.sql"]
+    data = _declared_in("models/audiences/_clicked.yml")
+    assert fingerprints.undeclared_files(data, declared) == []
+    [problem] = fingerprints.undeclared_files(data, [*declared, path])
+    assert problem.message == says
+    assert not problem.fixed_by_record
+
+
+def test_undeclared_files__an_older_version_number_keeps_latest_version():
+    # v3 is declared but is a prerelease (latest_version 2); a v1 file is not the latest.
+    data = _declared_in("models/audiences/_clicked.yml")
+    data["nodes"]["model.p.clicked_v1"]["version"] = 3
+    data["nodes"]["model.p.clicked_v1"]["original_file_path"] = "m/clicked_v3.sql"
+    [problem] = fingerprints.undeclared_files(data, ["models/audiences/clicked_v1.sql"])
+    assert (problem.key, problem.version) == ("clicked", 1)
+    assert problem.message.endswith(
+        "add `- v: 1` to `versions:` and "
+        f"{CHANGELOG_1} to `changelog:`; or move it out of models/audiences/."
+    )
+
+
+def test_audience_files__every_sql_file_under_models_audiences(tmp_path: Path):
+    for name in ("a_v1.sql", "deeper/b_v1.sql", "_audiences.yml", "notes.md"):
+        (tmp_path / "models/audiences" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "models/audiences" / name).write_text("")
+    (tmp_path / "models/other.sql").write_text("")
+    assert fingerprints.audience_files(tmp_path) == [
+        "models/audiences/a_v1.sql",
+        "models/audiences/deeper/b_v1.sql",
+    ]

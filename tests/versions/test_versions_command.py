@@ -105,6 +105,45 @@ def test_record_then_check_then_list(tiny):
     assert seed(tiny).read_text().splitlines()[1:] == [row]
 
 
+def test_record__refuses_what_check_would_refuse_and_records_nothing(tiny):
+    """record recorded a version without a changelog line, which the check then
+    refused (red team, 2026-12-08)."""
+    schema = tiny / "models/audiences/_audiences.yml"
+    schema.write_text(schema.read_text().replace("version: 1,", "version: 9,"))
+
+    recorded = run("record")
+
+    assert (recorded.exit_code, recorded.stdout) == (1, "")
+    assert recorded.stderr.splitlines() == [
+        '- tiny v1 has no changelog line: add {version: 1, date: "YYYY-MM-DD", '
+        'change: "..."} to its changelog in models/audiences/_audiences.yml',
+        "nothing recorded: 1 audience version problem(s) to fix first, then run "
+        '`audiences versions record` again; see README "Add or change an audience".',
+    ]
+    assert not seed(tiny).exists()
+
+
+def test_check_and_record__a_sql_file_that_is_no_declared_version(tiny):
+    """dbt builds tiny_v2.sql, without its `- v: 2`, as a model of its own: the check
+    passed and the sync never saw it (red team, 2026-12-08)."""
+    (tiny / "models/audiences/tiny_v2.sql").write_text(MODEL_SQL)
+
+    recorded = run("record")
+    checked = run("check")
+
+    said = (
+        "- models/audiences/tiny_v2.sql is not a declared version of tiny: dbt builds "
+        "it as the model tiny_v2, not as an audience version. To make it tiny v2, "
+        "under `- name: tiny` in models/audiences/_audiences.yml add `- v: 2` to "
+        '`versions:` and `- {version: 2, date: "YYYY-MM-DD", change: "..."}` to '
+        "`changelog:`, and set `latest_version: 2`; or move it out of "
+        "models/audiences/."
+    )
+    assert (recorded.exit_code, recorded.stderr.splitlines()[0]) == (1, said)
+    assert not seed(tiny).exists()
+    assert (checked.exit_code, checked.stderr.splitlines()[0]) == (1, said)
+
+
 def test_the_profile_is_read_where_every_command_reads_it(tiny, tmp_path, monkeypatch):
     """$DBT_PROFILES_DIR names the profiles.yml of every `audiences` command; the
     versions check compiled with the project's always, and failed as a definition error
