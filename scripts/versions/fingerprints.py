@@ -431,7 +431,11 @@ def load_manifest(project_dir: Path) -> dict:
     result = dbtRunner().invoke(
         [
             "compile",
-            "--quiet",
+            # Nothing on the console: what went wrong is raised below, in one message
+            # (with --quiet, dbt still printed each error with its traceback, some 200
+            # lines for a warehouse another process holds). dbt's log file keeps it all.
+            "--log-level",
+            "none",
             "--project-dir",
             str(project_dir),
             "--profiles-dir",

@@ -263,6 +263,9 @@ def test_check__a_warehouse_another_process_holds_is_said_as_such(tiny, tmp_path
         "error: the warehouse is in use by another process"
     )
     assert "do not build" not in checked.stderr
+    # One line, not dbt's own report of the error with its traceback first.
+    assert "Traceback" not in checked.stdout + checked.stderr
+    assert len((checked.stdout + checked.stderr).splitlines()) <= 2
 
 
 def test_check__an_edit_of_the_arm_macro_is_a_change_of_every_audience(tiny):
