@@ -13,12 +13,6 @@ from tests.versions.project_copy import WAREHOUSE, versions
 pytestmark = pytest.mark.slow
 
 CART_V2 = Path("models/audiences/cart_recovery_clicked_no_purchase_v2.sql")
-CART_V3 = CART_V2.with_name("cart_recovery_clicked_no_purchase_v3.sql")
-EMAIL_V1 = Path("models/audiences/email_clickers_v1.sql")
-EMAIL_V2 = EMAIL_V1.with_name("email_clickers_v2.sql")
-MEMBERS = fingerprints.MEMBERS_MODEL
-PINNED = "exclude_audiences={'cart_recovery_clicked_no_purchase': 2}"
-UNPINNED = "exclude_audiences=['cart_recovery_clicked_no_purchase']"
 
 
 def parse(project: Path, monkeypatch: pytest.MonkeyPatch) -> list:
@@ -125,106 +119,6 @@ def test_record_never_blesses_a_changed_released_version(project: Path) -> None:
     assert "nothing recorded" in recorded.stderr
     assert (project / fingerprints.FINGERPRINTS_SEED).read_text() == seed
     assert versions(project, "check").returncode == 1
-
-
-def test_record_refuses_what_check_would_refuse_then_records_it_fixed(
-    project: Path,
-) -> None:
-    """Red team, 2026-12-08: `record` recorded a new version without its changelog line,
-    and one reading an audience by name alone, and `check` then refused both (the second
-    with "delete its row" for a row `record` had just written)."""
-    yml = project / "models/audiences/_audiences.yml"
-    members = project / MEMBERS
-    seed = project / fingerprints.FINGERPRINTS_SEED
-    released = seed.read_text()
-    # cart recovery v3: declared and listed, but no changelog line.
-    (project / CART_V3).write_text(
-        (project / CART_V2).read_text().replace("3 * 24", "2 * 24")
-    )
-    # email_clickers v2: declared, listed and in the changelog, but unpinned.
-    email_v1 = (project / EMAIL_V1).read_text()
-    (project / EMAIL_V2).write_text(email_v1.replace(PINNED, UNPINNED))
-    yml.write_text(
-        yml.read_text()
-        .replace("      - v: 2\n", "      - v: 2\n      - v: 3\n", 1)
-        .replace(
-            '            - {version: 1, date: "2026-11-02", change: "First version."}\n'
-            "    columns: *audience_columns\n"
-            "    versions:\n"
-            "      - v: 1\n\n"
-            "  - name: sms_clickers",
-            '            - {version: 1, date: "2026-11-02", change: "First version."}\n'
-            '            - {version: 2, date: "2026-12-08", change: "Excludes by name."}\n'
-            "    columns: *audience_columns\n"
-            "    versions:\n"
-            "      - v: 1\n"
-            "      - v: 2\n\n"
-            "  - name: sms_clickers",
-        )
-    )
-    members.write_text(
-        members.read_text().replace(
-            "-- depends_on: {{ ref('sms_clickers', v=1) }}",
-            "-- depends_on: {{ ref('sms_clickers', v=1) }}\n"
-            "-- depends_on: {{ ref('cart_recovery_clicked_no_purchase', v=3) }}\n"
-            "-- depends_on: {{ ref('email_clickers', v=2) }}",
-        )
-    )
-
-    refused = versions(project, "record")
-
-    assert refused.returncode == 1
-    assert [
-        line.split(" (")[0].split(":")[0] for line in refused.stderr.splitlines()
-    ] == [
-        "- cart_recovery_clicked_no_purchase v3 has no changelog line",
-        "- email_clickers v2 reads the audience cart_recovery_clicked_no_purchase "
-        "without a version",
-        "nothing recorded",
-    ]
-    assert "delete its row" not in refused.stderr
-    assert seed.read_text() == released
-
-    yml.write_text(
-        yml.read_text().replace(
-            '            - {version: 2, date: "2026-11-02"',
-            '            - {version: 3, date: "2026-12-08", change: "2 days."}\n'
-            '            - {version: 2, date: "2026-11-02"',
-            1,
-        )
-    )
-    (project / EMAIL_V2).write_text(email_v1)
-
-    recorded = versions(project, "record")
-    assert recorded.stdout.splitlines() == [
-        "recorded cart_recovery_clicked_no_purchase v3",
-        "recorded email_clickers v2",
-        "2 new fingerprint(s) recorded",
-    ], recorded.stderr
-    assert versions(project, "check").returncode == 0
-
-
-def test_a_sql_file_that_is_no_declared_version_is_refused(project: Path) -> None:
-    """Red team, 2026-12-08: email_clickers_v2.sql without `- v: 2` in the yml passed the
-    check ("8 checked"), and dbt built it as a model of its own, email_clickers_v2."""
-    (project / EMAIL_V2).write_text((project / EMAIL_V1).read_text())
-    seed = project / fingerprints.FINGERPRINTS_SEED
-    released = seed.read_text()
-    said = (
-        "- models/audiences/email_clickers_v2.sql is not a declared version of "
-        "email_clickers: dbt builds it as the model email_clickers_v2, not as an "
-        "audience version. To make it email_clickers v2, under `- name: email_clickers` "
-        "in models/audiences/_audiences.yml add `- v: 2` to `versions:` and "
-        '`- {version: 2, date: "YYYY-MM-DD", change: "..."}` to `changelog:`, and set '
-        "`latest_version: 2`; or move it out of models/audiences/."
-    )
-
-    checked = versions(project, "check")
-    assert (checked.returncode, checked.stderr.splitlines()[0]) == (1, said)
-
-    recorded = versions(project, "record")
-    assert (recorded.returncode, recorded.stderr.splitlines()[0]) == (1, said)
-    assert seed.read_text() == released
 
 
 def _email_clickers_excluding(argument: str, project: Path, monkeypatch) -> list[str]:
