@@ -122,17 +122,21 @@ def record_command() -> None:
 
 @versions.command("list")
 def list_command() -> None:
-    """Show every audience version with its current and recorded fingerprint.
+    """Show every audience version with its current and recorded fingerprint (their
+    first 12 characters; `-`: none recorded) and whether they match: ok, CHANGED (its
+    logic changed under a released version) or NEW (not recorded yet).
 
     \b
     Example:
       audiences versions list
     """
     found, recorded, _ = _load()
+    click.echo(f"{'audience':40} {'ver':<4} {'current':12} {'recorded':12} state")
     for audience in found:
-        stored = recorded.get((audience.key, audience.version), "-")
-        state = "ok" if stored == audience.fingerprint else "CHANGED/NEW"
+        stored = recorded.get((audience.key, audience.version))
+        states = {None: "NEW", audience.fingerprint: "ok"}
+        state = states.get(stored, "CHANGED")
         click.echo(
             f"{audience.key:40} v{audience.version:<3} "
-            f"{audience.fingerprint[:12]} {state}"
+            f"{audience.fingerprint[:12]} {(stored or '-')[:12]:12} {state}"
         )

@@ -98,7 +98,10 @@ def test_record_then_check_then_list(tiny):
         "",
     )
     listed = run("list")
-    assert listed.stdout == f"{'tiny':40} v1   {fingerprint[:12]} ok\n"
+    assert listed.stdout.splitlines() == [
+        f"{'audience':40} ver  current      recorded     state",
+        f"{'tiny':40} v1   {fingerprint[:12]} {fingerprint[:12]} ok",
+    ]
 
     again = run("record")
     assert again.stdout == "0 new fingerprint(s) recorded\n"
@@ -163,6 +166,7 @@ def test_the_profile_is_read_where_every_command_reads_it(tiny, tmp_path, monkey
 
 def test_check__a_logic_change_without_a_new_version(tiny):
     run("record")
+    fingerprint_of_v1 = seed(tiny).read_text().splitlines()[1].split(",")[2]
     macro = tiny / "macros/tiny_filter.sql"
     macro.write_text(MACRO_SQL.replace("true", "false"))
     checked = run("check")
@@ -178,7 +182,10 @@ def test_check__a_logic_change_without_a_new_version(tiny):
         "`config: {meta: {audience: {holdout_share: <its share>}}}`.",
         '1 audience version problem(s); see README "Add or change an audience".',
     ]
-    assert run("list").stdout.endswith(" CHANGED/NEW\n")
+    (listed,) = run("list").stdout.splitlines()[1:]
+    current, stored = listed.split()[2:4]
+    assert (stored, listed.split()[-1]) == (fingerprint_of_v1[:12], "CHANGED")
+    assert current != stored
 
 
 def test_check__nothing_recorded_yet(tiny):
@@ -188,9 +195,8 @@ def test_check__nothing_recorded_yet(tiny):
         "- tiny v1 has no recorded fingerprint: once its changelog line is in, "
         "run `audiences versions record`"
     )
-    assert run("list").stdout == (
-        f"{'tiny':40} v1   {run('list').stdout.split()[2]} CHANGED/NEW\n"
-    )
+    (listed,) = run("list").stdout.splitlines()[1:]
+    assert listed.split()[:2] + listed.split()[3:] == ["tiny", "v1", "-", "NEW"]
 
 
 def test_check__a_project_that_does_not_compile_exits_1_with_the_hint(tiny):
