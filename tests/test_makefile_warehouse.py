@@ -30,6 +30,15 @@ def scratch(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def real_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse of an operator's own, outside the checkout, that an exported
+    AUDIENCES_DUCKDB_PATH names."""
+    real = tmp_path_factory.mktemp("srv") / "warehouse.duckdb"
+    real.write_bytes(b"the ledger")
+    return real
+
+
 def _make(folder: Path, target: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUDIENCES_")}
     return subprocess.run(
@@ -38,16 +47,23 @@ def _make(folder: Path, target: str, **env: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def _make_with_real(
+    scratch: Path, target: str, real: Path
+) -> subprocess.CompletedProcess:
+    """`target` with AUDIENCES_DUCKDB_PATH exported for `real`, which must survive it."""
+    run = _make(scratch, target, AUDIENCES_DUCKDB_PATH=str(real))
+    assert real.read_bytes() == b"the ledger", run.stdout + run.stderr
+    return run
+
+
 def test_make_demo_stops_before_an_existing_warehouse_it_does_not_own(
-    scratch: Path, tmp_path_factory: pytest.TempPathFactory
+    scratch: Path, real_warehouse: Path
 ) -> None:
-    real = tmp_path_factory.mktemp("srv") / "warehouse.duckdb"
-    real.write_bytes(b"the ledger")
-    run = _make(scratch, "demo-warehouse-reset", AUDIENCES_DUCKDB_PATH=str(real))
+    run = _make_with_real(scratch, "demo-warehouse-reset", real_warehouse)
     assert run.returncode == 2, run.stdout + run.stderr
-    assert f"AUDIENCES_DUCKDB_PATH names an existing warehouse ({real})" in run.stderr
+    said = f"AUDIENCES_DUCKDB_PATH names an existing warehouse ({real_warehouse})"
+    assert said in run.stderr
     assert "unset AUDIENCES_DUCKDB_PATH" in run.stderr
-    assert real.read_bytes() == b"the ledger"
     # Nothing else deleted either: the demo's own files stay until a demo runs there.
     assert all((scratch / name).exists() for name in DEMO_FILES)
 
@@ -83,12 +99,9 @@ def test_make_demo_into_a_new_file_or_on_postgres_deletes_nothing(
 
 
 def test_make_clean_removes_the_demo_warehouse_never_the_exported_one(
-    scratch: Path, tmp_path_factory: pytest.TempPathFactory
+    scratch: Path, real_warehouse: Path
 ) -> None:
-    real = tmp_path_factory.mktemp("srv") / "warehouse.duckdb"
-    real.write_bytes(b"the ledger")
-    run = _make(scratch, "clean", AUDIENCES_DUCKDB_PATH=str(real))
+    run = _make_with_real(scratch, "clean", real_warehouse)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert real.read_bytes() == b"the ledger"
     assert not any((scratch / name).exists() for name in DEMO_FILES)
     assert not (scratch / "warehouse.duckdb.tmp").exists()
