@@ -6,7 +6,7 @@ import os
 
 import click
 
-from scripts.settings import project_dir
+from scripts.settings import dbt_project_var, project_dir
 from scripts.versions import fingerprints
 
 
@@ -49,9 +49,15 @@ def _load() -> tuple[
     try:
         found = fingerprints.audience_versions(manifest)
         recorded = fingerprints.read_recorded(root / fingerprints.FINGERPRINTS_SEED)
+        vocabularies = {
+            column: [str(value) for value in dbt_project_var(var) or []]
+            for column, var in fingerprints.FILTER_VOCABULARIES.items()
+            if dbt_project_var(var)
+        }
         problems = [
             *fingerprints.undeclared_files(manifest, fingerprints.audience_files(root)),
             *fingerprints.check(found, recorded, members_sql),
+            *fingerprints.unknown_filter_values(manifest, vocabularies),
         ]
     except fingerprints.DefinitionError as error:
         click.secho(f"error: {error}", fg="red", err=True)
@@ -64,7 +70,9 @@ def check_command() -> None:
     """Fail when an audience's logic changed but its version did not, when an audience
     reads another versioned audience without naming its version (exclude_audiences by
     name alone), when a .sql file under models/audiences/ is not a declared version of
-    an audience (no `- v: N` for it in the yml), or when an audience definition does
+    an audience (no `- v: N` for it in the yml), when an audience filters events by a
+    metric or channel outside the vars message_metrics and engagement_channels (a
+    typo that matches nobody), or when an audience definition does
     not build: invalid meta (holdout_share outside [0, 0.5], is_synced not a boolean,
     unknown exit reasons or channels), macro arguments of the wrong kind, or
     suppressions that disagree with the declared exit_reasons.

@@ -346,6 +346,48 @@ def audience_files(project_dir: Path) -> list[str]:
     )
 
 
+# The event columns an audience filters by a list of values, and the dbt var that
+# declares each one's vocabulary (dbt_project.yml owns the lists).
+FILTER_VOCABULARIES = {"metric": "message_metrics", "channel": "engagement_channels"}
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+def unknown_filter_values(
+    manifest: dict, vocabularies: dict[str, list[str]]
+) -> list[Problem]:
+    """An audience that filters events by a metric or channel no source sends matches
+    nobody, and every build and check passed it (`metrics=['click']` for 'clicked'). Read
+    from its compiled SQL, where audience_signals (and hand-written SQL alike) say
+    `metric in ('clicked')`: checking inside the macro would change the fingerprint of
+    every released version that calls it. `vocabularies`: each column's known values
+    (FILTER_VOCABULARIES' vars; a column without one is not checked)."""
+    problems = []
+    for node in sorted(_audience_nodes(manifest), key=lambda n: n["unique_id"]):
+        code = node.get("compiled_code") or ""
+        key = node["name"]
+        version = _whole_version(key, node.get("version") or 1)
+        for column, known in vocabularies.items():
+            pattern = re.compile(rf"\b{column}\s+in\s*\(([^)]*)\)", re.IGNORECASE)
+            values = {
+                quoted.replace("''", "'")
+                for listed in pattern.findall(code)
+                for quoted in _QUOTED.findall(listed)
+            }
+            for value in sorted(values - set(known)):
+                problems.append(
+                    Problem(
+                        key,
+                        version,
+                        f"{key} v{version} ({node['original_file_path']}) filters "
+                        f"{column} '{value}', which no source sends, so it matches no "
+                        f"event (known: {', '.join(known)}). Fix the value; or, if "
+                        f"Customer.io does send it, add it to var "
+                        f"{FILTER_VOCABULARIES[column]} in dbt_project.yml.",
+                    )
+                )
+    return problems
+
+
 def undeclared_files(manifest: dict, sql_files: Iterable[str]) -> list[Problem]:
     """A .sql file under models/audiences/ that no versioned audience model declares as a
     version: dbt builds it as an ordinary model, outside the audiences, their fingerprints

@@ -126,6 +126,39 @@ def test_record__refuses_what_check_would_refuse_and_records_nothing(tiny):
     assert not seed(tiny).exists()
 
 
+def test_check__a_metric_or_channel_no_source_sends_is_refused(tiny):
+    """`metrics=['click']` for 'clicked' built an audience that could never have a
+    member, and every step passed it (red team, 2026-12-07). The vocabularies are the
+    project's vars; a project without them is not checked."""
+    model = tiny / "models/audiences/tiny_v1.sql"
+    model.write_text(
+        "select 1 as person_id from (select 'x' as metric, 'y' as channel) as events\n"
+        "where metric in ('clicked', 'click') and channel IN ('email','emial')\n"
+        "and {{ tiny_filter() }}\n"
+    )
+    assert run("record").exit_code == 0  # no vocabulary declared: nothing to judge
+    project = tiny / "dbt_project.yml"
+    project.write_text(
+        project.read_text()
+        + "vars:\n  message_metrics: [sent, clicked]\n"
+        + "  engagement_channels: [email, sms]\n"
+    )
+
+    checked = run("check")
+
+    assert checked.exit_code == 1
+    assert checked.stderr.splitlines()[:2] == [
+        "- tiny v1 (models/audiences/tiny_v1.sql) filters metric 'click', which no "
+        "source sends, so it matches no event (known: sent, clicked). Fix the value; "
+        "or, if Customer.io does send it, add it to var message_metrics in "
+        "dbt_project.yml.",
+        "- tiny v1 (models/audiences/tiny_v1.sql) filters channel 'emial', which no "
+        "source sends, so it matches no event (known: email, sms). Fix the value; or, "
+        "if Customer.io does send it, add it to var engagement_channels in "
+        "dbt_project.yml.",
+    ]
+
+
 def test_check_and_record__a_sql_file_that_is_no_declared_version(tiny):
     """dbt builds tiny_v2.sql, without its `- v: 2`, as a model of its own: the check
     passed and the sync never saw it (red team, 2026-12-08)."""
