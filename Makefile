@@ -123,23 +123,13 @@ demo-sync: setup ## After `make demo`: send the plan to a local Segment-compatib
 demo: setup ## Fresh machine -> demo data -> load -> dbt build -> sync plan -> sizes -> HTML report
 	$(MAKE) --no-print-directory demo-warehouse-reset demo-data load build sync report report-html
 
-# The demo starts from an empty warehouse by deleting the checkout's own, never the file an
-# exported AUDIENCES_DUCKDB_PATH names (docs/scheduling.md suggests an absolute one for a
-# real warehouse): its ledger and sync state cannot be recomputed. If that names an existing
-# file, the demo stops before loading anything into it. On PostgreSQL
-# (AUDIENCES_TARGET=postgres) the demo loads into the configured database as it is.
+# The demo starts from an empty warehouse, and never someone else's: the checkout's own
+# warehouse.duckdb is deleted; an existing file that an exported AUDIENCES_DUCKDB_PATH names,
+# or a non-DuckDB target already holding loaded files, stops the demo before it loads
+# anything (scripts/demo_data/fresh_warehouse.py; DEMO_INTO_EXISTING=1 to load into the
+# latter anyway).
 demo-warehouse-reset:
-	@if [ "$${AUDIENCES_TARGET:-dev}" != dev ]; then exit 0; fi; \
-	if [ "$$(realpath -m -- '$(AUDIENCES_DUCKDB_PATH)')" = "$$(realpath -m -- '$(DEMO_WAREHOUSE)')" ]; then \
-	  echo "rm -rf $(DEMO_WAREHOUSE) $(DEMO_WAREHOUSE).wal $(DEMO_WAREHOUSE).tmp"; \
-	  rm -rf '$(DEMO_WAREHOUSE)' '$(DEMO_WAREHOUSE).wal' '$(DEMO_WAREHOUSE).tmp'; \
-	elif [ -e '$(AUDIENCES_DUCKDB_PATH)' ]; then \
-	  echo "error: AUDIENCES_DUCKDB_PATH names an existing warehouse ($(AUDIENCES_DUCKDB_PATH));" \
-	    "make demo would load its demo data into it, so it stops here and changes nothing." >&2; \
-	  echo "  make demo builds this checkout's $(DEMO_WAREHOUSE) afresh: unset AUDIENCES_DUCKDB_PATH," \
-	    "or point it at a file that does not exist yet." >&2; \
-	  exit 2; \
-	fi
+	$(BIN)/python -m scripts.demo_data.fresh_warehouse $(DEMO_WAREHOUSE)
 
 docs: setup ## dbt docs: models, tests, exposures and audience meta in target/static_index.html
 	$(BIN)/dbt docs generate --static --quiet --no-use-colors
