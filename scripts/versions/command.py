@@ -71,7 +71,7 @@ def check_command() -> None:
     reads another versioned audience without naming its version (exclude_audiences by
     name alone), when a .sql file under models/audiences/ is not a declared version of
     an audience (no `- v: N` for it in the yml), when an audience filters events by a
-    metric or channel outside the vars message_metrics and engagement_channels (a
+    metric or channel outside the vars message_metrics and message_channels (a
     typo that matches nobody), or when an audience definition does
     not build: invalid meta (holdout_share outside [0, 0.5], is_synced not a boolean,
     unknown exit reasons or channels), macro arguments of the wrong kind, or

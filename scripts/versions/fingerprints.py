@@ -346,10 +346,21 @@ def audience_files(project_dir: Path) -> list[str]:
     )
 
 
-# The event columns an audience filters by a list of values, and the dbt var that
-# declares each one's vocabulary (dbt_project.yml owns the lists).
-FILTER_VOCABULARIES = {"metric": "message_metrics", "channel": "engagement_channels"}
+# The event columns an audience filters by value, and the dbt var that declares each
+# one's vocabulary (dbt_project.yml owns the lists).
+FILTER_VOCABULARIES = {"metric": "message_metrics", "channel": "message_channels"}
+_LITERAL = r"'(?:[^']|'')*'"
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _filter_pattern(column: str) -> re.Pattern[str]:
+    """`column in ('a', 'b')` or `column = 'a'`, the column bare or double-quoted and
+    perhaps qualified (`events.metric`), the values string literals only: a subquery's
+    literals (`metric in (select …)`) are not the column's values. `not in` and `<>`
+    name values the audience leaves out, which may be anything."""
+    name = rf'(?<![\w"]){column}\b|"{column}"'
+    values = rf"in\s*\(\s*({_LITERAL}(?:\s*,\s*{_LITERAL})*)\s*\)|=\s*({_LITERAL})"
+    return re.compile(rf"(?<!not\s)(?:{name})\s*(?:{values})", re.IGNORECASE)
 
 
 def unknown_filter_values(
@@ -357,21 +368,21 @@ def unknown_filter_values(
 ) -> list[Problem]:
     """An audience that filters events by a metric or channel no source sends matches
     nobody, and every build and check passed it (`metrics=['click']` for 'clicked'). Read
-    from its compiled SQL, where audience_signals (and hand-written SQL alike) say
-    `metric in ('clicked')`: checking inside the macro would change the fingerprint of
-    every released version that calls it. `vocabularies`: each column's known values
-    (FILTER_VOCABULARIES' vars; a column without one is not checked)."""
+    from its compiled SQL, comments dropped, where audience_signals (and hand-written SQL
+    alike) say `metric in ('clicked')` or `metric = 'clicked'`: checking inside the macro
+    would change the fingerprint of every released version that calls it. `vocabularies`:
+    each column's known values (FILTER_VOCABULARIES' vars; a column without one is not
+    checked). A value reached another way (`lower(metric) in …`, a join) is not seen."""
     problems = []
     for node in sorted(_audience_nodes(manifest), key=lambda n: n["unique_id"]):
-        code = node.get("compiled_code") or ""
+        code = normalise(node.get("compiled_code") or "")
         key = node["name"]
         version = _whole_version(key, node.get("version") or 1)
         for column, known in vocabularies.items():
-            pattern = re.compile(rf"\b{column}\s+in\s*\(([^)]*)\)", re.IGNORECASE)
             values = {
                 quoted.replace("''", "'")
-                for listed in pattern.findall(code)
-                for quoted in _QUOTED.findall(listed)
+                for listed in _filter_pattern(column).findall(code)
+                for quoted in _QUOTED.findall(" ".join(listed))
             }
             for value in sorted(values - set(known)):
                 problems.append(
@@ -475,9 +486,13 @@ def load_manifest(project_dir: Path) -> dict:
             "compile",
             # Nothing on the console: what went wrong is raised below, in one message
             # (with --quiet, dbt still printed each error with its traceback, some 200
-            # lines for a warehouse another process holds). dbt's log file keeps it all.
+            # lines for a warehouse another process holds). dbt's log file keeps it all,
+            # at its own default level: without --log-level-file it would follow
+            # --log-level and write nothing.
             "--log-level",
             "none",
+            "--log-level-file",
+            "debug",
             "--project-dir",
             str(project_dir),
             "--profiles-dir",

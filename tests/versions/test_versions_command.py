@@ -133,7 +133,8 @@ def test_check__a_metric_or_channel_no_source_sends_is_refused(tiny):
     model = tiny / "models/audiences/tiny_v1.sql"
     model.write_text(
         "select 1 as person_id from (select 'x' as metric, 'y' as channel) as events\n"
-        "where metric in ('clicked', 'click') and channel IN ('email','emial')\n"
+        "where metric in ('clicked', 'click') and events.channel = 'emial'\n"
+        "and metric not in ('anything') -- metric in ('commented out')\n"
         "and {{ tiny_filter() }}\n"
     )
     assert run("record").exit_code == 0  # no vocabulary declared: nothing to judge
@@ -141,7 +142,7 @@ def test_check__a_metric_or_channel_no_source_sends_is_refused(tiny):
     project.write_text(
         project.read_text()
         + "vars:\n  message_metrics: [sent, clicked]\n"
-        + "  engagement_channels: [email, sms]\n"
+        + "  message_channels: [email, sms]\n"
     )
 
     checked = run("check")
@@ -154,7 +155,7 @@ def test_check__a_metric_or_channel_no_source_sends_is_refused(tiny):
         "dbt_project.yml.",
         "- tiny v1 (models/audiences/tiny_v1.sql) filters channel 'emial', which no "
         "source sends, so it matches no event (known: email, sms). Fix the value; or, "
-        "if Customer.io does send it, add it to var engagement_channels in "
+        "if Customer.io does send it, add it to var message_channels in "
         "dbt_project.yml.",
     ]
 
@@ -302,9 +303,11 @@ def test_check__a_warehouse_another_process_holds_is_said_as_such(tiny, tmp_path
         "error: the warehouse is in use by another process"
     )
     assert "do not build" not in checked.stderr
-    # One line, not dbt's own report of the error with its traceback first.
+    # One line, not dbt's own report of the error with its traceback first; dbt's log
+    # file keeps that report.
     assert "Traceback" not in checked.stdout + checked.stderr
     assert len((checked.stdout + checked.stderr).splitlines()) <= 2
+    assert "Could not set lock" in (tiny / "logs" / "dbt.log").read_text()
 
 
 def test_check__an_edit_of_the_arm_macro_is_a_change_of_every_audience(tiny):
