@@ -118,20 +118,27 @@ def _stop_on_signals(flag: dict[str, bool]) -> Iterator[None]:
         stop_signals.restore(previous)
 
 
-def _emails_masked(value: Any) -> Any:
-    """A payload as printed: each email's local part cut to its first character. A dry
-    run's output lands in logs (a scheduled `audiences run --dry-run` prints a sample
-    every tick), which are no place for customers' addresses; the plan file, which the
-    operator asked for, keeps them whole."""
+# The payload fields that hold a person's contact details, masked where a dry run prints.
+CONTACT_FIELDS = ("email", "phone")
+
+
+def _contacts_masked(value: Any, field: str | None = None) -> Any:
+    """A payload as printed: each email (`traits.email`, `context.traits.email`) cut to
+    its first character and domain, each phone to its last two digits. A dry run's output
+    lands in logs (a scheduled `audiences run --dry-run` prints a sample every tick),
+    which are no place for customers' contact details; the plan file, which the operator
+    asked for, keeps them whole. By field name, not by the value's shape: a value with
+    an @ elsewhere (a URL) is not an email."""
     if isinstance(value, dict):
-        return {key: _emails_masked(item) for key, item in value.items()}
+        return {key: _contacts_masked(item, key) for key, item in value.items()}
     if isinstance(value, list):
-        return [_emails_masked(item) for item in value]
-    if isinstance(value, str) and "@" in value:
-        local, _, domain = value.strip().rpartition("@")
-        if local and domain and not any(char.isspace() for char in local + domain):
-            return f"{local[0]}***@{domain}"
-    return value
+        return [_contacts_masked(item, field) for item in value]
+    if field not in CONTACT_FIELDS or not isinstance(value, str) or not value.strip():
+        return value
+    if field == "email":
+        local, at, domain = value.strip().rpartition("@")
+        return f"{local[:1]}***@{domain}" if at and local else "***"
+    return "***" + value.strip()[-2:]
 
 
 def _print_plan(p: plan.Plan, echo: Callable[[str], None]) -> None:
@@ -339,11 +346,11 @@ class SyncRun:
         samples = plan.sample_rows(wh, self.o.samples)
         if samples:
             self.echo(
-                "sample payloads (ids use a placeholder installation id; emails masked "
-                "here, whole in the plan file):"
+                "sample payloads (ids use a placeholder installation id; emails and "
+                "phones masked here, whole in the plan file):"
             )
             for sample in samples:
-                shown = _emails_masked(sample)
+                shown = _contacts_masked(sample)
                 self.echo(json.dumps(shown, indent=2, sort_keys=True, default=str))
         blocking = guards.blocking(refusals, self.o.force)
         if blocking:

@@ -205,23 +205,24 @@ def test_skips__treatment_members_equal_sent_plus_skipped_by_reason(
     ) == [(6, 2, 2, 1)]
 
 
-def test_a_dry_run_prints_emails_masked_and_writes_them_whole(
+def test_a_dry_run_prints_contacts_masked_and_writes_them_whole(
     duck: str, sync_cli: Sync
 ):
     """A dry run's output lands in logs (a scheduled tick's, each time): its sample
-    payload shows an email by its first character and domain; the plan file the
-    operator asked for keeps it whole."""
-    _write(sync_cli, [Member(LAPSED, None, "Bob@Example.org ")])
+    payloads show an email by its first character and domain, a phone by its last two
+    digits; the plan file the operator asked for keeps them whole."""
+    _write(sync_cli, [Member(SMS, None, "Bob@Example.org ", phone="+15550000042")])
     plan_file = sync_cli.tmp_path / "plan.json"
 
     out = sync_cli.run("--dry-run", "--plan-out", str(plan_file), write_key=None)
 
     assert out.code == 0, out.stderr
     assert '"email": "B***@Example.org"' in out.stdout
+    assert '"phone": "***42"' in out.stdout
     assert "Bob@" not in out.stdout + out.stderr
-    samples = json.loads(plan_file.read_text())["samples"]
-    emails = {
-        s.get("traits", s.get("context", {}).get("traits", {}))["email"]
-        for s in samples
+    assert "5550000042" not in out.stdout + out.stderr
+    shown = json.loads(plan_file.read_text())["samples"]
+    traits = [s.get("traits") or s["context"]["traits"] for s in shown]
+    assert {(t["email"], t["phone"]) for t in traits} == {
+        ("Bob@Example.org ", "+15550000042")
     }
-    assert emails == {"Bob@Example.org "}
