@@ -99,15 +99,15 @@ code.
 Exit codes (the most serious step wins; docs/scheduling.md):
   0  ok: every step succeeded
   1  error: a step crashed or could not start, or the warehouse is unreachable
-  2  usage: bad option, unknown target
+  2  usage: bad option, unknown target, a landing path that is a file
   3  attention: a load rejected more than --max-reject-pct, or the sync was
      refused by a guardrail (nothing sent)
   4  locked: another tick (or another sync) is running; nothing was done
   5  partial: the sync did not deliver everything (failed or dead-lettered
      messages), or a signal stopped the tick (passed on to the running
      step); pending messages are resent by the next tick
-  6  failed: a landing file failed to load (build and sync skipped) or
-     dbt build failed
+  6  failed: a landing file failed to load, or a landing folder does not
+     exist (build and sync skipped, load_failed alerted), or dbt build failed
 
 \b
 Alerts: with AUDIENCES_ALERT_WEBHOOK_URL set, one Slack-compatible message
@@ -274,12 +274,14 @@ def run(
             continue
         if path.exists():
             fail(f"{label} {path} is not a directory", EXIT_USAGE)
-        # Missing: a volume not mounted yet, or a folder renamed under a schedule. That
-        # is the tick's failure, not a usage error: its load of the folder fails, and the
-        # tick records itself and alerts (load_failed), as when it vanishes under a loop.
+        # Missing: a path mistyped in a schedule, a folder renamed or its mount point
+        # gone. That is the tick's failure, not a usage error: its load of the folder
+        # fails, and the tick records itself and alerts (load_failed), as when it
+        # vanishes under a loop. (A volume not mounted on an existing mount point is an
+        # empty folder, which no tick can tell from a quiet day.)
         click.echo(
-            f"warning: {label} {path} does not exist: its load will fail "
-            "(the build and the sync are skipped)",
+            f"warning: {label} {path} does not exist: its load will fail, and the tick "
+            "with it (alerted as load_failed)",
             err=True,
         )
     if ticks is not None and every_minutes is None:
