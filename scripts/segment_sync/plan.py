@@ -58,6 +58,8 @@ MEMBERSHIP_COLUMNS = (
 )
 EXIT_COLUMNS = ("audience_key", "user_id", "exit_reason", "exited_at")
 SKIPS = "sync_segment__audience_skips"
+# dbt's registry of audience versions (docs/warehouse-contracts.md): which are synced.
+REGISTRY = "dim_audiences"
 DEFAULT_EXIT_REASON = "window_expired"
 DEFAULT_CALLS = "both"
 # Why a treatment member is not sent: the first two come from the skips model (the
@@ -163,20 +165,38 @@ def check_inputs(wh: Warehouse, schema: str) -> None:
 
 def known_audiences(wh: Warehouse, schema: str) -> list[str]:
     """Every audience key the sync can act on, sorted: one in its inputs (members, exits,
-    skips) or in its own state (what Segment holds, what earlier runs decided, unsent or
-    dead-lettered messages). An audience removed from the inputs is still known while the
-    state holds it: its members must exit."""
+    skips), a synced audience of dbt's registry (dim_audiences: one with no member yet
+    is still an audience), or one in the sync's own state (what Segment holds, what
+    earlier runs decided, unsent or dead-lettered messages). An audience removed from the
+    inputs is still known while the state holds it: its members must exit."""
     outbox.stage(wh)
-    sources = [f"{schema}.{MEMBERSHIPS}", f"{schema}.{EXITS}"]
+    selects = [
+        f"select audience_key from {name}"
+        for name in (f"{schema}.{MEMBERSHIPS}", f"{schema}.{EXITS}")
+    ]
     if wh.table_exists(schema, SKIPS):
-        sources.append(f"{schema}.{SKIPS}")
-    sources += ["sync_state", "sync_decided", "sync_unsent"]
-    union = " union ".join(f"select audience_key from {name}" for name in sources)
+        selects.append(f"select audience_key from {schema}.{SKIPS}")
+    if wh.table_exists(schema, REGISTRY):
+        selects.append(f"select audience_key from {schema}.{REGISTRY} where is_synced")
+    selects += [
+        f"select audience_key from {name}"
+        for name in ("sync_state", "sync_decided", "sync_unsent")
+    ]
     rows = wh.query(
-        f"select audience_key from ({union}) as known "
+        f"select audience_key from ({' union '.join(selects)}) as known "
         "where audience_key is not null order by 1"
     )
     return [str(key) for (key,) in rows]
+
+
+def unsynced_audiences(wh: Warehouse, schema: str) -> set[str]:
+    """Audiences of dbt's registry that are not synced (is_synced: false in their yml)."""
+    if not wh.table_exists(schema, REGISTRY):
+        return set()
+    rows = wh.query(
+        f"select distinct audience_key from {schema}.{REGISTRY} where not is_synced"
+    )
+    return {str(key) for (key,) in rows}
 
 
 def input_columns(wh: Warehouse, schema: str, table: str) -> set[str]:

@@ -323,11 +323,20 @@ class SyncRun:
         unknown = sorted(set(self.o.audiences) - set(known))
         if not unknown:
             return False
-        self.err(
-            f"error: --audience {', '.join(unknown)}: no such audience in the sync's "
-            f"input ({schema}.{plan.MEMBERSHIPS} and its exits and skips) or state; "
-            f"known: {', '.join(known) or 'none'}"
-        )
+        unsynced = sorted(set(unknown) & plan.unsynced_audiences(wh, schema))
+        if unsynced:
+            self.err(
+                f"error: --audience {', '.join(unsynced)}: not synced (is_synced: false "
+                "in its yml under models/audiences/); the sync sends synced audiences "
+                f"only: {', '.join(known) or 'none'}"
+            )
+        if missing := [key for key in unknown if key not in unsynced]:
+            self.err(
+                f"error: --audience {', '.join(missing)}: no such audience in the "
+                f"sync's input ({schema}.{plan.MEMBERSHIPS} and its exits and skips), "
+                f"dbt's {plan.REGISTRY} or the sync's state; known: "
+                f"{', '.join(known) or 'none'}"
+            )
         return True
 
     # ------------------------------------------------------------------ dry run

@@ -308,14 +308,42 @@ def test_sync_segment__an_unknown_audience_is_a_usage_error(
 
     expected = (
         "error: --audience {}: no such audience in the sync's input "
-        "(analytics.sync_segment__audience_memberships and its exits and skips) or "
-        f"state; known: {LAPSED}, {VIP}\n"
+        "(analytics.sync_segment__audience_memberships and its exits and skips), "
+        f"dbt's dim_audiences or the sync's state; known: {LAPSED}, {VIP}\n"
     )
     assert (dry.code, dry.stderr) == (2, expected.format("lapsed_buyer"))
     assert (real.code, real.stderr) == (2, expected.format("vip"))
     assert not plan_file.exists()
     assert sync_cli.receiver.stats()["requests"] == 0
     assert sync_cli.query("select count(*) from segment_sync.runs") == [(0,)]
+
+
+def test_sync_segment__an_audience_of_the_registry_is_known_or_said_unsynced(
+    engine: str, sync_cli: Sync
+):
+    """A synced audience with no member yet is an audience (a scheduled `--audience`
+    run failed every tick until its first member), and one not synced is said so, not
+    called unknown."""
+    sync_cli.members([(LAPSED, "u1")])
+    with (
+        sync_cli.wh() as wh
+    ):  # dbt's registry, as dim_audiences holds it (read columns)
+        wh.execute(
+            "create table analytics.dim_audiences as "
+            "select 'new_audience' as audience_key, true as is_synced "
+            "union all select 'texters', false"
+        )
+
+    new = sync_cli.run("--dry-run", "--audience", "new_audience")
+    unsynced = sync_cli.run("--dry-run", "--audience", "texters")
+
+    assert new.code == 0, new.stderr
+    assert (unsynced.code, unsynced.stderr) == (
+        2,
+        "error: --audience texters: not synced (is_synced: false in its yml under "
+        f"models/audiences/); the sync sends synced audiences only: {LAPSED}, "
+        "new_audience\n",
+    )
 
 
 def test_sync_segment__an_audience_only_in_the_state_is_known(
