@@ -158,6 +158,10 @@ def _profile_target(profile: dict, env: jinja2.Environment, path: Path) -> str:
     return rendered
 
 
+# DuckDB database names that are no file: in-memory ones and MotherDuck's.
+NOT_A_FILE = (":memory:", "md:", "motherduck:")
+
+
 def load_target(name: str | None = None) -> Target:
     """Render the named output of the project's profile (default: the profile's target)."""
     path = profiles_dir() / "profiles.yml"
@@ -186,11 +190,14 @@ def load_target(name: str | None = None) -> Target:
     rendered = _render(outputs[chosen], env)
     options = {key: _coerce_number(item) for key, item in rendered.items()}
     if options.get("type") == "duckdb":
-        db_path = Path(str(options.get("path", "warehouse.duckdb")))
-        if not db_path.is_absolute():
-            # dbt resolves relative paths against the working directory; so do we.
-            db_path = Path.cwd() / db_path
-        options["path"] = str(db_path)
+        raw_path = str(options.get("path", "warehouse.duckdb"))
+        # An in-memory (`:memory:`) or MotherDuck (`md:`) database is no file path.
+        if not raw_path.startswith(NOT_A_FILE):
+            db_path = Path(raw_path)
+            if not db_path.is_absolute():
+                # dbt resolves relative paths against the working directory; so do we.
+                db_path = Path.cwd() / db_path
+            options["path"] = str(db_path)
     return Target(
         name=chosen,
         type=str(options.get("type")),

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from scripts.settings import Target, load_target
+from scripts.settings import NOT_A_FILE, Target, load_target
 
 # SQLSTATE 42501, PostgreSQL's insufficient_privilege.
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -33,12 +33,20 @@ class NoWarehouseError(WarehouseError):
     """A reader of what dbt built was pointed at a DuckDB path with no file."""
 
 
+def duckdb_file(target: Target) -> Path | None:
+    """The local file a DuckDB target opens; None for another engine, an in-memory
+    database (`:memory:`, `:memory:name`) or a MotherDuck one (`md:`)."""
+    if target.type != "duckdb":
+        return None
+    path = str(target.duckdb_path)
+    return None if path.startswith(NOT_A_FILE) else Path(path)
+
+
 def require_built(target: Target) -> None:
     """Refuse a DuckDB path with no file, for commands that read what dbt built: opening
     it would create an empty warehouse at a mistyped path and report "not built yet"."""
-    if target.type != "duckdb" or target.duckdb_path == ":memory:":
-        return
-    if not Path(target.duckdb_path).exists():
+    file = duckdb_file(target)
+    if file is not None and not file.exists():
         raise NoWarehouseError(
             f"no warehouse at {target.duckdb_path}: load the data and run `dbt build` "
             "first (or set AUDIENCES_DUCKDB_PATH to the warehouse)"
@@ -58,10 +66,8 @@ class Warehouse:
         if self.dialect == "duckdb":
             import duckdb
 
-            self.created = (
-                target.duckdb_path != ":memory:"
-                and not Path(target.duckdb_path).exists()
-            )
+            file = duckdb_file(target)
+            self.created = file is not None and not file.exists()
             try:
                 self._conn = duckdb.connect(
                     target.duckdb_path, config=target.duckdb_settings
@@ -236,7 +242,7 @@ def new_file_note(wh: Warehouse) -> str | None:
     if not wh.created:
         return None
     return (
-        f"note: no warehouse was at {Path(wh.target.duckdb_path).resolve()}: a new one "
+        f"note: no warehouse was at {duckdb_file(wh.target)}: a new one "
         "is created there (AUDIENCES_DUCKDB_PATH, or the default warehouse.duckdb, is "
         "read relative to the working directory)"
     )

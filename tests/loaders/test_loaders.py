@@ -195,6 +195,14 @@ def test_load__a_new_warehouse_file_is_said_with_its_full_path(
     assert f"note: no warehouse was at {created}: a new one is created" in made.output
     assert "no warehouse was at" not in again.output
 
+    # In memory, as dbt-duckdb reads `:memory:`: no file, so nothing to say (the path
+    # was made absolute, a file named ':memory:' in the working directory).
+    monkeypatch.setenv("AUDIENCES_DUCKDB_PATH", ":memory:")
+    in_memory = run_load("webhooks", [tmp_path / "in"], "dev")
+    assert in_memory.counts["loaded"] == 3, in_memory.output
+    assert "no warehouse was at" not in in_memory.output
+    assert not (elsewhere / ":memory:").exists()
+
 
 def test_load__usage_errors_exit_2_without_traceback(tmp_path: Path, duckdb_path: Path):
     runner = CliRunner()
