@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from scripts.settings import SettingsError, load_target
-from scripts.warehouse import WarehouseError, connect
+from scripts.warehouse import WarehouseError, connect, duckdb_file
 
 OPT_IN = "DEMO_INTO_EXISTING"
 
@@ -38,7 +38,9 @@ def prepare(demo_file: Path) -> str | None:
     """Make the demo's warehouse empty, or say why not (the refusal, else None)."""
     target = load_target()
     if target.type == "duckdb":
-        path = Path(target.duckdb_path)
+        path = duckdb_file(target)
+        if path is None:  # in memory: nothing to delete, nobody's data
+            return None
         if path.resolve() == demo_file.resolve():
             for leftover in _demo_files(demo_file):
                 if leftover.is_dir():

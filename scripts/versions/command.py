@@ -50,9 +50,9 @@ def _load() -> tuple[
         found = fingerprints.audience_versions(manifest)
         recorded = fingerprints.read_recorded(root / fingerprints.FINGERPRINTS_SEED)
         vocabularies = {
-            column: [str(value) for value in dbt_project_var(var) or []]
+            column: [str(value) for value in values]
             for column, var in fingerprints.FILTER_VOCABULARIES.items()
-            if dbt_project_var(var)
+            if (values := dbt_project_var(var))
         }
         problems = [
             *fingerprints.undeclared_files(manifest, fingerprints.audience_files(root)),

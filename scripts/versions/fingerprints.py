@@ -374,6 +374,7 @@ def unknown_filter_values(
     each column's known values (FILTER_VOCABULARIES' vars; a column without one is not
     checked). A value reached another way (`lower(metric) in …`, a join) is not seen."""
     problems = []
+    patterns = {column: _filter_pattern(column) for column in vocabularies}
     for node in sorted(_audience_nodes(manifest), key=lambda n: n["unique_id"]):
         code = normalise(node.get("compiled_code") or "")
         key = node["name"]
@@ -381,7 +382,7 @@ def unknown_filter_values(
         for column, known in vocabularies.items():
             values = {
                 quoted.replace("''", "'")
-                for listed in _filter_pattern(column).findall(code)
+                for listed in patterns[column].findall(code)
                 for quoted in _QUOTED.findall(" ".join(listed))
             }
             for value in sorted(values - set(known)):
