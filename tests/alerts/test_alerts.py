@@ -538,6 +538,12 @@ def test_a_missing_landing_folder_is_a_failed_tick_recorded_and_alerted(
     typo = tick.run("--orders", str(a_file), "--no-build", "--no-sync")
     assert typo.code == 2, typo.output + typo.stderr
     assert f"Directory '{a_file}' is a file" in typo.stderr
+    # Something else that is no folder (click lets a named pipe through): the same.
+    pipe = tmp_path / "orders.fifo"
+    os.mkfifo(pipe)
+    piped = tick.run("--orders", str(pipe), "--no-build", "--no-sync")
+    assert piped.code == 2, piped.output + piped.stderr
+    assert f"--orders {pipe} is not a directory" in piped.stderr
     assert len(_runs()) == 1
 
 

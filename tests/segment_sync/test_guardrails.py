@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from scripts.segment_sync.redact import MIN_WRITE_KEY_LENGTH, Redactor
 from tests.segment_sync import inputs
 from tests.segment_sync.conftest import WRITE_KEY, Sync
 
@@ -349,3 +350,18 @@ def test_sync_segment__no_warehouse_file_is_said_and_none_is_created(
         out.stderr
     )
     assert not missing.exists()
+
+
+def test_sync_segment__a_write_key_of_the_shortest_length_is_taken_and_redacted(
+    duck: str, sync_cli: Sync
+):
+    """The boundary: 12 characters is a key (refused at 11, above), redacted wherever
+    text leaves the process; one shorter is not redacted (it is never sent)."""
+    key = "k" * MIN_WRITE_KEY_LENGTH
+    sync_cli.members([(AUDIENCE, "a")])
+
+    out = sync_cli.run(write_key=key)
+
+    assert "too short" not in out.stderr, out.stderr
+    assert Redactor(key)(f"key={key}!") == "key=***!"
+    assert Redactor(key[:-1])(f"key={key[:-1]}!") == f"key={key[:-1]}!"
