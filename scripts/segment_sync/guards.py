@@ -45,7 +45,8 @@ finishes an interrupted or limited run must pass without `--force`.
   `dbt seed` or `dbt test` has replaced those results since, the tables are still empty
   and the drop-to-zero rule refuses for every audience with members.)
 - holdout (never overridable): a desired member is in the holdout arm of
-  `fct_audience_memberships` for the same audience version. The input model already
+  `fct_audience_memberships` for the same audience version, matched by person (which
+  also finds a member sent under an anonymousId) or by user id. The input model already
   excludes holdouts; this re-checks it, because a leak would spoil the experiment.
 """
 
@@ -363,17 +364,32 @@ def check_holdout(wh: Warehouse, schema: str) -> list[Refusal]:
             (schema, HOLDOUT_SOURCE),
         )
     }
-    if not {"audience_key", "audience_version", "user_id", "arm"} <= columns:
+    if (
+        not {"audience_key", "audience_version", "person_id", "user_id", "arm"}
+        <= columns
+    ):
         return []
-    rows = wh.query(
+    # Matched by person and by user id: a member sent under an email-derived anonymousId
+    # (identity policy user_id_or_email) has a sync key that is no user id, so only the
+    # person finds them; a user id the holdout shares with a treatment person would put
+    # the held-out person's Segment profile in the audience too. sync_desired holds one
+    # row per (audience_key, user_id), so the union counts each desired member once.
+    matches = " union ".join(
         f"""
-        select sync_desired.audience_key, count(*)
+        select sync_desired.audience_key, sync_desired.user_id
         from sync_desired
         inner join {schema}.{HOLDOUT_SOURCE} as memberships
             on sync_desired.audience_key = memberships.audience_key
             and sync_desired.audience_version = memberships.audience_version
-            and sync_desired.user_id = memberships.user_id
+            and sync_desired.{column} = memberships.{column}
         where memberships.arm = 'holdout'
+        """
+        for column in ("person_id", "user_id")
+    )
+    rows = wh.query(
+        f"""
+        select audience_key, count(*)
+        from ({matches}) as leaked
         group by 1
         order by 1
         """

@@ -346,11 +346,16 @@ def wh(duckdb_path: Path) -> Iterator[Warehouse]:
 
 
 def _desired(wh: Warehouse, rows: list[tuple[str, int, str]]) -> None:
+    """The plan's sync_desired: user_id is the sync key, person_id p-<key> (as
+    inputs.set_holdouts names people)."""
     wh.execute(
         "create temp table sync_desired (audience_key varchar, audience_version integer, "
-        "user_id varchar)"
+        "user_id varchar, person_id varchar)"
     )
-    wh.executemany("insert into sync_desired values (%s, %s, %s)", rows)
+    wh.executemany(
+        "insert into sync_desired values (%s, %s, %s, %s)",
+        [(key, version, user, f"p-{user}") for key, version, user in rows],
+    )
 
 
 def test_check_holdout__counts_desired_members_in_the_holdout_arm(wh: Warehouse):
@@ -389,6 +394,33 @@ def test_check_holdout__counts_desired_members_in_the_holdout_arm(wh: Warehouse)
     ]
 
 
+def test_check_holdout__a_holdout_member_sent_under_an_anonymous_id_is_refused(
+    wh: Warehouse,
+):
+    # Under segment_identity_policy user_id_or_email a member without a user id is sent
+    # under an email-derived anonymousId: the plan's sync key is that id, and the mart's
+    # user_id is null, so only the person tells the holdout member apart.
+    wh.ensure_schema(inputs.SCHEMA)
+    _desired(wh, [("a", 1, "anon-1"), ("a", 1, "anon-2")])
+    inputs.set_holdouts(wh, [])
+    wh.executemany(
+        f"insert into {inputs.SCHEMA}.{guards.HOLDOUT_SOURCE} "
+        "(audience_key, audience_version, person_id, user_id, arm) "
+        "values (%s, 1, %s, null, %s)",
+        [("a", "p-anon-1", "holdout"), ("a", "p-anon-2", "treatment")],
+    )
+
+    assert guards.check_holdout(wh, inputs.SCHEMA) == [
+        Refusal(
+            "holdout",
+            "a: 1 holdout member(s) are in the sync input; fix the "
+            "sync_segment__audience_memberships model (holdouts must never be sent)",
+            "a",
+            overridable=False,
+        )
+    ]
+
+
 def test_check_holdout__a_mart_with_exactly_the_needed_columns_is_checked(
     wh: Warehouse,
 ):
@@ -396,7 +428,8 @@ def test_check_holdout__a_mart_with_exactly_the_needed_columns_is_checked(
     _desired(wh, [("a", 1, "u1")])
     wh.execute(
         f"create table {inputs.SCHEMA}.{guards.HOLDOUT_SOURCE} as select 'a' as "
-        "audience_key, 1 as audience_version, 'u1' as user_id, 'holdout' as arm"
+        "audience_key, 1 as audience_version, 'p-u1' as person_id, 'u1' as user_id, "
+        "'holdout' as arm"
     )
 
     assert [r.rule for r in guards.check_holdout(wh, inputs.SCHEMA)] == ["holdout"]
