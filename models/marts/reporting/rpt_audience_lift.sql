@@ -4,7 +4,8 @@
     with a non-cancelled order within conversion_window_days (audience meta, default 7) of
     entering. Only entries whose window has closed by as_of are counted, so a cohort's
     numbers only grow until its window closes, never shrink. A person who enters twice in
-    one week counts once, from the first entry. The statistics (intervals, minimum
+    one week counts once, from the first entry; a member moved to the other arm by a new
+    holdout_share is no new entry (arm_switches below). The statistics (intervals, minimum
     detectable effect) are audience_lift_statistics, the macro the calibration test proves.
 #}
 
@@ -30,19 +31,51 @@ conversion_windows as (
 
 ),
 
-entries as (
+ledger as (
+
+    select * from {{ ref('fct_audience_membership_changes') }}
+
+),
+
+{#
+    The ledger exits and re-enters a member in one build only when the latest version
+    puts them in the other arm (a new holdout_share). Such a member was in the audience,
+    and treated or held out, before: they are no fresh entrant, and counting them would
+    fill the new version's first cohort with long-standing members on one side (the
+    people a larger share moves into the holdout) against fresh entrants on the other.
+#}
+arm_switches as (
 
     select
         audience_key,
-        audience_version,
         person_id,
-        arm,
-        changed_at as entered_at,
-        cast({{ dbt.date_trunc('week', 'changed_at') }} as date) as cohort_week
+        changed_at
 
-    from {{ ref('fct_audience_membership_changes') }}
+    from ledger
 
-    where change_type = 'entered'
+    where change_type = 'exited'
+
+),
+
+entries as (
+
+    select
+        ledger.audience_key,
+        ledger.audience_version,
+        ledger.person_id,
+        ledger.arm,
+        ledger.changed_at as entered_at,
+        cast({{ dbt.date_trunc('week', 'ledger.changed_at') }} as date) as cohort_week
+
+    from ledger
+
+    left join arm_switches
+        on
+            ledger.audience_key = arm_switches.audience_key
+            and ledger.person_id = arm_switches.person_id
+            and ledger.changed_at = arm_switches.changed_at
+
+    where ledger.change_type = 'entered' and arm_switches.person_id is null
 
 ),
 
