@@ -126,7 +126,8 @@ purchases as (
     select
         person_id,
         ordered_at,
-        total_cents
+        total_cents,
+        currency
 
     from {{ ref('fct_orders') }}
 
@@ -145,7 +146,9 @@ outcomes as (
         entries_with_windows.arm,
         entries_with_windows.window_ends_at <= {{ as_of_timestamp() }} as is_window_closed,
         count(purchases.person_id) > 0 as is_converter,
-        coalesce(sum(purchases.total_cents), 0) as revenue_cents
+        coalesce(sum(purchases.total_cents), 0) as revenue_cents,
+        min(purchases.currency) as lowest_currency,
+        max(purchases.currency) as highest_currency
 
     from entries_with_windows
 
@@ -187,6 +190,8 @@ cohort_counts as (
                 case when is_window_closed and arm = '{{ arm }}' then revenue_cents else 0 end
             ) as {{ arm }}_revenue_cents,
         {% endfor %}
+        min(case when is_window_closed then lowest_currency end) as lowest_currency,
+        max(case when is_window_closed then highest_currency end) as highest_currency,
         sum(case when is_window_closed then 0 else 1 end) as members_in_open_window
 
     from outcomes
@@ -209,6 +214,10 @@ final as (
         audience_version,
         cohort_week,
 
+        ---------- strings
+        case when lowest_currency = highest_currency then lowest_currency end
+            as revenue_currency,
+
         ---------- numerics
         conversion_window_days,
         treatment_members,
@@ -217,10 +226,15 @@ final as (
         holdout_converters,
         treatment_conversion_rate,
         holdout_conversion_rate,
-        cast(treatment_revenue_cents as {{ type_double() }})
-        / 100 / nullif(treatment_members, 0) as treatment_revenue_per_member,
-        cast(holdout_revenue_cents as {{ type_double() }})
-        / 100 / nullif(holdout_members, 0) as holdout_revenue_per_member,
+        {# Totals are in each order's currency: summed across currencies they mean
+           nothing, so a cohort paid in several has no revenue per member. #}
+        {% for arm in ['treatment', 'holdout'] %}
+            case
+                when lowest_currency is null or lowest_currency = highest_currency
+                    then cast({{ arm }}_revenue_cents as {{ type_double() }})
+                    / 100 / nullif({{ arm }}_members, 0)
+            end as {{ arm }}_revenue_per_member,
+        {% endfor %}
         absolute_lift,
         absolute_lift_ci_lower,
         absolute_lift_ci_upper,
