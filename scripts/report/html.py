@@ -308,7 +308,8 @@ def lift_section(section: Section) -> str:
     return (
         '<p class="note-text">Absolute lift in conversion rate (treatment minus holdout) with '
         "its 95 % interval, per entry week, for each audience's newest version. Hollow grey "
-        "points are inconclusive: the interval spans zero or an arm is too small.</p>"
+        "points are inconclusive: the interval spans zero, an arm is too small, a "
+        "conversion window is still open or the audience has no holdout.</p>"
         + svg.interval_chart("lift", intervals, as_percent=True)
         + "<table><thead><tr><th>audience · cohort week</th><th>window</th>"
         "<th>treatment</th><th>holdout</th><th>treatment conv.</th><th>holdout conv.</th>"

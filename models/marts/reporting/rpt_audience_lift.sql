@@ -13,19 +13,21 @@
 
 with
 
-conversion_windows as (
+audience_versions as (
 
     {% for audience in registry %}
         select
             '{{ audience.audience_key }}' as audience_key,
             {{ audience.audience_version }} as audience_version,
-            {{ audience.conversion_window_days }} as conversion_window_days
+            {{ audience.conversion_window_days }} as conversion_window_days,
+            {{ 'true' if audience.holdout_share > 0 else 'false' }} as has_holdout
         {% if not loop.last %}union all{% endif %}
     {% else %}
         select
             cast(null as {{ dbt.type_string() }}) as audience_key,
             cast(null as {{ dbt.type_int() }}) as audience_version,
-            cast(null as {{ dbt.type_int() }}) as conversion_window_days
+            cast(null as {{ dbt.type_int() }}) as conversion_window_days,
+            cast(null as {{ dbt.type_boolean() }}) as has_holdout
         where false
     {% endfor %}
 
@@ -105,17 +107,18 @@ entries_with_windows as (
         first_entries.arm,
         first_entries.cohort_week,
         first_entries.entered_at,
-        conversion_windows.conversion_window_days,
+        audience_versions.conversion_window_days,
+        audience_versions.has_holdout,
         {{ dbt.dateadd(
-            'day', 'conversion_windows.conversion_window_days', 'first_entries.entered_at'
+            'day', 'audience_versions.conversion_window_days', 'first_entries.entered_at'
         ) }} as window_ends_at
 
     from first_entries
 
-    inner join conversion_windows
+    inner join audience_versions
         on
-            first_entries.audience_key = conversion_windows.audience_key
-            and first_entries.audience_version = conversion_windows.audience_version
+            first_entries.audience_key = audience_versions.audience_key
+            and first_entries.audience_version = audience_versions.audience_version
 
     where first_entries.entry_rank = 1
 
@@ -210,16 +213,16 @@ final as (
 
     select
         ---------- ids
-        audience_key,
-        audience_version,
-        cohort_week,
+        lift.audience_key,
+        lift.audience_version,
+        lift.cohort_week,
 
         ---------- strings
         case when lowest_currency = highest_currency then lowest_currency end
             as revenue_currency,
 
         ---------- numerics
-        conversion_window_days,
+        lift.conversion_window_days,
         treatment_members,
         holdout_members,
         treatment_converters,
@@ -245,6 +248,8 @@ final as (
 
         ---------- booleans and reasons
         case
+            {# No holdout by design (holdout_share 0): nothing to wait for or to grow. #}
+            when not audience_versions.has_holdout then 'audience has no holdout'
             when members_in_open_window > 0 then 'conversion window still open'
             when
                 treatment_members < {{ var('lift_min_arm_members') }}
@@ -255,6 +260,11 @@ final as (
         end as inconclusive_reason
 
     from lift
+
+    inner join audience_versions
+        on
+            lift.audience_key = audience_versions.audience_key
+            and lift.audience_version = audience_versions.audience_version
 
 )
 
