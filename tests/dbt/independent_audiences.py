@@ -129,9 +129,11 @@ def read_events(connection) -> list[Event]:
             continue
         props = body.get("properties") or {}
         anonymous = body.get("anonymousId")
+        recipient = props.get("recipient")
+        # An SMS recipient is the phone number: only an email-shaped one is an email.
         email = (
             ((body.get("context") or {}).get("traits") or {}).get("email")
-            or props.get("recipient")
+            or (recipient if recipient and "@" in recipient else None)
             or (anonymous if anonymous and "@" in anonymous else None)
         )
         events.append(

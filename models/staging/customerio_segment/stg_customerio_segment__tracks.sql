@@ -41,12 +41,17 @@ renamed as (
         coalesce(href, link_url) as link_url,
         failure_message,
         recipient,
-        {# Customer.io sends email-only people with their email as anonymousId. #}
+        {#
+            Customer.io sends email-only people with their email as anonymousId. The
+            recipient is an email only on email messages: on SMS it is the phone number,
+            elsewhere it can be a person id, and taken as an email it would join everyone
+            messaged at that number into one person (and reach Segment as their email).
+        #}
         lower(
             trim(
                 coalesce(
                     traits_email,
-                    recipient,
+                    case when recipient like '%@%' then recipient end,
                     case when anonymous_id like '%@%' then anonymous_id end
                 )
             )
