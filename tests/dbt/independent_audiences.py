@@ -187,6 +187,7 @@ class Identity:
         id_cio: dict[str, tuple[datetime, str]] = {}
         email_cio: dict[str, tuple[datetime, str]] = {}
         email_id: dict[str, tuple[datetime, str]] = {}
+        id_email: dict[str, tuple[datetime, str]] = {}
         for cio, cid, email, at in observations:
             if cid and cio:
                 id_cio[cid] = max(id_cio.get(cid, (at, cio)), (at, cio))
@@ -194,9 +195,11 @@ class Identity:
                 email_cio[email] = max(email_cio.get(email, (at, cio)), (at, cio))
             if email and cid:
                 email_id[email] = max(email_id.get(email, (at, cid)), (at, cid))
+                id_email[cid] = max(id_email.get(cid, (at, email)), (at, email))
         self.id_cio = {k: v[1] for k, v in id_cio.items()}
         self.email_cio = {k: v[1] for k, v in email_cio.items()}
         self.email_id = {k: v[1] for k, v in email_id.items()}
+        self.id_email = {k: v[1] for k, v in id_email.items()}
         self.latest_id: dict[str, tuple[datetime, str]] = {}
         for cio, cid, email, at in observations:
             if cid:
@@ -206,7 +209,12 @@ class Identity:
                 )
 
     def _by_id(self, cid: str) -> str:
-        return f"cio:{self.id_cio[cid]}" if cid in self.id_cio else f"id:{cid}"
+        if cid in self.id_cio:
+            return f"cio:{self.id_cio[cid]}"
+        # An account Customer.io has not seen joins the person of its latest email.
+        if self.id_email.get(cid) in self.email_cio:
+            return f"cio:{self.email_cio[self.id_email[cid]]}"
+        return f"id:{cid}"
 
     def _by_email(self, email: str) -> str:
         if email in self.email_cio:

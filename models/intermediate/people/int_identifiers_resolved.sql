@@ -10,6 +10,10 @@
     belongs to. cio_id is Customer.io's immutable person id, so it anchors people whose
     customer_id changed; an id or email seen beside a cio_id resolves to the cio_id it was
     seen with most recently; email-only records join a person through the lower-cased email.
+    A customer_id never seen beside a cio_id (a store account Customer.io does not know
+    yet, such as an email-only lead who bought with a new account) joins the person of the
+    email it was seen with most recently: otherwise its orders would belong to a person of
+    their own, and the lead who clicked would stay "clicked, has not bought".
 
     Resolved in full each run (from the compact int_identifiers_observed), but stored
     incrementally: a run writes only the identifiers whose person changed, stamped with
@@ -56,6 +60,21 @@ email_latest_cio as (
 
 ),
 
+id_latest_email as (
+
+    select
+        customer_id,
+        email,
+        row_number() over (
+            partition by customer_id order by observed_at desc, email desc
+        ) as recency_rank
+
+    from observed
+
+    where customer_id is not null and email is not null
+
+),
+
 email_latest_id as (
 
     select
@@ -91,6 +110,7 @@ customer_ids as (
         observed.customer_id as identifier_value,
         coalesce(
             {{ dbt.concat(["'cio:'", "id_latest_cio.cio_id"]) }},
+            {{ dbt.concat(["'cio:'", "email_latest_cio.cio_id"]) }},
             {{ dbt.concat(["'id:'", "observed.customer_id"]) }}
         ) as person_id
 
@@ -101,6 +121,16 @@ customer_ids as (
             observed.customer_id = id_latest_cio.customer_id
             and id_latest_cio.recency_rank = 1
 
+    left join id_latest_email
+        on
+            observed.customer_id = id_latest_email.customer_id
+            and id_latest_email.recency_rank = 1
+
+    left join email_latest_cio
+        on
+            id_latest_email.email = email_latest_cio.email
+            and email_latest_cio.recency_rank = 1
+
     where observed.customer_id is not null
 
 ),
@@ -110,10 +140,10 @@ emails as (
     select distinct
         'email' as identifier_type,
         observed.email as identifier_value,
+        {#- Else the person of the id it was seen with last (customer_ids decides it). #}
         coalesce(
             {{ dbt.concat(["'cio:'", "email_latest_cio.cio_id"]) }},
-            {{ dbt.concat(["'cio:'", "id_latest_cio.cio_id"]) }},
-            {{ dbt.concat(["'id:'", "email_latest_id.customer_id"]) }},
+            customer_ids.person_id,
             {{ dbt.concat(["'email:'", "observed.email"]) }}
         ) as person_id
 
@@ -129,10 +159,8 @@ emails as (
             observed.email = email_latest_id.email
             and email_latest_id.recency_rank = 1
 
-    left join id_latest_cio
-        on
-            email_latest_id.customer_id = id_latest_cio.customer_id
-            and id_latest_cio.recency_rank = 1
+    left join customer_ids
+        on email_latest_id.customer_id = customer_ids.identifier_value
 
     where observed.email is not null
 
