@@ -188,9 +188,11 @@ class Identity:
         email_cio: dict[str, tuple[datetime, str]] = {}
         email_id: dict[str, tuple[datetime, str]] = {}
         id_email: dict[str, tuple[datetime, str]] = {}
+        cio_id: dict[str, tuple[datetime, str]] = {}
         for cio, cid, email, at in observations:
             if cid and cio:
                 id_cio[cid] = max(id_cio.get(cid, (at, cio)), (at, cio))
+                cio_id[cio] = max(cio_id.get(cio, (at, cid)), (at, cid))
             if email and cio:
                 email_cio[email] = max(email_cio.get(email, (at, cio)), (at, cio))
             if email and cid:
@@ -200,6 +202,7 @@ class Identity:
         self.email_cio = {k: v[1] for k, v in email_cio.items()}
         self.email_id = {k: v[1] for k, v in email_id.items()}
         self.id_email = {k: v[1] for k, v in id_email.items()}
+        self.cio_id = {k: v[1] for k, v in cio_id.items()}
         self.latest_id: dict[str, tuple[datetime, str]] = {}
         for cio, cid, email, at in observations:
             if cid:
@@ -208,24 +211,29 @@ class Identity:
                     self.latest_id.get(person, (at, cid)), (at, cid)
                 )
 
+    def _by_cio(self, cio: str) -> str:
+        # A cio_id whose id moved on to another cio_id (merged, re-created) joins it.
+        latest_id = self.cio_id.get(cio)
+        return f"cio:{self.id_cio[latest_id]}" if latest_id else f"cio:{cio}"
+
     def _by_id(self, cid: str) -> str:
         if cid in self.id_cio:
-            return f"cio:{self.id_cio[cid]}"
+            return self._by_cio(self.id_cio[cid])
         # An account Customer.io has not seen joins the person of its latest email.
         if self.id_email.get(cid) in self.email_cio:
-            return f"cio:{self.email_cio[self.id_email[cid]]}"
+            return self._by_cio(self.email_cio[self.id_email[cid]])
         return f"id:{cid}"
 
     def _by_email(self, email: str) -> str:
         if email in self.email_cio:
-            return f"cio:{self.email_cio[email]}"
+            return self._by_cio(self.email_cio[email])
         if email in self.email_id:
             return self._by_id(self.email_id[email])
         return f"email:{email}"
 
     def person(self, cio: str | None, cid: str | None, email: str | None) -> str | None:
         if cio:
-            return f"cio:{cio}"
+            return self._by_cio(cio)
         if cid:
             return self._by_id(cid)
         if email:
@@ -302,7 +310,7 @@ def _suppressed_by_list(identity: Identity, seed: Path) -> set[str]:
             elif kind == "customer_id":
                 listed.add(identity._by_id(value))
             else:
-                listed.add(f"cio:{value}")
+                listed.add(identity._by_cio(value))
     return listed
 
 

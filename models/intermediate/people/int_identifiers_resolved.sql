@@ -10,6 +10,10 @@
     belongs to. cio_id is Customer.io's immutable person id, so it anchors people whose
     customer_id changed; an id or email seen beside a cio_id resolves to the cio_id it was
     seen with most recently; email-only records join a person through the lower-cased email.
+    A cio_id whose customer_id has since been seen with another cio_id (the account merged
+    or re-created in Customer.io) joins that cio_id's person: otherwise what happened under
+    the old one (a spam complaint, an unsubscribe, a click) would stay with a person left
+    without identifiers, and the customer would be retargeted as if it never had.
     A customer_id never seen beside a cio_id (a store account Customer.io does not know
     yet, such as an email-only lead who bought with a new account) joins the person of the
     email it was seen with most recently: otherwise its orders would belong to a person of
@@ -60,6 +64,21 @@ email_latest_cio as (
 
 ),
 
+cio_latest_id as (
+
+    select
+        cio_id,
+        customer_id,
+        row_number() over (
+            partition by cio_id order by observed_at desc, customer_id desc
+        ) as recency_rank
+
+    from observed
+
+    where cio_id is not null and customer_id is not null
+
+),
+
 id_latest_email as (
 
     select
@@ -92,14 +111,28 @@ email_latest_id as (
 
 cio_ids as (
 
+    {#- The cio_id its latest customer_id was seen with last: itself, unless merged. One
+        hop: a cio_id re-created twice reaches the second one on its own sightings. #}
     select distinct
         'cio_id' as identifier_type,
-        cio_id as identifier_value,
-        {{ dbt.concat(["'cio:'", "cio_id"]) }} as person_id
+        observed.cio_id as identifier_value,
+        {{ dbt.concat([
+            "'cio:'", "coalesce(id_latest_cio.cio_id, observed.cio_id)"
+        ]) }} as person_id
 
     from observed
 
-    where cio_id is not null
+    left join cio_latest_id
+        on
+            observed.cio_id = cio_latest_id.cio_id
+            and cio_latest_id.recency_rank = 1
+
+    left join id_latest_cio
+        on
+            cio_latest_id.customer_id = id_latest_cio.customer_id
+            and id_latest_cio.recency_rank = 1
+
+    where observed.cio_id is not null
 
 ),
 
@@ -108,9 +141,10 @@ customer_ids as (
     select distinct
         'customer_id' as identifier_type,
         observed.customer_id as identifier_value,
+        {#- A cio_id's person is cio_ids' to say (one owner), here and for emails. #}
         coalesce(
-            {{ dbt.concat(["'cio:'", "id_latest_cio.cio_id"]) }},
-            {{ dbt.concat(["'cio:'", "email_latest_cio.cio_id"]) }},
+            by_id_cio.person_id,
+            by_email_cio.person_id,
             {{ dbt.concat(["'id:'", "observed.customer_id"]) }}
         ) as person_id
 
@@ -121,6 +155,9 @@ customer_ids as (
             observed.customer_id = id_latest_cio.customer_id
             and id_latest_cio.recency_rank = 1
 
+    left join cio_ids as by_id_cio
+        on id_latest_cio.cio_id = by_id_cio.identifier_value
+
     left join id_latest_email
         on
             observed.customer_id = id_latest_email.customer_id
@@ -130,6 +167,9 @@ customer_ids as (
         on
             id_latest_email.email = email_latest_cio.email
             and email_latest_cio.recency_rank = 1
+
+    left join cio_ids as by_email_cio
+        on email_latest_cio.cio_id = by_email_cio.identifier_value
 
     where observed.customer_id is not null
 
@@ -142,7 +182,7 @@ emails as (
         observed.email as identifier_value,
         {#- Else the person of the id it was seen with last (customer_ids decides it). #}
         coalesce(
-            {{ dbt.concat(["'cio:'", "email_latest_cio.cio_id"]) }},
+            cio_ids.person_id,
             customer_ids.person_id,
             {{ dbt.concat(["'email:'", "observed.email"]) }}
         ) as person_id
@@ -153,6 +193,9 @@ emails as (
         on
             observed.email = email_latest_cio.email
             and email_latest_cio.recency_rank = 1
+
+    left join cio_ids
+        on email_latest_cio.cio_id = cio_ids.identifier_value
 
     left join email_latest_id
         on
