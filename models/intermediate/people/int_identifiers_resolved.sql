@@ -109,22 +109,54 @@ email_latest_id as (
 
 ),
 
+{#- Each identifier once: the person of each is decided from the recency ranks above. #}
+
+cio_values as (
+
+    select distinct cio_id
+
+    from observed
+
+    where cio_id is not null
+
+),
+
+customer_id_values as (
+
+    select distinct customer_id
+
+    from observed
+
+    where customer_id is not null
+
+),
+
+email_values as (
+
+    select distinct email
+
+    from observed
+
+    where email is not null
+
+),
+
 cio_ids as (
 
     {#- The cio_id its latest customer_id was seen with last: itself, unless merged. One
         hop: a cio_id re-created twice reaches the second one on its own sightings. #}
-    select distinct
+    select
         'cio_id' as identifier_type,
-        observed.cio_id as identifier_value,
+        cio_values.cio_id as identifier_value,
         {{ dbt.concat([
-            "'cio:'", "coalesce(id_latest_cio.cio_id, observed.cio_id)"
+            "'cio:'", "coalesce(id_latest_cio.cio_id, cio_values.cio_id)"
         ]) }} as person_id
 
-    from observed
+    from cio_values
 
     left join cio_latest_id
         on
-            observed.cio_id = cio_latest_id.cio_id
+            cio_values.cio_id = cio_latest_id.cio_id
             and cio_latest_id.recency_rank = 1
 
     left join id_latest_cio
@@ -132,27 +164,25 @@ cio_ids as (
             cio_latest_id.customer_id = id_latest_cio.customer_id
             and id_latest_cio.recency_rank = 1
 
-    where observed.cio_id is not null
-
 ),
 
 customer_ids as (
 
-    select distinct
+    select
         'customer_id' as identifier_type,
-        observed.customer_id as identifier_value,
+        customer_id_values.customer_id as identifier_value,
         {#- A cio_id's person is cio_ids' to say (one owner), here and for emails. #}
         coalesce(
             by_id_cio.person_id,
             by_email_cio.person_id,
-            {{ dbt.concat(["'id:'", "observed.customer_id"]) }}
+            {{ dbt.concat(["'id:'", "customer_id_values.customer_id"]) }}
         ) as person_id
 
-    from observed
+    from customer_id_values
 
     left join id_latest_cio
         on
-            observed.customer_id = id_latest_cio.customer_id
+            customer_id_values.customer_id = id_latest_cio.customer_id
             and id_latest_cio.recency_rank = 1
 
     left join cio_ids as by_id_cio
@@ -160,7 +190,7 @@ customer_ids as (
 
     left join id_latest_email
         on
-            observed.customer_id = id_latest_email.customer_id
+            customer_id_values.customer_id = id_latest_email.customer_id
             and id_latest_email.recency_rank = 1
 
     left join email_latest_cio
@@ -171,27 +201,25 @@ customer_ids as (
     left join cio_ids as by_email_cio
         on email_latest_cio.cio_id = by_email_cio.identifier_value
 
-    where observed.customer_id is not null
-
 ),
 
 emails as (
 
-    select distinct
+    select
         'email' as identifier_type,
-        observed.email as identifier_value,
+        email_values.email as identifier_value,
         {#- Else the person of the id it was seen with last (customer_ids decides it). #}
         coalesce(
             cio_ids.person_id,
             customer_ids.person_id,
-            {{ dbt.concat(["'email:'", "observed.email"]) }}
+            {{ dbt.concat(["'email:'", "email_values.email"]) }}
         ) as person_id
 
-    from observed
+    from email_values
 
     left join email_latest_cio
         on
-            observed.email = email_latest_cio.email
+            email_values.email = email_latest_cio.email
             and email_latest_cio.recency_rank = 1
 
     left join cio_ids
@@ -199,13 +227,11 @@ emails as (
 
     left join email_latest_id
         on
-            observed.email = email_latest_id.email
+            email_values.email = email_latest_id.email
             and email_latest_id.recency_rank = 1
 
     left join customer_ids
         on email_latest_id.customer_id = customer_ids.identifier_value
-
-    where observed.email is not null
 
 ),
 
