@@ -212,9 +212,11 @@ class Identity:
                 )
 
     def _by_cio(self, cio: str) -> str:
-        # A cio_id whose id moved on to another cio_id (merged, re-created) joins it.
-        latest_id = self.cio_id.get(cio)
-        return f"cio:{self.id_cio[latest_id]}" if latest_id else f"cio:{cio}"
+        # A cio_id whose id moved on to another cio_id (merged, re-created) joins it, to
+        # the end of a chain of such merges (each hop is to a later sighting: no cycle).
+        while (latest_id := self.cio_id.get(cio)) and self.id_cio[latest_id] != cio:
+            cio = self.id_cio[latest_id]
+        return f"cio:{cio}"
 
     def _by_id(self, cid: str) -> str:
         if cid in self.id_cio:

@@ -11,13 +11,14 @@
     customer_id changed; an id or email seen beside a cio_id resolves to the cio_id it was
     seen with most recently; email-only records join a person through the lower-cased email.
     A cio_id whose customer_id has since been seen with another cio_id (the account merged
-    or re-created in Customer.io) joins that cio_id's person: otherwise what happened under
-    the old one (a spam complaint, an unsubscribe, a click) would stay with a person left
-    without identifiers, and the customer would be retargeted as if it never had.
+    or re-created in Customer.io) joins that cio_id's person, followed along a chain of such
+    merges to its end: otherwise what happened under the old one (a spam complaint, an
+    unsubscribe, a click) would stay with a person left without identifiers, and the
+    customer would be retargeted as if it never had.
     A customer_id never seen beside a cio_id (a store account Customer.io does not know
     yet, such as an email-only lead who bought with a new account) joins the person of the
-    email it was seen with most recently: otherwise its orders would belong to a person of
-    their own, and the lead who clicked would stay "clicked, has not bought".
+    email it was seen with most recently, when a cio_id carries that email: otherwise its
+    orders would belong to a person of their own, and the lead who clicked would stay "clicked, has not bought".
 
     Resolved in full each run (from the compact int_identifiers_observed), but stored
     incrementally: a run writes only the identifiers whose person changed, stamped with
@@ -141,16 +142,12 @@ email_values as (
 
 ),
 
-cio_ids as (
+cio_next as (
 
-    {#- The cio_id its latest customer_id was seen with last: itself, unless merged. One
-        hop: a cio_id re-created twice reaches the second one on its own sightings. #}
+    {#- The cio_id its latest customer_id was seen with last: itself, unless merged. #}
     select
-        'cio_id' as identifier_type,
-        cio_values.cio_id as identifier_value,
-        {{ dbt.concat([
-            "'cio:'", "coalesce(id_latest_cio.cio_id, cio_values.cio_id)"
-        ]) }} as person_id
+        cio_values.cio_id,
+        coalesce(id_latest_cio.cio_id, cio_values.cio_id) as next_cio_id
 
     from cio_values
 
@@ -163,6 +160,47 @@ cio_ids as (
         on
             cio_latest_id.customer_id = id_latest_cio.customer_id
             and id_latest_cio.recency_rank = 1
+
+),
+
+{#
+    Followed to its end: a chain of merges can change customer_id on the way (c1 with
+    cus_1, c2 takes cus_1 over and is later seen with cus_2, c3 takes cus_2 over), and one
+    hop would leave c1 (and its email) a person of its own, cio:c2, that c2 is not in. Each
+    step doubles the hops followed (2 ** cio_hop_steps, 32). A chain ends: each hop goes to
+    a later sighting (or, on a tie, a larger cio_id), and the end is a cio_id that is its
+    own next, so a longer chain only stops short, without a cycle.
+#}
+{% set cio_hop_steps = 5 %}
+cio_hops_0 as (
+
+    select * from cio_next
+
+),
+
+{% for step in range(1, cio_hop_steps + 1) %}
+    cio_hops_{{ step }} as (
+
+        select
+            cio_hops_{{ step - 1 }}.cio_id,
+            hop_end.next_cio_id
+
+        from cio_hops_{{ step - 1 }}
+
+        inner join cio_hops_{{ step - 1 }} as hop_end
+            on cio_hops_{{ step - 1 }}.next_cio_id = hop_end.cio_id
+
+    ),
+
+{% endfor %}
+cio_ids as (
+
+    select
+        'cio_id' as identifier_type,
+        cio_id as identifier_value,
+        {{ dbt.concat(["'cio:'", "next_cio_id"]) }} as person_id
+
+    from cio_hops_{{ cio_hop_steps }}
 
 ),
 
