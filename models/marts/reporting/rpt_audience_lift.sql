@@ -151,7 +151,9 @@ outcomes as (
         count(purchases.person_id) > 0 as is_converter,
         coalesce(sum(purchases.total_cents), 0) as revenue_cents,
         min(purchases.currency) as lowest_currency,
-        max(purchases.currency) as highest_currency
+        max(purchases.currency) as highest_currency,
+        {#- min and max skip a null currency (an order that named none): counted apart. #}
+        count(purchases.person_id) - count(purchases.currency) as orders_without_currency
 
     from entries_with_windows
 
@@ -195,6 +197,9 @@ cohort_counts as (
         {% endfor %}
         min(case when is_window_closed then lowest_currency end) as lowest_currency,
         max(case when is_window_closed then highest_currency end) as highest_currency,
+        sum(
+            case when is_window_closed then orders_without_currency else 0 end
+        ) as orders_without_currency,
         sum(case when is_window_closed then 0 else 1 end) as members_in_open_window
 
     from outcomes
@@ -218,8 +223,10 @@ final as (
         lift.cohort_week,
 
         ---------- strings
-        case when lowest_currency = highest_currency then lowest_currency end
-            as revenue_currency,
+        case
+            when lowest_currency = highest_currency and orders_without_currency = 0
+                then lowest_currency
+        end as revenue_currency,
 
         ---------- numerics
         lift.conversion_window_days,
@@ -230,10 +237,14 @@ final as (
         treatment_conversion_rate,
         holdout_conversion_rate,
         {# Totals are in each order's currency: summed across currencies they mean
-           nothing, so a cohort paid in several has no revenue per member. #}
+           nothing, so a cohort paid in several has no revenue per member. An order that
+           names no currency is in an unknown one: with orders in a known one, that is
+           several; on its own (every order without one) the sum is kept, currency null. #}
         {% for arm in ['treatment', 'holdout'] %}
             case
-                when lowest_currency is null or lowest_currency = highest_currency
+                when
+                    lowest_currency is null
+                    or (lowest_currency = highest_currency and orders_without_currency = 0)
                     then cast({{ arm }}_revenue_cents as {{ type_double() }})
                     / 100 / nullif({{ arm }}_members, 0)
             end as {{ arm }}_revenue_per_member,
