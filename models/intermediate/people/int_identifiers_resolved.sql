@@ -169,12 +169,19 @@ cio_next as (
     hop would leave c1 (and its email) a person of its own, cio:c2, that c2 is not in. Each
     step doubles the hops followed (2 ** cio_hop_steps, 32). A chain ends: each hop goes to
     a later sighting (or, on a tie, a larger cio_id), and the end is a cio_id that is its
-    own next, so a longer chain only stops short, without a cycle.
+    own next, so a longer chain only stops short, without a cycle. Only the cio_ids that
+    move are followed (a few among every cio_id): the rest are their own end.
 #}
 {% set cio_hop_steps = 5 %}
 cio_hops_0 as (
 
-    select * from cio_next
+    select
+        cio_id,
+        next_cio_id
+
+    from cio_next
+
+    where next_cio_id != cio_id
 
 ),
 
@@ -183,11 +190,12 @@ cio_hops_0 as (
 
         select
             cio_hops_{{ step - 1 }}.cio_id,
-            hop_end.next_cio_id
+            coalesce(hop_end.next_cio_id, cio_hops_{{ step - 1 }}.next_cio_id)
+                as next_cio_id
 
         from cio_hops_{{ step - 1 }}
 
-        inner join cio_hops_{{ step - 1 }} as hop_end
+        left join cio_hops_{{ step - 1 }} as hop_end
             on cio_hops_{{ step - 1 }}.next_cio_id = hop_end.cio_id
 
     ),
@@ -197,10 +205,15 @@ cio_ids as (
 
     select
         'cio_id' as identifier_type,
-        cio_id as identifier_value,
-        {{ dbt.concat(["'cio:'", "next_cio_id"]) }} as person_id
+        cio_values.cio_id as identifier_value,
+        {{ dbt.concat([
+            "'cio:'", "coalesce(cio_hops_" ~ cio_hop_steps ~ ".next_cio_id, cio_values.cio_id)"
+        ]) }} as person_id
 
-    from cio_hops_{{ cio_hop_steps }}
+    from cio_values
+
+    left join cio_hops_{{ cio_hop_steps }}
+        on cio_values.cio_id = cio_hops_{{ cio_hop_steps }}.cio_id
 
 ),
 
