@@ -95,9 +95,11 @@ def _assert_future_as_of_writes_nothing(warehouse: Warehouse) -> None:
 def test_empty_run_writes_no_history(warehouse: Warehouse, tmp_path: Path) -> None:
     """`dbt run --empty` (dbt's schema-only run: every ref reads no rows) saw no members
     and recorded every member as exited; the next real build at the same as_of then
-    appended nothing (not after the ledger's latest change), so they stayed exited."""
+    appended nothing (not after the ledger's latest change), so they stayed exited.
+    Built with `dbt build --empty`, as CI jobs check a project: the ledger's unit tests
+    run too, on their given rows, and pass (they expected history an --empty run skipped)."""
     before = warehouse.ledger()
-    output = warehouse.dbt("run", "--empty", as_of=THIRD)
+    output = warehouse.dbt("build", "--empty", as_of=THIRD)
     assert "--empty: " in output
     assert "records no entries or exits" in output
     assert warehouse.ledger() == before
@@ -105,7 +107,7 @@ def test_empty_run_writes_no_history(warehouse: Warehouse, tmp_path: Path) -> No
     # The sync refuses to send the empty inputs, by what dbt itself wrote of the run.
     refusals = check_dbt_empty(tmp_path / "target" / "run_results.json")
     assert [r.rule for r in refusals] == ["empty_build"]
-    assert "`dbt run --empty`" in refusals[0].message
+    assert "`dbt build --empty`" in refusals[0].message
     warehouse.dbt("run", as_of=THIRD)
     after = warehouse.ledger()
     assert set(before) < set(after)

@@ -18,7 +18,7 @@
     alone and `rebuild_ledger: true` starts it over with the ledger.
 #}
 
-{%- set writes_history = not as_of_is_future() and not (flags.EMPTY is sameas true) %}
+{%- set writes_history = not as_of_is_future() and not is_empty_run() %}
 
 with
 

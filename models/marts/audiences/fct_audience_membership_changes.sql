@@ -45,15 +45,15 @@
       and exit (README, "Operating the ledger").
 #}
 
-{%- set is_empty_run = flags.EMPTY is sameas true -%}
-{%- set writes_history = not as_of_is_future() and not is_empty_run -%}
+{%- set empty_run = is_empty_run() -%}
+{%- set writes_history = not as_of_is_future() and not empty_run -%}
 {%- if execute -%}
     {%- if rebuild_ledger is not sameas true and rebuild_ledger is not sameas false -%}
         {{ exceptions.raise_compiler_error(
             "rebuild_ledger must be true or false, not " ~ (rebuild_ledger | string)
         ) }}
     {%- endif -%}
-    {%- if rebuild_ledger and is_empty_run -%}
+    {%- if rebuild_ledger and empty_run -%}
         {{ exceptions.raise_compiler_error(
             "rebuild_ledger with --empty would leave an empty ledger: rebuild without --empty"
         ) }}
@@ -70,7 +70,7 @@
             ~ as_of_datetime() ~ ", so fct_audience_memberships.entered_at restarts and "
             ~ "sync_segment__audience_exits lists no earlier exits."
         ) -%}
-    {%- elif is_empty_run -%}
+    {%- elif empty_run -%}
         {%- do exceptions.warn(
             "--empty: " ~ this ~ " records no entries or exits for this run (its refs read "
             ~ "no rows, so every member would look exited); the next build without --empty "
